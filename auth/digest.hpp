@@ -1,0 +1,20 @@
+// SHA-256 and base64url: the encodings behind API key hashes, secret box key
+// ids and (later) PKCE challenges. Private to auth/.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace mcpgate::auth {
+
+using sha256_digest = std::array<unsigned char, 32>;
+
+sha256_digest sha256(std::string_view data);
+
+// RFC 4648 section 5 alphabet, without '=' padding.
+// REQUIRES: data.size() < 1 GiB (OpenSSL counts in int).
+std::string base64url(std::string_view data);
+
+}  // namespace mcpgate::auth

@@ -1,0 +1,118 @@
+// mcpgate's configuration as validated plain structs.
+//
+// Produced by config/load.hpp from YAML (or as the embedded default), then
+// immutable: the daemon turns it into each module's options and shares it as a
+// shared_ptr<const config>. yaml-cpp never appears outside config/*.cpp.
+// Thread-safety: plain values; safe to read from any thread once built.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mcpgate::config {
+
+struct listen_address {
+  std::string host;      // an IP literal: "127.0.0.1", "::1", "0.0.0.0" ("localhost" reads as 127.0.0.1)
+  std::uint16_t port{};  // 0 = any free port (tests)
+};
+
+struct limits {
+  std::size_t max_connections = 10000;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+};
+
+struct timeouts {
+  std::chrono::milliseconds upstream_connect{10'000};
+  std::chrono::milliseconds upstream_first_byte{180'000};
+  std::chrono::milliseconds idle{60'000};           // keep-alive connection with no request
+  std::chrono::milliseconds request_read{30'000};   // whole request (headers + body) from a client
+  std::chrono::milliseconds shutdown_grace{10'000}; // in-flight work allowed to finish on SIGTERM
+};
+
+struct server {
+  std::vector<listen_address> listen{{"127.0.0.1", 8080}};
+  // Absolute base URL ("https://gw.example.com"), no trailing slash. Empty:
+  // derived from the first listener's bound address at start.
+  std::string public_url;
+  unsigned workers = 0;  // 0 = one per hardware thread ("auto")
+  struct limits limits;
+  struct timeouts timeouts;
+};
+
+struct storage {
+  std::string sqlite_path;  // absolute or relative to the working directory
+};
+
+struct secrets {
+  // The first seals, all open (rotation). When the config names none, the
+  // daemon uses <data_dir>/secret.key and creates it (0600) if missing.
+  std::vector<std::string> key_files;
+  bool generate_missing = false;  // true only for the defaulted key file
+};
+
+struct upstreams {
+  bool allow_private_networks = false;
+  std::vector<std::string> allow_hosts;  // "127.0.0.1:9000", "*.corp.example", "host"
+};
+
+struct environment {
+  std::int64_t id{};
+  std::string name;
+};
+
+struct project {
+  std::int64_t id{};
+  std::string name;
+  std::vector<environment> environments;  // always contains one with id == project id
+};
+
+enum class auth_type { oauth, api_key, none };
+
+struct template_entry {
+  std::string id;
+  std::string name;
+  std::string url;
+  std::string docs_url;
+  std::string description;
+  enum auth_type auth_type = auth_type::oauth;
+  std::string icon_key;
+  std::string category;  // business, data, design, dev, infra, productivity
+  bool is_active = true;
+  std::string client_id;
+  std::string client_secret_file;  // secrets only by file or ${ENV}
+  std::string client_secret_env;
+  std::string api_key_header = "Authorization";
+  std::string api_key_format = "Bearer {key}";
+};
+
+struct proxy {
+  std::vector<std::string> tools_list_hide{"do_not_use"};
+};
+
+struct logging {
+  std::string level = "info";
+  std::string format = "json";  // "json" or "text"
+};
+
+struct config {
+  std::string source;    // the file it came from; "" for the embedded default
+  std::string data_dir;  // default home of the database and the key file
+  struct server server;
+  struct storage storage;
+  struct secrets secrets;
+  struct upstreams upstreams;
+  std::vector<project> projects;
+  std::vector<template_entry> templates;
+  struct proxy proxy;
+  struct logging logging;
+
+  // The environment with this id, and its project; nullptr when unknown.
+  const environment* find_environment(std::int64_t id, const project** owner = nullptr) const;
+  const project* find_project(std::int64_t id) const;
+};
+
+}  // namespace mcpgate::config

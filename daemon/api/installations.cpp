@@ -1,0 +1,238 @@
+#include "daemon/api/installations.hpp"
+
+#include "common/ids.hpp"
+#include "daemon/api/request_body.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <variant>
+
+namespace mcpgate::daemon::api {
+namespace {
+
+namespace json = boost::json;
+using registry::installation;
+
+constexpr std::size_t max_display_name = 200;
+constexpr std::size_t max_text = 100'000;  // description: bounded by the body limit anyway
+constexpr std::int64_t default_limit = 100;
+constexpr std::int64_t max_limit = 1000;
+
+http_response json_response(unsigned status, const json::value& body) {
+  return http_response::json(status, json::serialize(body));
+}
+
+// Checks the url the way the API documents: absolute http(s), length, SSRF.
+void check_url(field_reader& fields, const std::string& url, const net::ssrf_policy& policy) {
+  const auto verdict = net::check_upstream_url(url, policy);
+  switch (verdict.problem) {
+    case net::url_problem::none: return;
+    case net::url_problem::too_long:
+      fields.fail(validation_error("url", "max_length",
+                                   "Ensure this field has no more than " +
+                                       std::to_string(net::max_url_length) + " characters."));
+      return;
+    case net::url_problem::invalid:
+      fields.fail(validation_error("url", "invalid", "Enter a valid URL: " + verdict.reason + "."));
+      return;
+    case net::url_problem::not_allowed:
+      fields.fail(validation_error("url", "url_not_allowed", "URL not allowed: " + verdict.reason + "."));
+      return;
+  }
+}
+
+// The body of a create request, validated.
+std::variant<installation, api_error> read_create(const json::object& body, const api_context& ctx) {
+  field_reader fields(body);
+  installation inst;
+  fields.require("url");
+  if (auto v = fields.string("url", net::max_url_length * 2, false)) {
+    inst.url = std::move(*v);
+    check_url(fields, inst.url, ctx.ssrf);
+  }
+  if (auto v = fields.string("display_name", max_display_name)) inst.display_name = std::move(*v);
+  if (auto v = fields.string("description", max_text)) inst.description = std::move(*v);
+  if (auto v = fields.choice("auth_type", {"oauth", "api_key", "none"})) inst.auth_type = std::move(*v);
+  if (auto v = fields.boolean("is_enabled")) inst.is_enabled = *v;
+  if (fields.error()) return *fields.error();
+  return inst;
+}
+
+// The body of a PATCH: only display_name, description and is_enabled.
+std::variant<registry::installation_patch, api_error> read_patch(const json::object& body) {
+  field_reader fields(body);
+  for (const auto& member : body) {
+    const std::string_view key = member.key();
+    if (key != "display_name" && key != "description" && key != "is_enabled") {
+      fields.fail(validation_error(std::string(key), "read_only",
+                                   "This field cannot be changed; only display_name, description "
+                                   "and is_enabled may be updated."));
+    }
+  }
+  registry::installation_patch patch;
+  patch.display_name = fields.string("display_name", max_display_name);
+  patch.description = fields.string("description", max_text);
+  patch.is_enabled = fields.boolean("is_enabled");
+  if (fields.error()) return *fields.error();
+  return patch;
+}
+
+std::optional<std::int64_t> parse_non_negative(std::string_view text) {
+  std::int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < 0) return std::nullopt;
+  return value;
+}
+
+std::variant<registry::page, api_error> read_page(const route& r) {
+  registry::page p{default_limit, 0};
+  for (const auto& [key, text] : r.params) {
+    if (key != "limit" && key != "offset") continue;
+    const auto value = parse_non_negative(text);
+    if (key == "limit") {
+      if (!value || *value == 0 || *value > max_limit) {
+        return validation_error("limit", "invalid",
+                                "limit must be an integer from 1 to " + std::to_string(max_limit) + ".");
+      }
+      p.limit = *value;
+    } else {
+      if (!value) return validation_error("offset", "invalid", "offset must be a non-negative integer.");
+      p.offset = *value;
+    }
+  }
+  return p;
+}
+
+json::value page_link(const api_context& ctx, const route& r, std::int64_t limit, std::int64_t offset) {
+  std::string link = ctx.public_url + r.path + "?limit=" + std::to_string(limit);
+  if (offset > 0) link += "&offset=" + std::to_string(offset);
+  return json::value(link);
+}
+
+boost::asio::awaitable<http_response> list(const api_context& ctx, const caller& who, const route& r) {
+  auto page = read_page(r);
+  if (auto* e = std::get_if<api_error>(&page)) co_return e->to_response();
+  const auto p = std::get<registry::page>(page);
+  const auto query = [who, p](registry::store& s) {
+    return s.list_installations(who.environment_id, who.user_id, p);
+  };
+  auto rows = co_await ctx.db.run(query);
+  if (!rows) co_return from_error_code(rows.error()).to_response();
+
+  json::array results;
+  for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx.public_url));
+  const bool has_next = p.offset + p.limit < rows->count;
+  const bool has_previous = p.offset > 0;
+  json::object body{
+      {"count", rows->count},
+      {"next", has_next ? page_link(ctx, r, p.limit, p.offset + p.limit) : json::value(nullptr)},
+      {"previous", has_previous ? page_link(ctx, r, p.limit, std::max<std::int64_t>(0, p.offset - p.limit))
+                                : json::value(nullptr)},
+      {"results", std::move(results)}};
+  co_return json_response(200, body);
+}
+
+boost::asio::awaitable<http_response> create(const api_context& ctx, const caller& who,
+                                             const http_request& req) {
+  auto body = parse_json_object(req.body);
+  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  auto parsed = read_create(std::get<json::object>(body), ctx);
+  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+
+  installation inst = std::move(std::get<installation>(parsed));
+  const auto now = std::chrono::system_clock::now();
+  inst.id = new_uuid_v7(now);
+  inst.environment_id = who.environment_id;
+  inst.user_id = who.user_id;
+  inst.created_at = inst.updated_at = now;
+  const auto insert = [&inst](registry::store& s) { return s.insert_installation(inst); };
+  auto stored = co_await ctx.db.run(insert);
+  if (!stored) {
+    if (stored.error() == errc::already_exists) {
+      co_return validation_error("url", "unique",
+                                 "mcp server installation with this url already exists.")
+          .to_response();
+    }
+    spdlog::error("creating an installation failed: {}", stored.error().message());
+    co_return from_error_code(stored.error()).to_response();
+  }
+  spdlog::info("installation {} created by user {} in environment {}", inst.id, who.user_id,
+               who.environment_id);
+  co_return json_response(201, installation_json(inst, ctx.public_url));
+}
+
+boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const caller& who,
+                                               const std::string& id) {
+  const auto query = [who, &id](registry::store& s) {
+    return s.get_installation(who.environment_id, who.user_id, id);
+  };
+  auto row = co_await ctx.db.run(query);
+  if (!row) co_return from_error_code(row.error()).to_response();
+  co_return json_response(200, installation_json(*row, ctx.public_url));
+}
+
+boost::asio::awaitable<http_response> update(const api_context& ctx, const caller& who,
+                                             const std::string& id, const http_request& req) {
+  auto body = parse_json_object(req.body);
+  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  auto parsed = read_patch(std::get<json::object>(body));
+  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  const auto patch = std::get<registry::installation_patch>(parsed);
+  const auto change = [who, &id, &patch](registry::store& s) {
+    return s.update_installation(who.environment_id, who.user_id, id, patch,
+                                 std::chrono::system_clock::now());
+  };
+  auto row = co_await ctx.db.run(change);
+  if (!row) co_return from_error_code(row.error()).to_response();
+  co_return json_response(200, installation_json(*row, ctx.public_url));
+}
+
+boost::asio::awaitable<http_response> remove(const api_context& ctx, const caller& who,
+                                             const std::string& id) {
+  const auto erase = [who, &id](registry::store& s) {
+    return s.delete_installation(who.environment_id, who.user_id, id);
+  };
+  auto done = co_await ctx.db.run(erase);
+  if (!done) co_return from_error_code(done.error()).to_response();
+  spdlog::info("installation {} deleted by user {}", id, who.user_id);
+  co_return http_response::empty(204);
+}
+
+}  // namespace
+
+json::object installation_json(const installation& inst, const std::string& public_url) {
+  return json::object{
+      {"id", inst.id},
+      {"template_id", inst.template_id ? json::value(*inst.template_id) : json::value(nullptr)},
+      {"name", inst.display_name},
+      {"icon_key", ""},
+      {"display_name", inst.display_name},
+      {"url", inst.url},
+      {"description", inst.description},
+      {"auth_type", inst.auth_type},
+      {"is_enabled", inst.is_enabled},
+      {"needs_reauth", inst.needs_reauth},
+      {"pending_oauth", inst.auth_type == "oauth" && !inst.has_credential},
+      {"proxy_url", public_url + "/api/environments/" + std::to_string(inst.environment_id) +
+                        "/mcp_server_installations/" + inst.id + "/proxy/"},
+      {"tool_count", inst.tool_count},
+      {"created_at", to_iso8601(inst.created_at)},
+      {"updated_at", to_iso8601(inst.updated_at)},
+  };
+}
+
+boost::asio::awaitable<http_response> handle_installations(const api_context& ctx, const caller& who,
+                                                           const route& r, const http_request& req) {
+  if (r.resource == resource::installations) {
+    if (req.method == "POST") co_return co_await create(ctx, who, req);
+    co_return co_await list(ctx, who, r);
+  }
+  if (req.method == "PATCH") co_return co_await update(ctx, who, r.installation_id, req);
+  if (req.method == "DELETE") co_return co_await remove(ctx, who, r.installation_id);
+  co_return co_await retrieve(ctx, who, r.installation_id);
+}
+
+}  // namespace mcpgate::daemon::api

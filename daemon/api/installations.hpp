@@ -1,0 +1,25 @@
+// REST handlers for /mcp_server_installations and /mcp_server_installations/{id}.
+//
+// REQUIRES: the caller is authenticated, may access the environment and holds
+// the endpoint's scope (daemon/rest.cpp checks that before dispatching), and
+// the method is one the resource answers. Thread-safety: stateless; runs on
+// the connection's strand and hops to the store thread for data.
+#pragma once
+
+#include "daemon/api/context.hpp"
+#include "daemon/http_types.hpp"
+#include "registry/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+namespace mcpgate::daemon::api {
+
+boost::asio::awaitable<http_response> handle_installations(const api_context& ctx, const caller& who,
+                                                           const route& r, const http_request& req);
+
+// The installation object as the API shows it; never includes secrets.
+boost::json::object installation_json(const registry::installation& inst,
+                                      const std::string& public_url);
+
+}  // namespace mcpgate::daemon::api

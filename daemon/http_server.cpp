@@ -1,0 +1,316 @@
+#include "daemon/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace mcpgate::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The status the server answers a request it could not read with; nullopt
+// when the connection should just be closed (timeout, reset, peer gone).
+std::optional<unsigned> status_for_read_error(const error_code& ec) {
+  if (ec == http::error::body_limit) return 413;
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+      ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+      ec == asio::error::eof || ec == http::error::partial_message) {
+    return std::nullopt;
+  }
+  if (ec.category() == make_error_code(http::error::bad_target).category()) return 400;  // malformed HTTP
+  return std::nullopt;
+}
+
+http_request to_request(http::request<http::string_body>&& req) {
+  http_request out;
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  out.headers.reserve(16);
+  for (const auto& field : req) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  out.body = std::move(req.body());
+  return out;
+}
+
+http::response<http::string_body> to_beast(http_response&& resp, unsigned version, bool keep_alive) {
+  http::response<http::string_body> out;
+  out.version(version);
+  out.result(resp.status);
+  for (auto& [name, value] : resp.headers) out.insert(name, value);
+  out.body() = std::move(resp.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+class connection;
+
+struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
+  impl(asio::io_context& ioc, server_options options, request_handler handler)
+      : ioc_(ioc), options_(std::move(options)), handler_(std::move(handler)) {}
+
+  // Constant after construction (and after listen(), which runs before the
+  // io_context does).
+  asio::io_context& ioc_;
+  const server_options options_;
+  const request_handler handler_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // each on its own strand
+
+  mutable std::mutex mu_;
+  std::map<std::uint64_t, std::weak_ptr<connection>> connections_;  // guarded by mu_
+  std::uint64_t next_id_ = 0;                                         // guarded by mu_
+  bool stopping_ = false;                                             // guarded by mu_
+  std::function<void()> on_drained_;                                  // guarded by mu_
+
+  bool stopping() const {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  void on_connection_closed(std::uint64_t id) {
+    std::function<void()> drained;
+    {
+      std::lock_guard lock(mu_);
+      connections_.erase(id);
+      if (stopping_ && connections_.empty()) drained = std::exchange(on_drained_, nullptr);
+    }
+    if (drained) drained();
+  }
+
+  http_response error_response(unsigned status, std::string_view target) const {
+    if (options_.error_response) return options_.error_response(status, target);
+    return http_response::empty(status);
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor);
+};
+
+// One accepted socket. Lives as long as its coroutine (run()) holds it.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(std::shared_ptr<http_server::impl> server, tcp::socket socket, std::uint64_t id)
+      : server_(std::move(server)), stream_(std::move(socket)), id_(id) {}
+
+  ~connection() { server_->on_connection_closed(id_); }
+
+  // Closes the connection if it is waiting for a request; one with a request
+  // in flight finishes it and then sees that the server is stopping.
+  void close_if_idle() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) self->stream_.close();
+    });
+  }
+
+  asio::awaitable<void> run();
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  // Constant after construction.
+  const std::shared_ptr<http_server::impl> server_;
+  // Touched only on the connection's strand.
+  beast::tcp_stream stream_;
+  const std::uint64_t id_;
+  bool idle_ = true;
+};
+
+asio::awaitable<void> connection::run() {
+  const server_options& opts = server_->options_;
+  beast::flat_buffer buffer;
+  error_code ec;
+  for (;;) {
+    idle_ = true;
+    if (server_->stopping()) break;
+    if (buffer.size() == 0) {
+      // Waiting for the next request: bounded by the idle timeout.
+      stream_.expires_after(opts.idle_timeout);
+      const std::size_t n = co_await stream_.async_read_some(
+          buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+    }
+    idle_ = false;
+
+    // From the first byte on, the whole request must arrive within
+    // request_timeout: a slow client cannot hold the connection.
+    stream_.expires_after(opts.request_timeout);
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+    parser.body_limit(opts.max_body_bytes);
+    co_await http::async_read_header(stream_, buffer, parser,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      const auto length = parser.content_length();
+      if (length && *length > opts.max_body_bytes) {
+        ec = http::error::body_limit;  // answered without reading the body
+      } else if (!parser.is_done()) {
+        if (iequals(parser.get()[http::field::expect], "100-continue")) {
+          http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+          co_await http::async_write(stream_, cont, asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!ec) {
+          co_await http::async_read(stream_, buffer, parser,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+    }
+    if (ec) {
+      if (const auto status = status_for_read_error(ec)) {
+        const std::string target = parser.is_header_done() ? std::string(parser.get().target()) : "";
+        auto out = to_beast(server_->error_response(*status, target), 11, false);
+        stream_.expires_after(opts.request_timeout);
+        co_await http::async_write(stream_, out, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+
+    auto req = parser.release();
+    const unsigned version = req.version();
+    bool keep_alive = req.keep_alive();
+    const std::string target(req.target());
+    http_response resp;
+    try {
+      auto pending = server_->handler_(to_request(std::move(req)));
+      resp = co_await std::move(pending);
+    } catch (const std::exception& e) {
+      spdlog::error("request handler failed for {}: {}", target, e.what());
+      resp = server_->error_response(500, target);
+    }
+    keep_alive = keep_alive && !server_->stopping();
+    auto out = to_beast(std::move(resp), version, keep_alive);
+    stream_.expires_after(opts.request_timeout);
+    co_await http::async_write(stream_, out, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
+  auto self = shared_from_this();
+  for (;;) {
+    auto strand = asio::make_strand(ioc_);
+    auto [ec, socket] = co_await acceptor.async_accept(strand, use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of descriptors and similar: log, breathe, go on accepting.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    std::shared_ptr<connection> conn;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) co_return;
+      if (connections_.size() >= options_.max_connections) {
+        spdlog::warn("connection limit ({}) reached; refusing a connection", options_.max_connections);
+        socket.close(ec);
+        continue;
+      }
+      const std::uint64_t id = next_id_++;
+      conn = std::make_shared<connection>(self, std::move(socket), id);
+      connections_.emplace(id, conn);
+    }
+    asio::co_spawn(conn->executor(), conn->run(), [conn](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("connection failed: {}", ex.what());
+      }
+    });
+  }
+}
+
+http_server::http_server(asio::io_context& ioc, server_options options, request_handler handler)
+    : impl_(std::make_shared<impl>(ioc, std::move(options), std::move(handler))) {}
+
+http_server::~http_server() = default;
+
+std::vector<tcp::endpoint> http_server::listen() {
+  std::vector<tcp::endpoint> bound;
+  for (const auto& endpoint : impl_->options_.listen) {
+    auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(impl_->ioc_));
+    try {
+      acceptor->open(endpoint.protocol());
+      acceptor->set_option(asio::socket_base::reuse_address(true));
+      if (endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true));
+      acceptor->bind(endpoint);
+      acceptor->listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+      throw boost::system::system_error(
+          e.code(), "cannot listen on " + endpoint.address().to_string() + ":" +
+                        std::to_string(endpoint.port()));
+    }
+    bound.push_back(acceptor->local_endpoint());
+    impl_->acceptors_.push_back(std::move(acceptor));
+  }
+  return bound;
+}
+
+void http_server::start() {
+  for (auto& acceptor : impl_->acceptors_) {
+    asio::co_spawn(acceptor->get_executor(), impl_->accept_loop(*acceptor), asio::detached);
+  }
+}
+
+void http_server::stop(std::function<void()> on_drained) {
+  std::vector<std::shared_ptr<connection>> open;
+  bool drained_now = false;
+  {
+    std::lock_guard lock(impl_->mu_);
+    impl_->stopping_ = true;
+    for (auto& [id, weak] : impl_->connections_) {
+      if (auto conn = weak.lock()) open.push_back(std::move(conn));
+    }
+    drained_now = impl_->connections_.empty();
+    if (!drained_now) impl_->on_drained_ = std::move(on_drained);
+  }
+  for (auto& acceptor : impl_->acceptors_) {
+    asio::dispatch(acceptor->get_executor(), [a = acceptor.get()] {
+      error_code ignored;
+      a->close(ignored);
+    });
+  }
+  for (auto& conn : open) conn->close_if_idle();
+  if (drained_now && on_drained) asio::post(impl_->ioc_, std::move(on_drained));
+}
+
+std::size_t http_server::open_connections() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->connections_.size();
+}
+
+}  // namespace mcpgate::daemon

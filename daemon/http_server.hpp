@@ -1,0 +1,74 @@
+// The agent- and admin-facing HTTP/1.1 server (Boost.Beast over Asio).
+//
+// One connection object per accepted socket, each on its own strand, running
+// one coroutine: read a request (bounded header and body sizes, a deadline for
+// the whole request and another for an idle keep-alive wait), hand it to the
+// handler, write the answer, repeat. A connection cap refuses sockets beyond
+// `max_connections` by closing them at once.
+//
+// Graceful stop: stop() closes the acceptors, closes connections that are
+// waiting for a request, lets connections with a request in flight finish it
+// (their answer carries `Connection: close`), and calls `on_drained` once the
+// last connection is gone. The caller bounds that with its own deadline.
+//
+// Thread-safety: listen() and start() are called once, before the io_context
+// runs; stop() may be called from any thread, once. The handler is invoked on
+// the connection's strand and may suspend (co_await) freely.
+#pragma once
+
+#include "daemon/http_types.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mcpgate::daemon {
+
+struct server_options {
+  std::vector<boost::asio::ip::tcp::endpoint> listen;
+  std::size_t max_connections = 10000;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds request_timeout{30'000};
+  // Builds the answer the server itself gives (400, 413, 431, 500) for a
+  // request target, so each route family keeps its own error body format.
+  std::function<http_response(unsigned status, std::string_view target)> error_response;
+};
+
+using request_handler = std::function<boost::asio::awaitable<http_response>(http_request)>;
+
+class http_server {
+ public:
+  http_server(boost::asio::io_context& ioc, server_options options, request_handler handler);
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds every listen address. Returns the bound endpoints (port 0 resolved)
+  // or throws boost::system::system_error naming the address that failed.
+  std::vector<boost::asio::ip::tcp::endpoint> listen();
+
+  // Starts accepting on every listener.
+  void start();
+
+  // See the file comment. `on_drained` runs on an io_context thread.
+  void stop(std::function<void()> on_drained);
+
+  std::size_t open_connections() const;
+
+  struct impl;  // opaque: defined in http_server.cpp
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace mcpgate::daemon

@@ -1,0 +1,102 @@
+#include "daemon/rest.hpp"
+
+#include "auth/api_keys.hpp"
+#include "daemon/api/errors.hpp"
+#include "daemon/api/installations.hpp"
+#include "daemon/router.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace mcpgate::daemon {
+namespace {
+
+// "Bearer <key>" (scheme case-insensitive); "" when absent or another scheme.
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() <= scheme.size() || !iequals(authorization.substr(0, scheme.size()), scheme)) {
+    return {};
+  }
+  auto token = authorization.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+bool method_allowed(resource r, std::string_view method) {
+  const std::string_view allowed = allowed_methods(r);
+  std::size_t start = 0;
+  while (start < allowed.size()) {
+    std::size_t end = allowed.find(", ", start);
+    if (end == std::string_view::npos) end = allowed.size();
+    if (allowed.substr(start, end - start) == method) return true;
+    start = end + 2;
+  }
+  return false;
+}
+
+std::string_view required_scope(resource r, std::string_view method) {
+  if (r == resource::installations && method == "POST") return auth::scope_write;
+  return auth::scope_read;
+}
+
+}  // namespace
+
+rest_api::rest_api(std::shared_ptr<const config::config> cfg, api::api_context ctx)
+    : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {}
+
+http_response rest_api::error_response(unsigned status, std::string_view /*target*/) const {
+  switch (status) {
+    case 413: return api::payload_too_large().to_response();
+    case 431: return api::header_too_large().to_response();
+    case 400: return api::bad_request("Malformed HTTP request.").to_response();
+    default: return api::server_error().to_response();
+  }
+}
+
+boost::asio::awaitable<http_response> rest_api::handle(http_request req) const {
+  const auto r = match_route(req.target);
+  if (!r) co_return api::not_found().to_response();
+
+  const std::string_view token = bearer_token(req.header("Authorization"));
+  if (token.empty()) co_return api::not_authenticated().to_response();
+  const std::string hash = auth::hash_api_key(token);
+  const auto lookup = [hash](registry::store& s) { return s.find_api_key_by_hash(hash); };
+  auto key = co_await ctx_.db.run(lookup);
+  if (!key) {
+    if (key.error() == errc::not_found) co_return api::authentication_failed().to_response();
+    spdlog::error("API key lookup failed: {}", key.error().message());
+    co_return api::server_error().to_response();
+  }
+
+  api::caller who;
+  who.user_id = key->user_id;
+  if (r->family == route_family::projects) {
+    const config::project* project = cfg_->find_project(r->scope_id);
+    if (!project) co_return api::not_found().to_response();
+    who.project_id = project->id;
+    who.environment_id = project->id;  // a project's default environment shares its id
+  } else {
+    const config::project* owner = nullptr;
+    const config::environment* env = cfg_->find_environment(r->scope_id, &owner);
+    if (!env) co_return api::not_found().to_response();
+    who.project_id = owner->id;
+    who.environment_id = env->id;
+  }
+  if (!auth::allows_project(key->projects, who.project_id)) {
+    co_return api::permission_denied("API key does not have access to this project.").to_response();
+  }
+
+  if (!method_allowed(r->resource, req.method)) {
+    auto resp = api::method_not_allowed(req.method).to_response();
+    resp.headers.emplace_back("Allow", std::string(allowed_methods(r->resource)));
+    co_return resp;
+  }
+  const std::string_view scope = required_scope(r->resource, req.method);
+  if (!auth::has_scope(key->scopes, scope)) {
+    co_return api::permission_denied("API key missing required scope '" + std::string(scope) + "'.")
+        .to_response();
+  }
+  co_return co_await api::handle_installations(ctx_, who, *r, req);
+}
+
+}  // namespace mcpgate::daemon

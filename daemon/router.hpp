@@ -1,0 +1,39 @@
+// Matches request targets to the REST API's routes.
+//
+// Both route families, /api/projects/{id}/... and /api/environments/{id}/...,
+// map to the same routes; a trailing slash is optional. Thread-safety: pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mcpgate::daemon {
+
+enum class route_family { projects, environments };
+
+enum class resource {
+  installations,  // .../mcp_server_installations
+  installation,   // .../mcp_server_installations/{id}
+};
+
+struct route {
+  route_family family = route_family::environments;
+  std::int64_t scope_id = 0;    // the project or environment id in the path
+  enum resource resource = resource::installations;
+  std::string installation_id;  // percent-decoded; set for resource::installation
+  std::string path;             // the request path as sent, without the query
+  // Query parameters, percent-decoded, in order.
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
+// nullopt: no such route (404). A malformed target is no route either.
+std::optional<route> match_route(std::string_view target);
+
+// The methods a resource answers, for 405's Allow header ("GET, POST").
+std::string_view allowed_methods(resource r);
+
+}  // namespace mcpgate::daemon

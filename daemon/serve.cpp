@@ -1,0 +1,143 @@
+#include "daemon/serve.hpp"
+
+#include "common/log.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/rest.hpp"
+#include "daemon/setup.hpp"
+#include "daemon/store_executor.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+namespace mcpgate::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+server_options make_server_options(const config::config& cfg) {
+  server_options o;
+  for (const auto& l : cfg.server.listen) {
+    const std::string host = l.host == "localhost" ? "127.0.0.1" : l.host;
+    o.listen.emplace_back(asio::ip::make_address(host), l.port);
+  }
+  o.max_connections = cfg.server.limits.max_connections;
+  o.max_body_bytes = cfg.server.limits.max_body_bytes;
+  o.max_header_bytes = cfg.server.limits.max_header_bytes;
+  o.idle_timeout = cfg.server.timeouts.idle;
+  o.request_timeout = cfg.server.timeouts.request_read;
+  return o;
+}
+
+void print_banner(const config::config& cfg, const std::string& listen_url) {
+  const std::string config_flag = cfg.source.empty() ? "" : " --config " + cfg.source;
+  std::printf(
+      "mcpgate listening on %s\n"
+      "  database: %s\n"
+      "  create an API key:  mcpgate keys create%s --user you --scopes '*'\n"
+      "  then try:           curl -H 'Authorization: Bearer <key>' %s/api/projects/1/mcp_server_installations/\n",
+      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(),
+      config_flag.c_str(), listen_url.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int serve(const config::config& cfg) {
+  init_logging(cfg.logging.level);
+
+  std::string why;
+  auto keys = open_key_ring(cfg, why);
+  if (!keys) {
+    spdlog::critical("{}", why);
+    return 1;
+  }
+  auto store = open_store(cfg, why);
+  if (!store) {
+    spdlog::critical("{}", why);
+    return 1;
+  }
+  store_executor db(std::move(store));
+
+  const unsigned workers = cfg.server.workers != 0
+                               ? cfg.server.workers
+                               : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(workers));
+
+  auto shared_cfg = std::make_shared<const config::config>(cfg);
+  server_options options = make_server_options(cfg);
+  // The REST front exists before the server answers its first request; it
+  // is referenced by the handler, which the server only calls while ioc runs.
+  std::unique_ptr<rest_api> rest;
+  options.error_response = [&rest](unsigned status, std::string_view target) {
+    return rest->error_response(status, target);
+  };
+  http_server server(ioc, std::move(options),
+                     [&rest](http_request req) { return rest->handle(std::move(req)); });
+
+  std::vector<asio::ip::tcp::endpoint> bound;
+  try {
+    bound = server.listen();
+  } catch (const boost::system::system_error& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  const std::string listen_url = url_for_endpoint(bound.front().address().to_string(), bound.front().port());
+  const std::string public_url = cfg.server.public_url.empty() ? listen_url : cfg.server.public_url;
+  rest = std::make_unique<rest_api>(
+      shared_cfg, api::api_context{db, {cfg.upstreams.allow_private_networks, cfg.upstreams.allow_hosts},
+                                   public_url});
+
+  // Stop order: stop accepting, let in-flight requests finish (bounded by
+  // shutdown_grace), then stop the loop; the store is flushed after.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer grace(ioc);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (signo == SIGHUP) {
+          spdlog::warn("SIGHUP received: live reload is not available in this version; restart to apply config changes");
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("signal {} received: draining {} connection(s)", signo, server.open_connections());
+        sd_notify(0, "STOPPING=1");
+        grace.expires_after(cfg.server.timeouts.shutdown_grace);
+        grace.async_wait([&](const boost::system::error_code& timer_ec) {
+          if (timer_ec) return;
+          spdlog::warn("shutdown grace period over: closing {} connection(s)", server.open_connections());
+          ioc.stop();
+        });
+        server.stop([&] {
+          spdlog::info("all connections drained");
+          ioc.stop();
+        });
+      };
+  signals.async_wait(on_signal);
+
+  server.start();
+  for (const auto& endpoint : bound) {
+    spdlog::info("listening on {}", url_for_endpoint(endpoint.address().to_string(), endpoint.port()));
+  }
+  print_banner(cfg, listen_url);
+  sd_notify(0, "READY=1");
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+
+  db.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace mcpgate::daemon

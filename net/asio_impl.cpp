@@ -1,0 +1,5 @@
+// The one translation unit that compiles Asio and Beast
+// (BOOST_ASIO_SEPARATE_COMPILATION / BOOST_BEAST_SEPARATE_COMPILATION), so
+// every other file only parses their declarations.
+#include <boost/asio/impl/src.hpp>
+#include <boost/beast/src.hpp>

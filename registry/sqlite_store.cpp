@@ -1,0 +1,734 @@
+// The SQLite backend of registry::store (store.hpp). Private to the registry:
+// only open_sqlite_store() is public.
+//
+// Thread-safety: one sqlite_store is used by one thread at a time (the store
+// executor), so the connection is opened SQLITE_OPEN_NOMUTEX and the statement
+// cache is unguarded. Other processes (the `mcpgate keys` CLI) may use the same
+// file at once: WAL lets readers run beside the single writer, every write
+// transaction takes the write lock up front (BEGIN IMMEDIATE), and a lock held
+// elsewhere is waited for up to busy_timeout before errc::store_failure.
+//
+// No exception leaves a public member: each is a function-try-block that turns
+// the only one expected (std::bad_alloc) into errc::store_failure.
+
+#include "registry/store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace mcpgate::registry {
+namespace {
+
+using boost::system::error_code;
+
+// ---------------------------------------------------------------------------
+// Schema
+
+// Holds the one row saying which migrations have been applied. Idempotent, so
+// every open runs it inside the migration transaction.
+constexpr const char* version_table_sql =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO schema_version (id, version) VALUES (1, 0);";
+
+// Append only: a migration that has shipped is never edited; a schema change is
+// a new entry. Entry i takes the schema from version i to i + 1. Times are unix
+// microseconds (common/time.hpp), booleans 0/1.
+constexpr const char* migrations[] = {
+    // 1: users, keys, projects, environments, installations, secrets.
+    R"sql(
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  secret_hash TEXT NOT NULL UNIQUE,
+  mask TEXT NOT NULL,
+  scopes TEXT NOT NULL,    -- comma-separated
+  projects TEXT NOT NULL,  -- comma-separated project ids; empty: every project
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE projects (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL
+);
+CREATE TABLE environments (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects (id),
+  name TEXT NOT NULL
+);
+CREATE TABLE installations (
+  id TEXT PRIMARY KEY,
+  environment_id INTEGER NOT NULL REFERENCES environments (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  template_id TEXT,
+  display_name TEXT NOT NULL,
+  url TEXT NOT NULL,
+  description TEXT NOT NULL,
+  auth_type TEXT NOT NULL,
+  is_enabled INTEGER NOT NULL,
+  needs_reauth INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (environment_id, user_id, url)
+);
+CREATE INDEX installations_newest_first
+  ON installations (environment_id, user_id, created_at DESC, id DESC);
+CREATE TABLE installation_secrets (
+  installation_id TEXT NOT NULL REFERENCES installations (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (installation_id, kind)
+) WITHOUT ROWID;
+)sql",
+};
+
+constexpr int latest_version = static_cast<int>(std::size(migrations));
+
+// ---------------------------------------------------------------------------
+// Errors
+
+// Maps a failed SQLite call to errc. Constraint failures are the caller's
+// business and are not logged; anything else is logged with SQLite's message,
+// which names tables and columns but never bound values (so never a secret).
+// REQUIRES: extended result codes are on.
+error_code failure(sqlite3* db, int rc, std::string_view what) {
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return errc::already_exists;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:  // the row referred to does not exist
+      return errc::not_found;
+    default:
+      spdlog::error("store: {} (sqlite {}) in: {}", sqlite3_errmsg(db), rc, what);
+      return errc::store_failure;
+  }
+}
+
+// REQUIRES: called from a catch handler.
+error_code exception_failure() noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::error("store: {}", e.what());
+  } catch (...) {
+    spdlog::error("store: unknown exception");
+  }
+  return errc::store_failure;
+}
+
+result<void> exec_script(sqlite3* db, const char* sql, std::string_view what) {
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return failure(db, rc, what);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Handles, statements, transactions
+
+struct db_closer {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close(db); }
+};
+using db_handle = std::unique_ptr<sqlite3, db_closer>;
+
+struct stmt_finalizer {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using stmt_handle = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
+
+// A parameter bound as BLOB (any string-like one is bound as TEXT).
+struct blob {
+  std::string_view bytes;
+};
+
+template <class T>
+inline constexpr bool is_optional = false;
+template <class T>
+inline constexpr bool is_optional<std::optional<T>> = true;
+
+// SQLITE_TRANSIENT, which sqlite3.h spells as an old-style cast: SQLite copies
+// the value at bind time, so temporaries may be bound.
+sqlite3_destructor_type transient() noexcept {
+  return reinterpret_cast<sqlite3_destructor_type>(static_cast<std::intptr_t>(-1));
+}
+
+// A null data pointer would bind SQL NULL instead of an empty value.
+const char* non_null(std::string_view s) noexcept { return s.data() != nullptr ? s.data() : ""; }
+
+// One use of a cached prepared statement: bind, step, read columns. Failures of
+// preparing or binding are kept and reported by the first step, so call sites
+// chain prepare(...).bind(...).exec(). Resets the statement on destruction so
+// it holds no read snapshot afterwards.
+class query {
+ public:
+  query(sqlite3* db, sqlite3_stmt* stmt, error_code error = {}) noexcept
+      : db_(db), stmt_(stmt), error_(error) {}
+  query(query&& other) noexcept
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), error_(other.error_) {}
+  query& operator=(query&&) = delete;
+  ~query() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  // Binds ?1, ?2, ... in order: std::int64_t, bool, sys_time, blob, strings,
+  // std::optional of those (nullopt binds NULL).
+  template <class... Args>
+  query& bind(const Args&... args) {
+    int index = 0;
+    (bind_one(++index, args), ...);
+    return *this;
+  }
+
+  // true: a row is ready to read; false: the statement is done.
+  result<bool> step() {
+    // in_place_error: error_code is explicitly convertible to bool as well.
+    using boost::system::in_place_error;
+    if (error_) return {in_place_error, error_};
+    column_ = 0;
+    switch (const int rc = sqlite3_step(stmt_)) {
+      case SQLITE_ROW:
+        return true;
+      case SQLITE_DONE:
+        return false;
+      default:
+        return {in_place_error, failure(db_, rc, sqlite3_sql(stmt_))};
+    }
+  }
+
+  // For statements that return no rows.
+  result<void> exec() {
+    if (auto r = step(); !r) return r.error();
+    return {};
+  }
+
+  // The one row selected, read by `read` (query& -> result<T>); errc::not_found
+  // when there is none.
+  template <class Read>
+  auto one(Read read) -> decltype(read(*this)) {
+    auto row = step();
+    if (!row) return row.error();
+    if (!*row) return errc::not_found;
+    return read(*this);
+  }
+
+  // Every row selected, each read by `read` (query& -> result<T>).
+  template <class Read>
+  auto all(Read read) -> result<std::vector<typename decltype(read(*this))::value_type>> {
+    std::vector<typename decltype(read(*this))::value_type> rows;
+    for (;;) {
+      auto row = step();
+      if (!row) return row.error();
+      if (!*row) return rows;
+      auto value = read(*this);
+      if (!value) return value.error();
+      rows.push_back(std::move(*value));
+    }
+  }
+
+  // Column readers: each reads the next column of the current row.
+  std::int64_t int64() { return sqlite3_column_int64(stmt_, column_++); }
+  bool boolean() { return int64() != 0; }
+  sys_time time() { return from_unix_micros(int64()); }
+  std::string text() {  // TEXT or BLOB, byte for byte
+    const int i = column_++;
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+    return data != nullptr
+               ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+               : std::string();
+  }
+  std::optional<std::string> optional_text() {
+    if (next_is_null()) return std::nullopt;
+    return text();
+  }
+  std::optional<sys_time> optional_time() {
+    if (next_is_null()) return std::nullopt;
+    return time();
+  }
+
+ private:
+  bool next_is_null() {
+    if (sqlite3_column_type(stmt_, column_) != SQLITE_NULL) return false;
+    ++column_;
+    return true;
+  }
+
+  template <class T>
+  void bind_one(int i, const T& v) {
+    if (error_) return;  // also covers a statement that failed to prepare
+    int rc = SQLITE_OK;
+    if constexpr (is_optional<T>) {
+      if (v) return bind_one(i, *v);
+      rc = sqlite3_bind_null(stmt_, i);
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      rc = sqlite3_bind_int64(stmt_, i, v);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      rc = sqlite3_bind_int(stmt_, i, v ? 1 : 0);
+    } else if constexpr (std::is_same_v<T, sys_time>) {
+      rc = sqlite3_bind_int64(stmt_, i, to_unix_micros(v));
+    } else if constexpr (std::is_same_v<T, blob>) {
+      rc = sqlite3_bind_blob64(stmt_, i, non_null(v.bytes), v.bytes.size(), transient());
+    } else {
+      const std::string_view s = v;
+      rc = sqlite3_bind_text64(stmt_, i, non_null(s), s.size(), transient(), SQLITE_UTF8);
+    }
+    if (rc != SQLITE_OK) error_ = failure(db_, rc, sqlite3_sql(stmt_));
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;  // borrowed from the cache; null when preparing failed
+  error_code error_;
+  int column_ = 0;
+};
+
+// Rolls back unless committed. `write` begins IMMEDIATE: the write lock is
+// taken (or waited for) at BEGIN, so a writer never fails half way on a lock
+// another process holds, and two processes never both run a migration.
+class transaction {
+ public:
+  enum class kind { read, write };
+
+  static result<transaction> begin(sqlite3* db, kind k) {
+    if (auto r = exec_script(db, k == kind::write ? "BEGIN IMMEDIATE" : "BEGIN", "BEGIN"); !r) {
+      return r.error();
+    }
+    return transaction(db);
+  }
+
+  transaction(transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  transaction& operator=(transaction&&) = delete;
+  ~transaction() {
+    // SQLite may already have rolled back on some errors (SQLITE_FULL, ...).
+    if (db_ != nullptr && sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+
+  result<void> commit() {
+    if (auto r = exec_script(db_, "COMMIT", "COMMIT"); !r) return r;
+    db_ = nullptr;
+    return {};
+  }
+
+ private:
+  explicit transaction(sqlite3* db) noexcept : db_(db) {}
+  sqlite3* db_;
+};
+
+// ---------------------------------------------------------------------------
+// Row readers and column encodings
+
+result<std::int64_t> read_int64(query& r) { return r.int64(); }
+result<std::string> read_text(query& r) { return r.text(); }
+
+result<user> read_user(query& r) {
+  user u;
+  u.id = r.int64();
+  u.name = r.text();
+  u.created_at = r.time();
+  return u;
+}
+
+// "a,b" <-> {"a", "b"}; "" <-> {}.
+std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> items;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    items.emplace_back(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return items;
+}
+
+template <class T>
+std::string join_list(const std::vector<T>& items) {
+  return fmt::format("{}", fmt::join(items, ","));
+}
+
+constexpr std::string_view api_key_select =
+    "SELECT k.id, k.user_id, u.name, k.secret_hash, k.mask, k.scopes, k.projects,"
+    " k.created_at, k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id ";
+
+result<api_key> read_api_key(query& r) {
+  api_key k;
+  k.id = r.text();
+  k.user_id = r.int64();
+  k.user_name = r.text();
+  k.secret_hash = r.text();
+  k.mask = r.text();
+  k.scopes = split_list(r.text());
+  // A list that does not parse must fail, not shrink: an empty list would mean
+  // "every project".
+  for (const auto& item : split_list(r.text())) {
+    std::int64_t id = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (ec != std::errc() || end != item.data() + item.size()) {
+      spdlog::error("store: api key {} has a malformed project list", k.id);
+      return errc::store_failure;
+    }
+    k.projects.push_back(id);
+  }
+  k.created_at = r.time();
+  k.revoked_at = r.optional_time();
+  return k;
+}
+
+// has_credential: an API key or an access token is stored for it.
+constexpr std::string_view installation_select =
+    "SELECT i.id, i.environment_id, i.user_id, i.template_id, i.display_name, i.url,"
+    " i.description, i.auth_type, i.is_enabled, i.needs_reauth,"
+    " EXISTS (SELECT 1 FROM installation_secrets s"
+    "   WHERE s.installation_id = i.id AND s.kind IN ('api_key', 'access_token')),"
+    " 0,"  // tool_count: the tools issue adds the tools table and counts it here
+    " i.created_at, i.updated_at FROM installations i ";
+
+result<installation> read_installation(query& r) {
+  installation i;
+  i.id = r.text();
+  i.environment_id = r.int64();
+  i.user_id = r.int64();
+  i.template_id = r.optional_text();
+  i.display_name = r.text();
+  i.url = r.text();
+  i.description = r.text();
+  i.auth_type = r.text();
+  i.is_enabled = r.boolean();
+  i.needs_reauth = r.boolean();
+  i.has_credential = r.boolean();
+  i.tool_count = r.int64();
+  i.created_at = r.time();
+  i.updated_at = r.time();
+  return i;
+}
+
+std::string with(std::string_view head, std::string_view tail) {
+  std::string sql(head);
+  sql += tail;
+  return sql;
+}
+
+sys_time now() { return std::chrono::system_clock::now(); }
+
+// ---------------------------------------------------------------------------
+// The store
+
+class sqlite_store final : public store {
+ public:
+  explicit sqlite_store(db_handle db) noexcept : db_(std::move(db)) {}
+
+  // Connection settings, then pending migrations. REQUIRES: called once, first.
+  result<void> initialize(std::string_view path) {
+    auto mode = prepare("PRAGMA journal_mode = WAL").one(read_text);
+    if (!mode) return mode.error();
+    if (*mode != "wal") spdlog::warn("store: {} is not in WAL mode (journal_mode={})", path, *mode);
+    if (auto r = exec_script(db(), "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                             "connection settings");
+        !r) {
+      return r;
+    }
+    return migrate();
+  }
+
+  result<int> schema_version() override try {
+    auto version = prepare("SELECT version FROM schema_version").one(read_int64);
+    if (!version) return version.error();
+    return static_cast<int>(*version);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> sync_projects(const std::vector<project>& projects) override try {
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    for (const auto& p : projects) {
+      if (auto r = prepare("INSERT INTO projects (id, name) VALUES (?1, ?2)"
+                           " ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+                       .bind(p.id, p.name)
+                       .exec();
+          !r) {
+        return r;
+      }
+      // The nesting is the truth: environment::project_id is not consulted.
+      for (const auto& e : p.environments) {
+        if (auto r = prepare("INSERT INTO environments (id, project_id, name) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (id) DO UPDATE"
+                             " SET project_id = excluded.project_id, name = excluded.name")
+                         .bind(e.id, p.id, e.name)
+                         .exec();
+            !r) {
+          return r;
+        }
+      }
+    }
+    return tx->commit();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<user> ensure_user(std::string_view name) override try {
+    if (auto r = prepare("INSERT INTO users (name, created_at) VALUES (?1, ?2)"
+                         " ON CONFLICT (name) DO NOTHING")
+                     .bind(name, now())
+                     .exec();
+        !r) {
+      return r.error();
+    }
+    return prepare("SELECT id, name, created_at FROM users WHERE name = ?1")
+        .bind(name)
+        .one(read_user);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> insert_api_key(const api_key& key) override try {
+    for (const auto& scope : key.scopes) {
+      if (scope.empty() || scope.find(',') != std::string::npos) return errc::invalid_argument;
+    }
+    return prepare(
+               "INSERT INTO api_keys (id, user_id, secret_hash, mask, scopes, projects,"
+               " created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        .bind(key.id, key.user_id, key.secret_hash, key.mask, join_list(key.scopes),
+              join_list(key.projects), key.created_at, key.revoked_at)
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<api_key> find_api_key_by_hash(std::string_view secret_hash) override try {
+    static const std::string sql =
+        with(api_key_select, "WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL");
+    return prepare(sql).bind(secret_hash).one(read_api_key);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<std::vector<api_key>> list_api_keys() override try {
+    static const std::string sql = with(api_key_select, "ORDER BY k.created_at, k.id");
+    return prepare(sql).all(read_api_key);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> revoke_api_key(std::string_view id, sys_time when) override try {
+    if (auto r = prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+                     .bind(id, when)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return changed_or_not_found();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> insert_installation(const installation& inst) override try {
+    return prepare(
+               "INSERT INTO installations (id, environment_id, user_id, template_id,"
+               " display_name, url, description, auth_type, is_enabled, needs_reauth,"
+               " created_at, updated_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        .bind(inst.id, inst.environment_id, inst.user_id, inst.template_id, inst.display_name,
+              inst.url, inst.description, inst.auth_type, inst.is_enabled, inst.needs_reauth,
+              inst.created_at, inst.updated_at)
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<installation> get_installation(std::int64_t environment_id, std::int64_t user_id,
+                                        std::string_view id) override try {
+    static const std::string sql =
+        with(installation_select, "WHERE i.environment_id = ?1 AND i.user_id = ?2 AND i.id = ?3");
+    return prepare(sql).bind(environment_id, user_id, id).one(read_installation);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<page_of<installation>> list_installations(std::int64_t environment_id,
+                                                   std::int64_t user_id, page p) override try {
+    if (p.limit < 0 || p.offset < 0) return errc::invalid_argument;
+    // One snapshot, so the count and the page agree.
+    auto tx = begin(transaction::kind::read);
+    if (!tx) return tx.error();
+    auto count = prepare(
+                     "SELECT count(*) FROM installations"
+                     " WHERE environment_id = ?1 AND user_id = ?2")
+                     .bind(environment_id, user_id)
+                     .one(read_int64);
+    if (!count) return count.error();
+    static const std::string sql =
+        with(installation_select,
+             "WHERE i.environment_id = ?1 AND i.user_id = ?2"
+             " ORDER BY i.created_at DESC, i.id DESC LIMIT ?3 OFFSET ?4");
+    auto items =
+        prepare(sql).bind(environment_id, user_id, p.limit, p.offset).all(read_installation);
+    if (!items) return items.error();
+    if (auto r = tx->commit(); !r) return r.error();
+    return page_of<installation>{*count, std::move(*items)};
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<installation> update_installation(std::int64_t environment_id, std::int64_t user_id,
+                                           std::string_view id, const installation_patch& patch,
+                                           sys_time when) override try {
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    // An unset patch field binds NULL and coalesce() keeps the stored value.
+    if (auto r = prepare("UPDATE installations SET display_name = coalesce(?4, display_name),"
+                         " description = coalesce(?5, description),"
+                         " is_enabled = coalesce(?6, is_enabled), updated_at = ?7"
+                         " WHERE environment_id = ?1 AND user_id = ?2 AND id = ?3")
+                     .bind(environment_id, user_id, id, patch.display_name, patch.description,
+                           patch.is_enabled, when)
+                     .exec();
+        !r) {
+      return r.error();
+    }
+    if (auto r = changed_or_not_found(); !r) return r.error();
+    auto updated = get_installation(environment_id, user_id, id);
+    if (!updated) return updated;
+    if (auto r = tx->commit(); !r) return r.error();
+    return updated;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
+                                   std::string_view id) override try {
+    // Secrets go with it: ON DELETE CASCADE (foreign_keys is on).
+    if (auto r = prepare("DELETE FROM installations"
+                         " WHERE environment_id = ?1 AND user_id = ?2 AND id = ?3")
+                     .bind(environment_id, user_id, id)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return changed_or_not_found();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> put_secret(std::string_view installation_id, std::string_view kind,
+                          std::string_view sealed) override try {
+    return prepare(
+               "INSERT INTO installation_secrets (installation_id, kind, sealed, updated_at)"
+               " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (installation_id, kind)"
+               " DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at")
+        .bind(installation_id, kind, blob{sealed}, now())
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<std::string> get_secret(std::string_view installation_id, std::string_view kind) override
+      try {
+    return prepare(
+               "SELECT sealed FROM installation_secrets"
+               " WHERE installation_id = ?1 AND kind = ?2")
+        .bind(installation_id, kind)
+        .one(read_text);
+  } catch (...) {
+    return exception_failure();
+  }
+
+ private:
+  sqlite3* db() const noexcept { return db_.get(); }
+
+  // A query on the cached statement for `sql`, prepared on first use.
+  // REQUIRES: no other live query uses the same `sql`.
+  query prepare(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      sqlite3_stmt* raw = nullptr;
+      const int rc = sqlite3_prepare_v3(db(), sql.data(), static_cast<int>(sql.size()),
+                                        SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+      stmt_handle stmt(raw);
+      if (rc != SQLITE_OK) return query(db(), nullptr, failure(db(), rc, sql));
+      it = statements_.emplace(std::string(sql), std::move(stmt)).first;
+    }
+    return query(db(), it->second.get());
+  }
+
+  result<transaction> begin(transaction::kind k) { return transaction::begin(db(), k); }
+
+  // After an UPDATE or DELETE: errc::not_found when it matched no row.
+  result<void> changed_or_not_found() {
+    if (sqlite3_changes64(db()) == 0) return errc::not_found;
+    return {};
+  }
+
+  // Applies pending migrations, each in its own IMMEDIATE transaction that
+  // re-reads the version, so a concurrent opener waits and then skips it.
+  result<void> migrate() {
+    for (;;) {
+      auto tx = begin(transaction::kind::write);
+      if (!tx) return tx.error();
+      if (auto r = exec_script(db(), version_table_sql, "schema_version table"); !r) return r;
+      auto version = schema_version();
+      if (!version) return version.error();
+      if (*version == latest_version) return tx->commit();
+      if (*version > latest_version || *version < 0) {
+        spdlog::error("store: schema version {} is not one this build knows (latest {})", *version,
+                      latest_version);
+        return errc::store_failure;
+      }
+      const int next = *version + 1;
+      if (auto r = exec_script(db(), migrations[*version], fmt::format("migration {}", next)); !r) {
+        return r;
+      }
+      if (auto r =
+              prepare("UPDATE schema_version SET version = ?1").bind(std::int64_t{next}).exec();
+          !r) {
+        return r;
+      }
+      if (auto r = tx->commit(); !r) return r;
+      spdlog::info("store: schema migrated to version {}", next);
+    }
+  }
+
+  // Declared first so it is destroyed last: statements are finalized before
+  // the connection closes.
+  db_handle db_;
+  // Prepared statements by SQL text.
+  std::map<std::string, stmt_handle, std::less<>> statements_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<store>> open_sqlite_store(const std::string& path) try {
+  sqlite3* raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_handle db(raw);  // closed on every path, even when opening failed
+  if (rc != SQLITE_OK) return failure(raw, rc, path);
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, 5000);
+  auto s = std::make_unique<sqlite_store>(std::move(db));
+  if (auto r = s->initialize(path); !r) return r.error();
+  return std::unique_ptr<store>(std::move(s));
+} catch (...) {
+  return exception_failure();
+}
+
+}  // namespace mcpgate::registry
