@@ -7,6 +7,8 @@
 #include "daemon/serve.hpp"
 #include "daemon/setup.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -322,6 +324,8 @@ int migrate(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // Everything mcpgate writes (database, WAL, key files) is for its own eyes.
+  ::umask(0077);
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "serve") return serve_command(argc, argv);
   if (command == "check-config") return check_config(argc, argv);

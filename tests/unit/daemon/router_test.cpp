@@ -1,0 +1,55 @@
+#include "daemon/router.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using mcpgate::daemon::match_route;
+using mcpgate::daemon::resource;
+using mcpgate::daemon::route_family;
+
+BOOST_AUTO_TEST_SUITE(router)
+
+BOOST_AUTO_TEST_CASE(matches_both_route_families_with_and_without_trailing_slash) {
+  for (const char* target : {"/api/projects/7/mcp_server_installations", "/api/projects/7/mcp_server_installations/"}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST((r->family == route_family::projects));
+    BOOST_TEST(r->scope_id == 7);
+    BOOST_TEST((r->resource == resource::installations));
+  }
+  const auto r = match_route("/api/environments/3/mcp_server_installations/abc-1/");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST((r->family == route_family::environments));
+  BOOST_TEST(r->scope_id == 3);
+  BOOST_TEST((r->resource == resource::installation));
+  BOOST_TEST(r->installation_id == "abc-1");
+}
+
+BOOST_AUTO_TEST_CASE(decodes_query_parameters_and_installation_id) {
+  const auto r = match_route("/api/projects/1/mcp_server_installations/a%2Db?limit=5&offset=1%30&x");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->installation_id == "a-b");
+  BOOST_TEST(r->path == "/api/projects/1/mcp_server_installations/a%2Db");
+  BOOST_TEST_REQUIRE(r->params.size() == 3u);
+  BOOST_TEST(r->params[0].first == "limit");
+  BOOST_TEST(r->params[0].second == "5");
+  BOOST_TEST(r->params[1].second == "10");
+  BOOST_TEST(r->params[2].first == "x");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_unknown_or_malformed_targets) {
+  for (const char* target : {"/", "/api", "/api/projects/1", "/api/teams/1/mcp_server_installations",
+                             "/api/projects/0/mcp_server_installations", "/api/projects/-1/mcp_server_installations",
+                             "/api/projects/1x/mcp_server_installations", "/api/projects//mcp_server_installations",
+                             "/api/projects/1/other", "/api/projects/1/mcp_server_installations/a/b/c",
+                             "/api/projects/1//mcp_server_installations", "http://example.com/api/projects/1/mcp_server_installations",
+                             "/api/projects/99999999999999999999/mcp_server_installations"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(names_allowed_methods_per_resource) {
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::installations) == "GET, POST");
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::installation) == "GET, PATCH, DELETE");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
