@@ -19,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -90,13 +91,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   mutable std::mutex mu_;
   std::map<std::uint64_t, std::weak_ptr<connection>> connections_;  // guarded by mu_
   std::uint64_t next_id_ = 0;                                         // guarded by mu_
-  bool stopping_ = false;                                             // guarded by mu_
+  std::atomic<bool> stopping_{false};  // set once, under mu_; read without it
   std::function<void()> on_drained_;                                  // guarded by mu_
 
-  bool stopping() const {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   void on_connection_closed(std::uint64_t id) {
     std::function<void()> drained;
