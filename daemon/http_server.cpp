@@ -19,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -135,6 +136,11 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
+  // After refusing a request whose body may still be arriving: stop sending,
+  // then read and discard for a short, bounded while, so that closing does
+  // not reset the connection before the client has read the answer.
+  asio::awaitable<void> linger();
+
   // Constant after construction.
   const std::shared_ptr<http_server::impl> server_;
   // Touched only on the connection's strand.
@@ -142,6 +148,18 @@ class connection : public std::enable_shared_from_this<connection> {
   const std::uint64_t id_;
   bool idle_ = true;
 };
+
+asio::awaitable<void> connection::linger() {
+  constexpr std::size_t max_discard = 8 * 1024 * 1024;
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.expires_after(std::chrono::seconds(2));
+  std::array<char, 16 * 1024> scratch;
+  for (std::size_t discarded = 0; !ec && discarded < max_discard;) {
+    discarded += co_await stream_.async_read_some(asio::buffer(scratch),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
 
 asio::awaitable<void> connection::run() {
   const server_options& opts = server_->options_;
@@ -189,6 +207,7 @@ asio::awaitable<void> connection::run() {
         auto out = to_beast(server_->error_response(*status, target), 11, false);
         stream_.expires_after(opts.request_timeout);
         co_await http::async_write(stream_, out, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) co_await linger();
       }
       break;
     }
