@@ -124,7 +124,8 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
 
   json::array results;
   for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx.public_url));
-  const bool has_next = p.offset + p.limit < rows->count;
+  // Written so that no sum can overflow: offset may be any non-negative int64.
+  const bool has_next = p.offset < rows->count - p.limit;
   const bool has_previous = p.offset > 0;
   json::object body{
       {"count", rows->count},

@@ -1,0 +1,330 @@
+// The integration harness: the real mcpgate binary (MCPGATE_BINARY) in a child
+// process, listening on port 0 with its own temporary data folder, and a small
+// blocking HTTP/1.1 client on Beast whose every wait has a deadline.
+//
+// Nothing here sleeps to synchronise: the daemon's readiness is its banner on
+// stdout, its exit is a pidfd becoming readable, a log line is waited for on a
+// condition variable, and every socket operation runs under a Beast timeout.
+//
+// Thread-safety: every object belongs to the test that made it. The only
+// other thread is daemon_process's drain thread, which appends the child's
+// stdout/stderr to buffers guarded by a mutex.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json/value.hpp>
+#include <boost/test/tools/assertion_result.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace mcpgate::it {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// Deadlines, generous for a loaded 2-core machine under sanitizers; a test
+// that passes never waits for one of them.
+inline constexpr std::chrono::milliseconds startup_deadline = 30s;
+inline constexpr std::chrono::milliseconds exit_deadline = 20s;
+inline constexpr std::chrono::milliseconds command_deadline = 30s;
+inline constexpr std::chrono::milliseconds io_deadline = 15s;
+
+// A fresh folder under $TMPDIR (or /tmp), removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// The whole content of a file ("" when it does not exist).
+std::string read_file(const fs::path& path);
+void write_file(const fs::path& path, std::string_view text);
+
+struct command_result {
+  int exit_code = -1;  // -1 when killed by a signal or timed out
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+std::ostream& operator<<(std::ostream& os, const command_result& r);
+
+// Runs `args` (argv[0] a path) to completion, within `within`; a command
+// still running then is killed and reported as timed_out.
+command_result run_command(const std::vector<std::string>& args,
+                           std::chrono::milliseconds within = command_deadline);
+// Runs the mcpgate binary with these arguments.
+command_result run_mcpgate(std::vector<std::string> args);
+
+// One child process with stdout and stderr captured.
+class daemon_process {
+ public:
+  explicit daemon_process(const std::vector<std::string>& args);
+  // Kills (SIGKILL) and reaps the child if it is still running.
+  ~daemon_process();
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void send_signal(int signo) const;
+  // The line of stdout that starts with `prefix` (without the newline), once
+  // it is complete; nullopt if the child closes stdout or the deadline passes.
+  std::optional<std::string> wait_for_stdout_line(std::string_view prefix, std::chrono::milliseconds within);
+  // True once stderr contains `needle`; false at the deadline or at EOF.
+  bool wait_for_stderr(std::string_view needle, std::chrono::milliseconds within);
+  // The child's wait status once it has exited; nullopt at the deadline.
+  std::optional<int> wait_exit(std::chrono::milliseconds within);
+  // SIGKILL and reap.
+  void kill_hard();
+  bool exited() const { return reaped_; }
+  std::string out() const;
+  std::string err() const;
+
+ private:
+  void drain();
+
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  bool reaped_ = false;
+  std::thread drainer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::string out_;   // guarded by mu_
+  std::string err_;   // guarded by mu_
+  bool eof_ = false;  // guarded by mu_: both pipes closed
+};
+
+// "exit 0", "exit 3", "signal 9".
+std::string describe_wait_status(int status);
+
+// One HTTP response as the tests see it.
+struct reply {
+  unsigned status = 0;
+  http::fields headers;
+  std::string body;
+  bool keep_alive = true;
+
+  std::string header(std::string_view name) const;
+  // The body as JSON; throws std::runtime_error (naming the body) if it is not.
+  json::value json() const;
+  // The body as a JSON object; throws if it is not one.
+  json::object object() const;
+};
+std::ostream& operator<<(std::ostream& os, const reply& r);
+
+// One TCP connection to 127.0.0.1:port. Every operation gets `timeout`
+// unless it says otherwise; a timed-out operation closes the connection.
+class http_connection {
+ public:
+  explicit http_connection(std::uint16_t port, std::chrono::milliseconds timeout = io_deadline);
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  boost::system::error_code write(std::string_view bytes);
+  boost::system::error_code write(http::request<http::string_body>& request);
+  // Reads one response (a 1xx interim response counts as one). Throws
+  // std::runtime_error on a transport error or timeout.
+  reply read();
+  // Reads one response; the error instead when there is none.
+  std::pair<std::optional<reply>, boost::system::error_code> try_read();
+
+  enum class close_outcome { closed, still_open, got_data };
+  // Waits up to `within` for the peer to close the connection without
+  // sending anything more.
+  close_outcome wait_for_close(std::chrono::milliseconds within);
+
+  bool is_open() const;
+  std::uint16_t local_port() const { return local_port_; }
+
+ private:
+  // Starts an operation on the stream, then runs the io_context until it
+  // completes; the stream's own timer bounds it.
+  template <class Start>
+  boost::system::error_code run(Start&& start, std::size_t* transferred = nullptr);
+
+  boost::asio::io_context ioc_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::chrono::milliseconds timeout_;
+  std::uint16_t local_port_ = 0;
+};
+std::ostream& operator<<(std::ostream& os, http_connection::close_outcome outcome);
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// A keep-alive client of the management API with one key (or none). It
+// opens a new connection only when the previous one was closed.
+class api_client {
+ public:
+  explicit api_client(std::uint16_t port, std::string secret = "");
+
+  reply get(const std::string& target);
+  reply post(const std::string& target, const json::value& body);
+  reply patch(const std::string& target, const json::value& body);
+  reply del(const std::string& target);
+  // Any method, a raw body (Content-Type: application/json when non-empty),
+  // extra headers; Authorization: Bearer <secret> unless the secret is "".
+  reply send(std::string_view method, const std::string& target, std::string body = "",
+             const header_list& extra = {});
+
+  int connections_opened() const { return connections_opened_; }
+  // Closes the connection; the next request opens a new one.
+  void disconnect();
+  http_connection& connection();
+
+ private:
+  std::uint16_t port_;
+  std::string secret_;
+  std::unique_ptr<http_connection> connection_;
+  int connections_opened_ = 0;
+};
+
+struct api_key {
+  std::string id;
+  std::string secret;
+};
+
+// The key in the output of `mcpgate keys create`: the ID from "Created API
+// key ID ..." and the line that is exactly the secret; nullopt if absent.
+std::optional<api_key> parse_created_key(const std::string& out);
+
+struct gateway_options {
+  std::string idle = "30s";
+  std::string request_read = "10s";
+  std::string shutdown_grace = "10s";
+  std::size_t max_body_bytes = 65536;
+  std::size_t max_connections = 0;  // 0 = the daemon's default
+  std::string public_url;  // "" = derived from the listener
+};
+
+// A daemon with its own data folder and config:
+//   projects 1 (environments 1 and 3) and 2 (environment 2);
+//   upstreams.allow_hosts ["127.0.0.1:9"], private networks denied.
+// Started by the constructor; the destructor stops it with SIGTERM and fails
+// the test unless it exits 0 within exit_deadline.
+class gateway {
+ public:
+  explicit gateway(gateway_options options = {});
+  ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+
+  void start();
+  // SIGTERM, then expect_clean_exit().
+  void stop();
+  // The test fails unless the daemon (already signalled) exits 0 within
+  // exit_deadline; a daemon still running then is killed.
+  void expect_clean_exit();
+  void restart();
+  bool running() const { return process_ != nullptr; }
+
+  // `mcpgate keys create` with this config; fails the test if it fails.
+  api_key create_key(const std::string& user, const std::string& scopes, const std::string& projects = "");
+  // `mcpgate keys revoke`; fails the test if it fails.
+  void revoke_key(const std::string& id);
+
+  api_client client(const api_key& key) const { return api_client(port_, key.secret); }
+  api_client anonymous() const { return api_client(port_); }
+
+  std::uint16_t port() const { return port_; }
+  // "http://127.0.0.1:PORT", from the banner.
+  const std::string& base_url() const { return base_url_; }
+  const fs::path& data_dir() const { return data_dir_; }
+  const fs::path& config_path() const { return config_path_; }
+  daemon_process& process() { return *process_; }
+
+ private:
+  temp_dir root_;
+  gateway_options options_;
+  fs::path data_dir_;
+  fs::path config_path_;
+  std::unique_ptr<daemon_process> process_;
+  std::string previous_logs_;  // stderr of earlier runs, shown on failure
+  std::string base_url_;
+  std::uint16_t port_ = 0;
+};
+
+// The config file gateway writes for these options.
+std::string config_yaml(const fs::path& data_dir, const gateway_options& options);
+
+// Boost.Test fixtures (default constructible).
+struct default_gateway : gateway {
+  default_gateway() : gateway(gateway_options{}) {}
+};
+
+// "/api/projects/1/mcp_server_installations" and the like.
+std::string projects_collection(std::int64_t project_id);
+std::string environments_collection(std::int64_t environment_id);
+std::string item_of(const std::string& collection, const std::string& installation_id);
+
+// The error body contract: status, Content-Type application/json, exactly
+// the keys type, code, detail (a non-empty string) and attr (the given name,
+// or null when `attr` is nullopt).
+boost::test_tools::assertion_result is_error(const reply& r, unsigned status, std::string_view type,
+                                             std::string_view code,
+                                             std::optional<std::string> attr = std::nullopt);
+// is_error(r, 400, "validation_error", code, attr).
+boost::test_tools::assertion_result is_validation_error(const reply& r, std::string_view code,
+                                                        const std::string& attr);
+// Every field of the installation object present, with its type; id a
+// UUIDv7, timestamps ISO 8601 UTC.
+boost::test_tools::assertion_result is_installation(const json::value& v);
+
+// Management API shorthands; each fails the test (REQUIRE) on a surprise.
+json::object body_with_url(const std::string& url);
+// POSTs `body` to `collection`; the installation, which must be 201.
+json::object create_installation(api_client& client, const std::string& collection, const json::object& body);
+// create_installation with {"url": url, "auth_type": "none"}.
+json::object create_url(api_client& client, const std::string& collection, const std::string& url);
+std::string id_of(const json::object& installation);
+// The "count" of a 200 list of `collection`.
+std::int64_t count_of(api_client& client, const std::string& collection);
+// The timestamp member `key` in microseconds since the epoch.
+std::int64_t micros_of(const json::object& installation, std::string_view key);
+std::int64_t now_micros();
+// The origin-form target of an absolute next/previous link, after checking
+// that it starts with `base_url`.
+std::string target_of_link(const json::value& link, const std::string& base_url);
+std::string repeated(std::string_view unit, std::size_t times);
+// "ff c3 28": raw bytes for messages.
+std::string hex(std::string_view bytes);
+
+bool is_uuid_v7(std::string_view text);
+// Microseconds since the epoch for "YYYY-MM-DDTHH:MM:SS[.ffffff]Z".
+std::optional<std::int64_t> iso8601_micros(std::string_view text);
+// The string member `key` of an object; "" when absent or not a string.
+std::string string_of(const json::value& object, std::string_view key);
+// Milliseconds from `start` until now.
+std::int64_t ms_since(steady::time_point start);
+
+}  // namespace mcpgate::it
