@@ -50,6 +50,10 @@ std::optional<route> match_route(std::string_view target) {
     r.resource = resource::installations;
     return r;
   }
+  if (segments.size() == 5 && segments[4] == "install_custom") {
+    r.resource = resource::install_custom;
+    return r;
+  }
   if (segments.size() == 5) {
     r.resource = resource::installation;
     r.installation_id = segments[4];
@@ -62,6 +66,7 @@ std::string_view allowed_methods(resource r) {
   switch (r) {
     case resource::installations: return "GET, POST";
     case resource::installation: return "GET, PATCH, DELETE";
+    case resource::install_custom: return "POST";
   }
   return "";
 }

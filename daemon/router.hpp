@@ -18,6 +18,7 @@ enum class route_family { projects, environments };
 enum class resource {
   installations,  // .../mcp_server_installations
   installation,   // .../mcp_server_installations/{id}
+  install_custom, // .../mcp_server_installations/install_custom
 };
 
 struct route {

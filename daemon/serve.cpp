@@ -94,7 +94,7 @@ int serve(const config::config& cfg) {
   const std::string public_url = cfg.server.public_url.empty() ? listen_url : cfg.server.public_url;
   rest = std::make_unique<rest_api>(
       shared_cfg, api::api_context{db, {cfg.upstreams.allow_private_networks, cfg.upstreams.allow_hosts},
-                                   public_url});
+                                   public_url, *keys});
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by
   // shutdown_grace), then stop the loop; the store is flushed after.

@@ -2,6 +2,7 @@
 // Thread-safety: api_context is shared, read-only; caller is per request.
 #pragma once
 
+#include "auth/secret_box.hpp"
 #include "daemon/router.hpp"
 #include "daemon/store_executor.hpp"
 #include "net/url_policy.hpp"
@@ -15,6 +16,7 @@ struct api_context {
   store_executor& db;
   net::ssrf_policy ssrf;
   std::string public_url;  // absolute, no trailing slash
+  const auth::key_ring& secrets;  // seals credentials before they reach the store
 };
 
 // The authenticated caller of one request, and where the request is aimed.

@@ -43,21 +43,60 @@ void check_url(field_reader& fields, const std::string& url, const net::ssrf_pol
   }
 }
 
-// The body of a create request, validated.
-std::variant<installation, api_error> read_create(const json::object& body, const api_context& ctx) {
-  field_reader fields(body);
+// The fields every way of creating an installation shares: url (required,
+// checked), description, auth_type. `name_field` is where the display name
+// comes from ("display_name" for create, "name" for install_custom).
+installation read_new_installation(field_reader& fields, const api_context& ctx, std::string_view name_field) {
   installation inst;
   fields.require("url");
   if (auto v = fields.string("url", net::max_url_length * 2, false)) {
     inst.url = std::move(*v);
     check_url(fields, inst.url, ctx.ssrf);
   }
-  if (auto v = fields.string("display_name", max_display_name)) inst.display_name = std::move(*v);
+  if (auto v = fields.string(name_field, max_display_name)) inst.display_name = std::move(*v);
   if (auto v = fields.string("description", max_text)) inst.description = std::move(*v);
   if (auto v = fields.choice("auth_type", {"oauth", "api_key", "none"})) inst.auth_type = std::move(*v);
+  return inst;
+}
+
+// The body of a create request, validated.
+std::variant<installation, api_error> read_create(const json::object& body, const api_context& ctx) {
+  field_reader fields(body);
+  installation inst = read_new_installation(fields, ctx, "display_name");
   if (auto v = fields.boolean("is_enabled")) inst.is_enabled = *v;
   if (fields.error()) return *fields.error();
   return inst;
+}
+
+constexpr std::size_t max_secret = 8192;
+
+struct custom_install {
+  installation inst;
+  std::string api_key;  // "" when none was given
+};
+
+// The body of install_custom, validated. The OAuth-only fields are checked
+// for type here and used by the OAuth flow.
+std::variant<custom_install, api_error> read_install_custom(const json::object& body, const api_context& ctx) {
+  field_reader fields(body);
+  custom_install out{read_new_installation(fields, ctx, "name"), {}};
+  if (auto v = fields.string("api_key", max_secret)) out.api_key = std::move(*v);
+  (void)fields.string("client_id", max_secret);
+  (void)fields.string("client_secret", max_secret);
+  (void)fields.choice("install_source", {"posthog", "posthog-code"});
+  (void)fields.string("posthog_code_callback_url", net::max_url_length);
+  if (fields.error()) return *fields.error();
+  if (out.inst.auth_type == "oauth") {
+    return api_error{400, "invalid_request", "not_supported",
+                     "OAuth installs are not available in this version of mcpgate.", std::string("auth_type")};
+  }
+  if (out.inst.auth_type != "api_key") out.api_key.clear();  // "none" carries no credential
+  return out;
+}
+
+// Where an installation's API key is sealed: binds the blob to its row.
+std::string api_key_context(const std::string& installation_id) {
+  return "installation:" + installation_id + ":api_key";
 }
 
 // The body of a PATCH: only display_name, description and is_enabled.
@@ -136,33 +175,57 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
   co_return json_response(200, body);
 }
 
+// Stores a new installation of the caller's, with its API key sealed when one
+// is given, and answers 201 with it (400 `unique` on a duplicate url).
+boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
+                                                 const std::string& api_key, const std::string& duplicate_detail) {
+  const auto now = std::chrono::system_clock::now();
+  inst.id = new_uuid_v7(now);
+  inst.environment_id = who.environment_id;
+  inst.user_id = who.user_id;
+  inst.created_at = inst.updated_at = now;
+  inst.has_credential = !api_key.empty();
+  const std::string sealed = api_key.empty() ? "" : ctx.secrets.seal(api_key, api_key_context(inst.id));
+  const auto insert = [&inst, &sealed](registry::store& s) -> result<void> {
+    if (auto done = s.insert_installation(inst); !done) return done;
+    if (sealed.empty()) return {};
+    auto kept = s.put_secret(inst.id, "api_key", sealed);
+    if (!kept) (void)s.delete_installation(inst.environment_id, inst.user_id, inst.id);
+    return kept;
+  };
+  auto stored = co_await ctx.db.run(insert);
+  if (!stored) {
+    if (stored.error() == errc::already_exists) {
+      co_return validation_error("url", "unique", duplicate_detail).to_response();
+    }
+    spdlog::error("creating an installation failed: {}", stored.error().message());
+    co_return from_error_code(stored.error()).to_response();
+  }
+  spdlog::info("installation {} ({}) created by user {} in environment {}", inst.id, inst.auth_type, who.user_id,
+               who.environment_id);
+  co_return json_response(201, installation_json(inst, ctx.public_url));
+}
+
 boost::asio::awaitable<http_response> create(const api_context& ctx, const caller& who,
                                              const http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
   auto parsed = read_create(std::get<json::object>(body), ctx);
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  auto& inst = std::get<installation>(parsed);
+  co_return co_await insert_new(ctx, who, inst, "", "mcp server installation with this url already exists.");
+}
 
-  installation inst = std::move(std::get<installation>(parsed));
-  const auto now = std::chrono::system_clock::now();
-  inst.id = new_uuid_v7(now);
-  inst.environment_id = who.environment_id;
-  inst.user_id = who.user_id;
-  inst.created_at = inst.updated_at = now;
-  const auto insert = [&inst](registry::store& s) { return s.insert_installation(inst); };
-  auto stored = co_await ctx.db.run(insert);
-  if (!stored) {
-    if (stored.error() == errc::already_exists) {
-      co_return validation_error("url", "unique",
-                                 "mcp server installation with this url already exists.")
-          .to_response();
-    }
-    spdlog::error("creating an installation failed: {}", stored.error().message());
-    co_return from_error_code(stored.error()).to_response();
-  }
-  spdlog::info("installation {} created by user {} in environment {}", inst.id, who.user_id,
-               who.environment_id);
-  co_return json_response(201, installation_json(inst, ctx.public_url));
+// install_custom: api_key and none installs answer 201 with the installation
+// (the key sealed at rest); duplicate url 400.
+boost::asio::awaitable<http_response> install_custom(const api_context& ctx, const caller& who,
+                                                     const http_request& req) {
+  auto body = parse_json_object(req.body);
+  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  auto parsed = read_install_custom(std::get<json::object>(body), ctx);
+  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  auto& custom = std::get<custom_install>(parsed);
+  co_return co_await insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.");
 }
 
 boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const caller& who,
@@ -227,6 +290,7 @@ json::object installation_json(const installation& inst, const std::string& publ
 
 boost::asio::awaitable<http_response> handle_installations(const api_context& ctx, const caller& who,
                                                            const route& r, const http_request& req) {
+  if (r.resource == resource::install_custom) co_return co_await install_custom(ctx, who, req);
   if (r.resource == resource::installations) {
     if (req.method == "POST") co_return co_await create(ctx, who, req);
     co_return co_await list(ctx, who, r);

@@ -1,4 +1,5 @@
-// REST handlers for /mcp_server_installations and /mcp_server_installations/{id}.
+// REST handlers for /mcp_server_installations, /mcp_server_installations/{id}
+// and /mcp_server_installations/install_custom (api_key and none installs).
 //
 // REQUIRES: the caller is authenticated, may access the environment and holds
 // the endpoint's scope (daemon/rest.cpp checks that before dispatching), and

@@ -47,6 +47,13 @@ BOOST_AUTO_TEST_CASE(rejects_unknown_or_malformed_targets) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(install_custom_is_its_own_route) {
+  const auto r = match_route("/api/environments/3/mcp_server_installations/install_custom/");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST((r->resource == resource::install_custom));
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::install_custom) == "POST");
+}
+
 BOOST_AUTO_TEST_CASE(names_allowed_methods_per_resource) {
   BOOST_TEST(mcpgate::daemon::allowed_methods(resource::installations) == "GET, POST");
   BOOST_TEST(mcpgate::daemon::allowed_methods(resource::installation) == "GET, PATCH, DELETE");
