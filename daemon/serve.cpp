@@ -39,12 +39,15 @@ server_options make_server_options(const config::config& cfg) {
 
 void print_banner(const config::config& cfg, const std::string& listen_url) {
   const std::string config_flag = cfg.source.empty() ? "" : " --config " + cfg.source;
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec || self.empty()) self = "mcpgate";
   std::printf(
       "mcpgate listening on %s\n"
       "  database: %s\n"
-      "  create an API key:  mcpgate keys create%s --user you --scopes '*'\n"
+      "  create an API key:  %s keys create%s --user you --scopes '*'\n"
       "  then try:           curl -H 'Authorization: Bearer <key>' %s/api/projects/1/mcp_server_installations/\n",
-      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(),
+      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(), self.c_str(),
       config_flag.c_str(), listen_url.c_str());
   std::fflush(stdout);
 }
