@@ -10,6 +10,9 @@
 //
 // Thread-safety: run() may be called from any thread. stop() drains queued
 // work, then joins the store thread; call it after the event loop has stopped.
+// REQUIRES: stop() has returned before any io_context whose coroutines called
+// run() is destroyed: the store thread holds copies of their executors until
+// it is joined.
 #pragma once
 
 #include "registry/store.hpp"
