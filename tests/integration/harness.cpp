@@ -164,6 +164,35 @@ std::ostream& operator<<(std::ostream& os, const command_result& r) {
   return os;
 }
 
+// Reads a child's stdout and stderr pipes until both reach EOF, handing each
+// chunk to on_data(0 for stdout / 1 for stderr, bytes). timeout_ms() is
+// poll's timeout for each wait (-1: none). False when a wait timed out.
+template <class Timeout, class OnData>
+bool pump_pipes(int out_fd, int err_fd, Timeout timeout_ms, OnData on_data) {
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+  int open = 2;
+  while (open > 0) {
+    const int n = ::poll(fds, 2, timeout_ms());
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        on_data(i, std::string_view(buf, static_cast<std::size_t>(got)));
+      } else if (got == 0 || errno != EINTR) {
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  return true;
+}
+
 command_result run_command(const std::vector<std::string>& args, std::chrono::milliseconds within) {
   const auto deadline = steady::now() + within;
   const spawned child = spawn(args);
@@ -176,31 +205,9 @@ command_result run_command(const std::vector<std::string>& args, std::chrono::mi
     throw;
   }
   command_result result;
-  pollfd fds[2] = {{child.out_fd, POLLIN, 0}, {child.err_fd, POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open = 2;
-  while (open > 0) {
-    const int n = ::poll(fds, 2, poll_timeout(deadline));
-    if (n == 0) {
-      result.timed_out = true;
-      break;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
+  result.timed_out = !pump_pipes(
+      child.out_fd, child.err_fd, [&] { return poll_timeout(deadline); },
+      [&](int index, std::string_view data) { (index == 0 ? result.out : result.err).append(data); });
   if (!result.timed_out && !wait_pidfd(pidfd, deadline)) result.timed_out = true;
   if (result.timed_out) ::kill(child.pid, SIGKILL);
   const int status = reap(child.pid);
@@ -243,30 +250,13 @@ daemon_process::~daemon_process() {
 }
 
 void daemon_process::drain() {
-  pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-  int open = 2;
-  while (open > 0) {
-    // No deadline needed: the pipes close when the child exits, and the
-    // owner kills the child before joining this thread.
-    const int n = ::poll(fds, 2, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        std::lock_guard lock(mu_);
-        (i == 0 ? out_ : err_).append(buf, static_cast<std::size_t>(got));
-        changed_.notify_all();
-      } else if (got == 0 || errno != EINTR) {
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
+  // No deadline needed: the pipes close when the child exits, and the owner
+  // kills the child before joining this thread.
+  pump_pipes(out_fd_, err_fd_, [] { return -1; }, [this](int index, std::string_view data) {
+    std::lock_guard lock(mu_);
+    (index == 0 ? out_ : err_).append(data);
+    changed_.notify_all();
+  });
   std::lock_guard lock(mu_);
   eof_ = true;
   changed_.notify_all();
