@@ -23,6 +23,9 @@ struct limits {
   std::size_t max_connections = 10000;
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
+  // Concurrent proxied requests (SSE streams included) per installation;
+  // beyond it the proxy answers 429.
+  std::size_t max_streams_per_installation = 100;
 };
 
 struct timeouts {
@@ -31,6 +34,7 @@ struct timeouts {
   std::chrono::milliseconds idle{60'000};           // keep-alive connection with no request
   std::chrono::milliseconds request_read{30'000};   // whole request (headers + body) from a client
   std::chrono::milliseconds shutdown_grace{10'000}; // in-flight work allowed to finish on SIGTERM
+  std::chrono::milliseconds stream_idle{300'000};   // proxied SSE stream with no upstream byte
 };
 
 struct server {
@@ -39,6 +43,12 @@ struct server {
   // derived from the first listener's bound address at start.
   std::string public_url;
   unsigned workers = 0;  // 0 = one per hardware thread ("auto")
+  // DNS-rebinding defence on the proxy route. Host must name public_url's
+  // authority, a listener ("127.0.0.1:8080", and "localhost:8080" for a
+  // loopback listener) or one of allowed_hosts; an Origin, when sent, must be
+  // public_url's origin, a listener's, or one of allowed_origins.
+  std::vector<std::string> allowed_hosts;    // "gw.internal:8080"
+  std::vector<std::string> allowed_origins;  // "https://app.example.com"
   struct limits limits;
   struct timeouts timeouts;
 };
@@ -57,6 +67,7 @@ struct secrets {
 struct upstreams {
   bool allow_private_networks = false;
   std::vector<std::string> allow_hosts;  // "127.0.0.1:9000", "*.corp.example", "host"
+  std::string ca_file;                   // extra trusted CAs (PEM) besides the system store
 };
 
 struct environment {

@@ -345,11 +345,14 @@ class reader {
            fail(x.key_mark, "server.tls is not supported in this version: terminate TLS in front of mcpgate");
          }},
         {"workers", [&](const value& x) { read_workers(x, s.workers); }},
+        {"allowed_hosts", [&](const value& x) { read_strings(x, s.allowed_hosts, length::any); }},
+        {"allowed_origins", [&](const value& x) { read_origins(x, s.allowed_origins); }},
         {"limits", [&](const value& x) {
            read_map(x, {
                {"max_connections", store(s.limits.max_connections)},
                {"max_body_bytes", store(s.limits.max_body_bytes)},
                {"max_header_bytes", store(s.limits.max_header_bytes)},
+               {"max_streams_per_installation", store(s.limits.max_streams_per_installation)},
            });
          }},
         {"timeouts", [&](const value& x) {
@@ -359,6 +362,7 @@ class reader {
                {"idle", store(s.timeouts.idle)},
                {"request_read", store(s.timeouts.request_read)},
                {"shutdown_grace", store(s.timeouts.shutdown_grace)},
+               {"stream_idle", store(s.timeouts.stream_idle)},
            });
          }},
     });
@@ -379,6 +383,15 @@ class reader {
     if (!is_http_url(out, true))
       return fail(v, "expected an absolute http or https URL without query or fragment");
     while (out.ends_with('/')) out.pop_back();
+  }
+
+  void read_origins(const value& v, std::vector<std::string>& out) {
+    read_strings(v, out, length::any);
+    for (auto& origin : out) {
+      while (origin.ends_with('/')) origin.pop_back();
+      if (!is_http_url(origin, true) || origin.find('/', origin.find("://") + 3) != std::string::npos)
+        fail(v, "expected origins like \"https://app.example.com\" (scheme, host, optional port)");
+    }
   }
 
   void read_workers(const value& v, unsigned& out) {
@@ -409,6 +422,7 @@ class reader {
     read_map(v, {
         {"allow_private_networks", store(u.allow_private_networks)},
         {"allow_hosts", [&](const value& x) { read_strings(x, u.allow_hosts, length::any); }},
+        {"ca_file", store(u.ca_file)},
     });
   }
 
