@@ -12,6 +12,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -73,6 +76,89 @@ http::response<http::string_body> to_beast(http_response&& resp, unsigned versio
   out.prepare_payload();
   return out;
 }
+
+// Awaits the next piece of a streamed body, resuming on the awaiting
+// coroutine's executor whatever thread the source completes on.
+auto next_piece(body_source& source) {
+  using signature = void(error_code, std::string_view);
+  return asio::async_initiate<decltype(use_tuple), signature>(
+      [&source](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        source.async_next([shared, ex](error_code ec, std::string_view bytes) {
+          asio::dispatch(ex, [shared, ec, bytes] { std::move (*shared)(ec, bytes); });
+        });
+      },
+      use_tuple);
+}
+
+// While a streamed answer is being written, keeps a read pending on the
+// client's socket: the client closing it (or resetting) cancels the body's
+// source at once, so the upstream request ends promptly even when the stream
+// is silent. Bytes the client sends meanwhile (a pipelined request) are kept
+// for after the stream. Everything runs on the connection's strand.
+class client_watch : public std::enable_shared_from_this<client_watch> {
+ public:
+  client_watch(tcp::socket& socket, std::shared_ptr<body_source> source)
+      : socket_(socket), source_(std::move(source)), stopped_(socket.get_executor()) {
+    stopped_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  void start() {
+    running_ = true;
+    socket_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  bool client_gone() const { return client_gone_; }
+
+  // Ends the watch; the pending read's completion is awaited, and what it
+  // read is appended to `buffer`.
+  asio::awaitable<void> stop(beast::flat_buffer& buffer) {
+    if (running_) {
+      stopping_ = true;
+      error_code ignored;
+      socket_.cancel(ignored);
+      co_await stopped_.async_wait(use_tuple);
+    }
+    if (!pending_.empty()) {
+      buffer.commit(asio::buffer_copy(buffer.prepare(pending_.size()), asio::buffer(pending_)));
+    }
+  }
+
+ private:
+  void on_read(error_code ec, std::size_t n) {
+    pending_.append(scratch_.data(), n);
+    if (stopping_) {
+      running_ = false;
+      stopped_.cancel();
+      return;
+    }
+    if (ec) {
+      running_ = false;
+      client_gone_ = true;
+      source_->cancel();
+      return;
+    }
+    // A client that sends this much while its answer streams is not
+    // pipelining politely: stop reading; TCP pushes back on it.
+    if (pending_.size() >= 64 * 1024) {
+      running_ = false;
+      return;
+    }
+    start();
+  }
+
+  tcp::socket& socket_;
+  const std::shared_ptr<body_source> source_;
+  asio::steady_timer stopped_;
+  std::array<char, 4096> scratch_{};
+  std::string pending_;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool client_gone_ = false;
+};
 
 }  // namespace
 
@@ -141,6 +227,12 @@ class connection : public std::enable_shared_from_this<connection> {
   // not reset the connection before the client has read the answer.
   asio::awaitable<void> linger();
 
+  // Writes a response whose body comes from resp.stream, piece by piece, each
+  // piece only after the previous one left. True when the connection can
+  // carry another request.
+  asio::awaitable<bool> write_streamed(http_response resp, unsigned version, bool keep_alive,
+                                       beast::flat_buffer& buffer);
+
   // Constant after construction.
   const std::shared_ptr<http_server::impl> server_;
   // Touched only on the connection's strand.
@@ -159,6 +251,61 @@ asio::awaitable<void> connection::linger() {
     discarded += co_await stream_.async_read_some(asio::buffer(scratch),
                                                   asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned version, bool keep_alive,
+                                                 beast::flat_buffer& buffer) {
+  const server_options& opts = server_->options_;
+  const std::shared_ptr<body_source> source = std::move(resp.stream);
+  const bool chunked = version >= 11;  // an HTTP/1.0 client reads to the close instead
+  http::response<http::empty_body> head{static_cast<http::status>(resp.status), version};
+  for (auto& [name, value] : resp.headers) head.insert(name, value);
+  if (chunked) head.chunked(true);
+  keep_alive = keep_alive && chunked;
+  head.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> serializer{head};
+  error_code ec;
+  stream_.expires_after(opts.request_timeout);
+  co_await http::async_write_header(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    source->cancel();
+    co_return false;
+  }
+
+  const auto watch = std::make_shared<client_watch>(stream_.socket(), source);
+  watch->start();
+  bool complete = false;
+  for (;;) {
+    auto next = next_piece(*source);
+    const auto [piece_ec, bytes] = co_await std::move(next);
+    if (piece_ec) break;  // the upstream failed or the client left
+    if (bytes.empty()) {
+      complete = true;
+      break;
+    }
+    // A client that reads nothing for this long is dropped (the write is
+    // what waits: TCP's window is how a slow client slows the upstream).
+    stream_.expires_after(opts.idle_timeout);
+    if (chunked) {
+      const auto chunk = http::make_chunk(asio::buffer(bytes.data(), bytes.size()));
+      co_await asio::async_write(stream_, chunk, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      const auto raw = asio::buffer(bytes.data(), bytes.size());
+      co_await asio::async_write(stream_, raw, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      source->cancel();
+      break;
+    }
+  }
+  if (complete && chunked) {
+    const auto last = http::make_chunk_last();
+    stream_.expires_after(opts.request_timeout);
+    co_await asio::async_write(stream_, last, asio::redirect_error(asio::use_awaitable, ec));
+    complete = !ec;
+  }
+  co_await watch->stop(buffer);
+  co_return complete && keep_alive && !watch->client_gone();
 }
 
 asio::awaitable<void> connection::run() {
@@ -225,6 +372,11 @@ asio::awaitable<void> connection::run() {
       resp = server_->error_response(500, target);
     }
     keep_alive = keep_alive && !server_->stopping();
+    if (resp.stream) {
+      auto streamed = write_streamed(std::move(resp), version, keep_alive, buffer);
+      if (!co_await std::move(streamed)) break;
+      continue;
+    }
     auto out = to_beast(std::move(resp), version, keep_alive);
     stream_.expires_after(opts.request_timeout);
     co_await http::async_write(stream_, out, asio::redirect_error(asio::use_awaitable, ec));

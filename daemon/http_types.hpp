@@ -4,6 +4,10 @@
 // converts to and from Beast's messages at the edge. Thread-safety: plain values.
 #pragma once
 
+#include <boost/system/error_code.hpp>
+
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,10 +27,30 @@ struct http_request {
   std::string_view header(std::string_view name) const;
 };
 
+// A response body produced piece by piece after the header (the proxy's
+// relay of an upstream SSE stream). The server asks for the next piece only
+// once the previous one is written, so a slow client slows the producer.
+class body_source {
+ public:
+  // ec set: the body failed midway (the client sees a truncated stream).
+  // Empty bytes without ec: the end. The bytes stay valid until the next
+  // async_next() call. May be invoked on any thread.
+  using piece_handler = std::function<void(boost::system::error_code ec, std::string_view bytes)>;
+
+  virtual ~body_source() = default;
+  // At most one call outstanding.
+  virtual void async_next(piece_handler handler) = 0;
+  // The client went away: release what feeds the body, now. Any thread; a
+  // pending async_next completes (with an error).
+  virtual void cancel() = 0;
+};
+
 struct http_response {
   unsigned status = 200;
   header_list headers;
   std::string body;
+  // When set, `body` is ignored: the body comes from here, sent chunked.
+  std::shared_ptr<body_source> stream;
 
   // A response with `Content-Type: application/json`.
   static http_response json(unsigned status, std::string body);

@@ -3,6 +3,7 @@
 #include "auth/api_keys.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/installations.hpp"
+#include "daemon/api/proxy.hpp"
 #include "daemon/router.hpp"
 
 #include <spdlog/spdlog.h>
@@ -44,7 +45,16 @@ std::string_view required_scope(resource r, std::string_view method) {
 rest_api::rest_api(std::shared_ptr<const config::config> cfg, api::api_context ctx)
     : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {}
 
-http_response rest_api::error_response(unsigned status, std::string_view /*target*/) const {
+http_response rest_api::error_response(unsigned status, std::string_view target) const {
+  const auto r = match_route(target);
+  if (r && r->resource == resource::proxy) {  // the proxy's own error body
+    switch (status) {
+      case 413: return api::proxy_error(413, "Request body too large");
+      case 431: return api::proxy_error(431, "Request headers too large");
+      case 400: return api::proxy_error(400, "Malformed HTTP request");
+      default: return api::proxy_error(500, "Internal error");
+    }
+  }
   switch (status) {
     case 413: return api::payload_too_large().to_response();
     case 431: return api::header_too_large().to_response();
@@ -56,16 +66,29 @@ http_response rest_api::error_response(unsigned status, std::string_view /*targe
 boost::asio::awaitable<http_response> rest_api::handle(http_request req) const {
   const auto r = match_route(req.target);
   if (!r) co_return api::not_found().to_response();
+  if (r->resource == resource::proxy) {
+    // The MCP transport's DNS-rebinding defence comes before anything else.
+    if (auto refused = api::check_rebinding(ctx_.proxy, req)) co_return std::move(*refused);
+  }
 
   const std::string_view token = bearer_token(req.header("Authorization"));
   if (token.empty()) co_return api::not_authenticated().to_response();
   const std::string hash = auth::hash_api_key(token);
-  const auto lookup = [hash](registry::store& s) { return s.find_api_key_by_hash(hash); };
-  auto key = co_await ctx_.db.run(lookup);
+  // The proxy, the hot path, trusts a key it has seen for a moment (see
+  // registry_cache.hpp); the management API asks the store every time.
+  const bool hot = r->resource == resource::proxy;
+  std::optional<registry::api_key> key;
+  if (hot) key = ctx_.cache->find_key(hash);
   if (!key) {
-    if (key.error() == errc::not_found) co_return api::authentication_failed().to_response();
-    spdlog::error("API key lookup failed: {}", key.error().message());
-    co_return api::server_error().to_response();
+    const auto lookup = [hash](registry::store& s) { return s.find_api_key_by_hash(hash); };
+    auto found = co_await ctx_.db.run(lookup);
+    if (!found) {
+      if (found.error() == errc::not_found) co_return api::authentication_failed().to_response();
+      spdlog::error("API key lookup failed: {}", found.error().message());
+      co_return api::server_error().to_response();
+    }
+    if (hot) ctx_.cache->put_key(hash, *found);
+    key = std::move(*found);
   }
 
   api::caller who;
@@ -96,6 +119,7 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request req) const {
     co_return api::permission_denied("API key missing required scope '" + std::string(scope) + "'.")
         .to_response();
   }
+  if (r->resource == resource::proxy) co_return co_await api::handle_proxy(ctx_, who, *r, req);
   co_return co_await api::handle_installations(ctx_, who, *r, req);
 }
 

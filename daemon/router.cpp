@@ -59,6 +59,11 @@ std::optional<route> match_route(std::string_view target) {
     r.installation_id = segments[4];
     return r;
   }
+  if (segments.size() == 6 && segments[5] == "proxy" && segments[4] != "install_custom") {
+    r.resource = resource::proxy;
+    r.installation_id = segments[4];
+    return r;
+  }
   return std::nullopt;
 }
 
@@ -67,6 +72,7 @@ std::string_view allowed_methods(resource r) {
     case resource::installations: return "GET, POST";
     case resource::installation: return "GET, PATCH, DELETE";
     case resource::install_custom: return "POST";
+    case resource::proxy: return "GET, POST, DELETE";
   }
   return "";
 }

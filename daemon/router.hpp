@@ -19,13 +19,14 @@ enum class resource {
   installations,  // .../mcp_server_installations
   installation,   // .../mcp_server_installations/{id}
   install_custom, // .../mcp_server_installations/install_custom
+  proxy,          // .../mcp_server_installations/{id}/proxy
 };
 
 struct route {
   route_family family = route_family::environments;
   std::int64_t scope_id = 0;    // the project or environment id in the path
   enum resource resource = resource::installations;
-  std::string installation_id;  // percent-decoded; set for resource::installation
+  std::string installation_id;  // percent-decoded; set for installation and proxy
   std::string path;             // the request path as sent, without the query
   // Query parameters, percent-decoded, in order.
   std::vector<std::pair<std::string, std::string>> params;

@@ -2,6 +2,8 @@
 
 #include "common/log.hpp"
 #include "daemon/http_server.hpp"
+#include "daemon/registry_cache.hpp"
+#include "net/upstream_client.hpp"
 #include "daemon/rest.hpp"
 #include "daemon/setup.hpp"
 #include "daemon/store_executor.hpp"
@@ -12,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -34,6 +37,45 @@ server_options make_server_options(const config::config& cfg) {
   o.max_header_bytes = cfg.server.limits.max_header_bytes;
   o.idle_timeout = cfg.server.timeouts.idle;
   o.request_timeout = cfg.server.timeouts.request_read;
+  return o;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The Host values and origins the proxy answers to (DNS-rebinding defence):
+// the public URL's, each listener's (and localhost's for a loopback or
+// wildcard listener), and the configured extras.
+api::proxy_options make_proxy_options(const config::config& cfg, const std::string& public_url,
+                                      const std::vector<asio::ip::tcp::endpoint>& bound) {
+  api::proxy_options o;
+  o.first_byte_timeout = cfg.server.timeouts.upstream_first_byte;
+  o.stream_idle = cfg.server.timeouts.stream_idle;
+  o.max_streams_per_installation = cfg.server.limits.max_streams_per_installation;
+  const auto add = [&o](const std::string& scheme, const std::string& authority) {
+    o.allowed_hosts.push_back(lower(authority));
+    o.allowed_origins.push_back(lower(scheme + "://" + authority));
+  };
+  if (const auto url = net::parse_url(public_url)) {
+    const std::string scheme = url->origin.tls ? "https" : "http";
+    add(scheme, url->host_header);
+    const std::string host = url->origin.host.find(':') != std::string::npos ? "[" + url->origin.host + "]" : url->origin.host;
+    add(scheme, host + ":" + std::to_string(url->origin.port));  // the default port spelled out
+  }
+  for (const auto& endpoint : bound) {
+    const auto address = endpoint.address();
+    const std::string port = std::to_string(endpoint.port());
+    add("http", (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" + port);
+    if (address.is_loopback() || address.is_unspecified()) {
+      add("http", "localhost:" + port);
+      add("http", "127.0.0.1:" + port);
+      add("http", "[::1]:" + port);
+    }
+  }
+  for (const auto& h : cfg.server.allowed_hosts) o.allowed_hosts.push_back(lower(h));
+  for (const auto& origin : cfg.server.allowed_origins) o.allowed_origins.push_back(lower(origin));
   return o;
 }
 
@@ -95,9 +137,22 @@ int serve(const config::config& cfg) {
   }
   const std::string listen_url = url_for_endpoint(bound.front().address().to_string(), bound.front().port());
   const std::string public_url = cfg.server.public_url.empty() ? listen_url : cfg.server.public_url;
+  const net::ssrf_policy ssrf{cfg.upstreams.allow_private_networks, cfg.upstreams.allow_hosts};
+  net::client_options client;
+  client.policy = ssrf;
+  client.connect_timeout = cfg.server.timeouts.upstream_connect;
+  client.ca_file = cfg.upstreams.ca_file;
+  client.max_idle_per_origin = 256;
+  auto upstreams = net::upstream_pool::create(ioc.get_executor(), client);
+  if (!upstreams) {
+    spdlog::critical("cannot set up TLS for upstreams (upstreams.ca_file {}): {}", cfg.upstreams.ca_file,
+                     upstreams.error().message());
+    return 1;
+  }
+  registry_cache cache;
   rest = std::make_unique<rest_api>(
-      shared_cfg, api::api_context{db, {cfg.upstreams.allow_private_networks, cfg.upstreams.allow_hosts},
-                                   public_url, *keys});
+      shared_cfg, api::api_context{db, ssrf, public_url, *keys, &cache, *upstreams, std::make_shared<stream_slots>(),
+                                   make_proxy_options(cfg, public_url, bound)});
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by
   // shutdown_grace), then stop the loop; the store is flushed after.

@@ -250,6 +250,7 @@ boost::asio::awaitable<http_response> update(const api_context& ctx, const calle
                                  std::chrono::system_clock::now());
   };
   auto row = co_await ctx.db.run(change);
+  if (ctx.cache) ctx.cache->forget_installation(id);  // the next proxied request sees the change
   if (!row) co_return from_error_code(row.error()).to_response();
   co_return json_response(200, installation_json(*row, ctx.public_url));
 }
@@ -260,6 +261,7 @@ boost::asio::awaitable<http_response> remove(const api_context& ctx, const calle
     return s.delete_installation(who.environment_id, who.user_id, id);
   };
   auto done = co_await ctx.db.run(erase);
+  if (ctx.cache) ctx.cache->forget_installation(id);
   if (!done) co_return from_error_code(done.error()).to_response();
   spdlog::info("installation {} deleted by user {}", id, who.user_id);
   co_return http_response::empty(204);

@@ -1,0 +1,320 @@
+#include "daemon/api/proxy.hpp"
+
+#include "daemon/api/errors.hpp"
+#include "net/upstream_exchange.hpp"
+#include "proxy/jsonrpc_inspector.hpp"
+#include "proxy/mcp_names.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cctype>
+
+namespace mcpgate::daemon::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using boost::system::error_code;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Request headers that reach the upstream (plus Mcp-Param-*); everything
+// else the agent sent, its Authorization and cookies first, stays here.
+constexpr std::array forwarded_headers{
+    std::string_view("Content-Type"),
+    std::string_view("Accept"),
+    proxy::header_mcp_session_id,
+    proxy::header_mcp_protocol_version,
+    proxy::header_last_event_id,
+    proxy::header_mcp_method,
+    proxy::header_mcp_name,
+};
+
+bool forwarded(std::string_view name) {
+  for (const auto allowed : forwarded_headers) {
+    if (iequals(name, allowed)) return true;
+  }
+  const auto prefix = proxy::header_mcp_param_prefix;
+  return name.size() > prefix.size() && iequals(name.substr(0, prefix.size()), prefix);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_event_stream(std::string_view content_type) {
+  constexpr std::string_view sse = "text/event-stream";
+  return content_type.size() >= sse.size() && iequals(content_type.substr(0, sse.size()), sse);
+}
+
+// Completion helpers: the upstream side completes on its connection's strand;
+// these resume the awaiting coroutine on its own executor.
+auto start_exchange(const std::shared_ptr<net::upstream_pool>& pool, const std::string& url,
+                    http::request<http::string_body>& request, net::exchange_options options) {
+  using signature = void(error_code, std::string, std::shared_ptr<net::upstream_exchange>);
+  return asio::async_initiate<decltype(use_tuple), signature>(
+      [&pool, &url, &request, options](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        net::upstream_exchange::start(
+            pool, url, std::move(request), options,
+            [shared, ex](error_code ec, std::string detail, std::shared_ptr<net::upstream_exchange> x) {
+              asio::dispatch(ex, [shared, ec, detail = std::move(detail), x = std::move(x)]() mutable {
+                std::move(*shared)(ec, std::move(detail), std::move(x));
+              });
+            });
+      },
+      use_tuple);
+}
+
+auto read_piece(net::upstream_exchange& exchange) {
+  using signature = void(error_code, std::string_view);
+  return asio::async_initiate<decltype(use_tuple), signature>(
+      [&exchange](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        exchange.read_some([shared, ex](error_code ec, std::string_view bytes) {
+          asio::dispatch(ex, [shared, ec, bytes] { std::move(*shared)(ec, bytes); });
+        });
+      },
+      use_tuple);
+}
+
+// An upstream SSE answer as the HTTP server's body source: each piece is
+// read from the upstream only when the agent has taken the previous one.
+class upstream_body final : public body_source {
+ public:
+  upstream_body(std::shared_ptr<net::upstream_exchange> exchange, std::unique_ptr<stream_slots::slot> slot)
+      : exchange_(std::move(exchange)), slot_(std::move(slot)) {}
+
+  void async_next(piece_handler handler) override { exchange_->read_some(std::move(handler)); }
+  void cancel() override { exchange_->cancel(); }
+
+ private:
+  const std::shared_ptr<net::upstream_exchange> exchange_;
+  const std::unique_ptr<stream_slots::slot> slot_;  // held while the stream is open
+};
+
+// The installation from the cache, else from the store (its credential
+// opened), then cached. nullptr with ok=true: not found for this caller.
+asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(const api_context& ctx,
+                                                                            const caller& who,
+                                                                            const std::string& id, bool& ok) {
+  ok = true;
+  if (auto hit = ctx.cache->find_installation(id)) {
+    if (hit->inst.environment_id == who.environment_id && hit->inst.user_id == who.user_id) co_return hit;
+    co_return nullptr;
+  }
+  const std::uint64_t generation = ctx.cache->generation();
+  struct loaded {
+    result<registry::installation> inst = errc::not_found;
+    result<std::string> sealed = errc::not_found;
+  };
+  const auto query = [who, &id](registry::store& s) {
+    loaded out;
+    out.inst = s.get_installation(who.environment_id, who.user_id, id);
+    if (out.inst && out.inst->has_credential) out.sealed = s.get_secret(id, out.inst->auth_type == "oauth" ? "access_token" : "api_key");
+    return out;
+  };
+  auto row = co_await ctx.db.run(query);
+  if (!row.inst) {
+    if (row.inst.error() != errc::not_found) {
+      spdlog::error("loading installation {} failed: {}", id, row.inst.error().message());
+      ok = false;
+    }
+    co_return nullptr;
+  }
+  auto entry = std::make_shared<cached_installation>();
+  entry->inst = std::move(*row.inst);
+  if (row.sealed) {
+    const std::string context = "installation:" + id + ":" + (entry->inst.auth_type == "oauth" ? "access_token" : "api_key");
+    auto opened = ctx.secrets.open(*row.sealed, context);
+    if (opened) {
+      entry->credential = std::move(*opened);
+    } else {
+      // Treated as no credential: the agent gets the re-authentication answer.
+      spdlog::error("installation {}: the stored credential cannot be opened: {}", id, opened.error().message());
+    }
+  }
+  ctx.cache->put_installation(entry, generation);
+  co_return entry;
+}
+
+json::value id_json(const proxy::message_info& m) {
+  if (m.id == proxy::id_kind::string) return json::string(m.id_text);
+  if (m.id == proxy::id_kind::number) {
+    error_code ec;
+    auto v = json::parse(m.id_text, ec);
+    if (!ec) return v;
+  }
+  return nullptr;
+}
+
+// Spec step 6: no usable upstream credential. Never HTTP 401 (that would
+// send the agent into OAuth discovery against the gateway): JSON-RPC
+// requests get a JSON-RPC error, anything else 409.
+http_response needs_reauth(const api_context& ctx, const registry::installation& inst,
+                           const std::optional<proxy::inspection>& message, const std::string& reason) {
+  json::object data{{"reason", reason}};
+  if (inst.auth_type == "oauth") {
+    data["authorize_url"] = ctx.public_url + "/api/environments/" + std::to_string(inst.environment_id) +
+                            "/mcp_server_installations/authorize/?installation_id=" + inst.id;
+  }
+  json::array answers;
+  if (message) {
+    for (const auto& m : message->messages) {
+      if (m.kind != proxy::message_kind::request) continue;
+      answers.push_back(json::object{
+          {"jsonrpc", "2.0"},
+          {"id", id_json(m)},
+          {"error", json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}}},
+      });
+    }
+  }
+  if (answers.empty()) return proxy_error(409, "Installation needs re-authentication: " + reason);
+  if (!message->is_batch) return http_response::json(200, json::serialize(answers.front()));
+  return http_response::json(200, json::serialize(answers));
+}
+
+http::verb verb_of(std::string_view method) {
+  if (method == "GET") return http::verb::get;
+  if (method == "DELETE") return http::verb::delete_;
+  return http::verb::post;
+}
+
+}  // namespace
+
+http_response proxy_error(unsigned status, std::string_view message) {
+  return http_response::json(status, json::serialize(json::object{{"error", message}}));
+}
+
+std::optional<http_response> check_rebinding(const proxy_options& options, const http_request& req) {
+  const std::string host = lower(req.header("Host"));
+  bool host_ok = false;
+  for (const auto& allowed : options.allowed_hosts) host_ok = host_ok || host == allowed;
+  if (!host_ok) return proxy_error(403, "Forbidden: Host header not allowed");
+  const std::string_view origin_header = req.header("Origin");
+  if (origin_header.empty()) return std::nullopt;  // not a browser
+  std::string origin = lower(origin_header);
+  while (origin.ends_with('/')) origin.pop_back();
+  for (const auto& allowed : options.allowed_origins) {
+    if (origin == allowed) return std::nullopt;
+  }
+  return proxy_error(403, "Forbidden: Origin not allowed");
+}
+
+asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller& who, const route& r,
+                                            http_request& req) {
+  // 1. The installation belongs to the caller (404 otherwise, as the REST API).
+  bool ok = true;
+  const auto entry = co_await load_installation(ctx, who, r.installation_id, ok);
+  if (!ok) co_return server_error().to_response();
+  if (!entry) co_return not_found().to_response();
+  const registry::installation& inst = entry->inst;
+
+  // 2. Disabled.
+  if (!inst.is_enabled) co_return proxy_error(403, "Server is disabled");
+
+  // 3. The body: one JSON-RPC message or a batch (the size limit was applied
+  //    while reading it: 413 from the HTTP server).
+  std::optional<proxy::inspection> message;
+  if (req.method == "POST") {
+    auto inspected = proxy::inspect_jsonrpc(req.body);
+    if (!inspected) co_return proxy_error(400, "Request body must be valid JSON");
+    message = std::move(*inspected);
+  }
+
+  // 4. The URL's static SSRF check; every resolved address is checked again
+  //    at connect time, before any byte leaves.
+  const auto verdict = net::check_upstream_url(inst.url, ctx.ssrf);
+  if (!verdict) co_return proxy_error(400, "URL not allowed: " + verdict.reason);
+
+  // 5. Tool approval: not in this version.
+
+  // 6. A usable upstream credential.
+  if (inst.auth_type == "oauth" && entry->credential.empty()) {
+    co_return needs_reauth(ctx, inst, message, "The installation has not been authorized yet");
+  }
+  if (inst.auth_type == "api_key" && entry->credential.empty()) {
+    co_return needs_reauth(ctx, inst, message, "No API key is stored for this installation");
+  }
+
+  std::unique_ptr<stream_slots::slot> slot;
+  if (req.method == "GET") {
+    slot = ctx.streams->acquire(inst.id, ctx.proxy.max_streams_per_installation);
+    if (!slot) co_return proxy_error(429, "Too many open streams for this installation");
+  }
+
+  http::request<http::string_body> upstream_request{verb_of(req.method), "/", 11};
+  for (const auto& [name, value] : req.headers) {
+    if (forwarded(name)) upstream_request.insert(name, value);
+  }
+  if (!entry->credential.empty()) upstream_request.set(http::field::authorization, "Bearer " + entry->credential);
+  upstream_request.body() = std::move(req.body);
+
+  const net::exchange_options options{ctx.proxy.first_byte_timeout, ctx.proxy.stream_idle};
+  auto started = start_exchange(ctx.upstreams, inst.url, upstream_request, options);
+  auto [ec, detail, exchange] = co_await std::move(started);
+  if (ec) {
+    if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
+      co_return proxy_error(400, "URL not allowed: " + detail);
+    }
+    spdlog::warn("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
+    if (ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
+    co_return proxy_error(502, "Upstream MCP server unreachable");
+  }
+
+  const auto& head = exchange->head();
+  if (head.result_int() == 401) {
+    exchange->cancel();
+    co_return needs_reauth(ctx, inst, message,
+                           inst.auth_type == "none" ? "The upstream MCP server requires authentication"
+                                                    : "The upstream MCP server rejected the stored credential");
+  }
+
+  http_response out;
+  out.status = head.result_int();
+  const auto content_type = head[http::field::content_type];
+  if (!content_type.empty()) out.headers.emplace_back("Content-Type", std::string(content_type));
+  const auto session = head[proxy::header_mcp_session_id];
+  if (!session.empty()) out.headers.emplace_back(std::string(proxy::header_mcp_session_id), std::string(session));
+
+  if (is_event_stream(content_type) && !exchange->body_done()) {
+    out.headers.emplace_back("Cache-Control", "no-cache");
+    out.headers.emplace_back("X-Accel-Buffering", "no");
+    out.stream = std::make_shared<upstream_body>(exchange, std::move(slot));
+    co_return out;
+  }
+
+  // Anything else is small by nature (a JSON-RPC answer): read it whole.
+  for (;;) {
+    auto next = read_piece(*exchange);
+    const auto [piece_ec, bytes] = co_await std::move(next);
+    if (piece_ec) {
+      spdlog::warn("installation {}: upstream answer broke off: {}", inst.id, piece_ec.message());
+      if (piece_ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
+      co_return proxy_error(502, "Upstream MCP server unreachable");
+    }
+    if (bytes.empty()) break;
+    if (out.body.size() + bytes.size() > ctx.proxy.max_response_bytes) {
+      exchange->cancel();
+      co_return proxy_error(502, "Upstream answer too large");
+    }
+    out.body.append(bytes);
+  }
+  co_return out;
+}
+
+}  // namespace mcpgate::daemon::api
