@@ -345,7 +345,7 @@ class reader {
            fail(x.key_mark, "server.tls is not supported in this version: terminate TLS in front of mcpgate");
          }},
         {"workers", [&](const value& x) { read_workers(x, s.workers); }},
-        {"allowed_hosts", [&](const value& x) { read_strings(x, s.allowed_hosts, length::any); }},
+        {"allowed_hosts", [&](const value& x) { read_host_values(x, s.allowed_hosts); }},
         {"allowed_origins", [&](const value& x) { read_origins(x, s.allowed_origins); }},
         {"limits", [&](const value& x) {
            read_map(x, {
@@ -386,12 +386,31 @@ class reader {
   }
 
   void read_origins(const value& v, std::vector<std::string>& out) {
-    read_strings(v, out, length::any);
-    for (auto& origin : out) {
+    out.clear();
+    read_list(v, length::any, [&](const value& item) {
+      std::string origin;
+      if (!read(item, origin)) return;
       while (origin.ends_with('/')) origin.pop_back();
-      if (!is_http_url(origin, true) || origin.find('/', origin.find("://") + 3) != std::string::npos)
-        fail(v, "expected origins like \"https://app.example.com\" (scheme, host, optional port)");
-    }
+      const auto after_scheme = origin.find("://");
+      if (!is_http_url(origin, true) || after_scheme == std::string::npos ||
+          origin.find('/', after_scheme + 3) != std::string::npos) {
+        return fail(item, "expected origins like \"https://app.example.com\" (scheme, host, optional port)");
+      }
+      out.push_back(std::move(origin));
+    });
+  }
+
+  // Host header values: "host" or "host:port", no scheme or path.
+  void read_host_values(const value& v, std::vector<std::string>& out) {
+    out.clear();
+    read_list(v, length::any, [&](const value& item) {
+      std::string host;
+      if (!read(item, host)) return;
+      if (host.empty() || host.find_first_of("/?#@ ") != std::string::npos || !is_http_url("http://" + host, true)) {
+        return fail(item, "expected a Host header value like \"gw.example.com\" or \"gw.example.com:8080\"");
+      }
+      out.push_back(std::move(host));
+    });
   }
 
   void read_workers(const value& v, unsigned& out) {

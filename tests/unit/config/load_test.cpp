@@ -453,3 +453,95 @@ BOOST_AUTO_TEST_CASE(load_file_names_the_file_as_source_and_in_problems) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 3: the proxy's Host/Origin allow-lists, stream idle timeout and
+// per-installation stream cap, and the upstream CA file.
+BOOST_AUTO_TEST_SUITE(loading)
+
+BOOST_AUTO_TEST_CASE(reads_proxy_settings_and_upstream_ca_file) {
+  const config c = loaded(R"(server:
+  allowed_hosts: ["gw.internal:8080", "mcp.example.com"]
+  allowed_origins: ["https://app.example.com", "http://localhost:3000/"]
+  timeouts: { stream_idle: 2m }
+  limits: { max_streams_per_installation: 7 }
+upstreams:
+  ca_file: /etc/mcpgate/upstream-ca.pem
+)");
+  BOOST_TEST(c.server.allowed_hosts == (std::vector<std::string>{"gw.internal:8080", "mcp.example.com"}));
+  // A trailing slash is dropped: origins are compared without one.
+  BOOST_TEST(c.server.allowed_origins ==
+             (std::vector<std::string>{"https://app.example.com", "http://localhost:3000"}));
+  BOOST_TEST(c.server.timeouts.stream_idle.count() == 120'000);
+  BOOST_TEST(c.server.limits.max_streams_per_installation == 7u);
+  BOOST_TEST(c.upstreams.ca_file == "/etc/mcpgate/upstream-ca.pem");
+}
+
+BOOST_AUTO_TEST_CASE(proxy_settings_default_when_absent) {
+  const config c = loaded("logging: { format: text }\n");
+  BOOST_TEST(c.server.allowed_hosts.empty());
+  BOOST_TEST(c.server.allowed_origins.empty());
+  BOOST_TEST(c.server.timeouts.stream_idle.count() == 300'000);
+  BOOST_TEST(c.server.limits.max_streams_per_installation == 100u);
+  BOOST_TEST(c.upstreams.ca_file.empty());
+  BOOST_TEST(loaded("server: { allowed_hosts: [], allowed_origins: [] }\n").server.allowed_origins.empty());
+}
+
+BOOST_AUTO_TEST_CASE(origin_with_a_path_is_a_problem_naming_its_line) {
+  const load_result r = load(R"(server:
+  allowed_origins:
+    - "https://app.example.com"
+    - "https://app.example.com/app"
+)");
+  BOOST_TEST(!r.value.has_value());
+  BOOST_TEST_REQUIRE(r.problems.size() == 1u, [&] {
+    std::string all;
+    for (const auto& p : problems_of(r)) all += "\n  " + p;
+    return all;
+  }());
+  const problem& p = r.problems[0];
+  BOOST_TEST(p.file == "t.yaml");
+  BOOST_TEST(p.message.find("server.allowed_origins") != std::string::npos, p.message);
+  BOOST_TEST(p.line == 4, p.to_string());
+}
+
+// Like every other list check, a bad origin is reported at its own entry.
+BOOST_AUTO_TEST_CASE(origin_problem_points_at_the_entry) {
+  const load_result r = load(R"(server:
+  allowed_origins:
+    - "https://app.example.com"
+    - "https://app.example.com/app"
+)");
+  BOOST_TEST_REQUIRE(r.problems.size() == 1u);
+  BOOST_TEST(r.problems[0].to_string() ==
+             "t.yaml:4:7: server.allowed_origins[1]: expected origins like \"https://app.example.com\" (scheme, host, "
+             "optional port)");
+}
+
+BOOST_AUTO_TEST_CASE(origins_that_are_not_http_origins_are_problems) {
+  for (const char* bad : {"\"app.example.com\"", "\"ftp://app.example.com\"", "\"https://app.example.com?x=1\"",
+                          "\"https://user@app.example.com\"", "\"https://\"", "\"null\"", "\"*\""}) {
+    const load_result r = load(std::string("server: { allowed_origins: [") + bad + "] }\n");
+    BOOST_TEST(!r.value.has_value(), bad);
+    BOOST_TEST(r.problems.size() == 1u, bad);
+    if (!r.problems.empty()) BOOST_TEST(r.problems[0].line == 1, bad);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_stream_settings_are_problems) {
+  expect_problems(load("server: { timeouts: { stream_idle: 0s }, limits: { max_streams_per_installation: 0 } }\n"),
+                  {
+                      "t.yaml:1:36: server.timeouts.stream_idle: expected a positive duration such as 500ms, 10s, 5m or 1h",
+                      "t.yaml:1:82: server.limits.max_streams_per_installation: expected a positive integer",
+                  });
+}
+
+BOOST_AUTO_TEST_CASE(allowed_hosts_must_be_host_header_values) {
+  const load_result r = load(R"(server:
+  allowed_hosts: ["gw.example.com", "gw.example.com:8443", "https://gw.example.com", "a/b"]
+)");
+  BOOST_TEST_REQUIRE(r.problems.size() == 2u);
+  BOOST_TEST(r.problems[0].message.find("server.allowed_hosts[2]") != std::string::npos, r.problems[0].to_string());
+  BOOST_TEST(r.problems[1].message.find("server.allowed_hosts[3]") != std::string::npos, r.problems[1].to_string());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -60,3 +60,49 @@ BOOST_AUTO_TEST_CASE(names_allowed_methods_per_resource) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The proxy route (issue 3): .../mcp_server_installations/{id}/proxy.
+BOOST_AUTO_TEST_SUITE(router)
+
+BOOST_AUTO_TEST_CASE(proxy_route_on_both_families_with_and_without_trailing_slash) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/abc-1/proxy",
+                             "/api/environments/3/mcp_server_installations/abc-1/proxy/",
+                             "/api/projects/3/mcp_server_installations/abc-1/proxy",
+                             "/api/projects/3/mcp_server_installations/abc-1/proxy/"}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::proxy), target);
+    BOOST_TEST(r->scope_id == 3, target);
+    BOOST_TEST(r->installation_id == "abc-1", target);
+  }
+  BOOST_TEST((match_route("/api/environments/3/mcp_server_installations/x/proxy")->family == route_family::environments));
+  BOOST_TEST((match_route("/api/projects/3/mcp_server_installations/x/proxy")->family == route_family::projects));
+}
+
+BOOST_AUTO_TEST_CASE(proxy_route_decodes_the_installation_id_and_keeps_the_query) {
+  const auto r = match_route("/api/environments/1/mcp_server_installations/a%2Db%20c/proxy?session=1");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST((r->resource == resource::proxy));
+  BOOST_TEST(r->installation_id == "a-b c");
+  BOOST_TEST(r->path == "/api/environments/1/mcp_server_installations/a%2Db%20c/proxy");
+  BOOST_TEST_REQUIRE(r->params.size() == 1u);
+  BOOST_TEST(r->params[0].first == "session");
+}
+
+BOOST_AUTO_TEST_CASE(proxy_answers_get_post_delete) {
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::proxy) == "GET, POST, DELETE");
+}
+
+BOOST_AUTO_TEST_CASE(nothing_below_proxy_is_a_route) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/proxy/extra",
+                             "/api/projects/3/mcp_server_installations/abc/proxy/extra/",
+                             "/api/environments/3/mcp_server_installations/abc/proxy//",
+                             "/api/environments/3/mcp_server_installations/abc/other",
+                             "/api/environments/3/mcp_server_installations/install_custom/proxy",
+                             "/api/environments/3/mcp_server_installations//proxy",
+                             "/api/environments/0/mcp_server_installations/abc/proxy"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
