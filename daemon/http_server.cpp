@@ -330,10 +330,13 @@ asio::awaitable<void> connection::run() {
     stream_.expires_after(opts.request_timeout);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
-    parser.body_limit(opts.max_body_bytes);
+    // The body limit is applied after the header, so that the refusal
+    // knows the target (each route family has its own error body).
+    parser.body_limit(boost::none);
     co_await http::async_read_header(stream_, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) {
+      parser.body_limit(opts.max_body_bytes);
       const auto length = parser.content_length();
       if (length && *length > opts.max_body_bytes) {
         ec = http::error::body_limit;  // answered without reading the body

@@ -22,7 +22,11 @@ upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, origin
       origin_(std::move(where)),
       request_(std::move(request)),
       options_(options),
-      on_head_(std::move(handler)) {}
+      on_head_(std::move(handler)) {
+  // Beast sizes each socket read by the buffer's free space: without room
+  // reserved, a stream would be read 512 bytes at a time.
+  buffer_.reserve(piece_size);
+}
 
 upstream_exchange::~upstream_exchange() {
   // No handler holds us, so nothing is pending on the connection.

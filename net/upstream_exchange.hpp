@@ -100,7 +100,8 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   std::unique_ptr<upstream_connection> conn_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
-  std::array<char, 16 * 1024> piece_{};
+  static constexpr std::size_t piece_size = 32 * 1024;
+  std::array<char, piece_size> piece_{};
   bool retried_ = false;
   bool cancelled_ = false;
   bool failed_ = false;

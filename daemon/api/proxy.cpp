@@ -251,11 +251,9 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     co_return needs_reauth(ctx, inst, message, "No API key is stored for this installation");
   }
 
-  std::unique_ptr<stream_slots::slot> slot;
-  if (req.method == "GET") {
-    slot = ctx.streams->acquire(inst.id, ctx.proxy.max_streams_per_installation);
-    if (!slot) co_return proxy_error(429, "Too many open streams for this installation");
-  }
+  // Every request in flight, and every stream until it ends, holds a slot.
+  auto slot = ctx.streams->acquire(inst.id, ctx.proxy.max_streams_per_installation);
+  if (!slot) co_return proxy_error(429, "Too many concurrent requests for this installation");
 
   http::request<http::string_body> upstream_request{verb_of(req.method), "/", 11};
   for (const auto& [name, value] : req.headers) {

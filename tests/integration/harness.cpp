@@ -491,11 +491,20 @@ std::string config_yaml(const fs::path& data_dir, const gateway_options& options
   if (!options.public_url.empty()) yaml << "  public_url: \"" << options.public_url << "\"\n";
   yaml << "  limits: { max_body_bytes: " << options.max_body_bytes;
   if (options.max_connections != 0) yaml << ", max_connections: " << options.max_connections;
+  if (!options.extra_limits.empty()) yaml << ", " << options.extra_limits;
   yaml << " }\n"
        << "  timeouts: { request_read: " << options.request_read << ", idle: " << options.idle
-       << ", shutdown_grace: " << options.shutdown_grace << " }\n"
-       << "upstreams: { allow_private_networks: false, allow_hosts: [\"127.0.0.1:9\"] }\n"
-       << "projects:\n"
+       << ", shutdown_grace: " << options.shutdown_grace;
+  if (!options.extra_timeouts.empty()) yaml << ", " << options.extra_timeouts;
+  yaml << " }\n" << options.extra_server_yaml;
+  if (!options.extra_server_yaml.empty() && !options.extra_server_yaml.ends_with('\n')) yaml << '\n';
+  if (options.upstreams_yaml.empty()) {
+    yaml << "upstreams: { allow_private_networks: false, allow_hosts: [\"127.0.0.1:9\"] }\n";
+  } else {
+    yaml << options.upstreams_yaml;
+    if (!options.upstreams_yaml.ends_with('\n')) yaml << '\n';
+  }
+  yaml << "projects:\n"
        << "  - { id: 1, name: One, environments: [{id: 1, name: production}, {id: 3, name: staging}] }\n"
        << "  - { id: 2, name: Two }\n"
        << "logging: { level: info, format: text }\n";

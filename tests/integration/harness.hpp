@@ -225,11 +225,20 @@ struct gateway_options {
   std::size_t max_body_bytes = 65536;
   std::size_t max_connections = 0;  // 0 = the daemon's default
   std::string public_url;  // "" = derived from the listener
+  // For the proxy tests. Whole lines added under server: ("  allowed_origins:
+  // [...]\n"); entries added inside server.timeouts and server.limits
+  // ("upstream_first_byte: 1s, stream_idle: 5s"); the whole upstreams line
+  // ("" = the default below).
+  std::string extra_server_yaml;
+  std::string extra_timeouts;
+  std::string extra_limits;
+  std::string upstreams_yaml;
 };
 
 // A daemon with its own data folder and config:
 //   projects 1 (environments 1 and 3) and 2 (environment 2);
-//   upstreams.allow_hosts ["127.0.0.1:9"], private networks denied.
+//   upstreams.allow_hosts ["127.0.0.1:9"], private networks denied (unless
+//   options.upstreams_yaml says otherwise).
 // Started by the constructor; the destructor stops it with SIGTERM and fails
 // the test unless it exits 0 within exit_deadline.
 class gateway {
