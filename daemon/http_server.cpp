@@ -39,6 +39,7 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t idle_buffer_bytes = 1024;
 
 // The status the server answers a request it could not read with; nullopt
 // when the connection should just be closed (timeout, reset, peer gone).
@@ -316,10 +317,13 @@ asio::awaitable<void> connection::run() {
     idle_ = true;
     if (server_->stopping()) break;
     if (buffer.size() == 0) {
-      // Waiting for the next request: bounded by the idle timeout.
+      // Waiting for the next request: bounded by the idle timeout. An idle
+      // connection keeps only a small buffer (thousands of agents may sit
+      // on keep-alive connections); the parser grows it when a request needs it.
+      if (buffer.capacity() > idle_buffer_bytes) buffer.shrink_to_fit();
       stream_.expires_after(opts.idle_timeout);
       const std::size_t n = co_await stream_.async_read_some(
-          buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+          buffer.prepare(idle_buffer_bytes), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
     }

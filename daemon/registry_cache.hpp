@@ -13,6 +13,7 @@
 // share a std::shared_mutex; writers (misses, forgets) take it exclusively.
 #pragma once
 
+#include "net/url_policy.hpp"
 #include "registry/types.hpp"
 
 #include <chrono>
@@ -31,6 +32,9 @@ struct cached_installation {
   // The opened API key (api_key installations) or access token; empty when
   // none is stored. Lives only in memory.
   std::string credential;
+  // The url, parsed, when check_upstream_url() allows it; else why not.
+  std::optional<net::parsed_url> upstream;
+  std::string url_refusal;
 };
 
 class registry_cache {

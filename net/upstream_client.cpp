@@ -49,12 +49,6 @@ class client_category_impl final : public boost::system::error_category {
   }
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool is_ip_literal(const std::string& host) {
   error_code ec;
   (void)asio::ip::make_address(host, ec);
@@ -77,55 +71,6 @@ bool looks_alive(upstream_connection& conn) {
 const boost::system::error_category& client_category() noexcept {
   static const client_category_impl instance;
   return instance;
-}
-
-std::optional<parsed_url> parse_url(std::string_view url) {
-  const auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) return std::nullopt;
-  const boost::urls::url_view u = *parsed;
-  const auto scheme = u.scheme_id();
-  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
-    return std::nullopt;
-  }
-  if (!u.has_authority() || u.encoded_host().empty() || u.has_userinfo()) return std::nullopt;
-  parsed_url out;
-  out.origin.tls = scheme == boost::urls::scheme::https;
-  const std::uint16_t default_port = out.origin.tls ? 443 : 80;
-  out.origin.port = default_port;
-  if (u.has_port() && !u.port().empty()) {
-    unsigned value = 0;
-    for (char c : u.port()) {
-      if (c < '0' || c > '9') return std::nullopt;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-      if (value > 65535) return std::nullopt;
-    }
-    if (value == 0) return std::nullopt;
-    out.origin.port = static_cast<std::uint16_t>(value);
-  }
-  std::string host_text;
-  switch (u.host_type()) {
-    case boost::urls::host_type::ipv4:
-      out.origin.host = u.host_ipv4_address().to_string();
-      host_text = out.origin.host;
-      break;
-    case boost::urls::host_type::ipv6:
-      out.origin.host = asio::ip::address_v6(u.host_ipv6_address().to_bytes()).to_string();
-      host_text = '[' + out.origin.host + ']';
-      break;
-    case boost::urls::host_type::name:
-      out.origin.host = lower(u.host());
-      if (out.origin.host.size() > 1 && out.origin.host.back() == '.') out.origin.host.pop_back();
-      host_text = out.origin.host;
-      break;
-    default:
-      return std::nullopt;
-  }
-  out.host_header = out.origin.port == default_port
-                        ? host_text
-                        : host_text + ':' + std::to_string(out.origin.port);
-  out.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
-  if (u.has_query()) out.target += '?' + std::string(u.encoded_query());
-  return out;
 }
 
 // --- upstream_connection -----------------------------------------------------
@@ -301,12 +246,18 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const origin& wher
     const auto it = idle_.find(where);
     if (it == idle_.end()) return nullptr;
     auto& list = it->second;
-    const auto oldest_allowed = std::chrono::steady_clock::now() - options_.idle_keepalive;
+    const auto now = std::chrono::steady_clock::now();
+    const auto oldest_allowed = now - options_.idle_keepalive;
+    const auto recent_enough = now - std::chrono::seconds(1);
     // Newest first: the most recently used connection is the likeliest alive.
     while (!list.empty() && !found) {
       auto conn = std::move(list.back());
       list.pop_back();
-      if (conn->idle_since_ >= oldest_allowed && looks_alive(*conn)) {
+      // A connection used a moment ago is taken as is (a close we missed is
+      // caught by the retry in the request ops); an older one is probed,
+      // which costs a system call.
+      const bool recent = conn->idle_since_ >= recent_enough;
+      if (conn->idle_since_ >= oldest_allowed && (recent || looks_alive(*conn))) {
         found = std::move(conn);
       } else {
         stale.push_back(std::move(conn));

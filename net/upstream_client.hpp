@@ -62,26 +62,6 @@ inline boost::system::error_code make_error_code(client_error e) noexcept {
   return {static_cast<int>(e), client_category()};
 }
 
-// Where a connection goes. host is lower case, IPv6 without brackets.
-struct origin {
-  bool tls = false;
-  std::string host;
-  std::uint16_t port = 0;
-  friend auto operator<=>(const origin&, const origin&) = default;
-  friend bool operator==(const origin&, const origin&) = default;
-};
-
-struct parsed_url {
-  net::origin origin;
-  std::string target;       // "/path?query", "/" when empty
-  std::string host_header;  // "host", "host:port", "[v6]:port"
-};
-
-// Absolute http(s) URL with a host and no user-info; nullopt otherwise. This
-// is syntax only: the SSRF policy is applied by check_upstream_url() and at
-// connect time.
-std::optional<parsed_url> parse_url(std::string_view url);
-
 struct client_options {
   ssrf_policy policy;
   std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS handshake

@@ -47,14 +47,19 @@ void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, std::s
   const auto verdict = check_upstream_url(url, pool->options().policy);
   if (verdict.problem == url_problem::not_allowed) return refuse(client_error::ssrf_denied, verdict.reason);
   if (!verdict) return refuse(client_error::invalid_url, verdict.reason);
-  auto parsed = parse_url(url);
+  const auto parsed = parse_url(url);
   if (!parsed) return refuse(client_error::invalid_url, "not an absolute http(s) URL");
-  request.target(parsed->target);
-  request.set(http::field::host, parsed->host_header);
+  start(pool, *parsed, std::move(request), options, std::move(handler));
+}
+
+void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
+                              http::request<http::string_body> request, exchange_options options,
+                              head_handler handler) {
+  request.target(url.target);
+  request.set(http::field::host, url.host_header);
   request.keep_alive(true);
   request.prepare_payload();
-  auto self = std::make_shared<upstream_exchange>(pool, std::move(parsed->origin), std::move(request),
-                                                  options, std::move(handler));
+  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(request), options, std::move(handler));
   self->connect(true);
 }
 

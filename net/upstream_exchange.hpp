@@ -62,6 +62,11 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   static void start(const std::shared_ptr<upstream_pool>& pool, std::string_view url,
                     boost::beast::http::request<boost::beast::http::string_body> request,
                     exchange_options options, head_handler handler);
+  // The same for a URL the caller has parsed and put through
+  // check_upstream_url() already (the proxy keeps both per installation).
+  static void start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
+                    boost::beast::http::request<boost::beast::http::string_body> request,
+                    exchange_options options, head_handler handler);
 
   const response_head& head() const;
   // True when the response has no body left to read (e.g. 202 or 204).

@@ -292,4 +292,53 @@ std::optional<std::string> check_address(const ip::address& addr, std::string_vi
   return "address " + literal + " is " + found->what;
 }
 
+std::optional<parsed_url> parse_url(std::string_view url) {
+  const auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return std::nullopt;
+  const boost::urls::url_view u = *parsed;
+  const auto scheme = u.scheme_id();
+  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
+    return std::nullopt;
+  }
+  if (!u.has_authority() || u.encoded_host().empty() || u.has_userinfo()) return std::nullopt;
+  parsed_url out;
+  out.origin.tls = scheme == boost::urls::scheme::https;
+  const std::uint16_t default_port = out.origin.tls ? 443 : 80;
+  out.origin.port = default_port;
+  if (u.has_port() && !u.port().empty()) {
+    unsigned value = 0;
+    for (char c : u.port()) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      if (value > 65535) return std::nullopt;
+    }
+    if (value == 0) return std::nullopt;
+    out.origin.port = static_cast<std::uint16_t>(value);
+  }
+  std::string host_text;
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4:
+      out.origin.host = u.host_ipv4_address().to_string();
+      host_text = out.origin.host;
+      break;
+    case boost::urls::host_type::ipv6:
+      out.origin.host = ip::address_v6(u.host_ipv6_address().to_bytes()).to_string();
+      host_text = '[' + out.origin.host + ']';
+      break;
+    case boost::urls::host_type::name:
+      out.origin.host = to_lower(u.host());
+      if (out.origin.host.size() > 1 && out.origin.host.back() == '.') out.origin.host.pop_back();
+      host_text = out.origin.host;
+      break;
+    default:
+      return std::nullopt;
+  }
+  out.host_header = out.origin.port == default_port
+                        ? host_text
+                        : host_text + ':' + std::to_string(out.origin.port);
+  out.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
+  if (u.has_query()) out.target += '?' + std::string(u.encoded_query());
+  return out;
+}
+
 }  // namespace mcpgate::net

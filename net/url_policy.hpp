@@ -19,6 +19,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -55,5 +56,25 @@ url_verdict check_upstream_url(std::string_view url, const ssrf_policy& policy);
 std::optional<std::string> check_address(const boost::asio::ip::address& addr,
                                          std::string_view host, std::uint16_t port,
                                          const ssrf_policy& policy);
+
+// Where a connection goes. host is lower case, IPv6 without brackets.
+struct origin {
+  bool tls = false;
+  std::string host;
+  std::uint16_t port = 0;
+  friend auto operator<=>(const origin&, const origin&) = default;
+  friend bool operator==(const origin&, const origin&) = default;
+};
+
+struct parsed_url {
+  net::origin origin;
+  std::string target;       // "/path?query", "/" when empty
+  std::string host_header;  // "host", "host:port", "[v6]:port"
+};
+
+// Absolute http(s) URL with a host and no user-info; nullopt otherwise. This
+// is syntax only: the SSRF policy is applied by check_upstream_url() and at
+// connect time.
+std::optional<parsed_url> parse_url(std::string_view url);
 
 }  // namespace mcpgate::net

@@ -61,7 +61,7 @@ bool is_event_stream(std::string_view content_type) {
 
 // Completion helpers: the upstream side completes on its connection's strand;
 // these resume the awaiting coroutine on its own executor.
-auto start_exchange(const std::shared_ptr<net::upstream_pool>& pool, const std::string& url,
+auto start_exchange(const std::shared_ptr<net::upstream_pool>& pool, const net::parsed_url& url,
                     http::request<http::string_body>& request, net::exchange_options options) {
   using signature = void(error_code, std::string, std::shared_ptr<net::upstream_exchange>);
   return asio::async_initiate<decltype(use_tuple), signature>(
@@ -148,6 +148,9 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
       spdlog::error("installation {}: the stored credential cannot be opened: {}", id, opened.error().message());
     }
   }
+  const auto verdict = net::check_upstream_url(entry->inst.url, ctx.ssrf);
+  if (verdict) entry->upstream = net::parse_url(entry->inst.url);
+  if (!entry->upstream) entry->url_refusal = verdict ? "not an absolute http(s) URL" : verdict.reason;
   ctx.cache->put_installation(entry, generation);
   co_return entry;
 }
@@ -238,8 +241,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
 
   // 4. The URL's static SSRF check; every resolved address is checked again
   //    at connect time, before any byte leaves.
-  const auto verdict = net::check_upstream_url(inst.url, ctx.ssrf);
-  if (!verdict) co_return proxy_error(400, "URL not allowed: " + verdict.reason);
+  if (!entry->upstream) co_return proxy_error(400, "URL not allowed: " + entry->url_refusal);
 
   // 5. Tool approval: not in this version.
 
@@ -263,7 +265,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   upstream_request.body() = std::move(req.body);
 
   const net::exchange_options options{ctx.proxy.first_byte_timeout, ctx.proxy.stream_idle};
-  auto started = start_exchange(ctx.upstreams, inst.url, upstream_request, options);
+  auto started = start_exchange(ctx.upstreams, *entry->upstream, upstream_request, options);
   auto [ec, detail, exchange] = co_await std::move(started);
   if (ec) {
     if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
@@ -311,6 +313,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       co_return proxy_error(502, "Upstream answer too large");
     }
     out.body.append(bytes);
+    if (exchange->body_done()) break;  // saves a round trip to learn it
   }
   co_return out;
 }
