@@ -733,24 +733,16 @@ boost::test_tools::assertion_result is_proxy_error(const reply& r, unsigned stat
     result.message() << why << "; got " << r;
     return result;
   };
-  if (r.status != status) return fail("expected status " + std::to_string(status));
-  if (!r.header("Content-Type").starts_with("application/json")) {
-    return fail("Content-Type is '" + r.header("Content-Type") + "'");
-  }
-  json::value v;
-  try {
-    v = r.json();
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
-  if (!v.is_object()) return fail("body is not an object");
-  const auto* error = v.as_object().if_contains("error");
+  auto body = json_error_body(r, status);
+  if (auto* why = std::get_if<std::string>(&body)) return fail(*why);
+  const json::object& o = std::get<json::object>(body);
+  const auto* error = o.if_contains("error");
   if (!error || !error->is_string()) return fail("no string member \"error\"");
   const std::string_view text(error->as_string().data(), error->as_string().size());
   if (prefix ? !text.starts_with(message) : text != message) {
     return fail("expected error " + std::string(prefix ? "starting with " : "") + "\"" + std::string(message) + "\"");
   }
-  if (v.as_object().size() != 1) return fail("expected only the member \"error\"");
+  if (o.size() != 1) return fail("expected only the member \"error\"");
   return true;
 }
 

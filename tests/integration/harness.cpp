@@ -23,6 +23,7 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <variant>
 #include <stdexcept>
 
 extern char** environ;
@@ -677,6 +678,21 @@ std::string item_of(const std::string& collection, const std::string& installati
   return collection + "/" + installation_id;
 }
 
+std::variant<json::object, std::string> json_error_body(const reply& r, unsigned status) {
+  if (r.status != status) return "expected status " + std::to_string(status);
+  if (!r.header("Content-Type").starts_with("application/json")) {
+    return "Content-Type is '" + r.header("Content-Type") + "'";
+  }
+  json::value v;
+  try {
+    v = r.json();
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  if (!v.is_object()) return std::string("body is not an object");
+  return std::move(v.as_object());
+}
+
 boost::test_tools::assertion_result is_error(const reply& r, unsigned status, std::string_view type,
                                              std::string_view code, std::optional<std::string> attr) {
   boost::test_tools::assertion_result result(false);
@@ -684,18 +700,9 @@ boost::test_tools::assertion_result is_error(const reply& r, unsigned status, st
     result.message() << why << "; got " << r;
     return result;
   };
-  if (r.status != status) return fail("expected status " + std::to_string(status));
-  if (!r.header("Content-Type").starts_with("application/json")) {
-    return fail("Content-Type is '" + r.header("Content-Type") + "'");
-  }
-  json::value v;
-  try {
-    v = r.json();
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
-  if (!v.is_object()) return fail("body is not an object");
-  const json::object& o = v.as_object();
+  auto body = json_error_body(r, status);
+  if (auto* why = std::get_if<std::string>(&body)) return fail(*why);
+  const json::object& o = std::get<json::object>(body);
   if (o.size() != 4) return fail("expected exactly type, code, detail, attr");
   const auto* t = o.if_contains("type");
   const auto* c = o.if_contains("code");

@@ -17,6 +17,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/tools/assertion_result.hpp>
 
@@ -34,6 +35,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace mcpgate::it {
@@ -299,6 +301,9 @@ std::string item_of(const std::string& collection, const std::string& installati
 // The error body contract: status, Content-Type application/json, exactly
 // the keys type, code, detail (a non-empty string) and attr (the given name,
 // or null when `attr` is nullopt).
+// The reply's body as a JSON object when its status is `status` and its
+// Content-Type JSON; otherwise why not.
+std::variant<json::object, std::string> json_error_body(const reply& r, unsigned status);
 boost::test_tools::assertion_result is_error(const reply& r, unsigned status, std::string_view type,
                                              std::string_view code,
                                              std::optional<std::string> attr = std::nullopt);
