@@ -39,6 +39,9 @@ struct server_options {
   std::size_t max_header_bytes = 16 * 1024;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{30'000};
+  // The io_context runs on one thread: connections use its executor
+  // directly instead of a strand each.
+  bool single_thread = false;
   // Builds the answer the server itself gives (400, 413, 431, 500) for a
   // request target, so each route family keeps its own error body format.
   std::function<http_response(unsigned status, std::string_view target)> error_response;

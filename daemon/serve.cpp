@@ -119,6 +119,7 @@ int serve(const config::config& cfg) {
 
   auto shared_cfg = std::make_shared<const config::config>(cfg);
   server_options options = make_server_options(cfg);
+  options.single_thread = workers == 1;
   // The REST front exists before the server answers its first request; it
   // is referenced by the handler, which the server only calls while ioc runs.
   std::unique_ptr<rest_api> rest;
@@ -143,6 +144,7 @@ int serve(const config::config& cfg) {
   client.connect_timeout = cfg.server.timeouts.upstream_connect;
   client.ca_file = cfg.upstreams.ca_file;
   client.max_idle_per_origin = 256;
+  client.single_thread = workers == 1;
   auto upstreams = net::upstream_pool::create(ioc.get_executor(), client);
   if (!upstreams) {
     spdlog::critical("cannot set up TLS for upstreams (upstreams.ca_file {}): {}", cfg.upstreams.ca_file,

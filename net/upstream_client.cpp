@@ -102,7 +102,8 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
       : pool_(std::move(pool)),
         origin_(std::move(where)),
         handler_(std::move(handler)),
-        strand_(asio::make_strand(pool_->executor())),
+        strand_(pool_->options().single_thread ? pool_->executor()
+                                               : asio::any_io_executor(asio::make_strand(pool_->executor()))),
         resolver_(strand_),
         timer_(strand_),
         stream_(strand_) {}
@@ -207,7 +208,7 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
   const std::shared_ptr<upstream_pool> pool_;
   const origin origin_;
   const upstream_pool::connect_handler handler_;
-  const asio::strand<asio::any_io_executor> strand_;
+  const asio::any_io_executor strand_;  // a strand, or the executor itself when single-threaded
 
   // Touched only on strand_.
   tcp::resolver resolver_;

@@ -68,6 +68,9 @@ struct client_options {
   std::string ca_file;  // optional PEM file of extra trusted CAs
   std::size_t max_idle_per_origin = 16;
   std::chrono::milliseconds idle_keepalive{30000};  // idle connections older than this are dropped
+  // The executor runs on one thread only: connections use it directly, no
+  // strand (every hand-off between strands costs a trip through the queue).
+  bool single_thread = false;
 };
 
 // One connection to an upstream, plain or TLS, behind one interface.

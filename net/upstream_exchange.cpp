@@ -3,6 +3,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -23,9 +24,18 @@ upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, origin
       request_(std::move(request)),
       options_(options),
       on_head_(std::move(handler)) {
+  // The request leaves as one pre-rendered header block and the body: Beast's
+  // serializer walks a long chain of small buffers per field, which showed in
+  // the profile of every proxied request.
+  head_.reserve(512);
+  head_.append(request_.method_string()).append(" ").append(request_.target()).append(" HTTP/1.1\r\n");
+  for (const auto& field : request_) {
+    head_.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  head_.append("\r\n");
   // Beast sizes each socket read by the buffer's free space: without room
   // reserved, a stream would be read 512 bytes at a time.
-  buffer_.reserve(piece_size);
+  buffer_.reserve(read_buffer_size);
 }
 
 upstream_exchange::~upstream_exchange() {
@@ -83,7 +93,8 @@ void upstream_exchange::on_connect(error_code ec, std::unique_ptr<upstream_conne
   // The first-byte deadline covers sending the request and the header's arrival.
   conn_->tcp().expires_after(options_.first_byte_timeout);
   conn_->visit([this](auto& stream) {
-    http::async_write(stream, request_, [self = shared_from_this()](error_code wec, std::size_t) {
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body())};
+    asio::async_write(stream, wire, [self = shared_from_this()](error_code wec, std::size_t) {
       self->on_write(wec);
     });
   });
@@ -153,8 +164,9 @@ void upstream_exchange::do_read(piece_handler handler) {
   if (parser_->is_done()) {
     return asio::post(conn_->tcp().get_executor(), [handler = std::move(handler)] { handler({}, {}); });
   }
-  parser_->get().body().data = piece_.data();
-  parser_->get().body().size = piece_.size();
+  if (!piece_) piece_.reset(new char[piece_size]);
+  parser_->get().body().data = piece_.get();
+  parser_->get().body().size = piece_size;
   conn_->tcp().expires_after(options_.idle_timeout);
   conn_->visit([this, &handler](auto& stream) {
     http::async_read_some(stream, buffer_, *parser_,
@@ -171,10 +183,10 @@ void upstream_exchange::on_body(error_code ec, piece_handler handler) {
     failed_ = true;
     return handler(ec, {});
   }
-  const std::size_t got = piece_.size() - parser_->get().body().size;
+  const std::size_t got = piece_size - parser_->get().body().size;
   if (got == 0 && !parser_->is_done()) return do_read(std::move(handler));  // framing only, read on
   conn_->tcp().expires_never();
-  handler({}, std::string_view(piece_.data(), got));
+  handler({}, std::string_view(piece_.get(), got));
 }
 
 void upstream_exchange::cancel() {

@@ -98,6 +98,7 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   const origin origin_;
   const boost::beast::http::request<boost::beast::http::string_body> request_;
   const exchange_options options_;
+  std::string head_;  // request line and header fields, rendered once (constant after construction)
 
   // Touched only on the connection's strand (before the head handler runs,
   // and later from read_some/cancel, which hop there).
@@ -105,8 +106,11 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   std::unique_ptr<upstream_connection> conn_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
-  static constexpr std::size_t piece_size = 32 * 1024;
-  std::array<char, piece_size> piece_{};
+  // Where body bytes land, allocated (uninitialised) at the first body read;
+  // the read buffer starts with room for a typical answer in one read.
+  static constexpr std::size_t piece_size = 16 * 1024;
+  static constexpr std::size_t read_buffer_size = 8 * 1024;
+  std::unique_ptr<char[]> piece_;
   bool retried_ = false;
   bool cancelled_ = false;
   bool failed_ = false;
