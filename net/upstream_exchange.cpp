@@ -16,23 +16,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
 
-upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where,
-                                     http::request<http::string_body> request,
-                                     exchange_options options, head_handler handler)
+upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where, std::string head,
+                                     std::string body, exchange_options options, head_handler handler)
     : pool_(std::move(pool)),
       origin_(std::move(where)),
-      request_(std::move(request)),
+      head_(std::move(head)),
+      body_(std::move(body)),
       options_(options),
       on_head_(std::move(handler)) {
-  // The request leaves as one pre-rendered header block and the body: Beast's
-  // serializer walks a long chain of small buffers per field, which showed in
-  // the profile of every proxied request.
-  head_.reserve(512);
-  head_.append(request_.method_string()).append(" ").append(request_.target()).append(" HTTP/1.1\r\n");
-  for (const auto& field : request_) {
-    head_.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
-  }
-  head_.append("\r\n");
   // Beast sizes each socket read by the buffer's free space: without room
   // reserved, a stream would be read 512 bytes at a time.
   buffer_.reserve(read_buffer_size);
@@ -69,7 +60,29 @@ void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const 
   request.set(http::field::host, url.host_header);
   request.keep_alive(true);
   request.prepare_payload();
-  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(request), options, std::move(handler));
+  std::string head;
+  head.append(request.method_string()).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
+  for (const auto& field : request) {
+    head.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  head.append("\r\n");
+  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(head), std::move(request.body()),
+                                                  options, std::move(handler));
+  self->connect(true);
+}
+
+void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
+                              raw_request request, exchange_options options, head_handler handler) {
+  std::string head;
+  head.reserve(64 + url.target.size() + url.host_header.size() + request.fields.size());
+  head.append(request.method).append(" ").append(url.target).append(" HTTP/1.1\r\nHost: ");
+  head.append(url.host_header).append("\r\n").append(request.fields);
+  const bool has_payload = !request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+                           request.method == "PATCH";
+  if (has_payload) head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+  head.append("\r\n");
+  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(head), std::move(request.body),
+                                                  options, std::move(handler));
   self->connect(true);
 }
 
@@ -93,7 +106,7 @@ void upstream_exchange::on_connect(error_code ec, std::unique_ptr<upstream_conne
   // The first-byte deadline covers sending the request and the header's arrival.
   conn_->tcp().expires_after(options_.first_byte_timeout);
   conn_->visit([this](auto& stream) {
-    const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body())};
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream, wire, [self = shared_from_this()](error_code wec, std::size_t) {
       self->on_write(wec);
     });

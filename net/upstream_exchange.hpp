@@ -68,6 +68,16 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
                     boost::beast::http::request<boost::beast::http::string_body> request,
                     exchange_options options, head_handler handler);
 
+  // The proxy's form: header fields already rendered as "Name: value\r\n"
+  // lines (without Host, Content-Length or Connection, which are added here).
+  struct raw_request {
+    std::string_view method;  // "POST"
+    std::string fields;
+    std::string body;
+  };
+  static void start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url, raw_request request,
+                    exchange_options options, head_handler handler);
+
   const response_head& head() const;
   // True when the response has no body left to read (e.g. 202 or 204).
   bool body_done() const;
@@ -75,9 +85,9 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   void read_some(piece_handler handler);
   void cancel();
 
-  upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where,
-                    boost::beast::http::request<boost::beast::http::string_body> request,
-                    exchange_options options, head_handler handler);  // use start()
+  // `head`: the request line and header block, rendered; use start().
+  upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where, std::string head, std::string body,
+                    exchange_options options, head_handler handler);
   ~upstream_exchange();
   upstream_exchange(const upstream_exchange&) = delete;
   upstream_exchange& operator=(const upstream_exchange&) = delete;
@@ -96,9 +106,12 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   // Constant after construction.
   const std::shared_ptr<upstream_pool> pool_;
   const origin origin_;
-  const boost::beast::http::request<boost::beast::http::string_body> request_;
+  // The request as it goes on the wire: one rendered header block (Beast's
+  // serializer walks a chain of small buffers per field, which showed in the
+  // profile of every proxied request) and the body.
+  const std::string head_;
+  const std::string body_;
   const exchange_options options_;
-  std::string head_;  // request line and header fields, rendered once (constant after construction)
 
   // Touched only on the connection's strand (before the head handler runs,
   // and later from read_some/cancel, which hop there).
