@@ -1,5 +1,7 @@
 #include "daemon/http_server.hpp"
 
+#include "daemon/await_callback.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -87,16 +89,8 @@ std::string render_head(const http_response& resp, unsigned version, bool keep_a
 // Awaits the next piece of a streamed body, resuming on the awaiting
 // coroutine's executor whatever thread the source completes on.
 auto next_piece(body_source& source) {
-  using signature = void(error_code, std::string_view);
-  return asio::async_initiate<decltype(use_tuple), signature>(
-      [&source](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        source.async_next([shared, ex](error_code ec, std::string_view bytes) {
-          asio::dispatch(ex, [shared, ec, bytes] { std::move (*shared)(ec, bytes); });
-        });
-      },
-      use_tuple);
+  return await_callback<error_code, std::string_view>(
+      [&source](auto done) { source.async_next(std::move(done)); });
 }
 
 // While a streamed answer is being written, keeps a read pending on the

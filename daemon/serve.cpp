@@ -1,6 +1,7 @@
 #include "daemon/serve.hpp"
 
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/registry_cache.hpp"
 #include "net/upstream_client.hpp"
@@ -40,11 +41,6 @@ server_options make_server_options(const config::config& cfg) {
   return o;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // The Host values and origins the proxy answers to (DNS-rebinding defence):
 // the public URL's, each listener's (and localhost's for a loopback or
 // wildcard listener), and the configured extras.
@@ -55,8 +51,8 @@ api::proxy_options make_proxy_options(const config::config& cfg, const std::stri
   o.stream_idle = cfg.server.timeouts.stream_idle;
   o.max_streams_per_installation = cfg.server.limits.max_streams_per_installation;
   const auto add = [&o](const std::string& scheme, const std::string& authority) {
-    o.allowed_hosts.push_back(lower(authority));
-    o.allowed_origins.push_back(lower(scheme + "://" + authority));
+    o.allowed_hosts.push_back(ascii_lower(authority));
+    o.allowed_origins.push_back(ascii_lower(scheme + "://" + authority));
   };
   if (const auto url = net::parse_url(public_url)) {
     const std::string scheme = url->origin.tls ? "https" : "http";
@@ -74,8 +70,8 @@ api::proxy_options make_proxy_options(const config::config& cfg, const std::stri
       add("http", "[::1]:" + port);
     }
   }
-  for (const auto& h : cfg.server.allowed_hosts) o.allowed_hosts.push_back(lower(h));
-  for (const auto& origin : cfg.server.allowed_origins) o.allowed_origins.push_back(lower(origin));
+  for (const auto& h : cfg.server.allowed_hosts) o.allowed_hosts.push_back(ascii_lower(h));
+  for (const auto& origin : cfg.server.allowed_origins) o.allowed_origins.push_back(ascii_lower(origin));
   return o;
 }
 

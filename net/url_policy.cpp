@@ -1,5 +1,7 @@
 #include "net/url_policy.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -115,19 +117,13 @@ std::optional<finding> classify(const ip::address_v6& addr) {
   return std::nullopt;
 }
 
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Lower case, without IPv6 brackets or a trailing root dot.
 std::string normalize_host(std::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
   if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
-  return to_lower(host);
+  return ascii_lower(host);
 }
 
 // Decimal digits only, 1..65535.
@@ -326,7 +322,7 @@ std::optional<parsed_url> parse_url(std::string_view url) {
       host_text = '[' + out.origin.host + ']';
       break;
     case boost::urls::host_type::name:
-      out.origin.host = to_lower(u.host());
+      out.origin.host = ascii_lower(u.host());
       if (out.origin.host.size() > 1 && out.origin.host.back() == '.') out.origin.host.pop_back();
       host_text = out.origin.host;
       break;

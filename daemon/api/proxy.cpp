@@ -1,14 +1,12 @@
 #include "daemon/api/proxy.hpp"
 
+#include "common/text.hpp"
 #include "daemon/api/errors.hpp"
+#include "daemon/await_callback.hpp"
 #include "net/upstream_exchange.hpp"
 #include "proxy/jsonrpc_inspector.hpp"
 #include "proxy/mcp_names.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -16,7 +14,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <cctype>
 
 namespace mcpgate::daemon::api {
 namespace {
@@ -25,8 +22,6 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 namespace json = boost::json;
 using boost::system::error_code;
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Request headers that reach the upstream (plus Mcp-Param-*); everything
 // else the agent sent, its Authorization and cookies first, stays here.
@@ -48,48 +43,24 @@ bool forwarded(std::string_view name) {
   return name.size() > prefix.size() && iequals(name.substr(0, prefix.size()), prefix);
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool is_event_stream(std::string_view content_type) {
   constexpr std::string_view sse = "text/event-stream";
   return content_type.size() >= sse.size() && iequals(content_type.substr(0, sse.size()), sse);
 }
 
-// Completion helpers: the upstream side completes on its connection's strand;
-// these resume the awaiting coroutine on its own executor.
+// The upstream side completes on its connection's executor; these resume the
+// awaiting coroutine on its own.
 auto start_exchange(const std::shared_ptr<net::upstream_pool>& pool, const net::parsed_url& url,
                     net::upstream_exchange::raw_request& request, net::exchange_options options) {
-  using signature = void(error_code, std::string, std::shared_ptr<net::upstream_exchange>);
-  return asio::async_initiate<decltype(use_tuple), signature>(
-      [&pool, &url, &request, options](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        net::upstream_exchange::start(
-            pool, url, std::move(request), options,
-            [shared, ex](error_code ec, std::string detail, std::shared_ptr<net::upstream_exchange> x) {
-              asio::dispatch(ex, [shared, ec, detail = std::move(detail), x = std::move(x)]() mutable {
-                std::move(*shared)(ec, std::move(detail), std::move(x));
-              });
-            });
-      },
-      use_tuple);
+  return await_callback<error_code, std::string, std::shared_ptr<net::upstream_exchange>>(
+      [&pool, &url, &request, options](auto done) {
+        net::upstream_exchange::start(pool, url, std::move(request), options, std::move(done));
+      });
 }
 
 auto read_piece(net::upstream_exchange& exchange) {
-  using signature = void(error_code, std::string_view);
-  return asio::async_initiate<decltype(use_tuple), signature>(
-      [&exchange](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        exchange.read_some([shared, ex](error_code ec, std::string_view bytes) {
-          asio::dispatch(ex, [shared, ec, bytes] { std::move(*shared)(ec, bytes); });
-        });
-      },
-      use_tuple);
+  return await_callback<error_code, std::string_view>(
+      [&exchange](auto done) { exchange.read_some(std::move(done)); });
 }
 
 // An upstream SSE answer as the HTTP server's body source: each piece is
@@ -198,13 +169,13 @@ http_response proxy_error(unsigned status, std::string_view message) {
 }
 
 std::optional<http_response> check_rebinding(const proxy_options& options, const http_request& req) {
-  const std::string host = lower(req.header("Host"));
+  const std::string host = ascii_lower(req.header("Host"));
   bool host_ok = false;
   for (const auto& allowed : options.allowed_hosts) host_ok = host_ok || host == allowed;
   if (!host_ok) return proxy_error(403, "Forbidden: Host header not allowed");
   const std::string_view origin_header = req.header("Origin");
   if (origin_header.empty()) return std::nullopt;  // not a browser
-  std::string origin = lower(origin_header);
+  std::string origin = ascii_lower(origin_header);
   while (origin.ends_with('/')) origin.pop_back();
   for (const auto& allowed : options.allowed_origins) {
     if (origin == allowed) return std::nullopt;
