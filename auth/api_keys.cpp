@@ -32,8 +32,11 @@ new_api_key generate_api_key() {
   return out;
 }
 
-std::string hash_api_key(std::string_view secret) {
-  const sha256_digest digest = sha256(secret);
+std::string hash_api_key(std::string_view secret) { return hex_of(digest_api_key(secret)); }
+
+key_digest digest_api_key(std::string_view secret) { return sha256(secret); }
+
+std::string hex_of(const key_digest& digest) {
   return to_hex({reinterpret_cast<const char*>(digest.data()), digest.size()});
 }
 

@@ -6,6 +6,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,12 @@ new_api_key generate_api_key();
 
 // Lower-case hex SHA-256 of the secret.
 std::string hash_api_key(std::string_view secret);
+
+// The same SHA-256, as bytes: what the proxy's key cache is keyed by (no
+// allocation); hex_of() gives hash_api_key()'s form of it.
+using key_digest = std::array<unsigned char, 32>;
+key_digest digest_api_key(std::string_view secret);
+std::string hex_of(const key_digest& digest);
 
 // Parses "project:read,project:write" / "*"; nullopt on an unknown or empty
 // scope. The result is de-duplicated and keeps the given order.

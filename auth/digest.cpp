@@ -15,8 +15,22 @@ const unsigned char* bytes(std::string_view s) {
 }  // namespace
 
 sha256_digest sha256(std::string_view data) {
+  // One context and one fetched algorithm per thread: EVP_Digest() would
+  // allocate both on every call, and the proxy hashes the agent's key on
+  // every request.
+  struct context {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~context() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local context local;
   sha256_digest out{};
-  if (EVP_Digest(data.data(), data.size(), out.data(), nullptr, EVP_sha256(), nullptr) != 1) {
+  if (local.md == nullptr || local.ctx == nullptr || EVP_DigestInit_ex2(local.ctx, local.md, nullptr) != 1 ||
+      EVP_DigestUpdate(local.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(local.ctx, out.data(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failure");  // only on allocation failure
   }
   return out;

@@ -20,7 +20,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -57,17 +57,73 @@ std::optional<unsigned> status_for_read_error(const error_code& ec) {
   return std::nullopt;
 }
 
-http_request to_request(http::request<http::string_body>&& req) {
-  http_request out;
-  out.method = std::string(req.method_string());
-  out.target = std::string(req.target());
-  out.headers.reserve(16);
-  for (const auto& field : req) {
-    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+// Parses one request straight into a connection's reusable storage: the
+// header names and values are appended to one string and the body to the
+// request's, so a request on a warm connection costs no allocation (Beast's
+// basic_fields allocates per field). The parsing itself is Beast's.
+class request_reader final : public http::basic_parser<true> {
+ public:
+  // `text` and `fields` are cleared and reused; `req` is filled once the
+  // header is complete (views into `text`).
+  request_reader(http_request& req, std::string& text, std::vector<std::array<std::uint32_t, 4>>& fields)
+      : req_(req), text_(text), fields_(fields) {
+    text_.clear();
+    fields_.clear();
+    req_.headers.clear();
+    req_.body.clear();
+    req_.method = req_.target = {};
   }
-  out.body = std::move(req.body());
-  return out;
-}
+
+  unsigned version() const { return version_; }
+
+ private:
+  std::uint32_t add(std::string_view s) {
+    const auto at = static_cast<std::uint32_t>(text_.size());
+    text_.append(s);
+    return at;
+  }
+  std::string_view view(std::uint32_t at, std::uint32_t size) const { return {text_.data() + at, size}; }
+
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
+                       error_code&) override {
+    method_ = add(method);
+    method_size_ = static_cast<std::uint32_t>(method.size());
+    target_ = add(target);
+    target_size_ = static_cast<std::uint32_t>(target.size());
+    version_ = static_cast<unsigned>(version);
+  }
+  void on_response_impl(int, beast::string_view, int, error_code&) override {}
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value, error_code&) override {
+    const std::uint32_t n = add(name);
+    const std::uint32_t v = add(value);
+    fields_.push_back({n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
+  }
+  void on_header_impl(error_code&) override {
+    // `text` has stopped growing: the views can be taken now.
+    req_.method = view(method_, method_size_);
+    req_.target = view(target_, target_size_);
+    for (const auto& f : fields_) req_.headers.emplace_back(view(f[0], f[1]), view(f[2], f[3]));
+  }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    if (length) req_.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, error_code&) override {
+    req_.body.append(body);
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+    req_.body.append(body);
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  http_request& req_;
+  std::string& text_;
+  std::vector<std::array<std::uint32_t, 4>>& fields_;
+  std::uint32_t method_ = 0, method_size_ = 0, target_ = 0, target_size_ = 0;
+  unsigned version_ = 11;
+};
 
 // The status line and header block of a response whose body follows as is.
 // Rendered by hand into one string: Beast's serializer walks a chain of small
@@ -312,6 +368,10 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
 asio::awaitable<void> connection::run() {
   const server_options& opts = server_->options_;
   beast::flat_buffer buffer;
+  // Reused by every request on this connection (see request_reader).
+  http_request req;
+  std::string text;
+  std::vector<std::array<std::uint32_t, 4>> fields;
   error_code ec;
   for (;;) {
     idle_ = true;
@@ -332,7 +392,7 @@ asio::awaitable<void> connection::run() {
     // From the first byte on, the whole request must arrive within
     // request_timeout: a slow client cannot hold the connection.
     stream_.expires_after(opts.request_timeout);
-    http::request_parser<http::string_body> parser;
+    request_reader parser(req, text, fields);
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
     // The body limit is applied after the header, so that the refusal
     // knows the target (each route family has its own error body).
@@ -345,8 +405,8 @@ asio::awaitable<void> connection::run() {
       if (length && *length > opts.max_body_bytes) {
         ec = http::error::body_limit;  // answered without reading the body
       } else if (!parser.is_done()) {
-        if (iequals(parser.get()[http::field::expect], "100-continue")) {
-          http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+        if (iequals(req.header("Expect"), "100-continue")) {
+          http::response<http::empty_body> cont{http::status::continue_, parser.version()};
           co_await http::async_write(stream_, cont, asio::redirect_error(asio::use_awaitable, ec));
         }
         if (!ec) {
@@ -357,7 +417,7 @@ asio::awaitable<void> connection::run() {
     }
     if (ec) {
       if (const auto status = status_for_read_error(ec)) {
-        const std::string target = parser.is_header_done() ? std::string(parser.get().target()) : "";
+        const std::string target = parser.is_header_done() ? std::string(req.target) : "";
         const http_response refusal = server_->error_response(*status, target);
         const std::string head = render_head(refusal, 11, false);
         const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refusal.body)};
@@ -368,17 +428,15 @@ asio::awaitable<void> connection::run() {
       break;
     }
 
-    auto req = parser.release();
-    const unsigned version = req.version();
-    bool keep_alive = req.keep_alive();
-    const std::string target(req.target());
+    const unsigned version = parser.version();
+    bool keep_alive = parser.keep_alive();
     http_response resp;
     try {
-      auto pending = server_->handler_(to_request(std::move(req)));
+      auto pending = server_->handler_(req);
       resp = co_await std::move(pending);
     } catch (const std::exception& e) {
-      spdlog::error("request handler failed for {}: {}", target, e.what());
-      resp = server_->error_response(500, target);
+      spdlog::error("request handler failed for {}: {}", req.target, e.what());
+      resp = server_->error_response(500, req.target);
     }
     keep_alive = keep_alive && !server_->stopping();
     if (resp.stream) {

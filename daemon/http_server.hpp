@@ -47,7 +47,9 @@ struct server_options {
   std::function<http_response(unsigned status, std::string_view target)> error_response;
 };
 
-using request_handler = std::function<boost::asio::awaitable<http_response>(http_request)>;
+// The request is the server's (see http_request): it stays alive and
+// unchanged until the returned awaitable completes.
+using request_handler = std::function<boost::asio::awaitable<http_response>(http_request&)>;
 
 class http_server {
  public:

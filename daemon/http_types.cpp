@@ -1,16 +1,10 @@
 #include "daemon/http_types.hpp"
 
-#include <algorithm>
-#include <cctype>
+#include "common/text.hpp"
 
 namespace mcpgate::daemon {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
-}
+bool iequals(std::string_view a, std::string_view b) { return ascii_iequals(a, b); }
 
 std::string_view http_request::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {

@@ -17,10 +17,13 @@ namespace mcpgate::daemon {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// A request as the server parsed it. The views point into storage the server
+// keeps for the connection, valid until the handler's awaitable completes;
+// a handler that needs a value longer copies it.
 struct http_request {
-  std::string method;  // as sent, e.g. "GET"
-  std::string target;  // origin-form, e.g. "/api/projects/1/x?limit=2"
-  header_list headers;
+  std::string_view method;  // as sent, e.g. "GET"
+  std::string_view target;  // origin-form, e.g. "/api/projects/1/x?limit=2"
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;
 
   // The first header with this name (case-insensitive), or "" if absent.

@@ -4,19 +4,22 @@
 
 namespace mcpgate::daemon {
 
-std::optional<registry::api_key> registry_cache::find_key(const std::string& hash) const {
+std::shared_ptr<const registry::api_key> registry_cache::find_key(const auth::key_digest& digest) const {
   const std::shared_lock lock(mu_);
-  const auto it = keys_.find(hash);
-  if (it == keys_.end() || it->second.expires <= clock::now()) return std::nullopt;
+  const auto it = keys_.find(digest);
+  if (it == keys_.end() || it->second.expires <= clock::now()) return nullptr;
   return it->second.key;
 }
 
-void registry_cache::put_key(const std::string& hash, registry::api_key key) {
+std::shared_ptr<const registry::api_key> registry_cache::put_key(const auth::key_digest& digest,
+                                                                 registry::api_key key) {
+  auto shared = std::make_shared<const registry::api_key>(std::move(key));
   const std::unique_lock lock(mu_);
   // Expired entries go on the way, so keys that stopped being used do not
   // stay in memory.
   if (keys_.size() >= 1024) std::erase_if(keys_, [now = clock::now()](const auto& kv) { return kv.second.expires <= now; });
-  keys_[hash] = key_entry{std::move(key), clock::now() + key_ttl_};
+  keys_[digest] = key_entry{shared, clock::now() + key_ttl_};
+  return shared;
 }
 
 std::uint64_t registry_cache::generation() const {
@@ -42,27 +45,28 @@ void registry_cache::forget_installation(const std::string& id) {
   installations_.erase(id);
 }
 
-std::unique_ptr<stream_slots::slot> stream_slots::acquire(const std::string& installation_id, std::size_t cap) {
+std::optional<stream_slots::slot> stream_slots::acquire(std::string_view installation_id, std::size_t cap) {
+  std::size_t* counter = nullptr;
   {
     const std::lock_guard lock(mu_);
-    auto& n = open_[installation_id];
-    if (n >= cap) return nullptr;
-    ++n;
+    auto it = open_.find(installation_id);
+    if (it == open_.end()) it = open_.emplace(std::string(installation_id), 0).first;
+    if (it->second >= cap) return std::nullopt;
+    ++it->second;
+    counter = &it->second;
   }
-  return std::make_unique<slot>(shared_from_this(), installation_id);
+  return std::optional<slot>(std::in_place, shared_from_this(), counter);
 }
 
-std::size_t stream_slots::open(const std::string& installation_id) const {
+std::size_t stream_slots::open(std::string_view installation_id) const {
   const std::lock_guard lock(mu_);
   const auto it = open_.find(installation_id);
   return it == open_.end() ? 0 : it->second;
 }
 
-void stream_slots::release(const std::string& installation_id) {
+void stream_slots::release(std::size_t* counter) {
   const std::lock_guard lock(mu_);
-  const auto it = open_.find(installation_id);
-  if (it == open_.end()) return;
-  if (--it->second == 0) open_.erase(it);
+  --*counter;
 }
 
 }  // namespace mcpgate::daemon

@@ -13,17 +13,20 @@
 // share a std::shared_mutex; writers (misses, forgets) take it exclusively.
 #pragma once
 
+#include "auth/api_keys.hpp"
 #include "net/url_policy.hpp"
 #include "registry/types.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 namespace mcpgate::daemon {
 
@@ -43,8 +46,10 @@ class registry_cache {
 
   explicit registry_cache(std::chrono::milliseconds key_ttl = std::chrono::seconds(2)) : key_ttl_(key_ttl) {}
 
-  std::optional<registry::api_key> find_key(const std::string& hash) const;
-  void put_key(const std::string& hash, registry::api_key key);
+  // Keyed by the key's SHA-256 (auth::digest_api_key); a hit costs no
+  // allocation and no copy.
+  std::shared_ptr<const registry::api_key> find_key(const auth::key_digest& digest) const;
+  std::shared_ptr<const registry::api_key> put_key(const auth::key_digest& digest, registry::api_key key);
 
   // Take generation() before reading the store; put_installation() drops the
   // entry when a forget happened since.
@@ -55,43 +60,64 @@ class registry_cache {
 
  private:
   struct key_entry {
-    registry::api_key key;
+    std::shared_ptr<const registry::api_key> key;
     clock::time_point expires;
+  };
+  struct digest_hash {
+    std::size_t operator()(const auth::key_digest& d) const noexcept {
+      std::size_t h;  // the digest is uniformly distributed: its first bytes will do
+      std::memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
   };
 
   const std::chrono::milliseconds key_ttl_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, key_entry> keys_;                                       // guarded by mu_
+  std::unordered_map<auth::key_digest, key_entry, digest_hash> keys_;                    // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<const cached_installation>> installations_;  // guarded by mu_
   std::uint64_t generation_ = 0;                                                           // guarded by mu_
 };
 
-// Open proxied SSE streams per installation, bounded by a cap. A slot is
-// held by the stream's body source and given back when it goes.
+// Proxied requests in flight (and SSE streams until they end) per
+// installation, bounded by a cap. A slot is held by the request, or by the
+// stream's body source, and given back when it goes.
 class stream_slots : public std::enable_shared_from_this<stream_slots> {
  public:
+  // Movable; gives its slot back when destroyed (unless moved from).
   class slot {
    public:
-    slot(std::shared_ptr<stream_slots> owner, std::string installation_id)
-        : owner_(std::move(owner)), installation_id_(std::move(installation_id)) {}
-    ~slot() { owner_->release(installation_id_); }
+    slot(std::shared_ptr<stream_slots> owner, std::size_t* counter) : owner_(std::move(owner)), counter_(counter) {}
+    slot(slot&& other) noexcept
+        : owner_(std::move(other.owner_)), counter_(std::exchange(other.counter_, nullptr)) {}
+    slot& operator=(slot&&) = delete;
     slot(const slot&) = delete;
     slot& operator=(const slot&) = delete;
+    ~slot() {
+      if (counter_) owner_->release(counter_);
+    }
 
    private:
     std::shared_ptr<stream_slots> owner_;
-    std::string installation_id_;
+    std::size_t* counter_;  // in owner_->open_, whose nodes never move or go
   };
 
-  // nullptr when the installation already has `cap` streams open.
-  std::unique_ptr<slot> acquire(const std::string& installation_id, std::size_t cap);
-  std::size_t open(const std::string& installation_id) const;
+  // nullopt when the installation already has `cap` slots taken.
+  std::optional<slot> acquire(std::string_view installation_id, std::size_t cap);
+  std::size_t open(std::string_view installation_id) const;
 
  private:
-  void release(const std::string& installation_id);
+  void release(std::size_t* counter);
+
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
 
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::size_t> open_;  // guarded by mu_
+  // One counter per installation ever proxied to (a few bytes each; kept at
+  // zero rather than erased, so that a slot's pointer stays valid and the
+  // next request allocates nothing).
+  std::unordered_map<std::string, std::size_t, text_hash, std::equal_to<>> open_;  // guarded by mu_
 };
 
 }  // namespace mcpgate::daemon

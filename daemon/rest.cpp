@@ -63,7 +63,7 @@ http_response rest_api::error_response(unsigned status, std::string_view target)
   }
 }
 
-boost::asio::awaitable<http_response> rest_api::handle(http_request req) const {
+boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const {
   const auto r = match_route(req.target);
   if (!r) co_return api::not_found().to_response();
   if (r->resource == resource::proxy) {
@@ -73,22 +73,22 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request req) const {
 
   const std::string_view token = bearer_token(req.header("Authorization"));
   if (token.empty()) co_return api::not_authenticated().to_response();
-  const std::string hash = auth::hash_api_key(token);
   // The proxy, the hot path, trusts a key it has seen for a moment (see
   // registry_cache.hpp); the management API asks the store every time.
   const bool hot = r->resource == resource::proxy;
-  std::optional<registry::api_key> key;
-  if (hot) key = ctx_.cache->find_key(hash);
+  const auth::key_digest digest = auth::digest_api_key(token);
+  std::shared_ptr<const registry::api_key> key;
+  if (hot) key = ctx_.cache->find_key(digest);
   if (!key) {
-    const auto lookup = [hash](registry::store& s) { return s.find_api_key_by_hash(hash); };
+    const auto lookup = [hash = auth::hex_of(digest)](registry::store& s) { return s.find_api_key_by_hash(hash); };
     auto found = co_await ctx_.db.run(lookup);
     if (!found) {
       if (found.error() == errc::not_found) co_return api::authentication_failed().to_response();
       spdlog::error("API key lookup failed: {}", found.error().message());
       co_return api::server_error().to_response();
     }
-    if (hot) ctx_.cache->put_key(hash, *found);
-    key = std::move(*found);
+    key = hot ? ctx_.cache->put_key(digest, std::move(*found))
+              : std::make_shared<const registry::api_key>(std::move(*found));
   }
 
   api::caller who;

@@ -21,7 +21,7 @@ class rest_api {
  public:
   rest_api(std::shared_ptr<const config::config> cfg, api::api_context ctx);
 
-  boost::asio::awaitable<http_response> handle(http_request req) const;
+  boost::asio::awaitable<http_response> handle(http_request& req) const;
 
   // The answer for a request the HTTP server itself refused (400, 413, 431, 500).
   http_response error_response(unsigned status, std::string_view target) const;

@@ -1,8 +1,11 @@
 #include "daemon/router.hpp"
 
+#include <boost/url/decode_view.hpp>
 #include <boost/url/parse.hpp>
 
+#include <array>
 #include <charconv>
+#include <iterator>
 #include <vector>
 
 namespace mcpgate::daemon {
@@ -22,46 +25,56 @@ std::optional<route> match_route(std::string_view target) {
   const auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;
 
-  std::vector<std::string> segments;
-  for (auto segment : parsed->segments()) segments.push_back(std::string(segment));
-  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // trailing slash
-  for (const auto& segment : segments) {
-    if (segment.empty()) return std::nullopt;  // "//" is no route of ours
+  // Our routes have at most six segments; compared decoded, without copies.
+  constexpr std::size_t max_segments = 6;
+  std::array<boost::urls::pct_string_view, max_segments + 1> segments;
+  std::size_t count = 0;
+  const auto encoded = parsed->encoded_segments();
+  for (auto it = encoded.begin(); it != encoded.end(); ++it) {
+    const boost::urls::pct_string_view segment = *it;
+    if (segment.empty()) {
+      if (std::next(it) == encoded.end() && count > 0) break;  // trailing slash
+      return std::nullopt;                                       // "//" is no route of ours
+    }
+    if (count == segments.size()) return std::nullopt;
+    segments[count++] = segment;
   }
+  const auto is = [&](std::size_t i, std::string_view literal) { return *segments[i] == literal; };
 
-  if (segments.size() < 4 || segments[0] != "api" || segments[3] != "mcp_server_installations") {
-    return std::nullopt;
-  }
+  if (count < 4 || !is(0, "api") || !is(3, "mcp_server_installations")) return std::nullopt;
   route r;
-  if (segments[1] == "projects") {
+  if (is(1, "projects")) {
     r.family = route_family::projects;
-  } else if (segments[1] == "environments") {
+  } else if (is(1, "environments")) {
     r.family = route_family::environments;
   } else {
     return std::nullopt;
   }
-  const auto id = parse_id(segments[2]);
+  const bool escaped = segments[2]->size() != segments[2].size();
+  const auto id = escaped ? parse_id(segments[2].decode()) : parse_id(segments[2]);
   if (!id) return std::nullopt;
   r.scope_id = *id;
-  r.path = std::string(parsed->encoded_path());
-  for (auto param : parsed->params()) r.params.emplace_back(param.key, param.value);
+  r.path = std::string_view(parsed->encoded_path());
+  if (parsed->has_query()) {
+    for (auto param : parsed->params()) r.params.emplace_back(param.key, param.value);
+  }
 
-  if (segments.size() == 4) {
+  if (count == 4) {
     r.resource = resource::installations;
     return r;
   }
-  if (segments.size() == 5 && segments[4] == "install_custom") {
+  if (count == 5 && is(4, "install_custom")) {
     r.resource = resource::install_custom;
     return r;
   }
-  if (segments.size() == 5) {
+  if (count == 5) {
     r.resource = resource::installation;
-    r.installation_id = segments[4];
+    r.installation_id = segments[4].decode();
     return r;
   }
-  if (segments.size() == 6 && segments[5] == "proxy" && segments[4] != "install_custom") {
+  if (count == 6 && is(5, "proxy") && !is(4, "install_custom")) {
     r.resource = resource::proxy;
-    r.installation_id = segments[4];
+    r.installation_id = segments[4].decode();
     return r;
   }
   return std::nullopt;

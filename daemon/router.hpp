@@ -27,12 +27,16 @@ struct route {
   std::int64_t scope_id = 0;    // the project or environment id in the path
   enum resource resource = resource::installations;
   std::string installation_id;  // percent-decoded; set for installation and proxy
-  std::string path;             // the request path as sent, without the query
-  // Query parameters, percent-decoded, in order.
+  // The request path as sent, without the query: a view into the target
+  // passed to match_route(), valid as long as that target.
+  std::string_view path;
+  // Query parameters, percent-decoded, in order (empty without a query).
   std::vector<std::pair<std::string, std::string>> params;
 };
 
 // nullopt: no such route (404). A malformed target is no route either.
+// Allocates only for the installation id and query parameters: it runs on
+// every proxied request.
 std::optional<route> match_route(std::string_view target);
 
 // The methods a resource answers, for 405's Allow header ("GET, POST").

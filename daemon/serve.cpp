@@ -123,7 +123,7 @@ int serve(const config::config& cfg) {
     return rest->error_response(status, target);
   };
   http_server server(ioc, std::move(options),
-                     [&rest](http_request req) { return rest->handle(std::move(req)); });
+                     [&rest](http_request& req) { return rest->handle(req); });
 
   std::vector<asio::ip::tcp::endpoint> bound;
   try {

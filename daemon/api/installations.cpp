@@ -146,7 +146,7 @@ std::variant<registry::page, api_error> read_page(const route& r) {
 }
 
 json::value page_link(const api_context& ctx, const route& r, std::int64_t limit, std::int64_t offset) {
-  std::string link = ctx.public_url + r.path + "?limit=" + std::to_string(limit);
+  std::string link = ctx.public_url + std::string(r.path) + "?limit=" + std::to_string(limit);
   if (offset > 0) link += "&offset=" + std::to_string(offset);
   return json::value(link);
 }

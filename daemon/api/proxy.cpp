@@ -67,7 +67,7 @@ auto read_piece(net::upstream_exchange& exchange) {
 // read from the upstream only when the agent has taken the previous one.
 class upstream_body final : public body_source {
  public:
-  upstream_body(std::shared_ptr<net::upstream_exchange> exchange, std::unique_ptr<stream_slots::slot> slot)
+  upstream_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot)
       : exchange_(std::move(exchange)), slot_(std::move(slot)) {}
 
   void async_next(piece_handler handler) override { exchange_->read_some(std::move(handler)); }
@@ -75,7 +75,7 @@ class upstream_body final : public body_source {
 
  private:
   const std::shared_ptr<net::upstream_exchange> exchange_;
-  const std::unique_ptr<stream_slots::slot> slot_;  // held while the stream is open
+  const stream_slots::slot slot_;  // held while the stream is open
 };
 
 // The installation from the cache, else from the store (its credential
@@ -169,16 +169,16 @@ http_response proxy_error(unsigned status, std::string_view message) {
 }
 
 std::optional<http_response> check_rebinding(const proxy_options& options, const http_request& req) {
-  const std::string host = ascii_lower(req.header("Host"));
+  // The allow-lists are lower case already (serve.cpp).
+  const std::string_view host = req.header("Host");
   bool host_ok = false;
-  for (const auto& allowed : options.allowed_hosts) host_ok = host_ok || host == allowed;
+  for (const auto& allowed : options.allowed_hosts) host_ok = host_ok || ascii_iequals(host, allowed);
   if (!host_ok) return proxy_error(403, "Forbidden: Host header not allowed");
-  const std::string_view origin_header = req.header("Origin");
-  if (origin_header.empty()) return std::nullopt;  // not a browser
-  std::string origin = ascii_lower(origin_header);
-  while (origin.ends_with('/')) origin.pop_back();
+  std::string_view origin = req.header("Origin");
+  if (origin.empty()) return std::nullopt;  // not a browser
+  while (origin.ends_with('/')) origin.remove_suffix(1);
   for (const auto& allowed : options.allowed_origins) {
-    if (origin == allowed) return std::nullopt;
+    if (ascii_iequals(origin, allowed)) return std::nullopt;
   }
   return proxy_error(403, "Forbidden: Origin not allowed");
 }
@@ -266,7 +266,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   if (is_event_stream(content_type) && !exchange->body_done()) {
     out.headers.emplace_back("Cache-Control", "no-cache");
     out.headers.emplace_back("X-Accel-Buffering", "no");
-    out.stream = std::make_shared<upstream_body>(exchange, std::move(slot));
+    out.stream = std::make_shared<upstream_body>(exchange, std::move(*slot));
     co_return out;
   }
 

@@ -25,7 +25,8 @@ proxy_options options() {
   return o;
 }
 
-http_request request(std::optional<std::string> host, std::optional<std::string> origin = std::nullopt) {
+// Callers pass literals: the request's views point at them.
+http_request request(std::optional<std::string_view> host, std::optional<std::string_view> origin = std::nullopt) {
   http_request r;
   r.method = "POST";
   r.target = "/api/environments/1/mcp_server_installations/abc/proxy";

@@ -40,39 +40,41 @@ std::shared_ptr<const cached_installation> installation(const std::string& id, c
   return entry;
 }
 
+mcpgate::auth::key_digest digest(const std::string& secret) { return mcpgate::auth::digest_api_key(secret); }
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(registry_cache_keys)
 
 BOOST_AUTO_TEST_CASE(unknown_key_is_a_miss) {
   const registry_cache cache(1h);
-  BOOST_TEST(!cache.find_key("nope").has_value());
+  BOOST_TEST(cache.find_key(digest("nope")) == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(stored_key_is_found_within_its_ttl) {
   registry_cache cache(1h);
-  cache.put_key("h1", key_for("k1", 7));
-  const auto found = cache.find_key("h1");
-  BOOST_TEST_REQUIRE(found.has_value());
+  cache.put_key(digest("h1"), key_for("k1", 7));
+  const auto found = cache.find_key(digest("h1"));
+  BOOST_TEST_REQUIRE(found != nullptr);
   BOOST_TEST(found->id == "k1");
   BOOST_TEST(found->user_id == 7);
   BOOST_TEST(found->scopes == std::vector<std::string>{"project:read"});
   BOOST_TEST((found->projects == std::vector<std::int64_t>{1, 2}));
-  BOOST_TEST(!cache.find_key("h2").has_value());
+  BOOST_TEST(cache.find_key(digest("h2")) == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(key_with_zero_ttl_is_expired_at_once) {
   registry_cache cache(0ms);
-  cache.put_key("h1", key_for("k1", 7));
-  BOOST_TEST(!cache.find_key("h1").has_value());
+  cache.put_key(digest("h1"), key_for("k1", 7));
+  BOOST_TEST(cache.find_key(digest("h1")) == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(put_replaces_the_key_under_the_same_hash) {
   registry_cache cache(1h);
-  cache.put_key("h1", key_for("k1", 7));
-  cache.put_key("h1", key_for("k2", 8));
-  const auto found = cache.find_key("h1");
-  BOOST_TEST_REQUIRE(found.has_value());
+  cache.put_key(digest("h1"), key_for("k1", 7));
+  cache.put_key(digest("h1"), key_for("k2", 8));
+  const auto found = cache.find_key(digest("h1"));
+  BOOST_TEST_REQUIRE(found != nullptr);
   BOOST_TEST(found->id == "k2");
   BOOST_TEST(found->user_id == 8);
 }
@@ -80,10 +82,10 @@ BOOST_AUTO_TEST_CASE(put_replaces_the_key_under_the_same_hash) {
 BOOST_AUTO_TEST_CASE(many_live_keys_all_stay_found) {
   // Past the size where expired entries are swept: live ones must survive it.
   registry_cache cache(1h);
-  for (int i = 0; i < 1100; ++i) cache.put_key("h" + std::to_string(i), key_for("k" + std::to_string(i), i));
+  for (int i = 0; i < 1100; ++i) cache.put_key(digest("h" + std::to_string(i)), key_for("k" + std::to_string(i), i));
   for (int i = 0; i < 1100; ++i) {
-    const auto found = cache.find_key("h" + std::to_string(i));
-    BOOST_TEST_REQUIRE(found.has_value(), "h" << i);
+    const auto found = cache.find_key(digest("h" + std::to_string(i)));
+    BOOST_TEST_REQUIRE(found != nullptr, "h" << i);
     BOOST_TEST(found->id == "k" + std::to_string(i));
   }
 }
@@ -169,32 +171,32 @@ BOOST_AUTO_TEST_CASE(acquire_up_to_the_cap_then_refuse) {
   BOOST_TEST(slots->open("i1") == 0u);
   auto a = slots->acquire("i1", 2);
   auto b = slots->acquire("i1", 2);
-  BOOST_TEST_REQUIRE(a != nullptr);
-  BOOST_TEST_REQUIRE(b != nullptr);
+  BOOST_TEST_REQUIRE(a.has_value());
+  BOOST_TEST_REQUIRE(b.has_value());
   BOOST_TEST(slots->open("i1") == 2u);
-  BOOST_TEST(slots->acquire("i1", 2) == nullptr);
+  BOOST_TEST(!slots->acquire("i1", 2).has_value());
   BOOST_TEST(slots->open("i1") == 2u);  // a refusal takes nothing
 }
 
 BOOST_AUTO_TEST_CASE(destroying_a_slot_gives_it_back) {
   auto slots = std::make_shared<stream_slots>();
   auto a = slots->acquire("i1", 1);
-  BOOST_TEST_REQUIRE(a != nullptr);
-  BOOST_TEST(slots->acquire("i1", 1) == nullptr);
+  BOOST_TEST_REQUIRE(a.has_value());
+  BOOST_TEST(!slots->acquire("i1", 1).has_value());
   a.reset();
   BOOST_TEST(slots->open("i1") == 0u);
   auto again = slots->acquire("i1", 1);
-  BOOST_TEST(again != nullptr);
+  BOOST_TEST(again.has_value());
   BOOST_TEST(slots->open("i1") == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(installations_count_independently) {
   auto slots = std::make_shared<stream_slots>();
   auto a = slots->acquire("i1", 1);
-  BOOST_TEST_REQUIRE(a != nullptr);
-  BOOST_TEST(slots->acquire("i1", 1) == nullptr);
+  BOOST_TEST_REQUIRE(a.has_value());
+  BOOST_TEST(!slots->acquire("i1", 1).has_value());
   auto b = slots->acquire("i2", 1);
-  BOOST_TEST(b != nullptr);
+  BOOST_TEST(b.has_value());
   BOOST_TEST(slots->open("i1") == 1u);
   BOOST_TEST(slots->open("i2") == 1u);
   b.reset();
@@ -204,7 +206,7 @@ BOOST_AUTO_TEST_CASE(installations_count_independently) {
 
 BOOST_AUTO_TEST_CASE(zero_cap_refuses_everything) {
   auto slots = std::make_shared<stream_slots>();
-  BOOST_TEST(slots->acquire("i1", 0) == nullptr);
+  BOOST_TEST(!slots->acquire("i1", 0).has_value());
   BOOST_TEST(slots->open("i1") == 0u);
 }
 
