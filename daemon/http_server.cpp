@@ -1,6 +1,6 @@
 #include "daemon/http_server.hpp"
 
-#include "daemon/await_callback.hpp"
+#include "net/deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -30,6 +29,13 @@
 #include <mutex>
 #include <optional>
 
+// GCC 12 reports the coroutine frame of connection::run() as freed by a
+// mismatched operator delete once the optimiser inlines Asio's frame
+// allocation functions (a known false positive with class-specific operator
+// new/delete in coroutines: GCC bug 109224); the frame's new and delete are
+// both Asio's awaitable_frame_base operators.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace mcpgate::daemon {
 
 namespace asio = boost::asio;
@@ -42,6 +48,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t idle_buffer_bytes = 1024;
+constexpr std::string_view continue_answer = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // The status the server answers a request it could not read with; nullopt
 // when the connection should just be closed (timeout, reset, peer gone).
@@ -125,28 +132,27 @@ class request_reader final : public http::basic_parser<true> {
   unsigned version_ = 11;
 };
 
-// The status line and header block of a response whose body follows as is.
-// Rendered by hand into one string: Beast's serializer walks a chain of small
-// buffers per field, which showed in the profile of every proxied request.
-std::string render_head(const http_response& resp, unsigned version, bool keep_alive) {
+// How the body after a rendered head is delimited.
+enum class body_framing { length, chunked, close };
+
+// The status line and header block of a response. Rendered by hand into one
+// string: Beast's serializer walks a chain of small buffers per field, which
+// showed in the profile of every proxied request.
+std::string render_head(const http_response& resp, unsigned version, bool keep_alive, body_framing framing) {
   std::string head;
   head.reserve(256);
   head.append(version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ").append(std::to_string(resp.status)).append(" ");
   head.append(http::obsolete_reason(static_cast<http::status>(resp.status))).append("\r\n");
   for (const auto& [name, value] : resp.headers) head.append(name).append(": ").append(value).append("\r\n");
   const bool bodiless = resp.status < 200 || resp.status == 204 || resp.status == 304;
-  if (!bodiless) head.append("Content-Length: ").append(std::to_string(resp.body.size())).append("\r\n");
+  if (!bodiless && framing == body_framing::length) {
+    head.append("Content-Length: ").append(std::to_string(resp.body.size())).append("\r\n");
+  }
+  if (!bodiless && framing == body_framing::chunked) head.append("Transfer-Encoding: chunked\r\n");
   if (version >= 11 && !keep_alive) head.append("Connection: close\r\n");
   if (version < 11 && keep_alive) head.append("Connection: keep-alive\r\n");
   head.append("\r\n");
   return head;
-}
-
-// Awaits the next piece of a streamed body, resuming on the awaiting
-// coroutine's executor whatever thread the source completes on.
-auto next_piece(body_source& source) {
-  return await_callback<error_code, std::string_view>(
-      [&source](auto done) { source.async_next(std::move(done)); });
 }
 
 // While a streamed answer is being written, keeps a read pending on the
@@ -222,15 +228,16 @@ class client_watch : public std::enable_shared_from_this<client_watch> {
 class connection;
 
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
-  impl(asio::io_context& ioc, server_options options, request_handler handler)
-      : ioc_(ioc), options_(std::move(options)), handler_(std::move(handler)) {}
+  impl(std::vector<asio::io_context*> shards, server_options options, request_handler handler)
+      : shards_(std::move(shards)), options_(std::move(options)), handler_(std::move(handler)) {}
 
   // Constant after construction (and after listen(), which runs before the
-  // io_context does).
-  asio::io_context& ioc_;
+  // io_contexts do).
+  const std::vector<asio::io_context*> shards_;
   const server_options options_;
   const request_handler handler_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // each on its own strand
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // on the first shard
+  std::size_t next_shard_ = 0;                             // touched by the accept loops, on the first shard
 
   mutable std::mutex mu_;
   std::map<std::uint64_t, std::weak_ptr<connection>> connections_;  // guarded by mu_
@@ -262,23 +269,38 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
 class connection : public std::enable_shared_from_this<connection> {
  public:
   connection(std::shared_ptr<http_server::impl> server, tcp::socket socket, std::uint64_t id)
-      : server_(std::move(server)), stream_(std::move(socket)), id_(id) {}
+      : server_(std::move(server)),
+        socket_(std::move(socket)),
+        deadline_(socket_.get_executor(),
+                  [this] {
+                    error_code ignored;
+                    socket_.cancel(ignored);
+                  }),
+        id_(id) {}
 
   ~connection() { server_->on_connection_closed(id_); }
 
   // Closes the connection if it is waiting for a request; one with a request
   // in flight finishes it and then sees that the server is stopping.
   void close_if_idle() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->idle_) self->stream_.close();
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) {
+        error_code ignored;
+        self->socket_.close(ignored);
+      }
     });
   }
 
   asio::awaitable<void> run();
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
  private:
+  // Feeds the parser from `buffer`, reading more from the socket while it
+  // needs more, until it has the header (or, with whole_message, the whole
+  // request). Errors as Beast's http::async_read.
+  asio::awaitable<error_code> read_request(request_reader& parser, beast::flat_buffer& buffer, bool whole_message);
+
   // After refusing a request whose body may still be arriving: stop sending,
   // then read and discard for a short, bounded while, so that closing does
   // not reset the connection before the client has read the answer.
@@ -293,19 +315,57 @@ class connection : public std::enable_shared_from_this<connection> {
   // Constant after construction.
   const std::shared_ptr<http_server::impl> server_;
   // Touched only on the connection's strand.
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  net::deadline deadline_;  // cancels socket_'s operations when it passes
   const std::uint64_t id_;
   bool idle_ = true;
 };
 
+asio::awaitable<error_code> connection::read_request(request_reader& parser, beast::flat_buffer& buffer,
+                                                     bool whole_message) {
+  const auto done = [whole_message](const request_reader& p) { return whole_message ? p.is_done() : p.is_header_done(); };
+  error_code ec;
+  for (;;) {
+    while (buffer.size() > 0) {
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) co_return ec;
+      if (done(parser)) co_return ec;
+      if (used == 0) break;
+    }
+    if (done(parser)) co_return ec;
+    // The parser wants more: a whole header, or the rest of the body.
+    std::size_t want = 4096;
+    if (parser.is_header_done()) {
+      const auto left = parser.content_length_remaining();
+      want = left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 64 * 1024)) : 16 * 1024;
+    }
+    const std::size_t n = co_await socket_.async_read_some(buffer.prepare(std::max<std::size_t>(want, 512)),
+                                                          asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) {
+      // The client closed: a message that needs no more bytes is complete.
+      ec = {};
+      parser.put_eof(ec);
+      if (ec) co_return ec;
+      co_return done(parser) ? error_code{} : error_code(http::error::partial_message);
+    }
+    if (ec) co_return deadline_.expired() ? error_code(beast::error::timeout) : ec;
+    buffer.commit(n);
+  }
+}
+
 asio::awaitable<void> connection::linger() {
   constexpr std::size_t max_discard = 8 * 1024 * 1024;
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.expires_after(std::chrono::seconds(2));
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  deadline_.expires_after(std::chrono::seconds(2));
   std::array<char, 16 * 1024> scratch;
   for (std::size_t discarded = 0; !ec && discarded < max_discard;) {
-    discarded += co_await stream_.async_read_some(asio::buffer(scratch),
+    discarded += co_await socket_.async_read_some(asio::buffer(scratch),
                                                   asio::redirect_error(asio::use_awaitable, ec));
   }
 }
@@ -315,25 +375,21 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
   const server_options& opts = server_->options_;
   const std::shared_ptr<body_source> source = std::move(resp.stream);
   const bool chunked = version >= 11;  // an HTTP/1.0 client reads to the close instead
-  http::response<http::empty_body> head{static_cast<http::status>(resp.status), version};
-  for (auto& [name, value] : resp.headers) head.insert(name, value);
-  if (chunked) head.chunked(true);
   keep_alive = keep_alive && chunked;
-  head.keep_alive(keep_alive);
-  http::response_serializer<http::empty_body> serializer{head};
+  const std::string head = render_head(resp, version, keep_alive, chunked ? body_framing::chunked : body_framing::close);
   error_code ec;
-  stream_.expires_after(opts.request_timeout);
-  co_await http::async_write_header(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  deadline_.expires_after(opts.request_timeout);
+  co_await asio::async_write(socket_, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     source->cancel();
     co_return false;
   }
 
-  const auto watch = std::make_shared<client_watch>(stream_.socket(), source);
+  const auto watch = std::make_shared<client_watch>(socket_, source);
   watch->start();
   bool complete = false;
   for (;;) {
-    auto next = next_piece(*source);
+    auto next = source->next();
     const auto [piece_ec, bytes] = co_await std::move(next);
     if (piece_ec) break;  // the upstream failed or the client left
     if (bytes.empty()) {
@@ -342,13 +398,13 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
     }
     // A client that reads nothing for this long is dropped (the write is
     // what waits: TCP's window is how a slow client slows the upstream).
-    stream_.expires_after(opts.idle_timeout);
+    deadline_.expires_after(opts.idle_timeout);
     if (chunked) {
       const auto chunk = http::make_chunk(asio::buffer(bytes.data(), bytes.size()));
-      co_await asio::async_write(stream_, chunk, asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(socket_, chunk, asio::redirect_error(asio::use_awaitable, ec));
     } else {
       const auto raw = asio::buffer(bytes.data(), bytes.size());
-      co_await asio::async_write(stream_, raw, asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(socket_, raw, asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
       source->cancel();
@@ -357,8 +413,8 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
   }
   if (complete && chunked) {
     const auto last = http::make_chunk_last();
-    stream_.expires_after(opts.request_timeout);
-    co_await asio::async_write(stream_, last, asio::redirect_error(asio::use_awaitable, ec));
+    deadline_.expires_after(opts.request_timeout);
+    co_await asio::async_write(socket_, last, asio::redirect_error(asio::use_awaitable, ec));
     complete = !ec;
   }
   co_await watch->stop(buffer);
@@ -381,9 +437,9 @@ asio::awaitable<void> connection::run() {
       // connection keeps only a small buffer (thousands of agents may sit
       // on keep-alive connections); the parser grows it when a request needs it.
       if (buffer.capacity() > idle_buffer_bytes) buffer.shrink_to_fit();
-      stream_.expires_after(opts.idle_timeout);
-      const std::size_t n = co_await stream_.async_read_some(
-          buffer.prepare(idle_buffer_bytes), asio::redirect_error(asio::use_awaitable, ec));
+      deadline_.expires_after(opts.idle_timeout);
+      const std::size_t n = co_await socket_.async_read_some(buffer.prepare(idle_buffer_bytes),
+                                                             asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
     }
@@ -391,27 +447,28 @@ asio::awaitable<void> connection::run() {
 
     // From the first byte on, the whole request must arrive within
     // request_timeout: a slow client cannot hold the connection.
-    stream_.expires_after(opts.request_timeout);
+    deadline_.expires_after(opts.request_timeout);
     request_reader parser(req, text, fields);
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
     // The body limit is applied after the header, so that the refusal
     // knows the target (each route family has its own error body).
     parser.body_limit(boost::none);
-    co_await http::async_read_header(stream_, buffer, parser,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+    auto header = read_request(parser, buffer, false);
+    ec = co_await std::move(header);
     if (!ec) {
       parser.body_limit(opts.max_body_bytes);
+      parser.eager(true);
       const auto length = parser.content_length();
       if (length && *length > opts.max_body_bytes) {
         ec = http::error::body_limit;  // answered without reading the body
       } else if (!parser.is_done()) {
         if (iequals(req.header("Expect"), "100-continue")) {
-          http::response<http::empty_body> cont{http::status::continue_, parser.version()};
-          co_await http::async_write(stream_, cont, asio::redirect_error(asio::use_awaitable, ec));
+          co_await asio::async_write(socket_, asio::buffer(continue_answer),
+                                     asio::redirect_error(asio::use_awaitable, ec));
         }
         if (!ec) {
-          co_await http::async_read(stream_, buffer, parser,
-                                    asio::redirect_error(asio::use_awaitable, ec));
+          auto body = read_request(parser, buffer, true);
+          ec = co_await std::move(body);
         }
       }
     }
@@ -419,10 +476,10 @@ asio::awaitable<void> connection::run() {
       if (const auto status = status_for_read_error(ec)) {
         const std::string target = parser.is_header_done() ? std::string(req.target) : "";
         const http_response refusal = server_->error_response(*status, target);
-        const std::string head = render_head(refusal, 11, false);
+        const std::string head = render_head(refusal, 11, false, body_framing::length);
         const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refusal.body)};
-        stream_.expires_after(opts.request_timeout);
-        co_await asio::async_write(stream_, wire, asio::redirect_error(asio::use_awaitable, ec));
+        deadline_.expires_after(opts.request_timeout);
+        co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
         if (!ec) co_await linger();
       }
       break;
@@ -444,21 +501,23 @@ asio::awaitable<void> connection::run() {
       if (!co_await std::move(streamed)) break;
       continue;
     }
-    const std::string head = render_head(resp, version, keep_alive);
+    const std::string head = render_head(resp, version, keep_alive, body_framing::length);
     const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(resp.body)};
-    stream_.expires_after(opts.request_timeout);
-    co_await asio::async_write(stream_, wire, asio::redirect_error(asio::use_awaitable, ec));
+    deadline_.expires_after(opts.request_timeout);
+    co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  deadline_.stop();
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
 }
 
 asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
   auto self = shared_from_this();
   for (;;) {
-    const asio::any_io_executor where =
-        options_.single_thread ? asio::any_io_executor(ioc_.get_executor()) : asio::make_strand(ioc_);
+    // Round robin over the shards: the connection lives on that shard's
+    // thread for good, so nothing it does needs a strand.
+    const asio::any_io_executor where = shards_[next_shard_++ % shards_.size()]->get_executor();
     auto [ec, socket] = co_await acceptor.async_accept(where, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -492,15 +551,15 @@ asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
   }
 }
 
-http_server::http_server(asio::io_context& ioc, server_options options, request_handler handler)
-    : impl_(std::make_shared<impl>(ioc, std::move(options), std::move(handler))) {}
+http_server::http_server(std::vector<asio::io_context*> shards, server_options options, request_handler handler)
+    : impl_(std::make_shared<impl>(std::move(shards), std::move(options), std::move(handler))) {}
 
 http_server::~http_server() = default;
 
 std::vector<tcp::endpoint> http_server::listen() {
   std::vector<tcp::endpoint> bound;
   for (const auto& endpoint : impl_->options_.listen) {
-    auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(impl_->ioc_));
+    auto acceptor = std::make_unique<tcp::acceptor>(impl_->shards_.front()->get_executor());
     try {
       acceptor->open(endpoint.protocol());
       acceptor->set_option(asio::socket_base::reuse_address(true));
@@ -543,7 +602,7 @@ void http_server::stop(std::function<void()> on_drained) {
     });
   }
   for (auto& conn : open) conn->close_if_idle();
-  if (drained_now && on_drained) asio::post(impl_->ioc_, std::move(on_drained));
+  if (drained_now && on_drained) asio::post(*impl_->shards_.front(), std::move(on_drained));
 }
 
 std::size_t http_server::open_connections() const {

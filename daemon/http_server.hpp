@@ -1,19 +1,23 @@
 // The agent- and admin-facing HTTP/1.1 server (Boost.Beast over Asio).
 //
-// One connection object per accepted socket, each on its own strand, running
-// one coroutine: read a request (bounded header and body sizes, a deadline for
-// the whole request and another for an idle keep-alive wait), hand it to the
-// handler, write the answer, repeat. A connection cap refuses sockets beyond
-// `max_connections` by closing them at once.
+// The server runs on shards: one io_context per worker thread. The acceptors
+// live on the first shard and hand each accepted socket to the next shard in
+// turn; a connection then stays on its shard's thread, so nothing it does
+// needs a strand or a lock. One connection object per accepted socket runs
+// one coroutine: read a request (bounded header and body sizes, a deadline
+// for the whole request and another for an idle keep-alive wait), hand it to
+// the handler, write the answer, repeat. A connection cap refuses sockets
+// beyond `max_connections` by closing them at once.
 //
 // Graceful stop: stop() closes the acceptors, closes connections that are
 // waiting for a request, lets connections with a request in flight finish it
 // (their answer carries `Connection: close`), and calls `on_drained` once the
 // last connection is gone. The caller bounds that with its own deadline.
 //
-// Thread-safety: listen() and start() are called once, before the io_context
-// runs; stop() may be called from any thread, once. The handler is invoked on
-// the connection's strand and may suspend (co_await) freely.
+// Thread-safety: listen() and start() are called once, before the shards
+// run; stop() may be called from any thread, once. The handler is invoked on
+// the connection's shard and may suspend (co_await) freely; what it shares
+// with other shards must be thread-safe.
 #pragma once
 
 #include "daemon/http_types.hpp"
@@ -39,9 +43,6 @@ struct server_options {
   std::size_t max_header_bytes = 16 * 1024;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{30'000};
-  // The io_context runs on one thread: connections use its executor
-  // directly instead of a strand each.
-  bool single_thread = false;
   // Builds the answer the server itself gives (400, 413, 431, 500) for a
   // request target, so each route family keeps its own error body format.
   std::function<http_response(unsigned status, std::string_view target)> error_response;
@@ -53,7 +54,8 @@ using request_handler = std::function<boost::asio::awaitable<http_response>(http
 
 class http_server {
  public:
-  http_server(boost::asio::io_context& ioc, server_options options, request_handler handler);
+  // `shards`: at least one; each is run by exactly one thread.
+  http_server(std::vector<boost::asio::io_context*> shards, server_options options, request_handler handler);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;

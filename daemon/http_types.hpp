@@ -4,6 +4,7 @@
 // converts to and from Beast's messages at the edge. Thread-safety: plain values.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <functional>
@@ -33,18 +34,16 @@ struct http_request {
 // A response body produced piece by piece after the header (the proxy's
 // relay of an upstream SSE stream). The server asks for the next piece only
 // once the previous one is written, so a slow client slows the producer.
+// Both member functions are called on the connection's shard.
 class body_source {
  public:
-  // ec set: the body failed midway (the client sees a truncated stream).
-  // Empty bytes without ec: the end. The bytes stay valid until the next
-  // async_next() call. May be invoked on any thread.
-  using piece_handler = std::function<void(boost::system::error_code ec, std::string_view bytes)>;
-
   virtual ~body_source() = default;
-  // At most one call outstanding.
-  virtual void async_next(piece_handler handler) = 0;
-  // The client went away: release what feeds the body, now. Any thread; a
-  // pending async_next completes (with an error).
+  // The next piece. ec set: the body failed midway (the client sees a
+  // truncated stream). Empty bytes without ec: the end. The bytes stay valid
+  // until the next call. At most one call outstanding.
+  virtual boost::asio::awaitable<std::pair<boost::system::error_code, std::string_view>> next() = 0;
+  // The client went away: release what feeds the body, now; a pending
+  // next() completes (with an error).
   virtual void cancel() = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "daemon/setup.hpp"
 #include "daemon/store_executor.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -111,19 +112,32 @@ int serve(const config::config& cfg) {
   const unsigned workers = cfg.server.workers != 0
                                ? cfg.server.workers
                                : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(static_cast<int>(workers));
+  // One io_context per worker thread (see http_server.hpp); the first also
+  // runs the acceptors, signals and timers. The others are kept running by
+  // a work guard until the end.
+  std::vector<std::unique_ptr<asio::io_context>> shards;
+  std::vector<asio::io_context*> shard_list;
+  for (unsigned i = 0; i < workers; ++i) {
+    shards.push_back(std::make_unique<asio::io_context>(1));
+    shard_list.push_back(shards.back().get());
+  }
+  asio::io_context& ioc = *shards.front();
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  for (auto& shard : shards) keep_running.push_back(asio::make_work_guard(*shard));
+  const auto stop_all = [&shards] {
+    for (auto& shard : shards) shard->stop();
+  };
 
   auto shared_cfg = std::make_shared<const config::config>(cfg);
   server_options options = make_server_options(cfg);
-  options.single_thread = workers == 1;
   // The REST front exists before the server answers its first request; it
-  // is referenced by the handler, which the server only calls while ioc runs.
+  // is referenced by the handler, which the server only calls while the
+  // shards run.
   std::unique_ptr<rest_api> rest;
   options.error_response = [&rest](unsigned status, std::string_view target) {
     return rest->error_response(status, target);
   };
-  http_server server(ioc, std::move(options),
-                     [&rest](http_request& req) { return rest->handle(req); });
+  http_server server(shard_list, std::move(options), [&rest](http_request& req) { return rest->handle(req); });
 
   std::vector<asio::ip::tcp::endpoint> bound;
   try {
@@ -140,16 +154,20 @@ int serve(const config::config& cfg) {
   client.connect_timeout = cfg.server.timeouts.upstream_connect;
   client.ca_file = cfg.upstreams.ca_file;
   client.max_idle_per_origin = 256;
-  client.single_thread = workers == 1;
-  auto upstreams = net::upstream_pool::create(ioc.get_executor(), client);
-  if (!upstreams) {
-    spdlog::critical("cannot set up TLS for upstreams (upstreams.ca_file {}): {}", cfg.upstreams.ca_file,
-                     upstreams.error().message());
-    return 1;
+  client.single_thread = true;  // each shard has its own pool
+  api::upstream_pools pools;
+  for (auto& shard : shards) {
+    auto pool = net::upstream_pool::create(shard->get_executor(), client);
+    if (!pool) {
+      spdlog::critical("cannot set up TLS for upstreams (upstreams.ca_file {}): {}", cfg.upstreams.ca_file,
+                       pool.error().message());
+      return 1;
+    }
+    pools.add(*shard, std::move(*pool));
   }
   registry_cache cache;
   rest = std::make_unique<rest_api>(
-      shared_cfg, api::api_context{db, ssrf, public_url, *keys, &cache, *upstreams, std::make_shared<stream_slots>(),
+      shared_cfg, api::api_context{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(),
                                    make_proxy_options(cfg, public_url, bound)});
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by
@@ -170,11 +188,11 @@ int serve(const config::config& cfg) {
         grace.async_wait([&](const boost::system::error_code& timer_ec) {
           if (timer_ec) return;
           spdlog::warn("shutdown grace period over: closing {} connection(s)", server.open_connections());
-          ioc.stop();
+          stop_all();
         });
         server.stop([&] {
           spdlog::info("all connections drained");
-          ioc.stop();
+          stop_all();
         });
       };
   signals.async_wait(on_signal);
@@ -187,8 +205,9 @@ int serve(const config::config& cfg) {
   sd_notify(0, "READY=1");
 
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  for (unsigned i = 1; i < workers; ++i) threads.emplace_back([shard = shards[i].get()] { shard->run(); });
   ioc.run();
+  stop_all();
   for (auto& t : threads) t.join();
 
   db.stop();

@@ -86,6 +86,16 @@ upstream_connection::upstream_connection(net::origin where, plain_stream stream,
 
 upstream_connection::~upstream_connection() = default;
 
+net::deadline& upstream_connection::deadline() {
+  if (!deadline_) {
+    deadline_ = std::make_unique<net::deadline>(tcp().get_executor(), [this] {
+      error_code ignored;
+      tcp().socket().cancel(ignored);
+    });
+  }
+  return *deadline_;
+}
+
 beast::tcp_stream& upstream_connection::tcp() {
   return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
                     stream_);
@@ -269,6 +279,12 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const origin& wher
   return found;
 }
 
+std::unique_ptr<upstream_connection> upstream_pool::take_idle_connection(const origin& where) {
+  auto conn = take_idle(where);
+  if (conn) conn->reused_ = true;
+  return conn;
+}
+
 void upstream_pool::connect(const origin& where, connect_handler handler, bool reuse_idle) {
   if (reuse_idle) {
     if (auto conn = take_idle(where)) {
@@ -286,6 +302,7 @@ void upstream_pool::connect(const origin& where, connect_handler handler, bool r
 void upstream_pool::release(std::unique_ptr<upstream_connection> conn) {
   if (!conn || !conn->tcp().socket().is_open()) return;
   conn->tcp().expires_never();
+  if (conn->deadline_) conn->deadline_->expires_never();  // its wait, if any, stays for the next exchange
   conn->idle_since_ = std::chrono::steady_clock::now();
   std::unique_ptr<upstream_connection> dropped;  // closed outside the lock
   const std::lock_guard lock(mu_);

@@ -21,15 +21,18 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "net/deadline.hpp"
 #include "net/url_policy.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <array>
 #include <chrono>
 #include <compare>
 #include <cstdint>
@@ -42,6 +45,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace mcpgate::net {
 
@@ -101,6 +105,21 @@ class upstream_connection {
   // meanwhile, so a failure before any response byte deserves one retry.
   bool reused() const { return reused_; }
 
+  // What an upstream_exchange keeps from one request to the next on this
+  // connection, so that a warm connection costs no allocation: the read
+  // buffer, the parsed response head, the body piece handed out.
+  struct scratch_space {
+    boost::beast::flat_buffer buffer;
+    std::string text;
+    std::vector<std::array<std::uint32_t, 4>> fields;
+    std::string piece;
+  };
+  scratch_space& scratch() { return scratch_; }
+  // The deadline of the exchange in progress (see net/deadline.hpp): when it
+  // passes, the socket's pending operations are cancelled. Use it on the
+  // executor of tcp() only.
+  net::deadline& deadline();
+
  private:
   friend class upstream_pool;
   friend class connect_op;
@@ -111,6 +130,8 @@ class upstream_connection {
   std::variant<plain_stream, tls_stream> stream_;
   bool reused_ = false;
   std::chrono::steady_clock::time_point idle_since_{};
+  scratch_space scratch_;
+  std::unique_ptr<net::deadline> deadline_;  // made at first use
 };
 
 class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
@@ -129,6 +150,10 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   // Runs handler on the connection's strand (never inline).
   // reuse_idle=false always opens a new connection.
   void connect(const origin& where, connect_handler handler, bool reuse_idle = true);
+
+  // An idle keep-alive connection to `where` that still looks alive (see
+  // connect()), marked reused(); nullptr when there is none. Synchronous.
+  std::unique_ptr<upstream_connection> take_idle_connection(const origin& where);
 
   // Hands back a connection whose last response was read completely and whose
   // keep-alive holds. REQUIRES: no operation pending on it.

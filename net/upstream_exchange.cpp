@@ -1,13 +1,18 @@
 #include "net/upstream_exchange.hpp"
 
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
+#include "common/text.hpp"
+#include "net/await_callback.hpp"
+
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+
+#include <array>
+#include <type_traits>
 
 namespace mcpgate::net {
 
@@ -16,63 +21,92 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
 
-upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where, std::string head,
-                                     std::string body, exchange_options options, head_handler handler)
-    : pool_(std::move(pool)),
-      origin_(std::move(where)),
-      head_(std::move(head)),
-      body_(std::move(body)),
-      options_(options),
-      on_head_(std::move(handler)) {
-  // Beast sizes each socket read by the buffer's free space: without room
-  // reserved, a stream would be read 512 bytes at a time.
-  buffer_.reserve(read_buffer_size);
+namespace {
+
+constexpr std::size_t read_size = 16 * 1024;
+
+// Socket operations on either kind of upstream stream. A plain connection
+// is read and written through its socket directly: the deadline is ours, so
+// beast::tcp_stream's per-operation wrapper has nothing to add.
+template <class Stream>
+auto& io_object(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, upstream_connection::plain_stream>) {
+    return stream.socket();
+  } else {
+    return stream;
+  }
 }
 
+}  // namespace
+
+// Parses the response into the connection's scratch space: the head's
+// fields appended to one string, body bytes to the piece being handed out.
+// The parsing itself is Beast's.
+class response_reader final : public http::basic_parser<false> {
+ public:
+  response_reader(upstream_connection::scratch_space& scratch, upstream_exchange::response_head& head)
+      : scratch_(scratch), head_(head) {
+    scratch_.text.clear();
+    scratch_.fields.clear();
+    head_.fields.clear();
+    head_.status = 0;
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int, error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, error_code&) override {
+    head_.status = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value, error_code&) override {
+    const auto n = static_cast<std::uint32_t>(scratch_.text.size());
+    scratch_.text.append(name);
+    const auto v = static_cast<std::uint32_t>(scratch_.text.size());
+    scratch_.text.append(value);
+    scratch_.fields.push_back(
+        {n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
+  }
+  void on_header_impl(error_code&) override {
+    const std::string& t = scratch_.text;  // no longer grows: views can be taken
+    for (const auto& f : scratch_.fields) {
+      head_.fields.emplace_back(std::string_view(t.data() + f[0], f[1]), std::string_view(t.data() + f[2], f[3]));
+    }
+  }
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, error_code&) override {
+    scratch_.piece.append(body);
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+    scratch_.piece.append(body);
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  upstream_connection::scratch_space& scratch_;
+  upstream_exchange::response_head& head_;
+};
+
+std::string_view upstream_exchange::response_head::header(std::string_view name) const {
+  for (const auto& [key, value] : fields) {
+    if (ascii_iequals(key, name)) return value;
+  }
+  return {};
+}
+
+upstream_exchange::upstream_exchange(std::shared_ptr<upstream_pool> pool, exchange_options options)
+    : pool_(std::move(pool)), options_(options) {}
+
 upstream_exchange::~upstream_exchange() {
-  // No handler holds us, so nothing is pending on the connection.
   if (conn_ && !cancelled_ && !failed_ && parser_ && parser_->is_done() && parser_->keep_alive() &&
-      buffer_.size() == 0) {
+      conn_->scratch().buffer.size() == 0) {
     pool_->release(std::move(conn_));
   }
 }
 
-void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, std::string_view url,
-                              http::request<http::string_body> request, exchange_options options,
-                              head_handler handler) {
-  auto refuse = [&](client_error e, std::string detail) {
-    asio::post(pool->executor(), [handler = std::move(handler), e, detail = std::move(detail)] {
-      handler(make_error_code(e), detail, nullptr);
-    });
-  };
-  const auto verdict = check_upstream_url(url, pool->options().policy);
-  if (verdict.problem == url_problem::not_allowed) return refuse(client_error::ssrf_denied, verdict.reason);
-  if (!verdict) return refuse(client_error::invalid_url, verdict.reason);
-  const auto parsed = parse_url(url);
-  if (!parsed) return refuse(client_error::invalid_url, "not an absolute http(s) URL");
-  start(pool, *parsed, std::move(request), options, std::move(handler));
-}
-
-void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
-                              http::request<http::string_body> request, exchange_options options,
-                              head_handler handler) {
-  request.target(url.target);
-  request.set(http::field::host, url.host_header);
-  request.keep_alive(true);
-  request.prepare_payload();
-  std::string head;
-  head.append(request.method_string()).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
-  for (const auto& field : request) {
-    head.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
-  }
-  head.append("\r\n");
-  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(head), std::move(request.body()),
-                                                  options, std::move(handler));
-  self->connect(true);
-}
-
-void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
-                              raw_request request, exchange_options options, head_handler handler) {
+asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
+                                                                      const parsed_url& url, raw_request request,
+                                                                      exchange_options options) {
   std::string head;
   head.reserve(64 + url.target.size() + url.host_header.size() + request.fields.size());
   head.append(request.method).append(" ").append(url.target).append(" HTTP/1.1\r\nHost: ");
@@ -81,134 +115,172 @@ void upstream_exchange::start(const std::shared_ptr<upstream_pool>& pool, const 
                            request.method == "PATCH";
   if (has_payload) head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
   head.append("\r\n");
-  auto self = std::make_shared<upstream_exchange>(pool, url.origin, std::move(head), std::move(request.body),
-                                                  options, std::move(handler));
-  self->connect(true);
+  auto self = std::make_shared<upstream_exchange>(std::move(pool), options);
+  auto sent = self->send(url.origin, head, request.body);
+  co_return co_await std::move(sent);
 }
 
-const upstream_exchange::response_head& upstream_exchange::head() const { return parser_->get().base(); }
-
-bool upstream_exchange::body_done() const { return parser_->is_done(); }
-
-void upstream_exchange::connect(bool reuse_idle) {
-  pool_->connect(
-      origin_,
-      [self = shared_from_this()](error_code ec, std::unique_ptr<upstream_connection> conn, std::string detail) {
-        self->on_connect(ec, std::move(conn), std::move(detail));
-      },
-      reuse_idle);
-}
-
-void upstream_exchange::on_connect(error_code ec, std::unique_ptr<upstream_connection> conn,
-                                   std::string detail) {
-  if (ec) return fail_head(ec, std::move(detail));
-  conn_ = std::move(conn);
-  // The first-byte deadline covers sending the request and the header's arrival.
-  conn_->tcp().expires_after(options_.first_byte_timeout);
-  conn_->visit([this](auto& stream) {
-    const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(body_)};
-    asio::async_write(stream, wire, [self = shared_from_this()](error_code wec, std::size_t) {
-      self->on_write(wec);
-    });
-  });
-}
-
-void upstream_exchange::on_write(error_code ec) {
-  if (ec) return on_error(ec);
-  parser_.emplace();
-  parser_->body_limit(boost::none);  // streamed through, never held whole
-  conn_->visit([this](auto& stream) {
-    http::async_read_header(stream, buffer_, *parser_, [self = shared_from_this()](error_code rec, std::size_t) {
-      self->on_header(rec);
-    });
-  });
-}
-
-void upstream_exchange::on_header(error_code ec) {
-  if (ec) return on_error(ec);
-  conn_->tcp().expires_never();
-  auto handler = std::exchange(on_head_, nullptr);
-  handler({}, {}, shared_from_this());
-}
-
-void upstream_exchange::on_error(error_code ec) {
-  const bool nothing_received = !parser_ || !parser_->got_some();
-  const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||
-                      ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-                      ec == asio::ssl::error::stream_truncated;
-  // The upstream may close an idle keep-alive connection just as we reuse it;
-  // the request never reached it, so one retry on a new connection is safe.
-  if (conn_ && conn_->reused() && !retried_ && nothing_received && closed) {
-    retried_ = true;
-    conn_.reset();
-    parser_.reset();
-    buffer_.clear();
-    return connect(false);
+asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
+                                                                      std::string_view url,
+                                                                      http::request<http::string_body> request,
+                                                                      exchange_options options) {
+  const auto verdict = check_upstream_url(url, pool->options().policy);
+  if (verdict.problem == url_problem::not_allowed) {
+    co_return started{make_error_code(client_error::ssrf_denied), verdict.reason, nullptr};
   }
-  if (ec == beast::error::timeout) return fail_head(client_error::timeout, "upstream did not answer in time");
-  fail_head(ec, ec.message());
+  if (!verdict) co_return started{make_error_code(client_error::invalid_url), verdict.reason, nullptr};
+  const auto parsed = parse_url(url);
+  if (!parsed) co_return started{make_error_code(client_error::invalid_url), "not an absolute http(s) URL", nullptr};
+  raw_request raw;
+  raw.method = request.method_string();
+  for (const auto& field : request) {
+    if (field.name() == http::field::host || field.name() == http::field::content_length ||
+        field.name() == http::field::connection) {
+      continue;
+    }
+    raw.fields.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  raw.body = std::move(request.body());
+  auto inner = start(std::move(pool), *parsed, std::move(raw), options);
+  co_return co_await std::move(inner);
 }
 
-void upstream_exchange::fail_head(error_code ec, std::string detail) {
-  failed_ = true;
-  conn_.reset();
-  auto handler = std::exchange(on_head_, nullptr);
-  handler(ec, std::move(detail), nullptr);
-}
+asio::awaitable<upstream_exchange::started> upstream_exchange::send(const origin& where, const std::string& head,
+                                                                     const std::string& body) {
+  for (bool retried = false;;) {
+    conn_ = retried ? nullptr : pool_->take_idle_connection(where);
+    if (!conn_) {
+      auto connecting = await_callback<error_code, std::unique_ptr<upstream_connection>, std::string>(
+          [this, &where](auto done) { pool_->connect(where, std::move(done), false); });
+      auto [ec, conn, detail] = co_await std::move(connecting);
+      if (ec) {
+        failed_ = true;
+        co_return started{ec, std::move(detail), nullptr};
+      }
+      conn_ = std::move(conn);
+    }
 
-void upstream_exchange::read_some(piece_handler handler) {
-  if (!conn_) {  // the head failed: there is no body
-    return asio::post(pool_->executor(), [handler = std::move(handler)] {
-      handler(asio::error::operation_aborted, {});
+    // The first-byte deadline covers sending the request and the head's arrival.
+    net::deadline& deadline = conn_->deadline();
+    deadline.expires_after(options_.first_byte_timeout);
+    error_code ec;
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
+    auto writing = conn_->visit([&](auto& stream) {
+      return asio::async_write(io_object(stream), wire, asio::redirect_error(asio::use_awaitable, ec));
     });
-  }
-  auto ex = conn_->tcp().get_executor();
-  asio::dispatch(ex, [self = shared_from_this(), handler = std::move(handler)]() mutable {
-    self->do_read(std::move(handler));
-  });
-}
+    co_await std::move(writing);
+    if (!ec) {
+      parser_ = std::make_unique<response_reader>(conn_->scratch(), head_);
+      parser_->body_limit(boost::none);  // streamed through, never held whole
+      auto reading = read_head();
+      ec = co_await std::move(reading);
+    }
+    if (!ec) co_return started{{}, {}, shared_from_this()};
 
-void upstream_exchange::do_read(piece_handler handler) {
-  if (cancelled_ || failed_) {
-    return asio::post(conn_->tcp().get_executor(), [handler = std::move(handler)] {
-      handler(asio::error::operation_aborted, {});
-    });
-  }
-  if (parser_->is_done()) {
-    return asio::post(conn_->tcp().get_executor(), [handler = std::move(handler)] { handler({}, {}); });
-  }
-  if (!piece_) piece_.reset(new char[piece_size]);
-  parser_->get().body().data = piece_.get();
-  parser_->get().body().size = piece_size;
-  conn_->tcp().expires_after(options_.idle_timeout);
-  conn_->visit([this, &handler](auto& stream) {
-    http::async_read_some(stream, buffer_, *parser_,
-                          [self = shared_from_this(), handler = std::move(handler)](error_code ec, std::size_t) mutable {
-                            self->on_body(ec, std::move(handler));
-                          });
-  });
-}
-
-void upstream_exchange::on_body(error_code ec, piece_handler handler) {
-  if (ec == http::error::need_buffer) ec = {};
-  if (ec == beast::error::timeout) ec = client_error::timeout;
-  if (ec) {
+    const bool nothing_received = !parser_ || !parser_->got_some();
+    const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                        ec == asio::ssl::error::stream_truncated;
+    // The upstream may close an idle keep-alive connection just as we reuse
+    // it; the request never reached it, so one retry on a new connection is safe.
+    if (conn_->reused() && !retried && nothing_received && closed && !deadline.expired()) {
+      retried = true;
+      parser_.reset();
+      continue;
+    }
+    const bool timed_out = deadline.expired();
     failed_ = true;
-    return handler(ec, {});
+    conn_.reset();  // closed: the upstream sees it at once
+    parser_.reset();
+    if (timed_out) co_return started{make_error_code(client_error::timeout), "upstream did not answer in time", nullptr};
+    co_return started{ec, ec.message(), nullptr};
   }
-  const std::size_t got = piece_size - parser_->get().body().size;
-  if (got == 0 && !parser_->is_done()) return do_read(std::move(handler));  // framing only, read on
-  conn_->tcp().expires_never();
-  handler({}, std::string_view(piece_.get(), got));
+}
+
+asio::awaitable<error_code> upstream_exchange::read_head() {
+  auto& scratch = conn_->scratch();
+  scratch.piece.clear();
+  error_code ec;
+  for (;;) {
+    if (scratch.buffer.size() > 0) {
+      const std::size_t used = parser_->put(scratch.buffer.data(), ec);
+      scratch.buffer.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        co_return ec;
+      } else if (parser_->is_header_done()) {
+        parser_->eager(true);  // from here on, a put() parses all the body bytes it is given
+        co_return ec;
+      } else if (used > 0) {
+        continue;
+      }
+    }
+    auto reading = conn_->visit([&](auto& stream) {
+      return io_object(stream).async_read_some(scratch.buffer.prepare(read_size),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    });
+    const std::size_t n = co_await std::move(reading);
+    if (ec) co_return ec == asio::error::eof && parser_->got_some() ? error_code(http::error::partial_message) : ec;
+    scratch.buffer.commit(n);
+  }
+}
+
+bool upstream_exchange::body_done() const { return parser_ && parser_->is_done(); }
+
+asio::awaitable<std::pair<error_code, std::string_view>> upstream_exchange::read_some() {
+  if (cancelled_ || failed_ || !conn_) co_return std::pair{error_code(asio::error::operation_aborted), std::string_view()};
+  auto& scratch = conn_->scratch();
+  scratch.piece.clear();
+  if (parser_->is_done()) co_return std::pair{error_code(), std::string_view()};
+  error_code ec;
+  for (;;) {
+    if (scratch.buffer.size() > 0) {
+      const std::size_t used = parser_->put(scratch.buffer.data(), ec);
+      scratch.buffer.consume(used);
+      if (ec == http::error::need_more) ec = {};
+      if (ec) break;
+      // A piece as soon as there is one (framing alone is no piece: read on).
+      if (!scratch.piece.empty() || parser_->is_done()) break;
+      if (used > 0) continue;
+    }
+    conn_->deadline().expires_after(options_.idle_timeout);
+    auto reading = conn_->visit([&](auto& stream) {
+      return io_object(stream).async_read_some(scratch.buffer.prepare(read_size),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    });
+    const std::size_t n = co_await std::move(reading);
+    if (ec == asio::error::eof) {
+      ec = {};
+      parser_->put_eof(ec);  // ends a body delimited by the close; else partial_message
+      break;
+    }
+    if (ec) {
+      if (conn_ && conn_->deadline().expired()) ec = client_error::timeout;
+      break;
+    }
+    scratch.buffer.commit(n);
+  }
+  if (ec) {
+    // The connection is of no further use: the upstream sees it close now,
+    // not when the exchange goes.
+    failed_ = true;
+    error_code ignored;
+    conn_->tcp().socket().close(ignored);
+    co_return std::pair{ec, std::string_view()};
+  }
+  conn_->deadline().expires_never();
+  co_return std::pair{error_code(), std::string_view(scratch.piece)};
 }
 
 void upstream_exchange::cancel() {
+  cancelled_ = true;
   if (!conn_) return;
-  auto ex = conn_->tcp().get_executor();
-  asio::dispatch(ex, [self = shared_from_this()] {
-    self->cancelled_ = true;
-    if (self->conn_) self->conn_->tcp().close();
-  });
+  // Closing cancels a pending read (it completes with operation_aborted)
+  // and tells the upstream at once. The connection object stays until the
+  // exchange goes: head() still points into it.
+  error_code ignored;
+  conn_->tcp().socket().close(ignored);
 }
 
 }  // namespace mcpgate::net

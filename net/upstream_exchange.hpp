@@ -5,36 +5,41 @@
 // pieces as the upstream sends them, so that an SSE stream is relayed event by
 // event and a slow reader slows the upstream read instead of growing a buffer.
 //
-//   upstream_exchange::start(pool, url, request, options, on_head);
-//   on_head(ec, detail, exchange)   // header in exchange->head()
-//   exchange->read_some(on_piece)   // on_piece(ec, bytes); empty bytes = end
+//   auto [ec, detail, exchange] = co_await upstream_exchange::start(pool, url, request, options);
+//   exchange->head().status, exchange->head().header("Content-Type")
+//   auto [ec, bytes] = co_await exchange->read_some();   // empty bytes: the end
 //   ...
-//   exchange->cancel()              // the agent went away: close upstream now
+//   exchange->cancel()   // the agent went away: close the upstream now
 //
-// At most one read_some() is outstanding at a time; the bytes handed to
-// on_piece stay valid until the next read_some() or the exchange's end. The
-// connection goes back to the pool only when the body was read to its end and
-// keep-alive holds; a cancelled or failed exchange closes it.
+// It is written for the proxy's hot path: a warm keep-alive connection is
+// taken from the pool synchronously, the request goes out in one write, the
+// response head is parsed (by Beast's parser) into storage the connection
+// keeps from one request to the next, the deadlines cost no timer operation
+// per read (net/deadline.hpp), and nothing hops between executors.
 //
-// Thread-safety: handlers run on the upstream connection's strand (never
-// inline). read_some() and cancel() may be called from any thread.
+// At most one read_some() is outstanding at a time; the bytes it returns stay
+// valid until the next read_some() or the exchange's end. The connection goes
+// back to the pool only when the body was read to its end and keep-alive
+// holds; a cancelled or failed exchange closes it.
+//
+// Thread-safety: everything (start, read_some, cancel, destruction) runs on
+// the pool's executor, which must be a single thread (client_options::
+// single_thread): in the daemon, the shard the request runs on.
 #pragma once
 
 #include "net/upstream_client.hpp"
 
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
-#include <functional>
-#include <array>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mcpgate::net {
 
@@ -46,27 +51,18 @@ struct exchange_options {
   std::chrono::milliseconds idle_timeout{300'000};
 };
 
+class response_reader;
+
 class upstream_exchange : public std::enable_shared_from_this<upstream_exchange> {
  public:
-  using head_handler = std::function<void(boost::system::error_code ec, std::string detail,
-                                          std::shared_ptr<upstream_exchange> exchange)>;
-  using piece_handler = std::function<void(boost::system::error_code ec, std::string_view bytes)>;
-  using response_head = boost::beast::http::response_header<>;
-
-  // Sends `request` to `url` (its target and Host are set from the URL,
-  // Content-Length from the body). Errors as in async_request(): the static
-  // URL check first (ssrf_denied / invalid_url), then connect errors, then
-  // client_error::timeout when no header arrives in time, or the Asio/Beast
-  // code. A reused keep-alive connection that fails before any response byte
-  // is retried once on a new connection.
-  static void start(const std::shared_ptr<upstream_pool>& pool, std::string_view url,
-                    boost::beast::http::request<boost::beast::http::string_body> request,
-                    exchange_options options, head_handler handler);
-  // The same for a URL the caller has parsed and put through
-  // check_upstream_url() already (the proxy keeps both per installation).
-  static void start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url,
-                    boost::beast::http::request<boost::beast::http::string_body> request,
-                    exchange_options options, head_handler handler);
+  // The response's status line and fields; the views stay valid as long as
+  // the exchange.
+  struct response_head {
+    unsigned status = 0;
+    std::vector<std::pair<std::string_view, std::string_view>> fields;
+    // The first field with this name (case-insensitive), or "".
+    std::string_view header(std::string_view name) const;
+  };
 
   // The proxy's form: header fields already rendered as "Name: value\r\n"
   // lines (without Host, Content-Length or Connection, which are added here).
@@ -75,56 +71,51 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
     std::string fields;
     std::string body;
   };
-  static void start(const std::shared_ptr<upstream_pool>& pool, const parsed_url& url, raw_request request,
-                    exchange_options options, head_handler handler);
 
-  const response_head& head() const;
+  struct started {
+    boost::system::error_code ec;
+    std::string detail;
+    std::shared_ptr<upstream_exchange> exchange;  // set exactly when !ec
+  };
+
+  // Sends `request` to `url` (a URL the caller has parsed and put through
+  // check_upstream_url(); the proxy keeps both per installation). Errors as in
+  // async_request(): connect errors, then client_error::timeout when no
+  // header arrives in time, or the Asio/Beast code. A reused keep-alive
+  // connection that fails before any response byte is retried once on a new
+  // connection.
+  static boost::asio::awaitable<started> start(std::shared_ptr<upstream_pool> pool, const parsed_url& url,
+                                               raw_request request, exchange_options options);
+  // The same from a Beast request and a URL string, which gets the static
+  // URL check first (ssrf_denied / invalid_url with the reason in detail).
+  static boost::asio::awaitable<started> start(std::shared_ptr<upstream_pool> pool, std::string_view url,
+                                               boost::beast::http::request<boost::beast::http::string_body> request,
+                                               exchange_options options);
+
+  const response_head& head() const { return head_; }
   // True when the response has no body left to read (e.g. 202 or 204).
   bool body_done() const;
 
-  void read_some(piece_handler handler);
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::string_view>> read_some();
   void cancel();
 
-  // `head`: the request line and header block, rendered; use start().
-  upstream_exchange(std::shared_ptr<upstream_pool> pool, origin where, std::string head, std::string body,
-                    exchange_options options, head_handler handler);
+  upstream_exchange(std::shared_ptr<upstream_pool> pool, exchange_options options);  // use start()
   ~upstream_exchange();
   upstream_exchange(const upstream_exchange&) = delete;
   upstream_exchange& operator=(const upstream_exchange&) = delete;
 
  private:
-  void connect(bool reuse_idle);
-  void on_connect(boost::system::error_code ec, std::unique_ptr<upstream_connection> conn,
-                  std::string detail);
-  void on_write(boost::system::error_code ec);
-  void on_header(boost::system::error_code ec);
-  void on_error(boost::system::error_code ec);
-  void fail_head(boost::system::error_code ec, std::string detail);
-  void do_read(piece_handler handler);
-  void on_body(boost::system::error_code ec, piece_handler handler);
+  // Connects (or takes an idle connection), writes `wire`, reads the head.
+  boost::asio::awaitable<started> send(const origin& where, const std::string& head, const std::string& body);
+  boost::asio::awaitable<boost::system::error_code> read_head();
 
   // Constant after construction.
   const std::shared_ptr<upstream_pool> pool_;
-  const origin origin_;
-  // The request as it goes on the wire: one rendered header block (Beast's
-  // serializer walks a chain of small buffers per field, which showed in the
-  // profile of every proxied request) and the body.
-  const std::string head_;
-  const std::string body_;
   const exchange_options options_;
 
-  // Touched only on the connection's strand (before the head handler runs,
-  // and later from read_some/cancel, which hop there).
-  head_handler on_head_;
   std::unique_ptr<upstream_connection> conn_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
-  // Where body bytes land, allocated (uninitialised) at the first body read;
-  // the read buffer starts with room for a typical answer in one read.
-  static constexpr std::size_t piece_size = 16 * 1024;
-  static constexpr std::size_t read_buffer_size = 8 * 1024;
-  std::unique_ptr<char[]> piece_;
-  bool retried_ = false;
+  std::unique_ptr<response_reader> parser_;
+  response_head head_;
   bool cancelled_ = false;
   bool failed_ = false;
 };

@@ -8,10 +8,14 @@
 #include "daemon/store_executor.hpp"
 #include "net/url_policy.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution_context.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mcpgate::net {
@@ -31,13 +35,34 @@ struct proxy_options {
   std::vector<std::string> allowed_origins;
 };
 
+// One outbound pool per shard (see http_server.hpp): a proxied request uses
+// the pool of the shard it runs on, so an upstream connection is only ever
+// touched by one thread.
+class upstream_pools {
+ public:
+  void add(boost::asio::execution_context& shard, std::shared_ptr<net::upstream_pool> pool) {
+    pools_.emplace_back(&shard, std::move(pool));
+  }
+  // The pool of the shard `ex` runs on; the first one if none matches.
+  const std::shared_ptr<net::upstream_pool>& for_executor(const boost::asio::any_io_executor& ex) const {
+    const boost::asio::execution_context* shard = &boost::asio::query(ex, boost::asio::execution::context);
+    for (const auto& [where, pool] : pools_) {
+      if (where == shard) return pool;
+    }
+    return pools_.front().second;
+  }
+
+ private:
+  std::vector<std::pair<boost::asio::execution_context*, std::shared_ptr<net::upstream_pool>>> pools_;
+};
+
 struct api_context {
   store_executor& db;
   net::ssrf_policy ssrf;
   std::string public_url;  // absolute, no trailing slash
   const auth::key_ring& secrets;  // seals credentials before they reach the store
   registry_cache* cache = nullptr;  // forget_installation() after every write
-  std::shared_ptr<net::upstream_pool> upstreams;  // the proxy's outbound pool
+  upstream_pools upstreams;                        // the proxy's outbound pools
   std::shared_ptr<stream_slots> streams;           // GET streams open per installation
   proxy_options proxy;
 };

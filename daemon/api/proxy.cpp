@@ -2,11 +2,11 @@
 
 #include "common/text.hpp"
 #include "daemon/api/errors.hpp"
-#include "daemon/await_callback.hpp"
 #include "net/upstream_exchange.hpp"
 #include "proxy/jsonrpc_inspector.hpp"
 #include "proxy/mcp_names.hpp"
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -19,7 +19,6 @@ namespace mcpgate::daemon::api {
 namespace {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 namespace json = boost::json;
 using boost::system::error_code;
 
@@ -48,21 +47,6 @@ bool is_event_stream(std::string_view content_type) {
   return content_type.size() >= sse.size() && iequals(content_type.substr(0, sse.size()), sse);
 }
 
-// The upstream side completes on its connection's executor; these resume the
-// awaiting coroutine on its own.
-auto start_exchange(const std::shared_ptr<net::upstream_pool>& pool, const net::parsed_url& url,
-                    net::upstream_exchange::raw_request& request, net::exchange_options options) {
-  return await_callback<error_code, std::string, std::shared_ptr<net::upstream_exchange>>(
-      [&pool, &url, &request, options](auto done) {
-        net::upstream_exchange::start(pool, url, std::move(request), options, std::move(done));
-      });
-}
-
-auto read_piece(net::upstream_exchange& exchange) {
-  return await_callback<error_code, std::string_view>(
-      [&exchange](auto done) { exchange.read_some(std::move(done)); });
-}
-
 // An upstream SSE answer as the HTTP server's body source: each piece is
 // read from the upstream only when the agent has taken the previous one.
 class upstream_body final : public body_source {
@@ -70,7 +54,7 @@ class upstream_body final : public body_source {
   upstream_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot)
       : exchange_(std::move(exchange)), slot_(std::move(slot)) {}
 
-  void async_next(piece_handler handler) override { exchange_->read_some(std::move(handler)); }
+  asio::awaitable<std::pair<error_code, std::string_view>> next() override { return exchange_->read_some(); }
   void cancel() override { exchange_->cancel(); }
 
  private:
@@ -237,7 +221,9 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   upstream_request.body = std::move(req.body);
 
   const net::exchange_options options{ctx.proxy.first_byte_timeout, ctx.proxy.stream_idle};
-  auto started = start_exchange(ctx.upstreams, *entry->upstream, upstream_request, options);
+  const asio::any_io_executor here = co_await asio::this_coro::executor;
+  auto started = net::upstream_exchange::start(ctx.upstreams.for_executor(here), *entry->upstream,
+                                               std::move(upstream_request), options);
   auto [ec, detail, exchange] = co_await std::move(started);
   if (ec) {
     if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
@@ -249,7 +235,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   }
 
   const auto& head = exchange->head();
-  if (head.result_int() == 401) {
+  if (head.status == 401) {
     exchange->cancel();
     co_return needs_reauth(ctx, inst, message,
                            inst.auth_type == "none" ? "The upstream MCP server requires authentication"
@@ -257,10 +243,10 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   }
 
   http_response out;
-  out.status = head.result_int();
-  const auto content_type = head[http::field::content_type];
+  out.status = head.status;
+  const auto content_type = head.header("Content-Type");
   if (!content_type.empty()) out.headers.emplace_back("Content-Type", std::string(content_type));
-  const auto session = head[proxy::header_mcp_session_id];
+  const auto session = head.header(proxy::header_mcp_session_id);
   if (!session.empty()) out.headers.emplace_back(std::string(proxy::header_mcp_session_id), std::string(session));
 
   if (is_event_stream(content_type) && !exchange->body_done()) {
@@ -272,7 +258,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
 
   // Anything else is small by nature (a JSON-RPC answer): read it whole.
   for (;;) {
-    auto next = read_piece(*exchange);
+    auto next = exchange->read_some();
     const auto [piece_ec, bytes] = co_await std::move(next);
     if (piece_ec) {
       spdlog::warn("installation {}: upstream answer broke off: {}", inst.id, piece_ec.message());

@@ -18,7 +18,7 @@
 #include <memory>
 #include <utility>
 
-namespace mcpgate::daemon {
+namespace mcpgate::net {
 
 template <class... Args, class Start>
 auto await_callback(Start start) {
@@ -36,4 +36,4 @@ auto await_callback(Start start) {
       token);
 }
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::net
