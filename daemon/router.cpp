@@ -19,9 +19,84 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   return value;
 }
 
+// RFC 3986 pchar without pct-encoded, plus '/': what a path needs no decoding
+// and no further validation for.
+constexpr bool plain_path_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~':                                 // unreserved
+    case '!': case '$': case '&': case '\'': case '(': case ')': case '*':  // sub-delims
+    case '+': case ',': case ';': case '=':
+    case ':': case '@': case '/':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The common case, a path without percent-encoding or query (every proxied
+// request): split and compared in place, no URL parser involved. nullopt
+// with `handled` false: not such a target, ask the full parser.
+std::optional<route> match_plain_path(std::string_view target, bool& handled) {
+  handled = false;
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  for (const char c : target) {
+    if (!plain_path_char(c)) return std::nullopt;
+  }
+  handled = true;
+  constexpr std::size_t max_segments = 6;
+  std::array<std::string_view, max_segments> segments;
+  std::size_t count = 0;
+  std::string_view rest = target.substr(1);
+  for (;;) {
+    const std::size_t slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    if (segment.empty()) {
+      if (slash == std::string_view::npos && count > 0) break;  // trailing slash
+      return std::nullopt;                                       // "//" is no route of ours
+    }
+    if (count == max_segments) return std::nullopt;
+    segments[count++] = segment;
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  if (count < 4 || segments[0] != "api" || segments[3] != "mcp_server_installations") return std::nullopt;
+  route r;
+  if (segments[1] == "projects") {
+    r.family = route_family::projects;
+  } else if (segments[1] == "environments") {
+    r.family = route_family::environments;
+  } else {
+    return std::nullopt;
+  }
+  const auto id = parse_id(segments[2]);
+  if (!id) return std::nullopt;
+  r.scope_id = *id;
+  r.path = target;
+  if (count == 4) {
+    r.resource = resource::installations;
+    return r;
+  }
+  if (count == 5) {
+    r.resource = segments[4] == "install_custom" ? resource::install_custom : resource::installation;
+    if (r.resource == resource::installation) r.installation_id = std::string(segments[4]);
+    return r;
+  }
+  if (count == 6 && segments[5] == "proxy" && segments[4] != "install_custom") {
+    r.resource = resource::proxy;
+    r.installation_id = std::string(segments[4]);
+    return r;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<route> match_route(std::string_view target) {
+  bool handled = false;
+  auto plain = match_plain_path(target, handled);
+  if (handled) return plain;
+
   const auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;
 

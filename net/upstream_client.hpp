@@ -44,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -112,6 +113,7 @@ class upstream_connection {
     boost::beast::flat_buffer buffer;
     std::string text;
     std::vector<std::array<std::uint32_t, 4>> fields;
+    std::vector<std::pair<std::string_view, std::string_view>> head_fields;  // views into text
     std::string piece;
   };
   scratch_space& scratch() { return scratch_; }

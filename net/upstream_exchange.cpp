@@ -48,7 +48,8 @@ class response_reader final : public http::basic_parser<false> {
       : scratch_(scratch), head_(head) {
     scratch_.text.clear();
     scratch_.fields.clear();
-    head_.fields.clear();
+    scratch_.head_fields.clear();
+    head_.fields = {};
     head_.status = 0;
   }
 
@@ -68,8 +69,10 @@ class response_reader final : public http::basic_parser<false> {
   void on_header_impl(error_code&) override {
     const std::string& t = scratch_.text;  // no longer grows: views can be taken
     for (const auto& f : scratch_.fields) {
-      head_.fields.emplace_back(std::string_view(t.data() + f[0], f[1]), std::string_view(t.data() + f[2], f[3]));
+      scratch_.head_fields.emplace_back(std::string_view(t.data() + f[0], f[1]),
+                                        std::string_view(t.data() + f[2], f[3]));
     }
+    head_.fields = scratch_.head_fields;
   }
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, error_code&) override {

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,7 +60,7 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   // the exchange.
   struct response_head {
     unsigned status = 0;
-    std::vector<std::pair<std::string_view, std::string_view>> fields;
+    std::span<const std::pair<std::string_view, std::string_view>> fields;
     // The first field with this name (case-insensitive), or "".
     std::string_view header(std::string_view name) const;
   };

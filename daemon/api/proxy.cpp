@@ -62,16 +62,22 @@ class upstream_body final : public body_source {
   const stream_slots::slot slot_;  // held while the stream is open
 };
 
-// The installation from the cache, else from the store (its credential
-// opened), then cached. nullptr with ok=true: not found for this caller.
+// The installation from the cache for this caller; nullptr with found=true:
+// cached, but not this caller's; found=false: not cached.
+std::shared_ptr<const cached_installation> cached_installation_of(const api_context& ctx, const caller& who,
+                                                                  const std::string& id, bool& found) {
+  auto hit = ctx.cache->find_installation(id);
+  found = hit != nullptr;
+  if (hit && hit->inst.environment_id == who.environment_id && hit->inst.user_id == who.user_id) return hit;
+  return nullptr;
+}
+
+// The installation from the store (its credential opened), then cached.
+// nullptr with ok=true: not found for this caller.
 asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(const api_context& ctx,
                                                                             const caller& who,
                                                                             const std::string& id, bool& ok) {
   ok = true;
-  if (auto hit = ctx.cache->find_installation(id)) {
-    if (hit->inst.environment_id == who.environment_id && hit->inst.user_id == who.user_id) co_return hit;
-    co_return nullptr;
-  }
   const std::uint64_t generation = ctx.cache->generation();
   struct loaded {
     result<registry::installation> inst = errc::not_found;
@@ -170,8 +176,14 @@ std::optional<http_response> check_rebinding(const proxy_options& options, const
 asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller& who, const route& r,
                                             http_request& req) {
   // 1. The installation belongs to the caller (404 otherwise, as the REST API).
+  // A cache hit (every request after the first) needs no coroutine of its own.
   bool ok = true;
-  const auto entry = co_await load_installation(ctx, who, r.installation_id, ok);
+  bool cached = false;
+  auto entry = cached_installation_of(ctx, who, r.installation_id, cached);
+  if (!cached) {
+    auto loading = load_installation(ctx, who, r.installation_id, ok);
+    entry = co_await std::move(loading);
+  }
   if (!ok) co_return server_error().to_response();
   if (!entry) co_return not_found().to_response();
   const registry::installation& inst = entry->inst;

@@ -106,3 +106,31 @@ BOOST_AUTO_TEST_CASE(nothing_below_proxy_is_a_route) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Targets without percent-encoding or a query take a fast path that does not
+// use the URL parser; it must agree with the full parser.
+BOOST_AUTO_TEST_SUITE(router)
+
+BOOST_AUTO_TEST_CASE(plain_and_encoded_spellings_of_a_target_match_alike) {
+  const auto plain = match_route("/api/environments/3/mcp_server_installations/abc-1/proxy");
+  const auto encoded = match_route("/api/environments/3/mcp_server_installations/abc%2D1/proxy");
+  BOOST_TEST_REQUIRE(plain.has_value());
+  BOOST_TEST_REQUIRE(encoded.has_value());
+  BOOST_TEST((plain->resource == encoded->resource));
+  BOOST_TEST(plain->installation_id == encoded->installation_id);
+  BOOST_TEST(plain->scope_id == encoded->scope_id);
+  BOOST_TEST(plain->path == "/api/environments/3/mcp_server_installations/abc-1/proxy");
+  BOOST_TEST(plain->params.empty());
+}
+
+BOOST_AUTO_TEST_CASE(characters_outside_a_url_path_are_no_route) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/a<b/proxy",
+                             "/api/environments/3/mcp_server_installations/a\"b",
+                             "/api/environments/3/mcp_server_installations/a b/proxy",
+                             "/api/environments/3/mcp_server_installations/a%zz/proxy",
+                             "api/environments/3/mcp_server_installations"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
