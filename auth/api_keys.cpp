@@ -34,7 +34,36 @@ new_api_key generate_api_key() {
 
 std::string hash_api_key(std::string_view secret) { return hex_of(digest_api_key(secret)); }
 
-key_digest digest_api_key(std::string_view secret) { return sha256(secret); }
+key_digest digest_api_key(std::string_view secret) {
+  // An agent sends the same key on every request: each thread remembers the
+  // digests of the last few keys it hashed. The comparison runs in constant
+  // time, so a guess learns nothing about a remembered key but whether it
+  // is one (which means the guesser holds it already).
+  struct remembered {
+    std::array<char, 64> secret{};
+    std::size_t size = 0;  // 0: empty
+    key_digest digest{};
+  };
+  thread_local std::array<remembered, 4> memo;
+  thread_local std::size_t next = 0;
+  const bool fits = !secret.empty() && secret.size() <= remembered{}.secret.size();
+  if (fits) {
+    for (const auto& m : memo) {
+      if (m.size == secret.size() && CRYPTO_memcmp(m.secret.data(), secret.data(), secret.size()) == 0) {
+        return m.digest;
+      }
+    }
+  }
+  const key_digest digest = sha256(secret);
+  if (fits) {
+    remembered& slot = memo[next++ % memo.size()];
+    OPENSSL_cleanse(slot.secret.data(), slot.secret.size());
+    std::copy(secret.begin(), secret.end(), slot.secret.begin());
+    slot.size = secret.size();
+    slot.digest = digest;
+  }
+  return digest;
+}
 
 std::string hex_of(const key_digest& digest) {
   return to_hex({reinterpret_cast<const char*>(digest.data()), digest.size()});

@@ -138,9 +138,10 @@ enum class body_framing { length, chunked, close };
 // The status line and header block of a response. Rendered by hand into one
 // string: Beast's serializer walks a chain of small buffers per field, which
 // showed in the profile of every proxied request.
-std::string render_head(const http_response& resp, unsigned version, bool keep_alive, body_framing framing) {
-  std::string head;
-  head.reserve(256);
+// Into `head` (cleared first; a connection reuses one string for this).
+void render_head(std::string& head, const http_response& resp, unsigned version, bool keep_alive,
+                 body_framing framing) {
+  head.clear();
   head.append(version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ").append(std::to_string(resp.status)).append(" ");
   head.append(http::obsolete_reason(static_cast<http::status>(resp.status))).append("\r\n");
   for (const auto& [name, value] : resp.headers) head.append(name).append(": ").append(value).append("\r\n");
@@ -152,7 +153,6 @@ std::string render_head(const http_response& resp, unsigned version, bool keep_a
   if (version >= 11 && !keep_alive) head.append("Connection: close\r\n");
   if (version < 11 && keep_alive) head.append("Connection: keep-alive\r\n");
   head.append("\r\n");
-  return head;
 }
 
 // While a streamed answer is being written, keeps a read pending on the
@@ -376,7 +376,8 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
   const std::shared_ptr<body_source> source = std::move(resp.stream);
   const bool chunked = version >= 11;  // an HTTP/1.0 client reads to the close instead
   keep_alive = keep_alive && chunked;
-  const std::string head = render_head(resp, version, keep_alive, chunked ? body_framing::chunked : body_framing::close);
+  std::string head;
+  render_head(head, resp, version, keep_alive, chunked ? body_framing::chunked : body_framing::close);
   error_code ec;
   deadline_.expires_after(opts.request_timeout);
   co_await asio::async_write(socket_, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
@@ -428,6 +429,7 @@ asio::awaitable<void> connection::run() {
   http_request req;
   std::string text;
   std::vector<std::array<std::uint32_t, 4>> fields;
+  std::string head;  // each answer's status line and header block
   error_code ec;
   for (;;) {
     idle_ = true;
@@ -476,7 +478,7 @@ asio::awaitable<void> connection::run() {
       if (const auto status = status_for_read_error(ec)) {
         const std::string target = parser.is_header_done() ? std::string(req.target) : "";
         const http_response refusal = server_->error_response(*status, target);
-        const std::string head = render_head(refusal, 11, false, body_framing::length);
+        render_head(head, refusal, 11, false, body_framing::length);
         const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refusal.body)};
         deadline_.expires_after(opts.request_timeout);
         co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
@@ -501,7 +503,7 @@ asio::awaitable<void> connection::run() {
       if (!co_await std::move(streamed)) break;
       continue;
     }
-    const std::string head = render_head(resp, version, keep_alive, body_framing::length);
+    render_head(head, resp, version, keep_alive, body_framing::length);
     const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(resp.body)};
     deadline_.expires_after(opts.request_timeout);
     co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));

@@ -115,6 +115,7 @@ class upstream_connection {
     std::vector<std::array<std::uint32_t, 4>> fields;
     std::vector<std::pair<std::string_view, std::string_view>> head_fields;  // views into text
     std::string piece;
+    std::string request_head;  // the request line and header block being sent
   };
   scratch_space& scratch() { return scratch_; }
   // The deadline of the exchange in progress (see net/deadline.hpp): when it

@@ -107,20 +107,28 @@ upstream_exchange::~upstream_exchange() {
   }
 }
 
-asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
-                                                                      const parsed_url& url, raw_request request,
-                                                                      exchange_options options) {
-  std::string head;
-  head.reserve(64 + url.target.size() + url.host_header.size() + request.fields.size());
+namespace {
+
+// The request line and header block, into `head` (the connection's scratch:
+// no allocation once it has grown).
+void render_request_head(std::string& head, const parsed_url& url, const upstream_exchange::raw_request& request) {
+  head.clear();
   head.append(request.method).append(" ").append(url.target).append(" HTTP/1.1\r\nHost: ");
   head.append(url.host_header).append("\r\n").append(request.fields);
   const bool has_payload = !request.body.empty() || request.method == "POST" || request.method == "PUT" ||
                            request.method == "PATCH";
   if (has_payload) head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
   head.append("\r\n");
+}
+
+}  // namespace
+
+asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
+                                                                      const parsed_url& url, raw_request request,
+                                                                      exchange_options options) {
   auto self = std::make_shared<upstream_exchange>(std::move(pool), options);
-  auto sent = self->send(url.origin, head, request.body);
-  co_return co_await std::move(sent);
+  upstream_exchange* const exchange = self.get();
+  return exchange->send(std::move(self), url, std::move(request));  // the frame holds self
 }
 
 asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
@@ -148,8 +156,9 @@ asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared
   co_return co_await std::move(inner);
 }
 
-asio::awaitable<upstream_exchange::started> upstream_exchange::send(const origin& where, const std::string& head,
-                                                                     const std::string& body) {
+asio::awaitable<upstream_exchange::started> upstream_exchange::send(std::shared_ptr<upstream_exchange> self,
+                                                                     const parsed_url& url, raw_request request) {
+  const origin& where = url.origin;
   for (bool retried = false;;) {
     conn_ = retried ? nullptr : pool_->take_idle_connection(where);
     if (!conn_) {
@@ -167,7 +176,9 @@ asio::awaitable<upstream_exchange::started> upstream_exchange::send(const origin
     net::deadline& deadline = conn_->deadline();
     deadline.expires_after(options_.first_byte_timeout);
     error_code ec;
-    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
+    std::string& head = conn_->scratch().request_head;
+    render_request_head(head, url, request);
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body)};
     auto writing = conn_->visit([&](auto& stream) {
       return asio::async_write(io_object(stream), wire, asio::redirect_error(asio::use_awaitable, ec));
     });
@@ -178,7 +189,7 @@ asio::awaitable<upstream_exchange::started> upstream_exchange::send(const origin
       auto reading = read_head();
       ec = co_await std::move(reading);
     }
-    if (!ec) co_return started{{}, {}, shared_from_this()};
+    if (!ec) co_return started{{}, {}, std::move(self)};
 
     const bool nothing_received = !parser_ || !parser_->got_some();
     const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||

@@ -80,7 +80,8 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   };
 
   // Sends `request` to `url` (a URL the caller has parsed and put through
-  // check_upstream_url(); the proxy keeps both per installation). Errors as in
+  // check_upstream_url(); the proxy keeps both per installation; it must
+  // outlive the awaiting). Errors as in
   // async_request(): connect errors, then client_error::timeout when no
   // header arrives in time, or the Asio/Beast code. A reused keep-alive
   // connection that fails before any response byte is retried once on a new
@@ -106,8 +107,10 @@ class upstream_exchange : public std::enable_shared_from_this<upstream_exchange>
   upstream_exchange& operator=(const upstream_exchange&) = delete;
 
  private:
-  // Connects (or takes an idle connection), writes `wire`, reads the head.
-  boost::asio::awaitable<started> send(const origin& where, const std::string& head, const std::string& body);
+  // Connects (or takes an idle connection), writes the request, reads the
+  // head. `self` is this exchange, kept alive by the coroutine's frame.
+  boost::asio::awaitable<started> send(std::shared_ptr<upstream_exchange> self, const parsed_url& url,
+                                       raw_request request);
   boost::asio::awaitable<boost::system::error_code> read_head();
 
   // Constant after construction.

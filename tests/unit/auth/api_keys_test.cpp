@@ -1,6 +1,7 @@
 #include "auth/api_keys.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <set>
@@ -102,6 +103,42 @@ BOOST_AUTO_TEST_CASE(empty_project_list_allows_every_project) {
 BOOST_AUTO_TEST_CASE(project_list_limits_the_key) {
   BOOST_TEST(allows_project({1, 7}, 7));
   BOOST_TEST(!allows_project({1, 7}, 2));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// digest_api_key() remembers recent digests per thread; what it returns must
+// not depend on that: always the SHA-256 of exactly the given secret.
+namespace {
+
+std::string reference_sha256_hex(const std::string& data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  BOOST_TEST_REQUIRE(EVP_Digest(data.data(), data.size(), out, &size, EVP_sha256(), nullptr) == 1);
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    static constexpr char digits[] = "0123456789abcdef";
+    hex += digits[out[i] >> 4];
+    hex += digits[out[i] & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(api_key_digest)
+
+BOOST_AUTO_TEST_CASE(digest_matches_the_stored_hash_however_often_and_in_whatever_order) {
+  std::vector<std::string> secrets;
+  for (int i = 0; i < 7; ++i) secrets.push_back(generate_api_key().secret);  // more than it remembers
+  secrets.push_back(secrets[0].substr(0, secrets[0].size() - 1) + (secrets[0].back() == 'A' ? "B" : "A"));
+  secrets.push_back(std::string(100, 'x'));  // longer than a remembered secret
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& s : secrets) {
+      BOOST_TEST(hex_of(digest_api_key(s)) == reference_sha256_hex(s), s);
+      BOOST_TEST(hash_api_key(s) == reference_sha256_hex(s), s);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
