@@ -29,13 +29,6 @@
 #include <mutex>
 #include <optional>
 
-// GCC 12 reports the coroutine frame of connection::run() as freed by a
-// mismatched operator delete once the optimiser inlines Asio's frame
-// allocation functions (a known false positive with class-specific operator
-// new/delete in coroutines: GCC bug 109224); the frame's new and delete are
-// both Asio's awaitable_frame_base operators.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 namespace mcpgate::daemon {
 
 namespace asio = boost::asio;
