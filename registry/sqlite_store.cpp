@@ -13,6 +13,8 @@
 
 #include "registry/store.hpp"
 
+#include "common/ids.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -24,6 +26,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -97,6 +100,42 @@ CREATE TABLE installation_secrets (
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (installation_id, kind)
 ) WITHOUT ROWID;
+)sql",
+    // 2: the tools of each installation and the audit trail.
+    R"sql(
+CREATE TABLE tools (
+  id TEXT PRIMARY KEY,
+  installation_id TEXT NOT NULL REFERENCES installations (id) ON DELETE CASCADE,
+  tool_name TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  input_schema TEXT NOT NULL,  -- serialized JSON
+  annotations TEXT NOT NULL,   -- serialized JSON object
+  approval_state TEXT NOT NULL
+    CHECK (approval_state IN ('approved', 'needs_approval', 'do_not_use')),
+  last_seen_at INTEGER NOT NULL,
+  removed_at INTEGER,          -- NULL: listed by the upstream's last tools/list
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (installation_id, tool_name)  -- also the by-name order of list_tools
+);
+-- installations.tool_count is counted from this, never stored.
+CREATE INDEX tools_active ON tools (installation_id) WHERE removed_at IS NULL;
+-- No reference to installations: the history outlives what it is about.
+CREATE TABLE audit_events (
+  id TEXT PRIMARY KEY,
+  environment_id INTEGER NOT NULL REFERENCES environments (id),
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  installation_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  tool_name TEXT NOT NULL,
+  detail TEXT NOT NULL,        -- serialized JSON object
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX audit_events_newest_first
+  ON audit_events (environment_id, user_id, created_at DESC, id DESC);
+CREATE INDEX audit_events_by_installation
+  ON audit_events (installation_id, created_at DESC, id DESC);
 )sql",
 };
 
@@ -398,7 +437,7 @@ constexpr std::string_view installation_select =
     " i.description, i.auth_type, i.is_enabled, i.needs_reauth,"
     " EXISTS (SELECT 1 FROM installation_secrets s"
     "   WHERE s.installation_id = i.id AND s.kind IN ('api_key', 'access_token')),"
-    " 0,"  // tool_count: the tools issue adds the tools table and counts it here
+    " (SELECT count(*) FROM tools t WHERE t.installation_id = i.id AND t.removed_at IS NULL),"
     " i.created_at, i.updated_at FROM installations i ";
 
 result<installation> read_installation(query& r) {
@@ -418,6 +457,49 @@ result<installation> read_installation(query& r) {
   i.created_at = r.time();
   i.updated_at = r.time();
   return i;
+}
+
+constexpr std::string_view tool_select =
+    "SELECT id, installation_id, tool_name, display_name, description, input_schema,"
+    " annotations, approval_state, last_seen_at, removed_at, created_at, updated_at FROM tools ";
+
+result<tool> read_tool(query& r) {
+  tool t;
+  t.id = r.text();
+  t.installation_id = r.text();
+  t.tool_name = r.text();
+  t.display_name = r.text();
+  t.description = r.text();
+  t.input_schema = r.text();
+  t.annotations = r.text();
+  t.approval_state = r.text();
+  t.last_seen_at = r.time();
+  t.removed_at = r.optional_time();
+  t.created_at = r.time();
+  t.updated_at = r.time();
+  return t;
+}
+
+constexpr std::string_view audit_select =
+    "SELECT id, environment_id, user_id, installation_id, event_type, tool_name, detail,"
+    " created_at FROM audit_events ";
+
+result<audit_event> read_audit_event(query& r) {
+  audit_event e;
+  e.id = r.text();
+  e.environment_id = r.int64();
+  e.user_id = r.int64();
+  e.installation_id = r.text();
+  e.event_type = r.text();
+  e.tool_name = r.text();
+  e.detail = r.text();
+  e.created_at = r.time();
+  return e;
+}
+
+bool is_approval_state(std::string_view state) {
+  return state == approval_approved || state == approval_needs_approval ||
+         state == approval_do_not_use;
 }
 
 std::string with(std::string_view head, std::string_view tail) {
@@ -615,7 +697,8 @@ class sqlite_store final : public store {
 
   result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
                                    std::string_view id) override try {
-    // Secrets go with it: ON DELETE CASCADE (foreign_keys is on).
+    // Secrets and tools go with it: ON DELETE CASCADE (foreign_keys is on).
+    // Audit events stay: they are history.
     if (auto r = prepare("DELETE FROM installations"
                          " WHERE environment_id = ?1 AND user_id = ?2 AND id = ?3")
                      .bind(environment_id, user_id, id)
@@ -647,6 +730,159 @@ class sqlite_store final : public store {
                " WHERE installation_id = ?1 AND kind = ?2")
         .bind(installation_id, kind)
         .one(read_text);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<std::vector<tool>> list_tools(std::string_view installation_id,
+                                       bool include_removed) override try {
+    static const std::string sql = with(
+        tool_select,
+        "WHERE installation_id = ?1 AND (?2 OR removed_at IS NULL) ORDER BY tool_name");
+    return prepare(sql).bind(installation_id, include_removed).all(read_tool);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<std::vector<tool>> sync_tools(std::string_view installation_id,
+                                       const std::vector<listed_tool>& listed,
+                                       sys_time when) override try {
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("SELECT 1 FROM installations WHERE id = ?1")
+                     .bind(installation_id)
+                     .one(read_int64);
+        !r) {
+      return r.error();
+    }
+    auto known_names = prepare("SELECT tool_name FROM tools WHERE installation_id = ?1")
+                           .bind(installation_id)
+                           .all(read_text);
+    if (!known_names) return known_names.error();
+    const std::set<std::string, std::less<>> known(known_names->begin(), known_names->end());
+
+    std::set<std::string_view> seen;  // a name listed twice: the first wins
+    for (const auto& t : listed) {
+      if (!seen.insert(t.name).second) continue;
+      if (known.contains(t.name)) {
+        // updated_at moves only when something besides last_seen_at changes
+        // (the right-hand sides read the row as it was).
+        if (auto r = prepare(
+                         "UPDATE tools SET updated_at = CASE WHEN removed_at IS NOT NULL"
+                         "   OR display_name IS NOT ?3 OR description IS NOT ?4"
+                         "   OR input_schema IS NOT ?5 OR annotations IS NOT ?6"
+                         "   THEN ?7 ELSE updated_at END,"
+                         " display_name = ?3, description = ?4, input_schema = ?5,"
+                         " annotations = ?6, last_seen_at = ?7, removed_at = NULL"
+                         " WHERE installation_id = ?1 AND tool_name = ?2")
+                         .bind(installation_id, t.name, t.title, t.description, t.input_schema,
+                               t.annotations, when)
+                         .exec();
+            !r) {
+          return r.error();
+        }
+      } else if (auto r = prepare(
+                              "INSERT INTO tools (id, installation_id, tool_name, display_name,"
+                              " description, input_schema, annotations, approval_state,"
+                              " last_seen_at, removed_at, created_at, updated_at)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?9, ?9)")
+                              .bind(new_uuid_v7(when), installation_id, t.name, t.title,
+                                    t.description, t.input_schema, t.annotations,
+                                    approval_needs_approval, when)
+                              .exec();
+                 !r) {
+        return r.error();
+      }
+    }
+    for (const auto& name : known) {
+      if (seen.contains(name)) continue;
+      if (auto r = prepare("UPDATE tools SET removed_at = ?3, updated_at = ?3"
+                           " WHERE installation_id = ?1 AND tool_name = ?2 AND removed_at IS NULL")
+                       .bind(installation_id, name, when)
+                       .exec();
+          !r) {
+        return r.error();
+      }
+    }
+    auto tools = list_tools(installation_id, true);
+    if (!tools) return tools;
+    if (auto r = tx->commit(); !r) return r.error();
+    return tools;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
+                                 std::string_view state, sys_time when) override try {
+    if (!is_approval_state(state)) return errc::invalid_argument;
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    static const std::string sql =
+        with(tool_select, "WHERE installation_id = ?1 AND tool_name = ?2");
+    auto before = prepare(sql).bind(installation_id, tool_name).one(read_tool);
+    if (!before) return before;
+    // Setting the state it has already changes nothing, updated_at included.
+    if (before->approval_state != state) {
+      if (auto r = prepare("UPDATE tools SET approval_state = ?2, updated_at = ?3 WHERE id = ?1")
+                       .bind(before->id, state, when)
+                       .exec();
+          !r) {
+        return r.error();
+      }
+    }
+    if (auto r = tx->commit(); !r) return r.error();
+    return before;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> insert_audit_event(const audit_event& event) override try {
+    return prepare(
+               "INSERT INTO audit_events (id, environment_id, user_id, installation_id,"
+               " event_type, tool_name, detail, created_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        .bind(event.id, event.environment_id, event.user_id, event.installation_id,
+              event.event_type, event.tool_name, event.detail, event.created_at)
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<page_of<audit_event>> list_audit_events(std::int64_t environment_id, std::int64_t user_id,
+                                                 const audit_filter& filter, page p) override try {
+    if (p.limit < 0 || p.offset < 0) return errc::invalid_argument;
+    // One statement text per combination of filters (so each can use its
+    // index), numbering only the parameters it has: ?1 environment, ?2 user,
+    // then the filters set, then limit and offset.
+    std::string where = "WHERE environment_id = ?1 AND user_id = ?2";
+    int n = 2;
+    if (filter.installation_id) where += fmt::format(" AND installation_id = ?{}", ++n);
+    if (filter.event_type) where += fmt::format(" AND event_type = ?{}", ++n);
+    const std::string count_sql = with("SELECT count(*) FROM audit_events ", where);
+    const std::string page_sql =
+        with(audit_select, fmt::format("{} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
+                                       where, n + 1, n + 2));
+
+    // One snapshot, so the count and the page agree.
+    auto tx = begin(transaction::kind::read);
+    if (!tx) return tx.error();
+    auto run = [&](const auto&... filters) -> result<page_of<audit_event>> {
+      auto count = prepare(count_sql).bind(environment_id, user_id, filters...).one(read_int64);
+      if (!count) return count.error();
+      auto items = prepare(page_sql)
+                       .bind(environment_id, user_id, filters..., p.limit, p.offset)
+                       .all(read_audit_event);
+      if (!items) return items.error();
+      return page_of<audit_event>{*count, std::move(*items)};
+    };
+    auto found = filter.installation_id && filter.event_type
+                     ? run(*filter.installation_id, *filter.event_type)
+                 : filter.installation_id ? run(*filter.installation_id)
+                 : filter.event_type      ? run(*filter.event_type)
+                                          : run();
+    if (!found) return found;
+    if (auto r = tx->commit(); !r) return r.error();
+    return found;
   } catch (...) {
     return exception_failure();
   }

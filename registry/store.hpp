@@ -71,7 +71,7 @@ class store {
                                                    const installation_patch& patch,
                                                    sys_time when) = 0;
   // Removes the installation and everything hanging off it (secrets, later
-  // tools and OAuth states).
+  // tools, and later OAuth states).
   virtual result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
                                            std::string_view id) = 0;
 
@@ -81,6 +81,34 @@ class store {
                                   std::string_view sealed) = 0;
   virtual result<std::string> get_secret(std::string_view installation_id,
                                          std::string_view kind) = 0;
+
+  // Tools of an installation, ordered by tool_name; removed ones only when
+  // `include_removed`. Callers check the installation's scope first.
+  virtual result<std::vector<tool>> list_tools(std::string_view installation_id,
+                                               bool include_removed) = 0;
+  // Applies one complete tools/list answer, in one transaction: new names are
+  // inserted as needs_approval, known ones keep their state and take the new
+  // metadata (and lose removed_at), names not listed get removed_at = `when`
+  // and keep their state. Returns every tool afterwards (removed included).
+  // errc::not_found when the installation is gone.
+  virtual result<std::vector<tool>> sync_tools(std::string_view installation_id,
+                                               const std::vector<listed_tool>& listed,
+                                               sys_time when) = 0;
+  // Sets a tool's approval_state (one of the approval_* constants, else
+  // errc::invalid_argument) and returns the tool as it was BEFORE, so the
+  // caller can tell whether anything changed; setting the state it already has
+  // changes nothing, updated_at included. errc::not_found for an unknown name.
+  virtual result<tool> set_tool_approval(std::string_view installation_id,
+                                         std::string_view tool_name, std::string_view state,
+                                         sys_time when) = 0;
+
+  // The audit trail. `event.id` and `created_at` are set by the caller.
+  virtual result<void> insert_audit_event(const audit_event& event) = 0;
+  // Newest first, scoped to (environment, user).
+  virtual result<page_of<audit_event>> list_audit_events(std::int64_t environment_id,
+                                                         std::int64_t user_id,
+                                                         const audit_filter& filter,
+                                                         page p) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mcpgate::registry {
@@ -64,6 +65,55 @@ struct installation_patch {
   std::optional<std::string> display_name;
   std::optional<std::string> description;
   std::optional<bool> is_enabled;
+};
+
+// A tool's approval: what the proxy lets through (see the proxy spec).
+inline constexpr std::string_view approval_approved = "approved";
+inline constexpr std::string_view approval_needs_approval = "needs_approval";  // a newly seen tool
+inline constexpr std::string_view approval_do_not_use = "do_not_use";
+
+// One tool as an upstream's tools/list describes it (JSON values as text).
+struct listed_tool {
+  std::string name;
+  std::string title;         // "title", else annotations.title, else ""
+  std::string description;
+  std::string input_schema;  // serialized JSON ("{}" when the upstream gave none)
+  std::string annotations;   // serialized JSON object, "{}" when none
+};
+
+// A tool of an installation, as the registry keeps it.
+struct tool {
+  std::string id;  // UUIDv7
+  std::string installation_id;
+  std::string tool_name;
+  std::string display_name;  // listed_tool::title
+  std::string description;
+  std::string input_schema;  // serialized JSON
+  std::string annotations;   // serialized JSON object
+  std::string approval_state = std::string(approval_needs_approval);
+  sys_time last_seen_at{};
+  std::optional<sys_time> removed_at;
+  sys_time created_at{};
+  sys_time updated_at{};
+};
+
+// An audit record. `detail` is a serialized JSON object whose members depend
+// on the type (tool_approval_changed: {"from","to"}; tool_call_blocked:
+// {"state"}; installation_*: what changed).
+struct audit_event {
+  std::string id;  // UUIDv7 (time-ordered)
+  std::int64_t environment_id{};
+  std::int64_t user_id{};
+  std::string installation_id;
+  std::string event_type;  // "tool_approval_changed", "tool_call_blocked", "installation_created", ...
+  std::string tool_name;   // "" when not about a tool
+  std::string detail = "{}";
+  sys_time created_at{};
+};
+
+struct audit_filter {
+  std::optional<std::string> installation_id;
+  std::optional<std::string> event_type;
 };
 
 }  // namespace mcpgate::registry

@@ -1,0 +1,117 @@
+// Helpers shared by the tools and audit tests of the SQLite store: a database
+// file in a temporary folder, a seeded store, and a raw SQLite connection for
+// what the interface cannot show. (sqlite_store_test.cpp keeps its own copies.)
+#pragma once
+
+#include "common/ids.hpp"
+#include "registry/store.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mcpgate::registry::fixture {
+
+namespace fs = std::filesystem;
+
+template <class T>
+T must(result<T> r) {
+  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message());
+  return std::move(*r);
+}
+
+inline void must(const result<void>& r) {
+  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message());
+}
+
+// "ok" for a value, else the name of the error (which must be one of ours), so
+// BOOST_TEST(error_of(r) == "not_found") prints something readable.
+template <class T>
+std::string error_of(const result<T>& r) {
+  if (r.has_value()) return "ok";
+  BOOST_REQUIRE(r.error().category() == mcpgate_category());
+  switch (static_cast<errc>(r.error().value())) {
+    case errc::ok: return "ok";
+    case errc::not_found: return "not_found";
+    case errc::already_exists: return "already_exists";
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::store_failure: return "store_failure";
+    case errc::crypto_failure: return "crypto_failure";
+    case errc::io_failure: return "io_failure";
+    case errc::not_supported: return "not_supported";
+  }
+  return "errc " + std::to_string(r.error().value());
+}
+
+inline sys_time at(std::int64_t seconds) {
+  return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000);
+}
+
+// Runs `sql` on its own raw connection; the first column of each row, as text.
+inline std::vector<std::string> raw_sql(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  std::vector<std::string> rows;
+  auto collect = [](void* out, int, char** values, char**) {
+    static_cast<std::vector<std::string>*>(out)->emplace_back(values[0] ? values[0] : "NULL");
+    return 0;
+  };
+  const int rc = sqlite3_exec(db, sql, collect, &rows, nullptr);
+  const std::string message = sqlite3_errmsg(db);
+  sqlite3_close(db);
+  BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+  return rows;
+}
+
+// A database file in a fresh temporary folder, removed at the end.
+struct temp_db {
+  fs::path dir = fs::temp_directory_path() / ("mcpgate-registry-" + new_uuid_v7());
+  std::string path = (dir / "mcpgate.db").string();
+
+  temp_db() { fs::create_directories(dir); }
+  ~temp_db() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+  temp_db(const temp_db&) = delete;
+  temp_db& operator=(const temp_db&) = delete;
+
+  std::unique_ptr<store> open() const { return must(open_sqlite_store(path)); }
+};
+
+// An open store with project 1 (environments 1 and 2) and users alice and bob.
+struct seeded : temp_db {
+  std::unique_ptr<store> db = open();
+  std::int64_t alice = 0;
+  std::int64_t bob = 0;
+
+  seeded() {
+    must(db->sync_projects(
+        {project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
+    alice = must(db->ensure_user("alice")).id;
+    bob = must(db->ensure_user("bob")).id;
+  }
+
+  installation add(std::int64_t user_id, std::string url, std::int64_t environment_id = 1) {
+    installation i;
+    i.id = new_uuid_v7();
+    i.environment_id = environment_id;
+    i.user_id = user_id;
+    i.display_name = "Linear";
+    i.url = std::move(url);
+    i.auth_type = "api_key";
+    i.created_at = at(0);
+    i.updated_at = at(0);
+    must(db->insert_installation(i));
+    return i;
+  }
+};
+
+}  // namespace mcpgate::registry::fixture
