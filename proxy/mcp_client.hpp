@@ -1,0 +1,103 @@
+// The gateway's own MCP client: lists an upstream's tools (the tools sync,
+// spec: management-api.md "Refresh rules").
+//
+//   auto op = list_upstream_tools(pool, url, credential, options);
+//   tools_listing listing = co_await std::move(op);
+//   if (listing.ec == mcp_client_error::unauthorized) ...  // needs re-authentication
+//
+// One Streamable HTTP session, step by step, each step one HTTP exchange
+// bounded by options.step_timeout (first byte, then between body pieces):
+//   1. POST initialize (protocolVersion 2025-06-18); the answer's
+//      Mcp-Session-Id (if any) and negotiated protocolVersion go on every
+//      later request (Mcp-Session-Id, MCP-Protocol-Version headers);
+//   2. POST notifications/initialized (any 2xx; the body is not read);
+//   3. POST tools/list, again with params.cursor while nextCursor is given
+//      (at most options.max_pages pages; a cursor seen before is an error);
+//   4. DELETE, when there is a session (its outcome is ignored).
+// Every request carries "Accept: application/json, text/event-stream" and,
+// when the credential is not empty, "Authorization: Bearer <credential>".
+// An answer is either application/json (a JSON-RPC response or a batch
+// holding it) or text/event-stream (the events' data are read until the
+// response whose id is the request's; notifications and server requests are
+// ignored; the stream is closed as soon as the response is there).
+//
+// Failures: `ec` is an mcp_client_error (HTTP 401 is `unauthorized`, its own
+// value), or the net/Asio code of the transport (net::client_error::timeout
+// when a step overran step_timeout, connect_failed, ssrf_denied, ...).
+// `detail` is one human-readable line that names the step
+// ("tools/list: upstream answered HTTP 500"); it never holds the credential.
+//
+// Tools: entries without a string "name" are skipped, and so is a name seen
+// before (the first one stays); order is the upstream's. title is "title",
+// else annotations.title, else ""; input_schema is inputSchema serialized
+// ("{}" when absent or null); annotations is the annotations object
+// serialized ("{}" when absent or not an object).
+//
+// Thread-safety: runs on the pool's executor (a client_options::single_thread
+// pool, as net/upstream_exchange.hpp requires). The url is copied when the
+// function is called; pool and credential are held by the operation.
+#pragma once
+
+#include "net/upstream_client.hpp"
+#include "net/url_policy.hpp"
+#include "registry/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace mcpgate::proxy {
+
+// The protocol revision the client asks for in initialize.
+inline constexpr std::string_view mcp_client_protocol_version = "2025-06-18";
+
+enum class mcp_client_error {
+  ok = 0,
+  unauthorized,        // the upstream answered HTTP 401: the credential is refused
+  http_status,         // another status than 2xx (or 401)
+  jsonrpc_error,       // the upstream answered the request with a JSON-RPC error
+  malformed_answer,    // not a JSON-RPC response to the request (content type, JSON, shape)
+  answer_too_large,    // one answer passed max_answer_bytes
+  too_many_pages,      // still a nextCursor after max_pages pages
+  cursor_loop,         // the upstream gave a cursor it had given before
+  invalid_credential,  // the credential cannot be sent as a header value (control characters)
+};
+
+const boost::system::error_category& mcp_client_category() noexcept;
+
+inline boost::system::error_code make_error_code(mcp_client_error e) noexcept {
+  return {static_cast<int>(e), mcp_client_category()};
+}
+
+struct mcp_client_options {
+  std::chrono::milliseconds step_timeout{30'000};   // per HTTP exchange (first byte and between pieces)
+  std::size_t max_pages = 100;                        // tools/list pages followed at most
+  std::size_t max_answer_bytes = 16 * 1024 * 1024;    // one answer (JSON body or SSE stream) at most
+};
+
+struct tools_listing {
+  boost::system::error_code ec;
+  std::string detail;  // when ec: what failed, naming the step
+  std::vector<registry::listed_tool> tools;  // when !ec: every tool listed, in the upstream's order
+};
+
+// credential: "" for none, else sent as "Authorization: Bearer <credential>".
+// `url` has been parsed and put through the SSRF policy by the caller (the
+// pool applies it again to every resolved address).
+boost::asio::awaitable<tools_listing> list_upstream_tools(std::shared_ptr<net::upstream_pool> pool,
+                                                          const net::parsed_url& url, std::string credential,
+                                                          mcp_client_options options = {});
+
+}  // namespace mcpgate::proxy
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<mcpgate::proxy::mcp_client_error> : std::true_type {};
+}  // namespace boost::system

@@ -1,0 +1,748 @@
+// list_upstream_tools against a scripted MCP upstream on 127.0.0.1.
+//
+// The upstream runs on its own thread with blocking sockets; every wait it
+// does is a poll() on its socket with a deadline (and on a stop pipe, so the
+// fixture ends promptly). It answers each request through a handler the test
+// gives and records what it received. The client side runs on the test's
+// thread: the io_context is run until the listing is there, at most 10 s.
+// No sleeps anywhere.
+#include "proxy/mcp_client.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using mcpgate::net::client_error;
+using mcpgate::proxy::list_upstream_tools;
+using mcpgate::proxy::mcp_client_error;
+using mcpgate::proxy::mcp_client_options;
+using mcpgate::proxy::tools_listing;
+using namespace std::chrono_literals;
+
+constexpr auto deadline = 10s;
+
+enum class ready { readable, stopped, timed_out };
+
+// Waits until fd is readable (data, EOF or error) or stop_fd is, at most timeout.
+ready wait_readable(int fd, int stop_fd, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{stop_fd, POLLIN, 0}};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return ready::timed_out;
+    const int n = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ready::timed_out;
+    if (fds[1].revents != 0) return ready::stopped;
+    return ready::readable;
+  }
+}
+
+// One accepted connection, as the upstream's script sees it.
+class upstream_conn {
+ public:
+  upstream_conn(tcp::socket socket, int stop_fd) : socket_(std::move(socket)), stop_fd_(stop_fd) {}
+
+  // The next whole request (header + Content-Length body) as raw text;
+  // nullopt on EOF, error, stop or after the deadline.
+  std::optional<std::string> read_request() {
+    for (;;) {
+      const auto end = pending_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const std::size_t need = end + 4 + content_length(pending_.substr(0, end + 4));
+        if (pending_.size() >= need) {
+          std::string request = pending_.substr(0, need);
+          pending_.erase(0, need);
+          return request;
+        }
+      }
+      if (!receive()) return std::nullopt;
+    }
+  }
+
+  void write(std::string_view bytes) {
+    error_code ignored;
+    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ignored);
+  }
+
+  // True when the client closed the connection (EOF or reset) within timeout.
+  bool wait_closed(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      const ready r = wait_readable(socket_.native_handle(), stop_fd_, left);
+      if (r != ready::readable) return false;
+      std::array<char, 4096> scratch{};
+      error_code ec;
+      socket_.read_some(asio::buffer(scratch), ec);
+      if (ec) return true;  // eof, connection_reset
+    }
+  }
+
+ private:
+  static std::size_t content_length(const std::string& header) {
+    std::string lower = header;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto at = lower.find("\r\ncontent-length:");
+    if (at == std::string::npos) return 0;
+    return std::stoul(lower.substr(at + 17));
+  }
+
+  bool receive() {
+    if (wait_readable(socket_.native_handle(), stop_fd_, deadline) != ready::readable) return false;
+    std::array<char, 4096> chunk{};
+    error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
+    if (ec) return false;
+    pending_.append(chunk.data(), n);
+    return true;
+  }
+
+  tcp::socket socket_;
+  const int stop_fd_;
+  std::string pending_;
+};
+
+http::request<http::string_body> parse_request(const std::string& raw) {
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  error_code ec;
+  std::size_t used = 0;
+  while (used < raw.size() && !parser.is_done()) {
+    const std::size_t n = parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
+    BOOST_TEST_REQUIRE(!ec, ec.message() << " in " << raw);
+    if (n == 0) break;
+    used += n;
+  }
+  BOOST_TEST_REQUIRE(parser.is_done(), raw);
+  return parser.release();
+}
+
+// One request as the upstream received it.
+struct received {
+  std::string method;  // HTTP method
+  std::string authorization;
+  std::string accept;
+  std::string content_type;
+  std::string session_id;
+  std::string protocol_version;
+  bool has_authorization = false;
+  bool has_session_id = false;
+  bool has_protocol_version = false;
+  json::value body;  // null when there was none
+  std::string rpc_method() const {
+    if (!body.is_object()) return {};
+    const auto* m = body.get_object().if_contains("method");
+    return m != nullptr && m->is_string() ? std::string(m->get_string()) : std::string();
+  }
+  json::value rpc_id() const {
+    if (!body.is_object()) return nullptr;
+    const auto* id = body.get_object().if_contains("id");
+    return id != nullptr ? *id : json::value(nullptr);
+  }
+  // params.cursor, or "" when absent.
+  std::string cursor() const {
+    if (!body.is_object()) return {};
+    const auto* p = body.get_object().if_contains("params");
+    if (p == nullptr || !p->is_object()) return {};
+    const auto* c = p->get_object().if_contains("cursor");
+    return c != nullptr && c->is_string() ? std::string(c->get_string()) : std::string();
+  }
+};
+
+// The upstream's script for one request: the raw HTTP answer, or nullopt to
+// stay silent until the client closes the connection.
+using responder = std::function<std::optional<std::string>(const received&)>;
+
+// Listens on 127.0.0.1:<ephemeral>; serves requests on each accepted
+// connection (one connection after the other) through `respond`.
+class mcp_upstream {
+ public:
+  explicit mcp_upstream(responder respond)
+      : respond_(std::move(respond)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    BOOST_TEST_REQUIRE(::pipe(stop_.data()) == 0);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~mcp_upstream() {
+    [[maybe_unused]] const auto written = ::write(stop_[1], "x", 1);
+    thread_.join();
+    ::close(stop_[0]);
+    ::close(stop_[1]);
+  }
+  mcp_upstream(const mcp_upstream&) = delete;
+  mcp_upstream& operator=(const mcp_upstream&) = delete;
+
+  mcpgate::net::parsed_url url() const {
+    auto parsed = mcpgate::net::parse_url("http://127.0.0.1:" + std::to_string(port_) + "/mcp");
+    BOOST_TEST_REQUIRE(parsed.has_value());
+    return *parsed;
+  }
+
+  std::vector<received> requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void run() {
+    for (int i = 0; i < 32; ++i) {
+      if (wait_readable(acceptor_.native_handle(), stop_[0], deadline) != ready::readable) return;
+      tcp::socket socket(io_);
+      error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      upstream_conn conn(std::move(socket), stop_[0]);
+      while (auto raw = conn.read_request()) {
+        const received r = record(*raw);
+        const auto answer = respond_(r);
+        if (!answer) {
+          conn.wait_closed(deadline);
+          break;
+        }
+        conn.write(*answer);
+      }
+    }
+  }
+
+  received record(const std::string& raw) {
+    const auto request = parse_request(raw);
+    received r;
+    r.method = std::string(request.method_string());
+    const auto field = [&request](std::string_view name, std::string& value, bool* has) {
+      const auto it = request.find(name);
+      if (it == request.end()) return;
+      value = std::string(it->value());
+      if (has != nullptr) *has = true;
+    };
+    field("Authorization", r.authorization, &r.has_authorization);
+    field("Accept", r.accept, nullptr);
+    field("Content-Type", r.content_type, nullptr);
+    field("Mcp-Session-Id", r.session_id, &r.has_session_id);
+    field("MCP-Protocol-Version", r.protocol_version, &r.has_protocol_version);
+    if (!request.body().empty()) {
+      error_code ec;
+      r.body = json::parse(request.body(), ec);
+    }
+    std::lock_guard lock(mu_);
+    requests_.push_back(r);
+    return r;
+  }
+
+  const responder respond_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  const std::uint16_t port_ = acceptor_.local_endpoint().port();
+  std::array<int, 2> stop_{-1, -1};
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<received> requests_;
+};
+
+// --- answers ---------------------------------------------------------------------
+
+std::string http_answer(unsigned status, std::string_view content_type, std::string_view body,
+                        std::string_view extra_headers = {}) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n";
+  if (!content_type.empty()) out.append("Content-Type: ").append(content_type).append("\r\n");
+  out.append(extra_headers);
+  out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+  return out;
+}
+
+std::string json_answer(std::string_view body, std::string_view extra_headers = {}) {
+  return http_answer(200, "application/json", body, extra_headers);
+}
+
+std::string accepted() { return http_answer(202, {}, {}); }
+
+std::string chunk(std::string_view data) {
+  std::array<char, 32> size{};
+  const int n = std::snprintf(size.data(), size.size(), "%zx\r\n", data.size());
+  return std::string(size.data(), static_cast<std::size_t>(n)) + std::string(data) + "\r\n";
+}
+
+// An SSE answer, chunked, one chunk per piece; `end` false leaves the stream open.
+std::string sse_answer(const std::vector<std::string>& pieces, bool end = true, std::string_view extra_headers = {}) {
+  std::string out = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n";
+  out.append(extra_headers).append("\r\n");
+  for (const auto& p : pieces) out += chunk(p);
+  if (end) out += "0\r\n\r\n";
+  return out;
+}
+
+std::string result_for(const received& r, const json::value& result) {
+  return json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", r.rpc_id()}, {"result", result}});
+}
+
+json::object init_result(std::string_view version = "2025-06-18") {
+  return json::object{{"protocolVersion", version},
+                      {"capabilities", json::object{{"tools", json::object()}}},
+                      {"serverInfo", json::object{{"name", "fake"}, {"version", "1"}}}};
+}
+
+json::object tool(std::string_view name) {
+  return json::object{{"name", name}, {"description", "does " + std::string(name)},
+                      {"inputSchema", json::object{{"type", "object"}}}};
+}
+
+// A plain upstream: JSON answers, session "sess-1" unless `session` is empty.
+responder simple_upstream(json::array tools, std::string session = "sess-1") {
+  return [tools = std::move(tools), session](const received& r) -> std::optional<std::string> {
+    const std::string extra = session.empty() ? std::string() : "Mcp-Session-Id: " + session + "\r\n";
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()), extra);
+    if (m == "notifications/initialized") return accepted();
+    if (m == "tools/list") return json_answer(result_for(r, json::object{{"tools", tools}}));
+    return http_answer(400, "application/json", "{}");
+  };
+}
+
+// --- the client side ------------------------------------------------------------------
+
+std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io) {
+  mcpgate::net::client_options options;
+  options.policy.allow_private_networks = true;
+  options.connect_timeout = 5s;
+  options.single_thread = true;
+  auto pool = mcpgate::net::upstream_pool::create(io.get_executor(), options);
+  BOOST_TEST_REQUIRE(pool.has_value());
+  return *pool;
+}
+
+// Runs the listing to its end (at most `deadline`).
+tools_listing list(const mcpgate::net::parsed_url& url, std::string credential = "upstream-secret",
+                   mcp_client_options options = {5s, 100, 16 * 1024 * 1024}) {
+  asio::io_context io;
+  auto pool = make_pool(io);
+  bool done = false;
+  tools_listing out;
+  asio::co_spawn(io, list_upstream_tools(pool, url, std::move(credential), options),
+                 [&](std::exception_ptr e, tools_listing listing) {
+                   BOOST_TEST_REQUIRE(!e);
+                   done = true;
+                   out = std::move(listing);
+                 });
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done) {
+    if (io.run_one_until(until) == 0 && (io.stopped() || std::chrono::steady_clock::now() >= until)) break;
+  }
+  BOOST_TEST_REQUIRE(done, "the listing did not end within the deadline");
+  return out;
+}
+
+std::vector<std::string> rpc_methods(const std::vector<received>& requests) {
+  std::vector<std::string> out;
+  for (const auto& r : requests) out.push_back(r.method == "DELETE" ? std::string("DELETE") : r.rpc_method());
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(mcp_client_tests)
+
+BOOST_AUTO_TEST_CASE(plain_json_answers_list_the_tools) {
+  mcp_upstream upstream(simple_upstream(json::array{tool("search"), tool("fetch")}));
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST_REQUIRE(listing.tools.size() == 2u);
+  BOOST_TEST(listing.tools[0].name == "search");
+  BOOST_TEST(listing.tools[0].description == "does search");
+  BOOST_TEST(listing.tools[0].input_schema == R"({"type":"object"})");
+  BOOST_TEST(listing.tools[0].annotations == "{}");
+  BOOST_TEST(listing.tools[0].title == "");
+  BOOST_TEST(listing.tools[1].name == "fetch");
+
+  const auto requests = upstream.requests();
+  const std::vector<std::string> expected{"initialize", "notifications/initialized", "tools/list", "DELETE"};
+  BOOST_TEST(rpc_methods(requests) == expected, boost::test_tools::per_element());
+
+  // initialize: what the client says about itself.
+  const auto& init = requests.at(0);
+  BOOST_TEST(init.method == "POST");
+  BOOST_TEST(init.accept == "application/json, text/event-stream");
+  BOOST_TEST(init.content_type == "application/json");
+  BOOST_TEST(!init.has_session_id);
+  BOOST_TEST(!init.has_protocol_version);
+  const auto& params = init.body.at("params").as_object();
+  BOOST_TEST(params.at("protocolVersion").as_string() == "2025-06-18");
+  BOOST_TEST(params.at("capabilities").as_object().empty());
+  BOOST_TEST(params.at("clientInfo").at("name").as_string() == "mcpgate");
+  BOOST_TEST(params.at("clientInfo").at("version").is_string());
+  BOOST_TEST(init.body.at("jsonrpc").as_string() == "2.0");
+
+  // The notification has no id; tools/list has a different id than initialize.
+  BOOST_TEST(!requests.at(1).body.as_object().contains("id"));
+  BOOST_TEST(requests.at(2).rpc_id() != init.rpc_id());
+  BOOST_TEST(requests.at(2).cursor() == "");
+}
+
+BOOST_AUTO_TEST_CASE(session_id_and_protocol_version_go_on_later_requests_and_delete_ends_the_session) {
+  // The server negotiates an older revision: that is the one to echo.
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(204, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result("2025-03-26")), "Mcp-Session-Id: abc-123\r\n");
+    if (m == "notifications/initialized") return accepted();
+    return json_answer(result_for(r, json::object{{"tools", json::array{tool("t")}}}));
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST(listing.tools.size() == 1u);
+
+  const auto requests = upstream.requests();
+  BOOST_TEST_REQUIRE(requests.size() == 4u);
+  for (std::size_t i = 1; i < requests.size(); ++i) {
+    BOOST_TEST(requests[i].session_id == "abc-123", "request " << i);
+    BOOST_TEST(requests[i].protocol_version == "2025-03-26", "request " << i);
+  }
+  BOOST_TEST(requests[3].method == "DELETE");
+  BOOST_TEST(requests[3].authorization == "Bearer upstream-secret");
+}
+
+BOOST_AUTO_TEST_CASE(without_a_session_id_there_is_no_delete) {
+  mcp_upstream upstream(simple_upstream(json::array{tool("a")}, ""));
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  const auto requests = upstream.requests();
+  const std::vector<std::string> expected{"initialize", "notifications/initialized", "tools/list"};
+  BOOST_TEST(rpc_methods(requests) == expected, boost::test_tools::per_element());
+  for (const auto& r : requests) BOOST_TEST(!r.has_session_id);
+  BOOST_TEST(requests.at(2).protocol_version == "2025-06-18");
+}
+
+BOOST_AUTO_TEST_CASE(sse_answers_with_a_notification_first_and_multi_line_data) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    const std::string id = json::serialize(r.rpc_id());
+    const std::string progress = R"({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info"}})";
+    if (m == "initialize") {
+      // LF line ends, a comment, a notification, then the response; the
+      // stream stays open after it (the client must not wait for its end).
+      return sse_answer({": keep-alive\n\n", "event: message\ndata: " + progress + "\n\n",
+                         "id: 7\ndata: " + result_for(r, init_result()) + "\n\n"},
+                        /*end=*/false, "Mcp-Session-Id: s-sse\r\n");
+    }
+    if (m == "notifications/initialized") return accepted();
+    // CRLF line ends; the response's JSON split over three data lines and
+    // over two chunks; before it a server request with the same id number as
+    // a string ("id":"<n>") and a notification, to be ignored.
+    const std::string other = R"({"jsonrpc":"2.0","id":")" + id + R"(","method":"ping"})";
+    const std::string tools_json = json::serialize(json::array{tool("alpha"), tool("beta")});
+    return sse_answer({"data: " + progress + "\r\n\r\n", "data: " + other + "\r\n\r\n",
+                       "data: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":" + id + ",\r\n",
+                       "data:\"result\":{\"tools\":" + tools_json + "}}\r\n\r\n"});
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST_REQUIRE(listing.tools.size() == 2u);
+  BOOST_TEST(listing.tools[0].name == "alpha");
+  BOOST_TEST(listing.tools[1].name == "beta");
+  const auto requests = upstream.requests();
+  const std::vector<std::string> expected{"initialize", "notifications/initialized", "tools/list", "DELETE"};
+  BOOST_TEST(rpc_methods(requests) == expected, boost::test_tools::per_element());
+  BOOST_TEST(requests.at(3).session_id == "s-sse");
+}
+
+BOOST_AUTO_TEST_CASE(pagination_collects_every_page_in_order) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()), "Mcp-Session-Id: p\r\n");
+    if (m == "notifications/initialized") return accepted();
+    const std::string cursor = r.cursor();
+    if (cursor.empty()) {
+      return json_answer(result_for(r, json::object{{"tools", json::array{tool("t1"), tool("t2")}}, {"nextCursor", "c1"}}));
+    }
+    if (cursor == "c1") {
+      return json_answer(result_for(r, json::object{{"tools", json::array{tool("t3")}}, {"nextCursor", "c2"}}));
+    }
+    if (cursor == "c2") return json_answer(result_for(r, json::object{{"tools", json::array{tool("t4"), tool("t5")}}}));
+    return http_answer(400, "application/json", "{}");
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  std::vector<std::string> names;
+  for (const auto& t : listing.tools) names.push_back(t.name);
+  const std::vector<std::string> expected{"t1", "t2", "t3", "t4", "t5"};
+  BOOST_TEST(names == expected, boost::test_tools::per_element());
+
+  const auto requests = upstream.requests();
+  BOOST_TEST_REQUIRE(requests.size() == 6u);
+  BOOST_TEST(requests[2].cursor() == "");
+  BOOST_TEST(requests[3].cursor() == "c1");
+  BOOST_TEST(requests[4].cursor() == "c2");
+  BOOST_TEST(requests[5].method == "DELETE");
+}
+
+BOOST_AUTO_TEST_CASE(a_repeated_cursor_is_an_error) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()), "Mcp-Session-Id: loop\r\n");
+    if (m == "notifications/initialized") return accepted();
+    // c1 -> c2 -> c1 -> ...
+    const std::string next = r.cursor() == "c1" ? "c2" : "c1";
+    return json_answer(result_for(r, json::object{{"tools", json::array{tool("x")}}, {"nextCursor", next}}));
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::cursor_loop), listing.ec.message());
+  BOOST_TEST(listing.detail.find("tools/list") == 0u, listing.detail);
+  BOOST_TEST(listing.tools.empty());
+  const auto requests = upstream.requests();
+  BOOST_TEST(requests.size() == 6u);  // initialize, initialized, 3 pages, DELETE
+  BOOST_TEST(requests.back().method == "DELETE");
+}
+
+BOOST_AUTO_TEST_CASE(more_pages_than_max_pages_is_an_error) {
+  std::atomic<int> pages{0};
+  mcp_upstream upstream([&pages](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()));
+    if (m == "notifications/initialized") return accepted();
+    const std::string next = "c" + std::to_string(++pages);
+    return json_answer(result_for(r, json::object{{"tools", json::array()}, {"nextCursor", next}}));
+  });
+  const auto listing = list(upstream.url(), "", mcp_client_options{5s, 3, 1024 * 1024});
+  BOOST_TEST((listing.ec == mcp_client_error::too_many_pages), listing.ec.message());
+  BOOST_TEST(pages == 3);
+}
+
+BOOST_AUTO_TEST_CASE(authorization_carries_the_credential_on_every_request) {
+  mcp_upstream upstream(simple_upstream(json::array{tool("a")}));
+  const auto listing = list(upstream.url(), "tok-42");
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  const auto requests = upstream.requests();
+  BOOST_TEST_REQUIRE(requests.size() == 4u);
+  for (const auto& r : requests) BOOST_TEST(r.authorization == "Bearer tok-42");
+}
+
+BOOST_AUTO_TEST_CASE(no_authorization_without_a_credential) {
+  mcp_upstream upstream(simple_upstream(json::array{tool("a")}));
+  const auto listing = list(upstream.url(), "");
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  const auto requests = upstream.requests();
+  BOOST_TEST_REQUIRE(requests.size() == 4u);
+  for (const auto& r : requests) BOOST_TEST(!r.has_authorization);
+}
+
+BOOST_AUTO_TEST_CASE(a_credential_with_a_line_break_is_refused_before_sending) {
+  mcp_upstream upstream(simple_upstream(json::array{tool("a")}));
+  const auto listing = list(upstream.url(), "abc\r\nX-Injected: 1");
+  BOOST_TEST((listing.ec == mcp_client_error::invalid_credential), listing.ec.message());
+  BOOST_TEST(listing.detail.find("abc") == std::string::npos, listing.detail);
+  BOOST_TEST(upstream.requests().empty());
+}
+
+BOOST_AUTO_TEST_CASE(jsonrpc_error_on_tools_list_is_an_error) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()), "Mcp-Session-Id: e\r\n");
+    if (m == "notifications/initialized") return accepted();
+    // The message echoes the credential: it must not reach the detail.
+    return json_answer(json::serialize(json::object{
+        {"jsonrpc", "2.0"},
+        {"id", r.rpc_id()},
+        {"error", json::object{{"code", -32603}, {"message", "backend down for upstream-secret"}}}}));
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::jsonrpc_error), listing.ec.message());
+  BOOST_TEST(listing.detail.find("tools/list") == 0u, listing.detail);
+  BOOST_TEST(listing.detail.find("-32603") != std::string::npos, listing.detail);
+  BOOST_TEST(listing.detail.find("backend down") != std::string::npos, listing.detail);
+  BOOST_TEST(listing.detail.find("upstream-secret") == std::string::npos, listing.detail);
+  BOOST_TEST(listing.tools.empty());
+  BOOST_TEST(upstream.requests().back().method == "DELETE");  // the session is still ended
+}
+
+BOOST_AUTO_TEST_CASE(http_401_on_initialize_is_unauthorized) {
+  mcp_upstream upstream([](const received&) -> std::optional<std::string> {
+    return http_answer(401, "application/json", R"({"error":"invalid_token"})",
+                       "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::unauthorized), listing.ec.message());
+  BOOST_TEST(listing.detail.find("initialize") == 0u, listing.detail);
+  BOOST_TEST(listing.detail.find("401") != std::string::npos, listing.detail);
+  BOOST_TEST(listing.detail.find("upstream-secret") == std::string::npos, listing.detail);
+  BOOST_TEST(upstream.requests().size() == 1u);  // nothing after a refused initialize
+}
+
+BOOST_AUTO_TEST_CASE(http_500_names_the_step) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.method == "DELETE") return http_answer(200, {}, {});
+    const std::string m = r.rpc_method();
+    if (m == "initialize") return json_answer(result_for(r, init_result()));
+    if (m == "notifications/initialized") return accepted();
+    return http_answer(500, "text/plain", "boom");
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::http_status), listing.ec.message());
+  BOOST_TEST(listing.detail == "tools/list: upstream answered HTTP 500");
+}
+
+BOOST_AUTO_TEST_CASE(http_error_on_initialized_names_the_step) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.rpc_method() == "initialize") return json_answer(result_for(r, init_result()));
+    return http_answer(400, "application/json", R"({"error":"bad"})");
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::http_status), listing.ec.message());
+  BOOST_TEST(listing.detail == "notifications/initialized: upstream answered HTTP 400");
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_upstream_times_out_within_step_timeout) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.rpc_method() == "initialize") return json_answer(result_for(r, init_result()), "Mcp-Session-Id: z\r\n");
+    if (r.rpc_method() == "notifications/initialized") return accepted();
+    return std::nullopt;  // tools/list: never answered
+  });
+  const auto started = std::chrono::steady_clock::now();
+  const auto listing = list(upstream.url(), "upstream-secret", mcp_client_options{300ms, 100, 1024 * 1024});
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST((listing.ec == client_error::timeout), listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST(listing.detail.find("tools/list") == 0u, listing.detail);
+  BOOST_TEST((took >= 300ms));
+  BOOST_TEST((took < 5s));
+  // No DELETE after a timeout: the upstream is not answering.
+  BOOST_TEST(upstream.requests().back().rpc_method() == "tools/list");
+}
+
+BOOST_AUTO_TEST_CASE(an_sse_stream_that_goes_silent_times_out) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.rpc_method() == "initialize") {
+      // A notification, then nothing (the response never comes).
+      return sse_answer({"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n"}, /*end=*/false);
+    }
+    return http_answer(400, "application/json", "{}");
+  });
+  const auto listing = list(upstream.url(), "", mcp_client_options{300ms, 100, 1024 * 1024});
+  BOOST_TEST((listing.ec == client_error::timeout), listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST(listing.detail.find("initialize") == 0u, listing.detail);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_an_error_naming_initialize) {
+  asio::io_context io;
+  std::string url_text;
+  {
+    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    url_text = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port()) + "/mcp";
+  }  // nothing listens there any more
+  const auto url = mcpgate::net::parse_url(url_text);
+  BOOST_TEST_REQUIRE(url.has_value());
+  const auto listing = list(*url);
+  BOOST_TEST(listing.ec.failed());
+  BOOST_TEST((listing.ec != mcp_client_error::unauthorized));
+  BOOST_TEST(listing.detail.find("initialize") == 0u, listing.detail);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_answer_is_an_error) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.rpc_method() == "initialize") return json_answer(result_for(r, init_result()));
+    if (r.rpc_method() == "notifications/initialized") return accepted();
+    return json_answer("{\"jsonrpc\":\"2.0\",\"id\":");  // cut short
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::malformed_answer), listing.ec.message());
+  BOOST_TEST(listing.detail.find("tools/list") == 0u, listing.detail);
+}
+
+BOOST_AUTO_TEST_CASE(an_html_answer_is_malformed) {
+  mcp_upstream upstream([](const received&) -> std::optional<std::string> {
+    return http_answer(200, "text/html", "<html></html>");
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST((listing.ec == mcp_client_error::malformed_answer), listing.ec.message());
+  BOOST_TEST(listing.detail.find("initialize") == 0u, listing.detail);
+  BOOST_TEST(listing.detail.find("text/html") != std::string::npos, listing.detail);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_over_max_answer_bytes_is_an_error) {
+  json::array many;
+  for (int i = 0; i < 200; ++i) many.push_back(tool("tool-number-" + std::to_string(i)));
+  mcp_upstream upstream(simple_upstream(std::move(many)));
+  const auto listing = list(upstream.url(), "", mcp_client_options{5s, 100, 4096});
+  BOOST_TEST((listing.ec == mcp_client_error::answer_too_large), listing.ec.message());
+  BOOST_TEST(listing.detail.find("tools/list") == 0u, listing.detail);
+}
+
+BOOST_AUTO_TEST_CASE(tools_without_names_are_skipped_and_titles_fall_back) {
+  json::array tools{
+      json::object{{"description", "no name"}},
+      json::object{{"name", 42}},
+      json::object{{"name", "titled"}, {"title", "Own Title"}, {"annotations", json::object{{"title", "Ann"}}}},
+      json::object{{"name", "annotated"},
+                   {"annotations", json::object{{"title", "From Annotations"}, {"readOnlyHint", true}}}},
+      json::object{{"name", "bare"}},
+      "not an object",
+      json::object{{"name", "titled"}, {"description", "a duplicate"}},
+  };
+  mcp_upstream upstream(simple_upstream(std::move(tools)));
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST_REQUIRE(listing.tools.size() == 3u);
+  BOOST_TEST(listing.tools[0].name == "titled");
+  BOOST_TEST(listing.tools[0].title == "Own Title");
+  BOOST_TEST(listing.tools[0].description == "");
+  BOOST_TEST(listing.tools[1].name == "annotated");
+  BOOST_TEST(listing.tools[1].title == "From Annotations");
+  BOOST_TEST(json::parse(listing.tools[1].annotations) ==
+             json::parse(R"({"title":"From Annotations","readOnlyHint":true})"));
+  BOOST_TEST(listing.tools[2].name == "bare");
+  BOOST_TEST(listing.tools[2].title == "");
+  BOOST_TEST(listing.tools[2].input_schema == "{}");
+  BOOST_TEST(listing.tools[2].annotations == "{}");
+}
+
+BOOST_AUTO_TEST_CASE(a_server_without_the_tools_capability_has_no_tools) {
+  mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
+    if (r.rpc_method() == "initialize") {
+      return json_answer(result_for(r, json::object{{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()}}));
+    }
+    if (r.rpc_method() == "notifications/initialized") return accepted();
+    return json_answer(json::serialize(json::object{
+        {"jsonrpc", "2.0"}, {"id", r.rpc_id()}, {"error", json::object{{"code", -32601}, {"message", "no"}}}}));
+  });
+  const auto listing = list(upstream.url());
+  BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);
+  BOOST_TEST(listing.tools.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
