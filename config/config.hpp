@@ -101,7 +101,9 @@ struct template_entry {
 };
 
 struct proxy {
-  std::vector<std::string> tools_list_hide{"do_not_use"};
+  // Approval states whose tools tools/list answers leave out ("removed":
+  // tools the last sync did not see).
+  std::vector<std::string> tools_list_hide{"do_not_use", "removed"};
 };
 
 struct logging {

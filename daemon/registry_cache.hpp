@@ -20,15 +20,27 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
 namespace mcpgate::daemon {
+
+// Hashes std::string keys and std::string_view lookups alike.
+struct text_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// A tool state in cached_installation::tool_states besides the registry's
+// approval states: the last sync did not see the tool.
+inline constexpr std::string_view tool_state_removed = "removed";
 
 struct cached_installation {
   registry::installation inst;
@@ -38,6 +50,19 @@ struct cached_installation {
   // The url, parsed, when check_upstream_url() allows it; else why not.
   std::optional<net::parsed_url> upstream;
   std::string url_refusal;
+  // Every tool the registry has for the installation, by name: its
+  // approval_state, or tool_state_removed (views of static constants).
+  // Loaded with the installation; an approval change or a sync makes the
+  // cache forget the entry, so the next request sees the new states.
+  std::unordered_map<std::string, std::string_view, text_hash, std::equal_to<>> tool_states;
+
+  // The state of a tool that may be called or listed; nullopt when the
+  // registry has no such tool.
+  std::optional<std::string_view> tool_state(std::string_view name) const {
+    const auto it = tool_states.find(name);
+    if (it == tool_states.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 class registry_cache {
@@ -107,11 +132,6 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
 
  private:
   void release(std::size_t* counter);
-
-  struct text_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
 
   mutable std::mutex mu_;
   // One counter per installation ever proxied to (a few bytes each; kept at

@@ -4,6 +4,7 @@
 #include "daemon/api/errors.hpp"
 #include "daemon/api/installations.hpp"
 #include "daemon/api/proxy.hpp"
+#include "daemon/api/tools.hpp"
 #include "daemon/router.hpp"
 
 #include <spdlog/spdlog.h>
@@ -119,7 +120,13 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const 
     co_return api::permission_denied("API key missing required scope '" + std::string(scope) + "'.")
         .to_response();
   }
-  if (r->resource == resource::proxy) co_return co_await api::handle_proxy(ctx_, who, *r, req);
+  switch (r->resource) {
+    case resource::proxy: co_return co_await api::handle_proxy(ctx_, who, *r, req);
+    case resource::tools:
+    case resource::tool:
+    case resource::tools_refresh: co_return co_await api::handle_tools(ctx_, who, *r, req);
+    default: break;
+  }
   co_return co_await api::handle_installations(ctx_, who, *r, req);
 }
 

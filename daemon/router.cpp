@@ -19,6 +19,27 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   return value;
 }
 
+// The routes below .../mcp_server_installations/{id}: `tail` is the segment
+// after the id, `tool` the (decoded) one after that when `has_tool`. Sets
+// r.resource (and r.tool_name); false when there is no such route.
+bool below_installation(route& r, std::string_view tail, bool has_tool, std::string_view tool) {
+  if (!has_tool) {
+    if (tail == "proxy") {
+      r.resource = resource::proxy;
+      return true;
+    }
+    if (tail == "tools") {
+      r.resource = resource::tools;
+      return true;
+    }
+    return false;
+  }
+  if (tail != "tools") return false;
+  r.resource = tool == "refresh" ? resource::tools_refresh : resource::tool;
+  r.tool_name = std::string(tool);
+  return true;
+}
+
 // RFC 3986 pchar without pct-encoded, plus '/': what a path needs no decoding
 // and no further validation for.
 constexpr bool plain_path_char(char c) {
@@ -44,7 +65,7 @@ std::optional<route> match_plain_path(std::string_view target, bool& handled) {
     if (!plain_path_char(c)) return std::nullopt;
   }
   handled = true;
-  constexpr std::size_t max_segments = 6;
+  constexpr std::size_t max_segments = 7;
   std::array<std::string_view, max_segments> segments;
   std::size_t count = 0;
   std::string_view rest = target.substr(1);
@@ -82,12 +103,11 @@ std::optional<route> match_plain_path(std::string_view target, bool& handled) {
     if (r.resource == resource::installation) r.installation_id = std::string(segments[4]);
     return r;
   }
-  if (count == 6 && segments[5] == "proxy" && segments[4] != "install_custom") {
-    r.resource = resource::proxy;
-    r.installation_id = std::string(segments[4]);
-    return r;
-  }
-  return std::nullopt;
+  if (segments[4] == "install_custom") return std::nullopt;
+  const std::string_view tool = count == 7 ? segments[6] : std::string_view();
+  if (!below_installation(r, segments[5], count == 7, tool)) return std::nullopt;
+  r.installation_id = std::string(segments[4]);
+  return r;
 }
 
 }  // namespace
@@ -100,8 +120,8 @@ std::optional<route> match_route(std::string_view target) {
   const auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;
 
-  // Our routes have at most six segments; compared decoded, without copies.
-  constexpr std::size_t max_segments = 6;
+  // Our routes have at most seven segments; compared decoded, without copies.
+  constexpr std::size_t max_segments = 7;
   std::array<boost::urls::pct_string_view, max_segments + 1> segments;
   std::size_t count = 0;
   const auto encoded = parsed->encoded_segments();
@@ -147,12 +167,11 @@ std::optional<route> match_route(std::string_view target) {
     r.installation_id = segments[4].decode();
     return r;
   }
-  if (count == 6 && is(5, "proxy") && !is(4, "install_custom")) {
-    r.resource = resource::proxy;
-    r.installation_id = segments[4].decode();
-    return r;
-  }
-  return std::nullopt;
+  if (is(4, "install_custom")) return std::nullopt;
+  const std::string tool = count == 7 ? segments[6].decode() : std::string();
+  if (!below_installation(r, segments[5].decode(), count == 7, tool)) return std::nullopt;
+  r.installation_id = segments[4].decode();
+  return r;
 }
 
 std::string_view allowed_methods(resource r) {
@@ -161,6 +180,9 @@ std::string_view allowed_methods(resource r) {
     case resource::installation: return "GET, PATCH, DELETE";
     case resource::install_custom: return "POST";
     case resource::proxy: return "GET, POST, DELETE";
+    case resource::tools: return "GET";
+    case resource::tool: return "PATCH";
+    case resource::tools_refresh: return "POST, PATCH";
   }
   return "";
 }

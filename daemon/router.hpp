@@ -20,13 +20,19 @@ enum class resource {
   installation,   // .../mcp_server_installations/{id}
   install_custom, // .../mcp_server_installations/install_custom
   proxy,          // .../mcp_server_installations/{id}/proxy
+  tools,          // .../mcp_server_installations/{id}/tools
+  tool,           // .../mcp_server_installations/{id}/tools/{tool_name}
+  // .../mcp_server_installations/{id}/tools/refresh: POST refreshes; PATCH
+  // is the approval of a tool that happens to be named "refresh".
+  tools_refresh,
 };
 
 struct route {
   route_family family = route_family::environments;
   std::int64_t scope_id = 0;    // the project or environment id in the path
   enum resource resource = resource::installations;
-  std::string installation_id;  // percent-decoded; set for installation and proxy
+  std::string installation_id;  // percent-decoded; set for everything below an installation
+  std::string tool_name;        // percent-decoded; set for tool (and tools_refresh: "refresh")
   // The request path as sent, without the query: a view into the target
   // passed to match_route(), valid as long as that target.
   std::string_view path;

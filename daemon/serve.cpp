@@ -51,6 +51,7 @@ api::proxy_options make_proxy_options(const config::config& cfg, const std::stri
   o.first_byte_timeout = cfg.server.timeouts.upstream_first_byte;
   o.stream_idle = cfg.server.timeouts.stream_idle;
   o.max_streams_per_installation = cfg.server.limits.max_streams_per_installation;
+  o.tools_list_hide = cfg.proxy.tools_list_hide;
   const auto add = [&o](const std::string& scheme, const std::string& authority) {
     o.allowed_hosts.push_back(ascii_lower(authority));
     o.allowed_origins.push_back(ascii_lower(scheme + "://" + authority));

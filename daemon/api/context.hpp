@@ -3,6 +3,7 @@
 #pragma once
 
 #include "auth/secret_box.hpp"
+#include "daemon/api/relay.hpp"
 #include "daemon/registry_cache.hpp"
 #include "daemon/router.hpp"
 #include "daemon/store_executor.hpp"
@@ -14,7 +15,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -33,6 +36,8 @@ struct proxy_options {
   // Lower-case Host values and origins the proxy accepts (DNS rebinding).
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> allowed_origins;
+  // Tool states whose tools tools/list answers leave out ("removed" among them).
+  std::vector<std::string> tools_list_hide{"do_not_use", "removed"};
 };
 
 // One outbound pool per shard (see http_server.hpp): a proxied request uses
@@ -56,6 +61,25 @@ class upstream_pools {
   std::vector<std::pair<boost::asio::execution_context*, std::shared_ptr<net::upstream_pool>>> pools_;
 };
 
+// Installations whose tools are being synced in the background, so that a
+// burst of triggers starts one sync. Thread-safety: any thread.
+class running_syncs {
+ public:
+  // false when one is running for `installation_id` already.
+  bool try_start(const std::string& installation_id) {
+    std::lock_guard lock(mu_);
+    return running_.insert(installation_id).second;
+  }
+  void finish(const std::string& installation_id) {
+    std::lock_guard lock(mu_);
+    running_.erase(installation_id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> running_;  // guarded by mu_
+};
+
 struct api_context {
   store_executor& db;
   net::ssrf_policy ssrf;
@@ -65,6 +89,8 @@ struct api_context {
   upstream_pools upstreams;                        // the proxy's outbound pools
   std::shared_ptr<stream_slots> streams;           // GET streams open per installation
   proxy_options proxy;
+  std::shared_ptr<running_syncs> syncs = std::make_shared<running_syncs>();
+  std::shared_ptr<open_listeners> listeners = std::make_shared<open_listeners>();  // GET streams
 };
 
 // The authenticated caller of one request, and where the request is aimed.

@@ -1,7 +1,9 @@
 #include "daemon/api/installations.hpp"
 
 #include "common/ids.hpp"
+#include "daemon/api/proxy.hpp"
 #include "daemon/api/request_body.hpp"
+#include "daemon/api/tools.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
@@ -177,8 +179,10 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
 
 // Stores a new installation of the caller's, with its API key sealed when one
 // is given, and answers 201 with it (400 `unique` on a duplicate url).
+// (The strings are taken by value: a caller may start this coroutine in one
+// statement and await it in the next.)
 boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
-                                                 const std::string& api_key, const std::string& duplicate_detail) {
+                                                 std::string api_key, std::string duplicate_detail) {
   const auto now = std::chrono::system_clock::now();
   inst.id = new_uuid_v7(now);
   inst.environment_id = who.environment_id;
@@ -225,7 +229,21 @@ boost::asio::awaitable<http_response> install_custom(const api_context& ctx, con
   auto parsed = read_install_custom(std::get<json::object>(body), ctx);
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
   auto& custom = std::get<custom_install>(parsed);
-  co_return co_await insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.");
+  auto inserting = insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.");
+  auto created = co_await std::move(inserting);
+  if (created.status != 201 || !custom.inst.is_enabled) co_return created;
+  // The tools are synced before answering, so tool_count is right at once; a
+  // failed sync does not fail the install (refresh retries it).
+  bool ok = true;
+  auto finding = find_installation(ctx, who, custom.inst.id, ok);
+  auto entry = co_await std::move(finding);
+  if (!entry || !entry->upstream) co_return created;
+  auto syncing = sync_tools_now(ctx, entry);
+  const auto synced = co_await std::move(syncing);
+  if (!synced.ok) co_return created;
+  custom.inst.tool_count = 0;
+  for (const auto& t : synced.tools) custom.inst.tool_count += t.removed_at ? 0 : 1;
+  co_return json_response(201, installation_json(custom.inst, ctx.public_url));
 }
 
 boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const caller& who,

@@ -1,18 +1,23 @@
 #include "daemon/api/proxy.hpp"
 
 #include "common/text.hpp"
+#include "common/ids.hpp"
 #include "daemon/api/errors.hpp"
+#include "daemon/api/relay.hpp"
+#include "daemon/api/tools.hpp"
 #include "net/upstream_exchange.hpp"
+#include "proxy/approval.hpp"
 #include "proxy/jsonrpc_inspector.hpp"
 #include "proxy/mcp_names.hpp"
+#include "proxy/tools_filter.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 
 namespace mcpgate::daemon::api {
@@ -47,20 +52,63 @@ bool is_event_stream(std::string_view content_type) {
   return content_type.size() >= sse.size() && iequals(content_type.substr(0, sse.size()), sse);
 }
 
-// An upstream SSE answer as the HTTP server's body source: each piece is
-// read from the upstream only when the agent has taken the previous one.
-class upstream_body final : public body_source {
- public:
-  upstream_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot)
-      : exchange_(std::move(exchange)), slot_(std::move(slot)) {}
+// The static constant naming a tool's state in cached_installation.
+std::string_view state_constant(const registry::tool& t) {
+  if (t.removed_at) return tool_state_removed;
+  if (t.approval_state == registry::approval_approved) return registry::approval_approved;
+  if (t.approval_state == registry::approval_do_not_use) return registry::approval_do_not_use;
+  return registry::approval_needs_approval;
+}
 
-  asio::awaitable<std::pair<error_code, std::string_view>> next() override { return exchange_->read_some(); }
-  void cancel() override { exchange_->cancel(); }
+// The tools/list view of the registry: a tool it has never seen counts as
+// needs_approval.
+bool hidden_in_list(const api_context& ctx, const cached_installation& entry, std::string_view name) {
+  const std::string_view state = entry.tool_state(name).value_or(registry::approval_needs_approval);
+  const auto& hide = ctx.proxy.tools_list_hide;
+  return std::find(hide.begin(), hide.end(), state) != hide.end();
+}
 
- private:
-  const std::shared_ptr<net::upstream_exchange> exchange_;
-  const stream_slots::slot slot_;  // held while the stream is open
-};
+// Known: listed by the last sync (a removed tool listed again has come back).
+bool known_tool(const cached_installation& entry, std::string_view name) {
+  const auto state = entry.tool_state(name);
+  return state && *state != tool_state_removed;
+}
+
+bool requests_method(const std::optional<proxy::inspection>& message, std::string_view method) {
+  if (!message) return false;
+  return std::any_of(message->messages.begin(), message->messages.end(), [method](const proxy::message_info& m) {
+    return m.kind == proxy::message_kind::request && m.method && *m.method == method;
+  });
+}
+
+// The audit records of refused tools/call messages.
+asio::awaitable<void> record_blocked(const api_context& ctx, const caller& who, const std::string& installation_id,
+                                     const std::vector<proxy::blocked_call>& blocked) {
+  const auto now = std::chrono::system_clock::now();
+  std::vector<registry::audit_event> events;
+  for (const auto& b : blocked) {
+    registry::audit_event e;
+    e.id = new_uuid_v7(now);
+    e.environment_id = who.environment_id;
+    e.user_id = who.user_id;
+    e.installation_id = installation_id;
+    e.event_type = "tool_call_blocked";
+    e.tool_name = b.tool_name;
+    e.detail = json::serialize(json::object{{"state", b.state}});
+    e.created_at = now;
+    events.push_back(std::move(e));
+    spdlog::info("installation {}: tools/call of {} ({}) blocked for user {}", installation_id, b.tool_name, b.state,
+                 who.user_id);
+  }
+  const auto insert = [&events](registry::store& s) -> result<void> {
+    for (const auto& e : events) {
+      if (auto kept = s.insert_audit_event(e); !kept) return kept;
+    }
+    return {};
+  };
+  auto kept = co_await ctx.db.run(insert);
+  if (!kept) spdlog::error("installation {}: audit of a blocked call not stored: {}", installation_id, kept.error().message());
+}
 
 // The installation from the cache for this caller; nullptr with found=true:
 // cached, but not this caller's; found=false: not cached.
@@ -82,23 +130,28 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
   struct loaded {
     result<registry::installation> inst = errc::not_found;
     result<std::string> sealed = errc::not_found;
+    result<std::vector<registry::tool>> tools = errc::not_found;
   };
   const auto query = [who, &id](registry::store& s) {
     loaded out;
     out.inst = s.get_installation(who.environment_id, who.user_id, id);
-    if (out.inst && out.inst->has_credential) out.sealed = s.get_secret(id, out.inst->auth_type == "oauth" ? "access_token" : "api_key");
+    if (!out.inst) return out;
+    if (out.inst->has_credential) out.sealed = s.get_secret(id, out.inst->auth_type == "oauth" ? "access_token" : "api_key");
+    out.tools = s.list_tools(id, true);
     return out;
   };
   auto row = co_await ctx.db.run(query);
-  if (!row.inst) {
-    if (row.inst.error() != errc::not_found) {
-      spdlog::error("loading installation {} failed: {}", id, row.inst.error().message());
+  if (!row.inst || !row.tools) {
+    const auto& ec = row.inst ? row.tools.error() : row.inst.error();
+    if (ec != errc::not_found) {
+      spdlog::error("loading installation {} failed: {}", id, ec.message());
       ok = false;
     }
     co_return nullptr;
   }
   auto entry = std::make_shared<cached_installation>();
   entry->inst = std::move(*row.inst);
+  for (const auto& t : *row.tools) entry->tool_states.emplace(t.tool_name, state_constant(t));
   if (row.sealed) {
     const std::string context = "installation:" + id + ":" + (entry->inst.auth_type == "oauth" ? "access_token" : "api_key");
     auto opened = ctx.secrets.open(*row.sealed, context);
@@ -114,16 +167,6 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
   if (!entry->upstream) entry->url_refusal = verdict ? "not an absolute http(s) URL" : verdict.reason;
   ctx.cache->put_installation(entry, generation);
   co_return entry;
-}
-
-json::value id_json(const proxy::message_info& m) {
-  if (m.id == proxy::id_kind::string) return json::string(m.id_text);
-  if (m.id == proxy::id_kind::number) {
-    error_code ec;
-    auto v = json::parse(m.id_text, ec);
-    if (!ec) return v;
-  }
-  return nullptr;
 }
 
 // Spec step 6: no usable upstream credential. Never HTTP 401 (that would
@@ -142,7 +185,7 @@ http_response needs_reauth(const api_context& ctx, const registry::installation&
       if (m.kind != proxy::message_kind::request) continue;
       answers.push_back(json::object{
           {"jsonrpc", "2.0"},
-          {"id", id_json(m)},
+          {"id", proxy::jsonrpc_id(m)},
           {"error", json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}}},
       });
     }
@@ -153,6 +196,17 @@ http_response needs_reauth(const api_context& ctx, const registry::installation&
 }
 
 }  // namespace
+
+asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const api_context& ctx,
+                                                                            const caller& who,
+                                                                            const std::string& id, bool& ok) {
+  ok = true;
+  bool cached = false;
+  auto entry = cached_installation_of(ctx, who, id, cached);
+  if (cached) co_return entry;
+  auto loading = load_installation(ctx, who, id, ok);
+  co_return co_await std::move(loading);
+}
 
 http_response proxy_error(unsigned status, std::string_view message) {
   return http_response::json(status, json::serialize(json::object{{"error", message}}));
@@ -181,8 +235,8 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   bool cached = false;
   auto entry = cached_installation_of(ctx, who, r.installation_id, cached);
   if (!cached) {
-    auto loading = load_installation(ctx, who, r.installation_id, ok);
-    entry = co_await std::move(loading);
+    auto finding = find_installation(ctx, who, r.installation_id, ok);
+    entry = co_await std::move(finding);
   }
   if (!ok) co_return server_error().to_response();
   if (!entry) co_return not_found().to_response();
@@ -200,11 +254,42 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     message = std::move(*inspected);
   }
 
+  // 3b. The mirror headers (Mcp-Method, Mcp-Name) must say what the checked
+  //     body says: an upstream may route on them. A batch has nothing for
+  //     them to mirror, so they are not forwarded with one.
+  const bool drop_mirror_headers = message && message->is_batch;
+  if (message && !message->is_batch) {
+    const proxy::message_info& m = message->messages.front();
+    const std::string_view method_header = req.header(proxy::header_mcp_method);
+    const std::string_view name_header = req.header(proxy::header_mcp_name);
+    if (!method_header.empty() && (!m.method || method_header != *m.method)) {
+      co_return proxy_error(400, "Mcp-Method header does not match the request body");
+    }
+    if (!name_header.empty() && m.method && *m.method == "tools/call" && (!m.tool_name || name_header != *m.tool_name)) {
+      co_return proxy_error(400, "Mcp-Name header does not match the request body");
+    }
+  }
+
   // 4. The URL's static SSRF check; every resolved address is checked again
   //    at connect time, before any byte leaves.
   if (!entry->upstream) co_return proxy_error(400, "URL not allowed: " + entry->url_refusal);
 
-  // 5. Tool approval: not in this version.
+  // 5. Tool approval: a refused tools/call never reaches the upstream.
+  if (message) {
+    const auto state_of = [&entry](std::string_view name) -> std::optional<std::string_view> {
+      const auto state = entry->tool_state(name);
+      if (!state || *state == tool_state_removed) return std::nullopt;
+      return state;
+    };
+    auto outcome = proxy::apply_tool_approval(*message, state_of);
+    if (!outcome.forward) {
+      auto recording = record_blocked(ctx, who, inst.id, outcome.blocked);
+      co_await std::move(recording);
+      if (outcome.answer.empty()) co_return http_response::empty(202);  // notifications only
+      co_return http_response::json(200, std::move(outcome.answer));
+    }
+  }
+  const bool lists_tools = requests_method(message, "tools/list");
 
   // 6. A usable upstream credential.
   if (inst.auth_type == "oauth" && entry->credential.empty()) {
@@ -225,6 +310,9 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     // A line break in a value (an obs-fold the parser let through) would
     // start a header of the agent's choosing upstream: such a field is dropped.
     if (!forwarded(name) || value.find_first_of("\r\n") != std::string::npos) continue;
+    if (drop_mirror_headers && (iequals(name, proxy::header_mcp_method) || iequals(name, proxy::header_mcp_name))) {
+      continue;
+    }
     upstream_request.fields.append(name).append(": ").append(value).append("\r\n");
   }
   if (!entry->credential.empty()) {
@@ -261,10 +349,24 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   const auto session = head.header(proxy::header_mcp_session_id);
   if (!session.empty()) out.headers.emplace_back(std::string(proxy::header_mcp_session_id), std::string(session));
 
+  // What the relay tells the proxy: the upstream's tool list changed, or it
+  // listed a tool the registry has not seen: a sync, in the background.
+  const auto sync_soon = [&ctx, entry, here] { sync_tools_in_background(ctx, entry, here); };
   if (is_event_stream(content_type) && !exchange->body_done()) {
     out.headers.emplace_back("Cache-Control", "no-cache");
     out.headers.emplace_back("X-Accel-Buffering", "no");
-    out.stream = std::make_shared<upstream_body>(exchange, std::move(*slot));
+    relay_hooks hooks;
+    hooks.list_changed = sync_soon;
+    hooks.unseen_tool = sync_soon;
+    hooks.hidden = [&ctx, entry](std::string_view name) { return hidden_in_list(ctx, *entry, name); };
+    hooks.known = [entry](std::string_view name) { return known_tool(*entry, name); };
+    // A GET stream may replay a tools/list answer (Last-Event-ID): its events
+    // are always looked at; a POST's only when it asked for tools/list.
+    if (req.method == "GET") {
+      out.stream = make_listen_body(exchange, std::move(*slot), std::move(hooks), here, *ctx.listeners, inst.id);
+    } else {
+      out.stream = make_relay_body(exchange, std::move(*slot), std::move(hooks), lists_tools);
+    }
     co_return out;
   }
 
@@ -284,6 +386,16 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     }
     out.body.append(bytes);
     if (exchange->body_done()) break;  // saves a round trip to learn it
+  }
+  if (lists_tools) {
+    const auto hidden = [&ctx, &entry](std::string_view name) { return hidden_in_list(ctx, *entry, name); };
+    auto answer = proxy::filter_tools_list(out.body, hidden);
+    if (answer) {
+      const bool unseen = std::any_of(answer->names.begin(), answer->names.end(),
+                                      [&entry](const std::string& n) { return !known_tool(*entry, n); });
+      if (unseen) sync_soon();
+      if (answer->filtered) out.body = std::move(*answer->filtered);
+    }
   }
   co_return out;
 }

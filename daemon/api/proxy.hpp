@@ -25,6 +25,14 @@ boost::asio::awaitable<http_response> handle_proxy(const api_context& ctx, const
 // the request may go on.
 std::optional<http_response> check_rebinding(const proxy_options& options, const http_request& req);
 
+// The caller's installation with its credential opened and its URL checked:
+// from the proxy's cache, else from the store (then cached). nullptr with
+// ok=true: no such installation for this caller; ok=false: the store failed.
+boost::asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const api_context& ctx,
+                                                                                   const caller& who,
+                                                                                   const std::string& id,
+                                                                                   bool& ok);
+
 // {"error": message} with this status, the proxy's error body.
 http_response proxy_error(unsigned status, std::string_view message);
 

@@ -164,7 +164,7 @@ bool fake_exchange::wait_for_peer_close(std::chrono::milliseconds within) {
 // fake_upstream ------------------------------------------------------------------
 
 fake_upstream::fake_upstream(fake_upstream_options options) : options_(std::move(options)) {
-  handler_ = [](fake_exchange& ex) { ex.respond_json(200, R"({"jsonrpc":"2.0","id":1,"result":{}})"); };
+  handler_ = answer_default;
   const bool v6 = options_.bind_address.find(':') != std::string::npos;
   listen_fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error(errno_text("socket"));
@@ -228,9 +228,29 @@ std::string fake_upstream::base_url() const {
 
 std::string fake_upstream::url(std::string_view path) const { return base_url() + std::string(path); }
 
+void fake_upstream::answer_default(fake_exchange& ex) {
+  ex.respond_json(200, R"({"jsonrpc":"2.0","id":1,"result":{}})");
+}
+
 void fake_upstream::on_request(handler h) {
   std::lock_guard lock(mu_);
   handler_ = std::move(h);
+}
+
+fake_upstream::handler fake_upstream::replace_handler(handler h) {
+  std::lock_guard lock(mu_);
+  std::swap(handler_, h);
+  return h;
+}
+
+void fake_upstream::clear_records() {
+  {
+    std::lock_guard lock(mu_);
+    requests_.clear();
+    events_.clear();
+    accepted_ = 0;
+  }
+  changed_.notify_all();
 }
 
 std::vector<recorded_request> fake_upstream::requests() const {
@@ -720,6 +740,24 @@ std::string install(api_client& client, const std::string& url, const std::strin
   const reply r = client.post(environments_collection(1) + "/install_custom/", body);
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   return id_of(r.object());
+}
+
+std::string install(api_client& client, fake_upstream& upstream, const std::string& url,
+                    const std::string& auth_type, const std::string& api_key) {
+  fake_upstream::handler scripted = upstream.replace_handler([](fake_exchange& ex) {
+    ex.respond(503, {{"Content-Type", "text/plain"}, {"Connection", "close"}}, "not an MCP server during install");
+    ex.close_connection();
+  });
+  std::string id;
+  try {
+    id = install(client, url, auth_type, api_key);
+  } catch (...) {
+    upstream.on_request(std::move(scripted));
+    throw;
+  }
+  upstream.on_request(std::move(scripted));
+  upstream.clear_records();
+  return id;
 }
 
 std::string proxy_path(const std::string& collection, const std::string& installation_id, bool trailing_slash) {

@@ -125,8 +125,7 @@ class fake_upstream {
  public:
   using handler = std::function<void(fake_exchange&)>;
 
-  // Listens on bind_address, port 0. The default handler answers every
-  // request 200 {"jsonrpc":"2.0","id":1,"result":{}}.
+  // Listens on bind_address, port 0, with answer_default as the handler.
   explicit fake_upstream(fake_upstream_options options = {});
   // Stops accepting, shuts every connection down (which ends blocked writes
   // and pauses), joins the threads.
@@ -140,8 +139,22 @@ class fake_upstream {
   // base_url() + path.
   std::string url(std::string_view path = "/mcp") const;
 
+  // The default handler: answers every request 200
+  // {"jsonrpc":"2.0","id":1,"result":{}}.
+  static void answer_default(fake_exchange& ex);
+
   // Replaces the handler for requests that arrive from now on.
   void on_request(handler h);
+  // on_request(h), and the handler it replaced.
+  handler replace_handler(handler h);
+
+  // Forgets every recorded request and connection event, and counts accepted
+  // connections from 0 again (the next one is connection 1). For the traffic
+  // of an install's tools sync, which the test did not ask for. A connection
+  // that is still open keeps its old number, so a test that looks at
+  // connection numbers clears only once the earlier connections are closed
+  // (install() below sees to that).
+  void clear_records();
 
   std::vector<recorded_request> requests() const;
   std::size_t request_count() const;
@@ -282,9 +295,19 @@ struct proxy_gateway : gateway {
 };
 
 // install_custom in environment 1; the new installation's id. api_key is
-// sent only for auth_type "api_key".
+// sent only for auth_type "api_key". The install runs a tools sync against
+// the URL before answering 201; this overload is for a URL that no
+// fake_upstream serves (a closed port), whose sync simply fails.
 std::string install(api_client& client, const std::string& url, const std::string& auth_type,
                     const std::string& api_key = "");
+// install() of an upstream that `upstream` serves, leaving it as the test
+// scripted it: while the install runs, every request is answered 503 with
+// "Connection: close" (the sync fails at once and leaves no connection open,
+// the installation has no tools), then the test's handler is put back and the
+// records are cleared, so the test sees only its own traffic and connections
+// counted from 1.
+std::string install(api_client& client, fake_upstream& upstream, const std::string& url,
+                    const std::string& auth_type, const std::string& api_key = "");
 
 // "/api/environments/1/mcp_server_installations/<id>/proxy" (+ "/").
 std::string proxy_path(const std::string& collection, const std::string& installation_id, bool trailing_slash = true);

@@ -83,7 +83,7 @@ BOOST_AUTO_TEST_CASE(sse_events_reach_the_agent_as_the_upstream_sends_them) {
   });
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
 
   agent_stream agent(port());
   BOOST_TEST_REQUIRE(agent.send(raw_request("POST", proxy_path(e1, id), port(), key.secret, post_headers,
@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(the_agent_closing_its_stream_closes_the_upstream_request) {
   upstream.on_request(hold_stream);
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
 
   agent_stream agent(port());
   BOOST_TEST_REQUIRE(agent.send(raw_request("GET", proxy_path(e1, id), port(), key.secret, sse_headers)));
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(get_passes_last_event_id_and_the_stream) {
   });
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const reply r = alice.send("GET", proxy_path(e1, id), "",
                              {{"Accept", "text/event-stream"}, {"Last-Event-ID", "evt-41"}, {"Mcp-Session-Id", "s1"}});
   BOOST_TEST(r.status == 200u, r);
@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(an_upstream_405_on_get_passes_through) {
     ex.respond(405, {{"Allow", "POST, DELETE"}, {"Content-Type", "text/plain"}}, "no SSE stream here");
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "none");
+  const std::string id = install(alice, upstream, upstream.url(), "none");
   const reply r = alice.send("GET", proxy_path(e1, id), "", sse_headers);
   BOOST_TEST(r.status == 405u, r);
   BOOST_TEST(upstream.request_count() == 1u);
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(delete_passes_the_session_and_the_upstreams_status) {
     ex.respond(known ? 204 : 404, {}, "");
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const reply ended = alice.send("DELETE", proxy_path(e1, id), "", {{"Mcp-Session-Id", "live-session"}});
   BOOST_TEST(ended.status == 204u, ended);
   const reply unknown = alice.send("DELETE", proxy_path(e1, id), "", {{"Mcp-Session-Id", "gone-session"}});
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(a_slow_agent_stalls_the_upstream_instead_of_filling_the_gat
   });
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "none");
+  const std::string id = install(alice, upstream, upstream.url(), "none");
   const std::uint64_t rss_before = resident_bytes(process().pid());
 
   agent_stream agent(port(), 64 * 1024);
@@ -288,7 +288,7 @@ struct capped_installation {
       ex.respond_json(200, R"({"jsonrpc":"2.0","id":1,"result":{}})");
     });
     auto alice = gw.client(key_);
-    id_ = install(alice, upstream.url(), "none");
+    id_ = install(alice, upstream, upstream.url(), "none");
     for (auto* s : {&first_, &second_}) {
       auto [stream, head] = open("GET");
       BOOST_TEST_REQUIRE(head.status == 200u, head);

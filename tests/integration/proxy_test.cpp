@@ -4,6 +4,7 @@
 // nothing), upstream failures (502, 504, 401), the SSRF check at connect time
 // and the DNS-rebinding defence.
 #include "fake_upstream.hpp"
+#include "mcp_upstream.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -110,6 +111,20 @@ BOOST_FIXTURE_TEST_SUITE(proxy_forwarding, proxy_gateway)
 
 BOOST_AUTO_TEST_CASE(post_forwards_exact_bytes_and_allowed_headers_with_the_stored_key_on_both_route_families) {
   fake_upstream upstream;
+  const api_key key = create_key("alice", "*");
+  auto alice = client(key);
+  std::string id;
+  {
+    // The install's tools sync learns the tool "echo"; approved, a call to it
+    // is forwarded.
+    mcp_upstream tools(upstream);
+    mcp_tool echo;
+    echo.name = "echo";
+    tools.set_tools({echo});
+    id = install_mcp(alice, upstream, upstream.url("/mcp?tenant=t1"), "api_key", "upstream-secret-1");
+  }
+  const reply approved = alice.patch(item_of(e1, id) + "/tools/echo", json::object{{"approval_state", "approved"}});
+  BOOST_TEST_REQUIRE(approved.status == 200u, approved);
   const std::string answer = R"({"jsonrpc":"2.0","id":"abc-1","result":{"content":[{"type":"text","text":"hi"}]}})";
   upstream.on_request([answer](fake_exchange& ex) {
     ex.respond(200,
@@ -117,9 +132,6 @@ BOOST_AUTO_TEST_CASE(post_forwards_exact_bytes_and_allowed_headers_with_the_stor
                 {"Mcp-Session-Id", "upstream-session-9"}},
                answer);
   });
-  const api_key key = create_key("alice", "*");
-  auto alice = client(key);
-  const std::string id = install(alice, upstream.url("/mcp?tenant=t1"), "api_key", "upstream-secret-1");
 
   // Odd spacing, a unicode escape, key order: the bytes must arrive as sent.
   const std::string body =
@@ -173,7 +185,7 @@ BOOST_AUTO_TEST_CASE(auth_type_none_sends_no_authorization_upstream) {
   fake_upstream upstream;
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url("/open"), "none");
+  const std::string id = install(alice, upstream, upstream.url("/open"), "none");
   const reply r = alice.send("POST", proxy_path(e1, id), ping, {{"Cookie", "a=b"}});
   BOOST_TEST(r.status == 200u, r);
   BOOST_TEST(r.body == R"({"jsonrpc":"2.0","id":1,"result":{}})");
@@ -198,7 +210,7 @@ BOOST_AUTO_TEST_CASE(the_upstreams_status_passes_through) {
     }
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "none");
+  const std::string id = install(alice, upstream, upstream.url(), "none");
   const reply accepted = alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
                                     json_headers);
   BOOST_TEST(accepted.status == 202u, accepted);
@@ -218,7 +230,7 @@ BOOST_AUTO_TEST_CASE(a_chunked_request_body_arrives_upstream_byte_for_byte) {
   fake_upstream upstream;
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "none");
+  const std::string id = install(alice, upstream, upstream.url(), "none");
   const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a b"}})";
   std::string request = "POST " + proxy_path(e1, id) + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port()) +
                         "\r\nAuthorization: Bearer " + key.secret +
@@ -245,7 +257,7 @@ BOOST_AUTO_TEST_CASE(a_batch_is_forwarded_unchanged) {
   const std::string answer = R"([{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"resources":[]}}])";
   upstream.on_request([answer](fake_exchange& ex) { ex.respond_json(200, answer); });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "k-batch");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k-batch");
   const std::string batch =
       R"([{"jsonrpc":"2.0","id":1,"method":"ping"}, {"jsonrpc":"2.0","id":2,"method":"resources/list","params":{}},)"
       R"( {"jsonrpc":"2.0","method":"notifications/initialized"}])";
@@ -264,7 +276,7 @@ BOOST_AUTO_TEST_CASE(an_upstream_401_on_an_api_key_installation_is_a_json_rpc_er
                R"({"error":"invalid_token"})");
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "revoked-key");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "revoked-key");
   const reply r = alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","id":42,"method":"resources/list"})",
                              json_headers);
   BOOST_TEST_REQUIRE(r.status == 200u, r);
@@ -290,7 +302,7 @@ BOOST_AUTO_TEST_CASE(an_upstream_401_for_a_notification_is_409_not_401) {
     ex.respond(401, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}}, R"({"error":"x"})");
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "revoked-key");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "revoked-key");
   const reply r = alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
                              json_headers);
   BOOST_TEST(r.status == 409u, r);
@@ -309,7 +321,7 @@ BOOST_AUTO_TEST_CASE(agent_key_and_tenancy_problems_answer_like_the_rest_api_and
   auto limited = client(create_key("alice", "*", "2"));
   auto bob = client(create_key("bob", "*"));
   auto nobody = anonymous();
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const std::string target = proxy_path(e1, id);
 
   BOOST_TEST(is_error(nobody.send("POST", target, ping, json_headers), 401, "authentication_error", "not_authenticated"));
@@ -341,7 +353,7 @@ BOOST_AUTO_TEST_CASE(a_disabled_installation_is_403_before_the_body_is_looked_at
   fake_upstream upstream;
   auto alice = client(create_key("alice", "*"));
   auto bob = client(create_key("bob", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const std::string target = proxy_path(p1, id);
   const reply off = alice.patch(item_of(e1, id), json::object{{"is_enabled", false}});
   BOOST_TEST_REQUIRE(off.status == 200u, off);
@@ -363,7 +375,7 @@ BOOST_AUTO_TEST_CASE(a_disabled_installation_is_403_before_the_body_is_looked_at
 BOOST_AUTO_TEST_CASE(a_body_that_is_not_json_is_400_and_an_oversized_one_413_and_neither_goes_upstream) {
   fake_upstream upstream;
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const std::string target = proxy_path(e1, id);
   for (const std::string body : {"{not json", "42", "\"text\"", "[1,", "{\"jsonrpc\":\"2.0\"} trailing", "\xff\xfe"}) {
     BOOST_TEST_CONTEXT("body " << hex(body)) {
@@ -385,7 +397,7 @@ BOOST_AUTO_TEST_CASE(a_body_that_is_not_json_is_400_and_an_oversized_one_413_and
 BOOST_AUTO_TEST_CASE(other_methods_are_405_with_allow) {
   fake_upstream upstream;
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   for (const std::string method : {"PUT", "PATCH"}) {
     BOOST_TEST_CONTEXT(method) {
       const reply r = alice.send(method, proxy_path(e1, id), ping, json_headers);
@@ -425,7 +437,7 @@ BOOST_AUTO_TEST_CASE(an_upstream_that_never_answers_is_504_after_upstream_first_
     ex.close_connection();
   });
   auto alice = client(create_key("alice", "*"));
-  const std::string id = install(alice, upstream.url(), "none");
+  const std::string id = install(alice, upstream, upstream.url(), "none");
   const auto start = steady::now();
   const reply r = alice.send("POST", proxy_path(e1, id), ping, json_headers);
   const auto took = ms_since(start);
@@ -488,7 +500,7 @@ BOOST_AUTO_TEST_CASE(a_foreign_host_or_origin_is_403_and_reaches_no_upstream) {
   fake_upstream upstream;
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const std::string id = install(alice, upstream.url(), "api_key", "k");
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const std::string target = proxy_path(e1, id);
   const std::string port_text = std::to_string(port());
 

@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(default_config_listens_on_loopback_with_files_in_data_dir) 
   BOOST_TEST_REQUIRE(c.projects[0].environments.size() == 1u);
   BOOST_TEST(c.projects[0].environments[0].id == 1);
   BOOST_TEST(c.projects[0].environments[0].name == "production");
-  BOOST_TEST(c.proxy.tools_list_hide == std::vector<std::string>{"do_not_use"});
+  BOOST_TEST(c.proxy.tools_list_hide == (std::vector<std::string>{"do_not_use", "removed"}));
   BOOST_TEST(c.logging.level == "info");
   BOOST_TEST(c.templates.empty());
 }

@@ -2,6 +2,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <utility>
+
 using mcpgate::daemon::match_route;
 using mcpgate::daemon::resource;
 using mcpgate::daemon::route_family;
@@ -129,6 +131,66 @@ BOOST_AUTO_TEST_CASE(characters_outside_a_url_path_are_no_route) {
                              "/api/environments/3/mcp_server_installations/a b/proxy",
                              "/api/environments/3/mcp_server_installations/a%zz/proxy",
                              "api/environments/3/mcp_server_installations"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The tools routes below an installation: the list, one tool by (decoded)
+// name, and refresh.
+BOOST_AUTO_TEST_SUITE(router_tools)
+
+BOOST_AUTO_TEST_CASE(tools_list_on_both_families) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/tools",
+                             "/api/projects/3/mcp_server_installations/abc/tools/?include_removed=1"}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::tools));
+    BOOST_TEST(r->installation_id == "abc");
+    BOOST_TEST(r->tool_name.empty());
+  }
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::tools) == "GET");
+}
+
+BOOST_AUTO_TEST_CASE(tool_names_are_decoded_whatever_their_spelling) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"/api/environments/3/mcp_server_installations/abc/tools/get.user-info_v2", "get.user-info_v2"},
+      {"/api/environments/3/mcp_server_installations/abc/tools/get.user-info_v2/", "get.user-info_v2"},
+      {"/api/environments/3/mcp_server_installations/abc/tools/a%20b%2Fc", "a b/c"},
+      {"/api/environments/3/mcp_server_installations/abc/tools/%C3%A9t%C3%A9", "\xC3\xA9t\xC3\xA9"},
+      {"/api/environments/3/mcp_server_installations/abc/tools/x%3Fy?z=1", "x?y"},
+  };
+  for (const auto& [target, name] : cases) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::tool), target);
+    BOOST_TEST(r->tool_name == name);
+    BOOST_TEST(r->installation_id == "abc");
+  }
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::tool) == "PATCH");
+}
+
+BOOST_AUTO_TEST_CASE(refresh_is_a_route_that_also_names_a_tool_called_refresh) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/tools/refresh",
+                             "/api/projects/3/mcp_server_installations/abc/tools/refresh/",
+                             "/api/projects/3/mcp_server_installations/abc/tools/%72efresh"}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::tools_refresh));
+    BOOST_TEST(r->tool_name == "refresh");
+  }
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::tools_refresh) == "POST, PATCH");
+}
+
+BOOST_AUTO_TEST_CASE(nothing_else_below_tools_is_a_route) {
+  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/tools/a/b",
+                             "/api/environments/3/mcp_server_installations/abc/tools//",
+                             "/api/environments/3/mcp_server_installations/abc/tool",
+                             "/api/environments/3/mcp_server_installations/abc/proxy/x",
+                             "/api/environments/3/mcp_server_installations/install_custom/tools",
+                             "/api/environments/3/mcp_server_installations/install_custom/tools/x",
+                             "/api/environments/3/mcp_server_installations/abc/tools/a%zz"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
 }

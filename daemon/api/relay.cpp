@@ -1,0 +1,270 @@
+#include "daemon/api/relay.hpp"
+
+#include "net/upstream_exchange.hpp"
+#include "proxy/sse.hpp"
+#include "proxy/tools_filter.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <utility>
+
+namespace mcpgate::daemon::api {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using piece = std::pair<error_code, std::string_view>;
+
+constexpr std::string_view list_changed_method = "notifications/tools/list_changed";
+
+// One event of a stream the relay cuts into events: an answer to tools/list
+// loses its hidden tools; the hooks hear about unseen tools and list_changed.
+std::string inspect_event(std::string event, const relay_hooks& hooks, bool filter, list_changed_scanner& scanner) {
+  if (scanner.feed(event) && hooks.list_changed) hooks.list_changed();
+  if (!filter) return event;
+  const std::string data = proxy::event_data(event);
+  if (data.find("\"tools\"") == std::string::npos) return event;
+  const auto answer = proxy::filter_tools_list(data, hooks.hidden);
+  if (!answer) return event;
+  if (hooks.unseen_tool && std::any_of(answer->names.begin(), answer->names.end(),
+                                       [&](const std::string& n) { return !hooks.known(n); })) {
+    hooks.unseen_tool();
+  }
+  if (!answer->filtered) return event;
+  return proxy::replace_event_data(event, *answer->filtered);
+}
+
+class relay_body final : public body_source {
+ public:
+  relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
+             bool filter)
+      : exchange_(std::move(exchange)),
+        slot_(std::move(slot)),
+        hooks_(std::move(hooks)),
+        filter_(filter),
+        splitter_(proxy::sse_default_max_event_bytes) {}
+
+  asio::awaitable<piece> next() override {
+    if (!filter_) {
+      auto reading = exchange_->read_some();
+      auto got = co_await std::move(reading);
+      if (!got.first && scanner_.feed(got.second) && hooks_.list_changed) hooks_.list_changed();
+      co_return got;
+    }
+    for (;;) {
+      if (!ready_.empty()) {
+        current_ = std::move(ready_.front());
+        ready_.pop_front();
+        co_return piece{{}, current_};
+      }
+      if (ended_) co_return piece{};
+      auto reading = exchange_->read_some();
+      const auto [ec, bytes] = co_await std::move(reading);
+      if (ec) co_return piece{ec, {}};
+      if (bytes.empty()) {
+        ended_ = true;
+        if (std::string rest = splitter_.take_remainder(); !rest.empty()) ready_.push_back(std::move(rest));
+        continue;
+      }
+      splitter_.feed(bytes);
+      while (auto event = splitter_.next_event()) {
+        ready_.push_back(inspect_event(std::move(*event), hooks_, true, scanner_));
+      }
+      if (splitter_.overflowed()) {
+        exchange_->cancel();
+        co_return piece{asio::error::message_size, {}};
+      }
+    }
+  }
+
+  void cancel() override { exchange_->cancel(); }
+
+ private:
+  const std::shared_ptr<net::upstream_exchange> exchange_;
+  const stream_slots::slot slot_;  // held while the stream is open
+  const relay_hooks hooks_;
+  const bool filter_;
+  list_changed_scanner scanner_;
+  proxy::sse_splitter splitter_;
+  std::deque<std::string> ready_;
+  std::string current_;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+// A GET stream. A pump reads the upstream into whole events (one batch at a
+// time: it reads again only once the agent has taken them); next() hands out
+// those events and, between two of them, the gateway's list_changed.
+class listen_body final : public body_source, public std::enable_shared_from_this<listen_body> {
+ public:
+  listen_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
+              const asio::any_io_executor& shard)
+      : exchange_(std::move(exchange)),
+        slot_(std::move(slot)),
+        hooks_(std::move(hooks)),
+        shard_(shard),
+        splitter_(proxy::sse_default_max_event_bytes),
+        wake_(shard, asio::steady_timer::time_point::max()),
+        drained_(shard, asio::steady_timer::time_point::max()) {}
+
+  asio::awaitable<piece> next() override {
+    if (!pumping_) {
+      pumping_ = true;
+      asio::co_spawn(shard_, pump(shared_from_this()), asio::detached);
+    }
+    for (;;) {
+      if (!ready_.empty()) {
+        current_ = std::move(ready_.front());
+        ready_.pop_front();
+        if (ready_.empty()) drained_.cancel();
+        co_return piece{{}, current_};
+      }
+      if (inject_) {
+        inject_ = false;
+        co_return piece{{}, list_changed_event};
+      }
+      if (ended_) co_return piece{end_, {}};
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      error_code ignored;
+      auto waiting = wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      co_await std::move(waiting);
+    }
+  }
+
+  void cancel() override {
+    cancelled_ = true;
+    exchange_->cancel();
+    wake_.cancel();
+    drained_.cancel();
+  }
+
+  // On the shard: list_changed_event goes out before the next upstream event.
+  void inject() {
+    if (ended_ || cancelled_) return;
+    inject_ = true;
+    wake_.cancel();
+  }
+
+  const asio::any_io_executor& shard() const { return shard_; }
+
+ private:
+  static asio::awaitable<void> pump(std::shared_ptr<listen_body> self) {
+    for (;;) {
+      auto reading = self->exchange_->read_some();
+      const auto [ec, bytes] = co_await std::move(reading);
+      if (ec || bytes.empty() || self->cancelled_) {
+        if (std::string rest = self->splitter_.take_remainder(); !rest.empty() && !ec) {
+          self->ready_.push_back(std::move(rest));
+        }
+        self->end_ = ec;
+        self->ended_ = true;
+        self->wake_.cancel();
+        co_return;
+      }
+      self->splitter_.feed(bytes);
+      while (auto event = self->splitter_.next_event()) {
+        self->ready_.push_back(inspect_event(std::move(*event), self->hooks_, true, self->scanner_));
+      }
+      if (self->splitter_.overflowed()) {
+        self->exchange_->cancel();
+        self->end_ = asio::error::message_size;
+        self->ended_ = true;
+        self->wake_.cancel();
+        co_return;
+      }
+      if (self->ready_.empty()) continue;  // half an event so far
+      self->wake_.cancel();
+      // Backpressure: the next read waits until the agent took these events.
+      while (!self->ready_.empty() && !self->cancelled_) {
+        self->drained_.expires_at(asio::steady_timer::time_point::max());
+        error_code ignored;
+        auto waiting = self->drained_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        co_await std::move(waiting);
+      }
+    }
+  }
+
+  const std::shared_ptr<net::upstream_exchange> exchange_;
+  const stream_slots::slot slot_;
+  const relay_hooks hooks_;
+  const asio::any_io_executor shard_;
+  list_changed_scanner scanner_;
+  proxy::sse_splitter splitter_;
+  asio::steady_timer wake_;     // next() waits here for events, an injection or the end
+  asio::steady_timer drained_;  // the pump waits here for next() to take its events
+  std::deque<std::string> ready_;
+  std::string current_;
+  error_code end_;
+  bool pumping_ = false;
+  bool inject_ = false;
+  bool ended_ = false;
+  bool cancelled_ = false;
+};
+
+bool list_changed_scanner::feed(std::string_view piece) {
+  constexpr std::size_t keep = list_changed_method.size() - 1;
+  bool found = false;
+  if (!tail_.empty()) {
+    // Only the straddling part: the tail plus the first bytes of the piece.
+    std::string joint = tail_;
+    joint.append(piece.substr(0, keep));
+    found = joint.find(list_changed_method) != std::string::npos;
+  }
+  found = found || piece.find(list_changed_method) != std::string_view::npos;
+  if (piece.size() >= keep) {
+    tail_.assign(piece.substr(piece.size() - keep));
+  } else {
+    tail_.append(piece);
+    if (tail_.size() > keep) tail_.erase(0, tail_.size() - keep);
+  }
+  return found;
+}
+
+void open_listeners::add(const std::string& installation_id, const std::shared_ptr<listen_body>& stream) {
+  std::lock_guard lock(mu_);
+  auto& list = streams_[installation_id];
+  std::erase_if(list, [](const std::weak_ptr<listen_body>& w) { return w.expired(); });
+  list.push_back(stream);
+}
+
+void open_listeners::tools_changed(const std::string& installation_id) {
+  std::vector<std::shared_ptr<listen_body>> open;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = streams_.find(installation_id);
+    if (it == streams_.end()) return;
+    for (const auto& w : it->second) {
+      if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    if (open.empty()) streams_.erase(it);
+  }
+  for (auto& s : open) {
+    const auto shard = s->shard();
+    asio::post(shard, [s = std::move(s)] { s->inject(); });
+  }
+}
+
+std::shared_ptr<body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
+                                             stream_slots::slot slot, relay_hooks hooks, bool filter) {
+  return std::make_shared<relay_body>(std::move(exchange), std::move(slot), std::move(hooks), filter);
+}
+
+std::shared_ptr<body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
+                                              stream_slots::slot slot, relay_hooks hooks,
+                                              const asio::any_io_executor& shard, open_listeners& listeners,
+                                              const std::string& installation_id) {
+  auto body = std::make_shared<listen_body>(std::move(exchange), std::move(slot), std::move(hooks), shard);
+  listeners.add(installation_id, body);
+  return body;
+}
+
+}  // namespace mcpgate::daemon::api
