@@ -1,8 +1,6 @@
 #include "proxy/approval.hpp"
 
-#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 namespace mcpgate::proxy {
@@ -43,16 +41,6 @@ std::string jsonrpc_id_text(const message_info& m) {
   if (m.id == id_kind::number) return m.id_text;
   if (m.id == id_kind::string) return json::serialize(json::string(m.id_text));
   return "null";
-}
-
-json::value jsonrpc_id(const message_info& m) {
-  if (m.id == id_kind::string) return json::string(m.id_text);
-  if (m.id == id_kind::number) {
-    boost::system::error_code ec;
-    auto v = json::parse(m.id_text, ec);
-    if (!ec) return v;
-  }
-  return nullptr;
 }
 
 approval_outcome apply_tool_approval(const inspection& body, const tool_state_lookup& state_of) {

@@ -16,8 +16,6 @@
 
 #include "proxy/jsonrpc_inspector.hpp"
 
-#include <boost/json/value.hpp>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -49,8 +47,5 @@ approval_outcome apply_tool_approval(const inspection& body, const tool_state_lo
 // The message's "id" as JSON text: a number exactly as written, a string
 // re-escaped, "null" when absent or invalid.
 std::string jsonrpc_id_text(const message_info& m);
-
-// The message's "id" as JSON (null when absent or invalid).
-boost::json::value jsonrpc_id(const message_info& m);
 
 }  // namespace mcpgate::proxy

@@ -12,7 +12,6 @@
 #include "proxy/tools_filter.hpp"
 
 #include <boost/asio/this_coro.hpp>
-#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
@@ -179,20 +178,22 @@ http_response needs_reauth(const api_context& ctx, const registry::installation&
     data["authorize_url"] = ctx.public_url + "/api/environments/" + std::to_string(inst.environment_id) +
                             "/mcp_server_installations/authorize/?installation_id=" + inst.id;
   }
-  json::array answers;
+  // Built as text so that a numeric id comes back exactly as written.
+  const std::string error = json::serialize(
+      json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}});
+  std::vector<std::string> answers;
   if (message) {
     for (const auto& m : message->messages) {
       if (m.kind != proxy::message_kind::request) continue;
-      answers.push_back(json::object{
-          {"jsonrpc", "2.0"},
-          {"id", proxy::jsonrpc_id(m)},
-          {"error", json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}}},
-      });
+      answers.push_back(R"({"jsonrpc":"2.0","id":)" + proxy::jsonrpc_id_text(m) + R"(,"error":)" + error + "}");
     }
   }
   if (answers.empty()) return proxy_error(409, "Installation needs re-authentication: " + reason);
-  if (!message->is_batch) return http_response::json(200, json::serialize(answers.front()));
-  return http_response::json(200, json::serialize(answers));
+  if (!message->is_batch) return http_response::json(200, std::move(answers.front()));
+  std::string batch = "[";
+  for (std::size_t i = 0; i < answers.size(); ++i) batch.append(i ? "," : "").append(answers[i]);
+  batch += "]";
+  return http_response::json(200, std::move(batch));
 }
 
 }  // namespace

@@ -296,6 +296,30 @@ BOOST_AUTO_TEST_CASE(an_upstream_401_on_an_api_key_installation_is_a_json_rpc_er
   BOOST_TEST(upstream.requests().at(0).header("Authorization").value_or("") == "Bearer revoked-key");
 }
 
+BOOST_AUTO_TEST_CASE(the_reauthentication_answer_echoes_every_request_id_as_written) {
+  fake_upstream upstream;
+  upstream.on_request([](fake_exchange& ex) {
+    ex.respond(401, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}}, R"({"error":"x"})");
+  });
+  auto alice = client(create_key("alice", "*"));
+  const std::string id = install(alice, upstream, upstream.url(), "api_key", "revoked-key");
+  // An integer beyond 64 bits, one with an exponent, a string with escapes;
+  // the notification gets no answer.
+  const std::string batch =
+      R"([{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"},)"
+      R"({"jsonrpc":"2.0","id":1.5e3,"method":"ping"},{"jsonrpc":"2.0","id":"a\"b","method":"ping"},)"
+      R"({"jsonrpc":"2.0","method":"notifications/initialized"}])";
+  const reply r = alice.send("POST", proxy_path(e1, id), batch, json_headers);
+  BOOST_TEST_REQUIRE(r.status == 200u, r);
+  BOOST_TEST(r.body.find(R"("id":123456789012345678901234567890,)") != std::string::npos, r);
+  BOOST_TEST(r.body.find(R"("id":1.5e3,)") != std::string::npos, r);
+  const json::value v = r.json();
+  BOOST_TEST_REQUIRE(v.is_array(), r);
+  BOOST_TEST_REQUIRE(v.as_array().size() == 3u, r);
+  BOOST_TEST(v.as_array().at(2).at("id") == json::value("a\"b"), r);
+  for (const auto& answer : v.as_array()) BOOST_TEST(answer.at("error").at("code") == json::value(-32003), r);
+}
+
 BOOST_AUTO_TEST_CASE(an_upstream_401_for_a_notification_is_409_not_401) {
   fake_upstream upstream;
   upstream.on_request([](fake_exchange& ex) {

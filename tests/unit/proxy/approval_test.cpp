@@ -1,7 +1,9 @@
 // apply_tool_approval on crafted bodies: the spec's table and its batch rules.
 #include "proxy/approval.hpp"
 
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
