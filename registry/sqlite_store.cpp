@@ -137,6 +137,43 @@ CREATE INDEX audit_events_newest_first
 CREATE INDEX audit_events_by_installation
   ON audit_events (installation_id, created_at DESC, id DESC);
 )sql",
+    // 3: OAuth grants (spec: oauth.md): token times on the installation, the
+    // cached client registration and the started authorization flows.
+    R"sql(
+ALTER TABLE installations ADD COLUMN token_issued_at INTEGER;   -- NULL: no access token
+ALTER TABLE installations ADD COLUMN token_expires_at INTEGER;  -- NULL: none, or no expires_in
+CREATE TABLE oauth_clients (
+  installation_id TEXT PRIMARY KEY REFERENCES installations (id) ON DELETE CASCADE,
+  issuer TEXT NOT NULL,
+  authorization_endpoint TEXT NOT NULL,
+  token_endpoint TEXT NOT NULL,
+  registration_endpoint TEXT NOT NULL,  -- '': the AS has none
+  resource TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  client_source TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+-- Only the hash of a state token is stored, never the token.
+CREATE TABLE oauth_states (
+  state_hash TEXT PRIMARY KEY,
+  installation_id TEXT NOT NULL REFERENCES installations (id) ON DELETE CASCADE,
+  environment_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  verifier_sealed BLOB NOT NULL,
+  authorization_url TEXT NOT NULL,
+  binding_hash TEXT NOT NULL,  -- '': not bound to a browser yet
+  install_source TEXT NOT NULL,
+  callback_url TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER              -- NULL: not taken yet
+);
+CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
+-- So that deleting an installation finds its states without a scan.
+CREATE INDEX oauth_states_by_installation ON oauth_states (installation_id);
+)sql",
 };
 
 constexpr int latest_version = static_cast<int>(std::size(migrations));
@@ -437,6 +474,7 @@ constexpr std::string_view installation_select =
     " i.description, i.auth_type, i.is_enabled, i.needs_reauth,"
     " EXISTS (SELECT 1 FROM installation_secrets s"
     "   WHERE s.installation_id = i.id AND s.kind IN ('api_key', 'access_token')),"
+    " i.token_issued_at, i.token_expires_at,"
     " (SELECT count(*) FROM tools t WHERE t.installation_id = i.id AND t.removed_at IS NULL),"
     " i.created_at, i.updated_at FROM installations i ";
 
@@ -453,6 +491,8 @@ result<installation> read_installation(query& r) {
   i.is_enabled = r.boolean();
   i.needs_reauth = r.boolean();
   i.has_credential = r.boolean();
+  i.token_issued_at = r.optional_time();
+  i.token_expires_at = r.optional_time();
   i.tool_count = r.int64();
   i.created_at = r.time();
   i.updated_at = r.time();
@@ -478,6 +518,49 @@ result<tool> read_tool(query& r) {
   t.created_at = r.time();
   t.updated_at = r.time();
   return t;
+}
+
+constexpr std::string_view oauth_client_select =
+    "SELECT installation_id, issuer, authorization_endpoint, token_endpoint,"
+    " registration_endpoint, resource, scope, client_id, client_source,"
+    " token_endpoint_auth_method, created_at FROM oauth_clients ";
+
+result<oauth_client> read_oauth_client(query& r) {
+  oauth_client c;
+  c.installation_id = r.text();
+  c.issuer = r.text();
+  c.authorization_endpoint = r.text();
+  c.token_endpoint = r.text();
+  c.registration_endpoint = r.text();
+  c.resource = r.text();
+  c.scope = r.text();
+  c.client_id = r.text();
+  c.client_source = r.text();
+  c.token_endpoint_auth_method = r.text();
+  c.created_at = r.time();
+  return c;
+}
+
+constexpr std::string_view oauth_state_select =
+    "SELECT state_hash, installation_id, environment_id, user_id, verifier_sealed,"
+    " authorization_url, binding_hash, install_source, callback_url, created_at, expires_at,"
+    " used_at FROM oauth_states ";
+
+result<oauth_state> read_oauth_state(query& r) {
+  oauth_state s;
+  s.state_hash = r.text();
+  s.installation_id = r.text();
+  s.environment_id = r.int64();
+  s.user_id = r.int64();
+  s.verifier_sealed = r.text();
+  s.authorization_url = r.text();
+  s.binding_hash = r.text();
+  s.install_source = r.text();
+  s.callback_url = r.text();
+  s.created_at = r.time();
+  s.expires_at = r.time();
+  s.used_at = r.optional_time();
+  return s;
 }
 
 constexpr std::string_view audit_select =
@@ -509,6 +592,10 @@ std::string with(std::string_view head, std::string_view tail) {
 }
 
 sys_time now() { return std::chrono::system_clock::now(); }
+
+// Secret kinds of an OAuth grant (installation_secrets.kind).
+constexpr std::string_view secret_access_token = "access_token";
+constexpr std::string_view secret_refresh_token = "refresh_token";
 
 // ---------------------------------------------------------------------------
 // The store
@@ -626,11 +713,11 @@ class sqlite_store final : public store {
     return prepare(
                "INSERT INTO installations (id, environment_id, user_id, template_id,"
                " display_name, url, description, auth_type, is_enabled, needs_reauth,"
-               " created_at, updated_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+               " token_issued_at, token_expires_at, created_at, updated_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
         .bind(inst.id, inst.environment_id, inst.user_id, inst.template_id, inst.display_name,
               inst.url, inst.description, inst.auth_type, inst.is_enabled, inst.needs_reauth,
-              inst.created_at, inst.updated_at)
+              inst.token_issued_at, inst.token_expires_at, inst.created_at, inst.updated_at)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -695,10 +782,19 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
+  result<installation> find_installation_by_url(std::int64_t environment_id, std::int64_t user_id,
+                                                std::string_view url) override try {
+    static const std::string sql =
+        with(installation_select, "WHERE i.environment_id = ?1 AND i.user_id = ?2 AND i.url = ?3");
+    return prepare(sql).bind(environment_id, user_id, url).one(read_installation);
+  } catch (...) {
+    return exception_failure();
+  }
+
   result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
                                    std::string_view id) override try {
-    // Secrets and tools go with it: ON DELETE CASCADE (foreign_keys is on).
-    // Audit events stay: they are history.
+    // Secrets, tools, the OAuth client and OAuth states go with it: ON DELETE
+    // CASCADE (foreign_keys is on). Audit events stay: they are history.
     if (auto r = prepare("DELETE FROM installations"
                          " WHERE environment_id = ?1 AND user_id = ?2 AND id = ?3")
                      .bind(environment_id, user_id, id)
@@ -713,12 +809,7 @@ class sqlite_store final : public store {
 
   result<void> put_secret(std::string_view installation_id, std::string_view kind,
                           std::string_view sealed) override try {
-    return prepare(
-               "INSERT INTO installation_secrets (installation_id, kind, sealed, updated_at)"
-               " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (installation_id, kind)"
-               " DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at")
-        .bind(installation_id, kind, blob{sealed}, now())
-        .exec();
+    return upsert_secret(installation_id, kind, sealed, now());
   } catch (...) {
     return exception_failure();
   }
@@ -730,6 +821,185 @@ class sqlite_store final : public store {
                " WHERE installation_id = ?1 AND kind = ?2")
         .bind(installation_id, kind)
         .one(read_text);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> put_oauth_client(const oauth_client& client) override try {
+    return prepare(
+               "INSERT INTO oauth_clients (installation_id, issuer, authorization_endpoint,"
+               " token_endpoint, registration_endpoint, resource, scope, client_id, client_source,"
+               " token_endpoint_auth_method, created_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+               " ON CONFLICT (installation_id) DO UPDATE SET issuer = excluded.issuer,"
+               " authorization_endpoint = excluded.authorization_endpoint,"
+               " token_endpoint = excluded.token_endpoint,"
+               " registration_endpoint = excluded.registration_endpoint,"
+               " resource = excluded.resource, scope = excluded.scope,"
+               " client_id = excluded.client_id, client_source = excluded.client_source,"
+               " token_endpoint_auth_method = excluded.token_endpoint_auth_method,"
+               " created_at = excluded.created_at")
+        .bind(client.installation_id, client.issuer, client.authorization_endpoint,
+              client.token_endpoint, client.registration_endpoint, client.resource, client.scope,
+              client.client_id, client.client_source, client.token_endpoint_auth_method,
+              client.created_at)
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<oauth_client> get_oauth_client(std::string_view installation_id) override try {
+    static const std::string sql = with(oauth_client_select, "WHERE installation_id = ?1");
+    return prepare(sql).bind(installation_id).one(read_oauth_client);
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> insert_oauth_state(const oauth_state& state) override try {
+    return prepare(
+               "INSERT INTO oauth_states (state_hash, installation_id, environment_id, user_id,"
+               " verifier_sealed, authorization_url, binding_hash, install_source, callback_url,"
+               " created_at, expires_at, used_at)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        .bind(state.state_hash, state.installation_id, state.environment_id, state.user_id,
+              blob{state.verifier_sealed}, state.authorization_url, state.binding_hash,
+              state.install_source, state.callback_url, state.created_at, state.expires_at,
+              state.used_at)
+        .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<oauth_state> bind_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                       sys_time now) override try {
+    // Binding to "" would leave the state bindable by anyone.
+    if (binding_hash.empty()) return errc::invalid_argument;
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("UPDATE oauth_states SET binding_hash = ?2 WHERE state_hash = ?1"
+                         " AND binding_hash = '' AND used_at IS NULL AND expires_at > ?3")
+                     .bind(state_hash, binding_hash, now)
+                     .exec();
+        !r) {
+      return r.error();
+    }
+    if (auto r = changed_or_not_found(); !r) return r.error();
+    static const std::string sql = with(oauth_state_select, "WHERE state_hash = ?1");
+    auto bound = prepare(sql).bind(state_hash).one(read_oauth_state);
+    if (!bound) return bound;
+    if (auto r = tx->commit(); !r) return r.error();
+    return bound;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<oauth_state> take_oauth_state(std::string_view state_hash, sys_time now) override try {
+    // The read and the mark share one write transaction (the write lock is
+    // taken at BEGIN), so of two takers, in this process or another, exactly
+    // one sees the state unused.
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    static const std::string sql =
+        with(oauth_state_select, "WHERE state_hash = ?1 AND used_at IS NULL");
+    auto before = prepare(sql).bind(state_hash).one(read_oauth_state);
+    if (!before) return before;
+    if (auto r = prepare("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1")
+                     .bind(state_hash, now)
+                     .exec();
+        !r) {
+      return r.error();
+    }
+    if (auto r = tx->commit(); !r) return r.error();
+    return before;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<std::int64_t> delete_expired_oauth_states(sys_time before) override try {
+    if (auto r = prepare("DELETE FROM oauth_states WHERE expires_at < ?1").bind(before).exec();
+        !r) {
+      return r.error();
+    }
+    return std::int64_t{sqlite3_changes64(db())};
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> store_grant(std::string_view installation_id, std::string_view sealed_access,
+                           std::string_view sealed_refresh, sys_time issued_at,
+                           std::optional<sys_time> expires_at) override try {
+    // Sealed bytes are never empty (nonce and tag at least).
+    if (sealed_access.empty()) return errc::invalid_argument;
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("UPDATE installations SET token_issued_at = ?2, token_expires_at = ?3,"
+                         " needs_reauth = 0, updated_at = ?2 WHERE id = ?1")
+                     .bind(installation_id, issued_at, expires_at)
+                     .exec();
+        !r) {
+      return r;
+    }
+    if (auto r = changed_or_not_found(); !r) return r;
+    if (auto r = upsert_secret(installation_id, secret_access_token, sealed_access, issued_at);
+        !r) {
+      return r;
+    }
+    // No refresh token in the answer: the stored one stays (no rotation).
+    if (!sealed_refresh.empty()) {
+      if (auto r =
+              upsert_secret(installation_id, secret_refresh_token, sealed_refresh, issued_at);
+          !r) {
+        return r;
+      }
+    }
+    return tx->commit();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> clear_grant(std::string_view installation_id, bool needs_reauth) override try {
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("UPDATE installations SET token_issued_at = NULL,"
+                         " token_expires_at = NULL, needs_reauth = ?2 WHERE id = ?1")
+                     .bind(installation_id, needs_reauth)
+                     .exec();
+        !r) {
+      return r;
+    }
+    if (auto r = changed_or_not_found(); !r) return r;
+    if (auto r = prepare("DELETE FROM installation_secrets"
+                         " WHERE installation_id = ?1 AND kind IN (?2, ?3)")
+                     .bind(installation_id, secret_access_token, secret_refresh_token)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return tx->commit();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> set_needs_reauth(std::string_view installation_id, bool value) override try {
+    if (auto r = prepare("UPDATE installations SET needs_reauth = ?2 WHERE id = ?1")
+                     .bind(installation_id, value)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return changed_or_not_found();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> set_template_id(std::string_view installation_id, std::string_view template_id) override try {
+    if (auto r = prepare("UPDATE installations SET template_id = ?2 WHERE id = ?1")
+                     .bind(installation_id, template_id)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return changed_or_not_found();
   } catch (...) {
     return exception_failure();
   }
@@ -906,6 +1176,17 @@ class sqlite_store final : public store {
   }
 
   result<transaction> begin(transaction::kind k) { return transaction::begin(db(), k); }
+
+  // errc::not_found when the installation does not exist (foreign key).
+  result<void> upsert_secret(std::string_view installation_id, std::string_view kind,
+                             std::string_view sealed, sys_time when) {
+    return prepare(
+               "INSERT INTO installation_secrets (installation_id, kind, sealed, updated_at)"
+               " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (installation_id, kind)"
+               " DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at")
+        .bind(installation_id, kind, blob{sealed}, when)
+        .exec();
+  }
 
   // After an UPDATE or DELETE: errc::not_found when it matched no row.
   result<void> changed_or_not_found() {

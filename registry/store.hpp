@@ -70,8 +70,11 @@ class store {
                                                    std::int64_t user_id, std::string_view id,
                                                    const installation_patch& patch,
                                                    sys_time when) = 0;
-  // Removes the installation and everything hanging off it (secrets, later
-  // tools, and later OAuth states).
+  // The caller's installation of `url` in the environment (exact match).
+  virtual result<installation> find_installation_by_url(std::int64_t environment_id, std::int64_t user_id,
+                                                        std::string_view url) = 0;
+  // Removes the installation and everything hanging off it (secrets, tools,
+  // its OAuth client and OAuth states).
   virtual result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
                                            std::string_view id) = 0;
 
@@ -81,6 +84,41 @@ class store {
                                   std::string_view sealed) = 0;
   virtual result<std::string> get_secret(std::string_view installation_id,
                                          std::string_view kind) = 0;
+
+  // OAuth (spec: oauth.md). Callers check the installation's scope first.
+  //
+  // The installation's OAuth client; put replaces the previous one.
+  // get: errc::not_found when none is cached.
+  virtual result<void> put_oauth_client(const oauth_client& client) = 0;
+  virtual result<oauth_client> get_oauth_client(std::string_view installation_id) = 0;
+  // A new flow's state. `state.state_hash` is unique.
+  virtual result<void> insert_oauth_state(const oauth_state& state) = 0;
+  // Binds an unbound, unused state that has not expired at `now` to the
+  // browser holding the cookie whose hash is `binding_hash`, and returns it;
+  // errc::not_found otherwise (unknown, already bound, used or expired).
+  virtual result<oauth_state> bind_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                               sys_time now) = 0;
+  // Marks the state used (it can be taken once) and returns it as it was
+  // before; errc::not_found when unknown or already used. Expiry and binding
+  // are the caller's to check.
+  virtual result<oauth_state> take_oauth_state(std::string_view state_hash, sys_time now) = 0;
+  // Housekeeping: removes states that expired before `before`; returns how many.
+  virtual result<std::int64_t> delete_expired_oauth_states(sys_time before) = 0;
+  // A new grant, in one transaction: the sealed access token (kind
+  // "access_token"), the sealed refresh token (kind "refresh_token") unless
+  // `sealed_refresh` is empty (then the stored one, if any, stays: no
+  // rotation), token_issued_at / token_expires_at, and needs_reauth cleared.
+  // errc::not_found when the installation is gone.
+  virtual result<void> store_grant(std::string_view installation_id, std::string_view sealed_access,
+                                   std::string_view sealed_refresh, sys_time issued_at,
+                                   std::optional<sys_time> expires_at) = 0;
+  // Forgets the grant (access and refresh tokens, their times) and sets
+  // needs_reauth to `needs_reauth`.
+  virtual result<void> clear_grant(std::string_view installation_id, bool needs_reauth) = 0;
+  virtual result<void> set_needs_reauth(std::string_view installation_id, bool value) = 0;
+  // An installation of a template's url made by hand becomes the template's
+  // when the user installs the template.
+  virtual result<void> set_template_id(std::string_view installation_id, std::string_view template_id) = 0;
 
   // Tools of an installation, ordered by tool_name; removed ones only when
   // `include_removed`. Callers check the installation's scope first.

@@ -55,6 +55,10 @@ struct installation {
   bool is_enabled = true;
   bool needs_reauth = false;
   bool has_credential = false;   // an API key or access token is stored (sealed)
+  // oauth: when the stored access token was issued and when it expires
+  // (nullopt: no token, or the AS gave no expires_in).
+  std::optional<sys_time> token_issued_at;
+  std::optional<sys_time> token_expires_at;
   std::int64_t tool_count = 0;   // tools not marked removed
   sys_time created_at{};
   sys_time updated_at{};
@@ -109,6 +113,42 @@ struct audit_event {
   std::string tool_name;   // "" when not about a tool
   std::string detail = "{}";
   sys_time created_at{};
+};
+
+// Where an installation's authorization server is and how the gateway is
+// registered there (spec: oauth.md "Discovery and registration"). Nothing
+// here is secret: a client secret is a sealed secret of kind "client_secret".
+struct oauth_client {
+  std::string installation_id;
+  std::string issuer;
+  std::string authorization_endpoint;
+  std::string token_endpoint;
+  std::string registration_endpoint;  // "" when the AS has none
+  std::string resource;               // RFC 8707 resource indicator: the canonical upstream URL
+  std::string scope;                  // space-separated; "" to send none
+  std::string client_id;
+  std::string client_source;          // "template", "user" or "dynamic"
+  // "none", "client_secret_basic" or "client_secret_post"
+  std::string token_endpoint_auth_method = "none";
+  sys_time created_at{};
+};
+
+// A started authorization flow. The state token itself is never stored, only
+// its hash; the browser that may finish the flow is the one holding the
+// cookie whose hash is binding_hash.
+struct oauth_state {
+  std::string state_hash;         // lower-case hex SHA-256 of the state token
+  std::string installation_id;
+  std::int64_t environment_id{};
+  std::int64_t user_id{};
+  std::string verifier_sealed;    // the PKCE code_verifier, sealed
+  std::string authorization_url;  // the AS URL the browser is sent to (not secret)
+  std::string binding_hash;       // hex SHA-256 of the browser-binding cookie; "" until bound
+  std::string install_source = "posthog";  // "posthog" or "posthog-code"
+  std::string callback_url;       // posthog_code_callback_url, or ""
+  sys_time created_at{};
+  sys_time expires_at{};
+  std::optional<sys_time> used_at;
 };
 
 struct audit_filter {

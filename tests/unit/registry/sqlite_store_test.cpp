@@ -132,10 +132,11 @@ BOOST_AUTO_TEST_SUITE(schema)
 
 BOOST_AUTO_TEST_CASE(migrations_create_the_schema) {
   temp_db t;
-  BOOST_TEST(must(t.open()->schema_version()) == 2);
+  BOOST_TEST(must(t.open()->schema_version()) == 3);
   const std::vector<std::string> expected{
-      "api_keys", "audit_events",   "environments", "installation_secrets", "installations",
-      "projects", "schema_version", "tools",        "users"};
+      "api_keys",      "audit_events",  "environments", "installation_secrets",
+      "installations", "oauth_clients", "oauth_states", "projects",
+      "schema_version", "tools",        "users"};
   BOOST_TEST(raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
                  expected,
              boost::test_tools::per_element());
@@ -155,7 +156,7 @@ BOOST_AUTO_TEST_CASE(concurrent_opens_of_a_new_file_migrate_once) {
   std::vector<std::thread> threads;
   for (auto& slot : opened) threads.emplace_back([&] { slot.emplace(open_sqlite_store(t.path)); });
   for (auto& th : threads) th.join();
-  for (auto& r : opened) BOOST_TEST(must(must(std::move(*r))->schema_version()) == 2);
+  for (auto& r : opened) BOOST_TEST(must(must(std::move(*r))->schema_version()) == 3);
 }
 
 BOOST_AUTO_TEST_CASE(a_schema_newer_than_the_build_is_refused) {
