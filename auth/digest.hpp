@@ -1,5 +1,6 @@
 // SHA-256 and base64url: the encodings behind API key hashes, secret box key
-// ids and (later) PKCE challenges. Private to auth/.
+// ids and PKCE challenges. Private to auth/, except that oauth/ uses sha256
+// and base64url for PKCE and random tokens.
 // Thread-safety: pure functions.
 #pragma once
 
