@@ -96,6 +96,9 @@ struct template_entry {
   std::string client_id;
   std::string client_secret_file;  // secrets only by file or ${ENV}
   std::string client_secret_env;
+  // The secret itself, read at load from client_secret_file (trailing line
+  // breaks dropped) or the environment variable. Never logged or shown.
+  std::string client_secret;
   std::string api_key_header = "Authorization";
   std::string api_key_format = "Bearer {key}";
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -547,7 +548,28 @@ class reader {
     });
     if (!t.client_secret_file.empty() && !t.client_secret_env.empty())
       fail(v, "give client_secret_file or client_secret, not both");
+    else if ((!t.client_secret_file.empty() || !t.client_secret_env.empty()) && t.client_id.empty())
+      fail(v, "a client secret needs a client_id");
+    else if (!t.client_secret_file.empty() || !t.client_secret_env.empty())
+      read_client_secret(v, t);
     return t;
+  }
+
+  // The template's client secret, from its file or environment variable;
+  // a missing or empty one is a config error (the flow would fail later).
+  void read_client_secret(const value& v, template_entry& t) {
+    if (!t.client_secret_env.empty()) {
+      const char* from_env = std::getenv(t.client_secret_env.c_str());
+      if (!from_env || !*from_env) return fail(v, "client_secret: environment variable " + t.client_secret_env + " is not set");
+      t.client_secret = from_env;
+      return;
+    }
+    std::ifstream in(t.client_secret_file, std::ios::binary);
+    if (!in) return fail(v, "client_secret_file " + t.client_secret_file + ": " + std::strerror(errno));
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.empty()) return fail(v, "client_secret_file " + t.client_secret_file + " is empty");
+    t.client_secret = std::move(text);
   }
 
   // "${NAME}" -> NAME; anything else would be a secret written in the file.

@@ -47,6 +47,13 @@ struct cached_installation {
   // The opened API key (api_key installations) or access token; empty when
   // none is stored. Lives only in memory.
   std::string credential;
+  // How it is presented upstream: "Authorization" and "Bearer {key}" unless
+  // the installation's template says otherwise (api_key templates).
+  std::string credential_header = "Authorization";
+  std::string credential_format = "Bearer {key}";
+  // The header line carrying `credential` ("Authorization: Bearer ...\r\n"),
+  // made once; "" when there is no credential.
+  std::string credential_line;
   // The url, parsed, when check_upstream_url() allows it; else why not.
   std::optional<net::parsed_url> upstream;
   std::string url_refusal;

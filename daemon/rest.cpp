@@ -3,6 +3,7 @@
 #include "auth/api_keys.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/installations.hpp"
+#include "daemon/api/oauth.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/tools.hpp"
 #include "daemon/router.hpp"
@@ -67,6 +68,16 @@ http_response rest_api::error_response(unsigned status, std::string_view target)
 boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const {
   const auto r = match_route(req.target);
   if (!r) co_return api::not_found().to_response();
+  if (is_oauth_browser_route(r->resource)) {
+    // A browser in the middle of an OAuth flow: no API key; the state (and
+    // its cookie) is what authorizes the request.
+    if (!method_allowed(r->resource, req.method)) {
+      auto resp = api::method_not_allowed(req.method).to_response();
+      resp.headers.emplace_back("Allow", std::string(allowed_methods(r->resource)));
+      co_return resp;
+    }
+    co_return co_await api::handle_oauth_browser(ctx_, *r, req);
+  }
   if (r->resource == resource::proxy) {
     // The MCP transport's DNS-rebinding defence comes before anything else.
     if (auto refused = api::check_rebinding(ctx_.proxy, req)) co_return std::move(*refused);

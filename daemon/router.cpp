@@ -40,6 +40,12 @@ bool below_installation(route& r, std::string_view tail, bool has_tool, std::str
   return true;
 }
 
+// The segments after .../mcp_server_installations/ that name an action on
+// the collection rather than an installation id.
+bool is_collection_verb(std::string_view segment) {
+  return segment == "install_custom" || segment == "install_template" || segment == "authorize";
+}
+
 // RFC 3986 pchar without pct-encoded, plus '/': what a path needs no decoding
 // and no further validation for.
 constexpr bool plain_path_char(char c) {
@@ -81,7 +87,13 @@ std::optional<route> match_plain_path(std::string_view target, bool& handled) {
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
   }
-  if (count < 4 || segments[0] != "api" || segments[3] != "mcp_server_installations") return std::nullopt;
+  // Only the installation routes are taken here; the rest (rarely used) goes
+  // through the full parser.
+  if (count < 4 || segments[0] != "api" || segments[3] != "mcp_server_installations" ||
+      (count >= 5 && is_collection_verb(segments[4]))) {
+    handled = false;
+    return std::nullopt;
+  }
   route r;
   if (segments[1] == "projects") {
     r.family = route_family::projects;
@@ -99,11 +111,10 @@ std::optional<route> match_plain_path(std::string_view target, bool& handled) {
     return r;
   }
   if (count == 5) {
-    r.resource = segments[4] == "install_custom" ? resource::install_custom : resource::installation;
-    if (r.resource == resource::installation) r.installation_id = std::string(segments[4]);
+    r.resource = resource::installation;
+    r.installation_id = std::string(segments[4]);
     return r;
   }
-  if (segments[4] == "install_custom") return std::nullopt;
   const std::string_view tool = count == 7 ? segments[6] : std::string_view();
   if (!below_installation(r, segments[5], count == 7, tool)) return std::nullopt;
   r.installation_id = std::string(segments[4]);
@@ -135,8 +146,23 @@ std::optional<route> match_route(std::string_view target) {
     segments[count++] = segment;
   }
   const auto is = [&](std::size_t i, std::string_view literal) { return *segments[i] == literal; };
+  const auto add_params = [&parsed](route& r) {
+    if (!parsed->has_query()) return;
+    for (auto param : parsed->params()) r.params.emplace_back(param.key, param.value);
+  };
 
-  if (count < 4 || !is(0, "api") || !is(3, "mcp_server_installations")) return std::nullopt;
+  if (count == 3 && is(0, "api") && is(1, "mcp_store")) {
+    route r;
+    if (is(2, "oauth_start")) r.resource = resource::oauth_start;
+    else if (is(2, "oauth_redirect")) r.resource = resource::oauth_callback;
+    else if (is(2, "oauth_result")) r.resource = resource::oauth_result;
+    else return std::nullopt;
+    r.path = std::string_view(parsed->encoded_path());
+    add_params(r);
+    return r;
+  }
+  const bool servers = count == 4 && is(3, "mcp_servers");
+  if (count < 4 || !is(0, "api") || (!is(3, "mcp_server_installations") && !servers)) return std::nullopt;
   route r;
   if (is(1, "projects")) {
     r.family = route_family::projects;
@@ -150,16 +176,17 @@ std::optional<route> match_route(std::string_view target) {
   if (!id) return std::nullopt;
   r.scope_id = *id;
   r.path = std::string_view(parsed->encoded_path());
-  if (parsed->has_query()) {
-    for (auto param : parsed->params()) r.params.emplace_back(param.key, param.value);
-  }
+  add_params(r);
 
   if (count == 4) {
-    r.resource = resource::installations;
+    r.resource = servers ? resource::templates : resource::installations;
     return r;
   }
-  if (count == 5 && is(4, "install_custom")) {
-    r.resource = resource::install_custom;
+  const bool verb = is(4, "install_custom") || is(4, "install_template") || is(4, "authorize");
+  if (count == 5 && verb) {
+    r.resource = is(4, "install_custom")     ? resource::install_custom
+                 : is(4, "install_template") ? resource::install_template
+                                             : resource::authorize;
     return r;
   }
   if (count == 5) {
@@ -167,7 +194,7 @@ std::optional<route> match_route(std::string_view target) {
     r.installation_id = segments[4].decode();
     return r;
   }
-  if (is(4, "install_custom")) return std::nullopt;
+  if (verb) return std::nullopt;
   const std::string tool = count == 7 ? segments[6].decode() : std::string();
   if (!below_installation(r, segments[5].decode(), count == 7, tool)) return std::nullopt;
   r.installation_id = segments[4].decode();
@@ -183,6 +210,12 @@ std::string_view allowed_methods(resource r) {
     case resource::tools: return "GET";
     case resource::tool: return "PATCH";
     case resource::tools_refresh: return "POST, PATCH";
+    case resource::install_template: return "POST";
+    case resource::authorize: return "GET";
+    case resource::templates: return "GET";
+    case resource::oauth_start:
+    case resource::oauth_callback:
+    case resource::oauth_result: return "GET";
   }
   return "";
 }

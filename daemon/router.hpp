@@ -25,7 +25,20 @@ enum class resource {
   // .../mcp_server_installations/{id}/tools/refresh: POST refreshes; PATCH
   // is the approval of a tool that happens to be named "refresh".
   tools_refresh,
+  install_template,  // .../mcp_server_installations/install_template
+  authorize,         // .../mcp_server_installations/authorize
+  templates,         // .../mcp_servers: the template catalog
+  // Below /api/mcp_store/, outside any project: the browser's side of an
+  // OAuth flow, reached without an API key (spec: oauth.md).
+  oauth_start,       // /api/mcp_store/oauth_start/: binds the browser, then to the AS
+  oauth_callback,    // /api/mcp_store/oauth_redirect/: the AS sends the browser back here
+  oauth_result,      // /api/mcp_store/oauth_result/: the gateway's "connected" page
 };
+
+// The resources reached without an API key.
+constexpr bool is_oauth_browser_route(resource r) {
+  return r == resource::oauth_start || r == resource::oauth_callback || r == resource::oauth_result;
+}
 
 struct route {
   route_family family = route_family::environments;

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "daemon/api/grants.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/registry_cache.hpp"
 #include "net/upstream_client.hpp"
@@ -167,9 +168,11 @@ int serve(const config::config& cfg) {
     pools.add(*shard, std::move(*pool));
   }
   registry_cache cache;
-  rest = std::make_unique<rest_api>(
-      shared_cfg, api::api_context{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(),
-                                   make_proxy_options(cfg, public_url, bound)});
+  api::api_context ctx{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(),
+                       make_proxy_options(cfg, public_url, bound)};
+  ctx.templates = std::make_shared<const std::vector<config::template_entry>>(cfg.templates);
+  ctx.refresher = std::make_shared<api::token_refresher>();
+  rest = std::make_unique<rest_api>(shared_cfg, std::move(ctx));
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by
   // shutdown_grace), then stop the loop; the store is flushed after.

@@ -471,8 +471,14 @@ asio::awaitable<tools_listing> run_listing(std::shared_ptr<net::upstream_pool> p
     co_return fail(failure{make_error_code(mcp_client_error::invalid_credential),
                            "the credential holds characters an HTTP header cannot carry"});
   }
+  std::string value = options.credential_format;
+  if (const auto at = value.find("{key}"); at != std::string::npos) value.replace(at, 5, credential);
+  if (!credential.empty() && (!is_header_safe(value) || !is_header_safe(options.credential_header))) {
+    co_return fail(failure{make_error_code(mcp_client_error::invalid_credential),
+                           "the credential header cannot be sent as configured"});
+  }
   session s{std::move(pool), std::move(url), options, {}, {}, {}, 1};
-  if (!credential.empty()) s.authorization = "Authorization: Bearer " + credential + "\r\n";
+  if (!credential.empty()) s.authorization = options.credential_header + ": " + value + "\r\n";
 
   auto listing = list_in_session(s);
   tools_listing out = co_await std::move(listing);

@@ -15,7 +15,8 @@
 //      (at most options.max_pages pages; a cursor seen before is an error);
 //   4. DELETE, when there is a session (its outcome is ignored).
 // Every request carries "Accept: application/json, text/event-stream" and,
-// when the credential is not empty, "Authorization: Bearer <credential>".
+// when the credential is not empty, "Authorization: Bearer <credential>"
+// (or the header and format the options name).
 // An answer is either application/json (a JSON-RPC response or a batch
 // holding it) or text/event-stream (the events' data are read until the
 // response whose id is the request's; notifications and server requests are
@@ -80,6 +81,10 @@ struct mcp_client_options {
   std::chrono::milliseconds step_timeout{30'000};   // per HTTP exchange (first byte and between pieces)
   std::size_t max_pages = 100;                        // tools/list pages followed at most
   std::size_t max_answer_bytes = 16 * 1024 * 1024;    // one answer (JSON body or SSE stream) at most
+  // How the credential is presented: `credential_header: <format with {key}
+  // replaced>` (a template may name another header, e.g. X-Api-Key: {key}).
+  std::string credential_header = "Authorization";
+  std::string credential_format = "Bearer {key}";
 };
 
 struct tools_listing {

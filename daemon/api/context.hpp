@@ -3,6 +3,7 @@
 #pragma once
 
 #include "auth/secret_box.hpp"
+#include "config/config.hpp"
 #include "daemon/api/relay.hpp"
 #include "daemon/registry_cache.hpp"
 #include "daemon/router.hpp"
@@ -26,6 +27,8 @@ class upstream_pool;
 }
 
 namespace mcpgate::daemon::api {
+
+class token_refresher;  // daemon/api/grants.hpp
 
 // What the proxy route needs beyond the REST API's services.
 struct proxy_options {
@@ -91,6 +94,18 @@ struct api_context {
   proxy_options proxy;
   std::shared_ptr<running_syncs> syncs = std::make_shared<running_syncs>();
   std::shared_ptr<open_listeners> listeners = std::make_shared<open_listeners>();  // GET streams
+  // The template catalog from the config (active and inactive).
+  std::shared_ptr<const std::vector<config::template_entry>> templates =
+      std::make_shared<const std::vector<config::template_entry>>();
+  std::shared_ptr<token_refresher> refresher{};  // OAuth grants (daemon/api/grants.hpp)
+
+  // The active template with this id; nullptr when unknown or inactive.
+  const config::template_entry* find_template(std::string_view id) const {
+    for (const auto& t : *templates) {
+      if (t.id == id) return t.is_active ? &t : nullptr;
+    }
+    return nullptr;
+  }
 };
 
 // The authenticated caller of one request, and where the request is aimed.

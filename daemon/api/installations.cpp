@@ -1,6 +1,8 @@
 #include "daemon/api/installations.hpp"
 
 #include "common/ids.hpp"
+#include "daemon/api/grants.hpp"
+#include "daemon/api/oauth.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/request_body.hpp"
 #include "daemon/api/tools.hpp"
@@ -72,34 +74,58 @@ std::variant<installation, api_error> read_create(const json::object& body, cons
 
 constexpr std::size_t max_secret = 8192;
 
+// install_source and posthog_code_callback_url, which every install takes.
+void read_flow_fields(field_reader& fields, flow_options& flow) {
+  if (auto v = fields.choice("install_source", {"posthog", "posthog-code"})) flow.install_source = std::move(*v);
+  if (auto v = fields.string("posthog_code_callback_url", net::max_url_length)) flow.callback_url = std::move(*v);
+  if (auto e = check_callback_url(flow.callback_url)) fields.fail(std::move(*e));
+}
+
 struct custom_install {
   installation inst;
   std::string api_key;  // "" when none was given
+  flow_options flow;    // oauth
 };
 
-// The body of install_custom, validated. The OAuth-only fields are checked
-// for type here and used by the OAuth flow.
+// The body of install_custom, validated.
 std::variant<custom_install, api_error> read_install_custom(const json::object& body, const api_context& ctx) {
   field_reader fields(body);
-  custom_install out{read_new_installation(fields, ctx, "name"), {}};
+  custom_install out{read_new_installation(fields, ctx, "name"), {}, {}};
   if (auto v = fields.string("api_key", max_secret)) out.api_key = std::move(*v);
-  (void)fields.string("client_id", max_secret);
-  (void)fields.string("client_secret", max_secret);
-  (void)fields.choice("install_source", {"posthog", "posthog-code"});
-  (void)fields.string("posthog_code_callback_url", net::max_url_length);
+  auto client_id = fields.string("client_id", max_secret);
+  auto client_secret = fields.string("client_secret", max_secret);
+  read_flow_fields(fields, out.flow);
   if (fields.error()) return *fields.error();
-  if (out.inst.auth_type == "oauth") {
-    return api_error{400, "invalid_request", "not_supported",
-                     "OAuth installs are not available in this version of mcpgate.", std::string("auth_type")};
+  if (client_id && !client_id->empty()) {
+    const std::string secret = client_secret.value_or("");
+    out.flow.client = oauth::client_credentials{*client_id, secret, "none"};
+    out.flow.client_source = "user";
+  } else if (client_secret && !client_secret->empty()) {
+    return validation_error("client_id", "required", "A client_secret needs its client_id.");
   }
-  if (out.inst.auth_type != "api_key") out.api_key.clear();  // "none" carries no credential
+  if (out.inst.auth_type != "api_key") out.api_key.clear();  // oauth and none carry no key
+  return out;
+}
+
+struct template_install {
+  std::string template_id;
+  std::string api_key;
+  flow_options flow;
+};
+
+std::variant<template_install, api_error> read_install_template(const json::object& body) {
+  field_reader fields(body);
+  template_install out;
+  fields.require("template_id");
+  if (auto v = fields.string("template_id", 200, false)) out.template_id = std::move(*v);
+  if (auto v = fields.string("api_key", max_secret)) out.api_key = std::move(*v);
+  read_flow_fields(fields, out.flow);
+  if (fields.error()) return *fields.error();
   return out;
 }
 
 // Where an installation's API key is sealed: binds the blob to its row.
-std::string api_key_context(const std::string& installation_id) {
-  return "installation:" + installation_id + ":api_key";
-}
+std::string api_key_context(const std::string& installation_id) { return secret_context(installation_id, "api_key"); }
 
 // The body of a PATCH: only display_name, description and is_enabled.
 std::variant<registry::installation_patch, api_error> read_patch(const json::object& body) {
@@ -164,7 +190,7 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
   if (!rows) co_return from_error_code(rows.error()).to_response();
 
   json::array results;
-  for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx.public_url));
+  for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx));
   // Written so that no sum can overflow: offset may be any non-negative int64.
   const bool has_next = p.offset < rows->count - p.limit;
   const bool has_previous = p.offset > 0;
@@ -207,7 +233,7 @@ boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const c
   }
   spdlog::info("installation {} ({}) created by user {} in environment {}", inst.id, inst.auth_type, who.user_id,
                who.environment_id);
-  co_return json_response(201, installation_json(inst, ctx.public_url));
+  co_return json_response(201, installation_json(inst, ctx));
 }
 
 boost::asio::awaitable<http_response> create(const api_context& ctx, const caller& who,
@@ -220,8 +246,91 @@ boost::asio::awaitable<http_response> create(const api_context& ctx, const calle
   co_return co_await insert_new(ctx, who, inst, "", "mcp server installation with this url already exists.");
 }
 
+// Syncs the tools of a stored installation before answering `status` with it,
+// so tool_count is right at once; a failed sync does not fail the install
+// (refresh retries it).
+boost::asio::awaitable<http_response> answer_synced(const api_context& ctx, const caller& who, installation inst,
+                                                    unsigned status) {
+  if (ctx.cache) ctx.cache->forget_installation(inst.id);
+  if (inst.is_enabled) {
+    bool ok = true;
+    auto finding = find_installation(ctx, who, inst.id, ok);
+    auto entry = co_await std::move(finding);
+    if (entry) inst = entry->inst;
+    if (entry && entry->upstream) {
+      auto syncing = sync_tools_now(ctx, entry);
+      const auto synced = co_await std::move(syncing);
+      if (synced.ok) {
+        inst.tool_count = 0;
+        for (const auto& t : synced.tools) inst.tool_count += t.removed_at ? 0 : 1;
+      }
+    }
+  }
+  co_return json_response(status, installation_json(inst, ctx));
+}
+
+boost::asio::awaitable<http_response> answer_flow(const api_context& ctx, const caller& who, installation inst,
+                                                  bool created_now, flow_options flow) {
+  auto starting = start_oauth_flow(ctx, who, std::move(inst), created_now, std::move(flow));
+  auto started = co_await std::move(starting);
+  if (auto* e = std::get_if<api_error>(&started)) co_return e->to_response();
+  co_return json_response(200, json::object{{"redirect_url", std::get<std::string>(started)}});
+}
+
+// install_custom with auth_type oauth: the user's installation of the url
+// (an existing one loses its grant and needs re-authentication), then a flow.
+boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ctx, const caller& who,
+                                                           custom_install custom) {
+  const auto now = std::chrono::system_clock::now();
+  installation& fresh = custom.inst;
+  fresh.id = new_uuid_v7(now);
+  fresh.environment_id = who.environment_id;
+  fresh.user_id = who.user_id;
+  fresh.created_at = fresh.updated_at = now;
+  struct outcome {
+    result<installation> row = errc::not_found;
+    bool created = false;
+  };
+  const auto find_or_insert = [&](registry::store& s) {
+    outcome out;
+    out.row = s.find_installation_by_url(who.environment_id, who.user_id, fresh.url);
+    if (out.row) {
+      if (out.row->auth_type == "oauth") {
+        if (auto cleared = s.clear_grant(out.row->id, true); !cleared) out.row = cleared.error();
+      } else {
+        out.row = errc::already_exists;  // an api_key or none install of the url
+      }
+      return out;
+    }
+    if (out.row.error() != errc::not_found) return out;
+    if (auto inserted = s.insert_installation(fresh); !inserted) {
+      out.row = inserted.error();
+      return out;
+    }
+    out.row = fresh;
+    out.created = true;
+    return out;
+  };
+  auto found = co_await ctx.db.run(find_or_insert);
+  if (!found.row) {
+    if (found.row.error() == errc::already_exists) {
+      co_return validation_error("url", "unique", "This server URL is already installed.").to_response();
+    }
+    spdlog::error("install_custom (oauth) failed: {}", found.row.error().message());
+    co_return from_error_code(found.row.error()).to_response();
+  }
+  if (ctx.cache) ctx.cache->forget_installation(found.row->id);
+  if (found.created) {
+    spdlog::info("installation {} (oauth) created by user {} in environment {}", fresh.id, who.user_id,
+                 who.environment_id);
+  }
+  auto answering = answer_flow(ctx, who, std::move(*found.row), found.created, std::move(custom.flow));
+  co_return co_await std::move(answering);
+}
+
 // install_custom: api_key and none installs answer 201 with the installation
-// (the key sealed at rest); duplicate url 400.
+// (the key sealed at rest; duplicate url 400); oauth answers 200 with the
+// redirect_url of a new flow.
 boost::asio::awaitable<http_response> install_custom(const api_context& ctx, const caller& who,
                                                      const http_request& req) {
   auto body = parse_json_object(req.body);
@@ -229,21 +338,65 @@ boost::asio::awaitable<http_response> install_custom(const api_context& ctx, con
   auto parsed = read_install_custom(std::get<json::object>(body), ctx);
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
   auto& custom = std::get<custom_install>(parsed);
+  if (custom.inst.auth_type == "oauth") {
+    auto flowing = install_custom_oauth(ctx, who, std::move(custom));
+    co_return co_await std::move(flowing);
+  }
   auto inserting = insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.");
   auto created = co_await std::move(inserting);
   if (created.status != 201 || !custom.inst.is_enabled) co_return created;
-  // The tools are synced before answering, so tool_count is right at once; a
-  // failed sync does not fail the install (refresh retries it).
-  bool ok = true;
-  auto finding = find_installation(ctx, who, custom.inst.id, ok);
-  auto entry = co_await std::move(finding);
-  if (!entry || !entry->upstream) co_return created;
-  auto syncing = sync_tools_now(ctx, entry);
-  const auto synced = co_await std::move(syncing);
-  if (!synced.ok) co_return created;
-  custom.inst.tool_count = 0;
-  for (const auto& t : synced.tools) custom.inst.tool_count += t.removed_at ? 0 : 1;
-  co_return json_response(201, installation_json(custom.inst, ctx.public_url));
+  auto answering = answer_synced(ctx, who, custom.inst, 201);
+  co_return co_await std::move(answering);
+}
+
+// install_template: the caller's installation of an active template's url
+// (existing or new); api_key (required, overwrites the stored one) and none
+// answer 201 with it, oauth answers 200 with the redirect_url of a flow
+// that uses the template's client when the admin configured one.
+boost::asio::awaitable<http_response> install_template(const api_context& ctx, const caller& who,
+                                                       const http_request& req) {
+  auto body = parse_json_object(req.body);
+  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  auto parsed = read_install_template(std::get<json::object>(body));
+  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  auto& request = std::get<template_install>(parsed);
+  const config::template_entry* t = ctx.find_template(request.template_id);
+  if (!t) co_return not_found().to_response();
+  if (t->auth_type == config::auth_type::api_key && request.api_key.empty()) {
+    co_return validation_error("api_key", "required", "This template needs an api_key.").to_response();
+  }
+  bool created_now = false;
+  auto ensuring = ensure_template_installation(ctx, who, *t, created_now);
+  auto row = co_await std::move(ensuring);
+  if (auto* e = std::get_if<api_error>(&row)) co_return e->to_response();
+  installation inst = std::move(std::get<installation>(row));
+
+  if (t->auth_type == config::auth_type::oauth) {
+    if (!t->client_id.empty()) {
+      request.flow.client = oauth::client_credentials{t->client_id, t->client_secret, "none"};
+      request.flow.client_source = "template";
+    }
+    auto answering = answer_flow(ctx, who, std::move(inst), created_now, std::move(request.flow));
+    co_return co_await std::move(answering);
+  }
+  if (inst.auth_type != (t->auth_type == config::auth_type::api_key ? "api_key" : "none")) {
+    co_return validation_error("template_id", "unique",
+                               "This server URL is already installed with another auth_type.")
+        .to_response();
+  }
+  if (t->auth_type == config::auth_type::api_key) {
+    const std::string sealed = ctx.secrets.seal(request.api_key, api_key_context(inst.id));
+    const auto keep = [&inst, &sealed](registry::store& s) { return s.put_secret(inst.id, "api_key", sealed); };
+    auto kept = co_await ctx.db.run(keep);
+    if (!kept) {
+      spdlog::error("installation {}: storing the API key failed: {}", inst.id, kept.error().message());
+      co_return from_error_code(kept.error()).to_response();
+    }
+    inst.has_credential = true;
+    spdlog::info("installation {}: API key {} from template {}", inst.id, created_now ? "stored" : "replaced", t->id);
+  }
+  auto answering = answer_synced(ctx, who, std::move(inst), 201);
+  co_return co_await std::move(answering);
 }
 
 boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const caller& who,
@@ -253,7 +406,7 @@ boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const cal
   };
   auto row = co_await ctx.db.run(query);
   if (!row) co_return from_error_code(row.error()).to_response();
-  co_return json_response(200, installation_json(*row, ctx.public_url));
+  co_return json_response(200, installation_json(*row, ctx));
 }
 
 boost::asio::awaitable<http_response> update(const api_context& ctx, const caller& who,
@@ -270,7 +423,7 @@ boost::asio::awaitable<http_response> update(const api_context& ctx, const calle
   auto row = co_await ctx.db.run(change);
   if (ctx.cache) ctx.cache->forget_installation(id);  // the next proxied request sees the change
   if (!row) co_return from_error_code(row.error()).to_response();
-  co_return json_response(200, installation_json(*row, ctx.public_url));
+  co_return json_response(200, installation_json(*row, ctx));
 }
 
 boost::asio::awaitable<http_response> remove(const api_context& ctx, const caller& who,
@@ -287,12 +440,18 @@ boost::asio::awaitable<http_response> remove(const api_context& ctx, const calle
 
 }  // namespace
 
-json::object installation_json(const installation& inst, const std::string& public_url) {
+json::object installation_json(const installation& inst, const api_context& ctx) {
+  const std::string& public_url = ctx.public_url;
+  const config::template_entry* t = nullptr;
+  if (inst.template_id) {
+    for (const auto& entry : *ctx.templates) t = entry.id == *inst.template_id ? &entry : t;
+  }
+  const std::string& name = !inst.display_name.empty() || !t ? inst.display_name : t->name;
   return json::object{
       {"id", inst.id},
       {"template_id", inst.template_id ? json::value(*inst.template_id) : json::value(nullptr)},
-      {"name", inst.display_name},
-      {"icon_key", ""},
+      {"name", name},
+      {"icon_key", t ? t->icon_key : std::string()},
       {"display_name", inst.display_name},
       {"url", inst.url},
       {"description", inst.description},
@@ -311,6 +470,9 @@ json::object installation_json(const installation& inst, const std::string& publ
 boost::asio::awaitable<http_response> handle_installations(const api_context& ctx, const caller& who,
                                                            const route& r, const http_request& req) {
   if (r.resource == resource::install_custom) co_return co_await install_custom(ctx, who, req);
+  if (r.resource == resource::install_template) co_return co_await install_template(ctx, who, req);
+  if (r.resource == resource::authorize) co_return co_await handle_authorize(ctx, who, r);
+  if (r.resource == resource::templates) co_return co_await handle_templates(ctx);
   if (r.resource == resource::installations) {
     if (req.method == "POST") co_return co_await create(ctx, who, req);
     co_return co_await list(ctx, who, r);

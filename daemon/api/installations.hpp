@@ -20,7 +20,7 @@ boost::asio::awaitable<http_response> handle_installations(const api_context& ct
                                                            const route& r, const http_request& req);
 
 // The installation object as the API shows it; never includes secrets.
-boost::json::object installation_json(const registry::installation& inst,
-                                      const std::string& public_url);
+// The installation object; name and icon_key fall back to its template's.
+boost::json::object installation_json(const registry::installation& inst, const api_context& ctx);
 
 }  // namespace mcpgate::daemon::api

@@ -3,6 +3,7 @@
 #include "common/text.hpp"
 #include "common/ids.hpp"
 #include "daemon/api/errors.hpp"
+#include "daemon/api/grants.hpp"
 #include "daemon/api/relay.hpp"
 #include "daemon/api/tools.hpp"
 #include "net/upstream_exchange.hpp"
@@ -119,6 +120,16 @@ std::shared_ptr<const cached_installation> cached_installation_of(const api_cont
   return nullptr;
 }
 
+// "Header: value\r\n" presenting `credential` as the installation does; ""
+// without a credential, or when the result could start another header line.
+std::string credential_line(const cached_installation& entry, const std::string& credential) {
+  if (credential.empty()) return {};
+  std::string value = entry.credential_format;
+  if (const auto at = value.find("{key}"); at != std::string::npos) value.replace(at, 5, credential);
+  if (value.find_first_of("\r\n") != std::string::npos) return {};
+  return entry.credential_header + ": " + value + "\r\n";
+}
+
 // The installation from the store (its credential opened), then cached.
 // nullptr with ok=true: not found for this caller.
 asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(const api_context& ctx,
@@ -161,6 +172,14 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
       spdlog::error("installation {}: the stored credential cannot be opened: {}", id, opened.error().message());
     }
   }
+  if (entry->inst.auth_type == "api_key" && entry->inst.template_id) {
+    for (const auto& t : *ctx.templates) {
+      if (t.id != *entry->inst.template_id) continue;
+      entry->credential_header = t.api_key_header;
+      entry->credential_format = t.api_key_format;
+    }
+  }
+  entry->credential_line = credential_line(*entry, entry->credential);
   const auto verdict = net::check_upstream_url(entry->inst.url, ctx.ssrf);
   if (verdict) entry->upstream = net::parse_url(entry->inst.url);
   if (!entry->upstream) entry->url_refusal = verdict ? "not an absolute http(s) URL" : verdict.reason;
@@ -292,21 +311,42 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   }
   const bool lists_tools = requests_method(message, "tools/list");
 
-  // 6. A usable upstream credential.
-  if (inst.auth_type == "oauth" && entry->credential.empty()) {
+  // 6. A usable upstream credential. An OAuth access token that has expired
+  //    is refreshed first; one past half its lifetime is refreshed in the
+  //    background while it is still used.
+  const asio::any_io_executor here = co_await asio::this_coro::executor;
+  const bool oauth = inst.auth_type == "oauth";
+  if (oauth && entry->credential.empty()) {
     co_return needs_reauth(ctx, inst, message, "The installation has not been authorized yet");
+  }
+  if (oauth && inst.needs_reauth) {
+    co_return needs_reauth(ctx, inst, message, "The authorization server no longer accepts the stored grant");
   }
   if (inst.auth_type == "api_key" && entry->credential.empty()) {
     co_return needs_reauth(ctx, inst, message, "No API key is stored for this installation");
+  }
+  std::string refreshed;  // a newer access token than the cached entry's
+  if (oauth && inst.token_expires_at) {
+    const auto now = std::chrono::system_clock::now();
+    if (now >= *inst.token_expires_at) {
+      auto refreshing = ctx.refresher->refresh(ctx, inst.id, entry->credential);
+      auto outcome = co_await std::move(refreshing);
+      if (outcome.status == refresh_status::rejected) {
+        co_return needs_reauth(ctx, inst, message, "The authorization server refused to refresh the access token");
+      }
+      if (outcome.status == refresh_status::failed) co_return proxy_error(502, "Could not refresh the upstream access token");
+      refreshed = std::move(outcome.access_token);
+    } else if (inst.token_issued_at && now >= *inst.token_issued_at + (*inst.token_expires_at - *inst.token_issued_at) / 2) {
+      ctx.refresher->refresh_in_background(ctx, inst.id, entry->credential, here);
+    }
   }
 
   // Every request in flight, and every stream until it ends, holds a slot.
   auto slot = ctx.streams->acquire(inst.id, ctx.proxy.max_streams_per_installation);
   if (!slot) co_return proxy_error(429, "Too many concurrent requests for this installation");
 
-  net::upstream_exchange::raw_request upstream_request;
-  upstream_request.method = req.method == "GET" ? "GET" : req.method == "DELETE" ? "DELETE" : "POST";
-  upstream_request.fields.reserve(256);
+  std::string fields;
+  fields.reserve(256);
   for (const auto& [name, value] : req.headers) {
     // A line break in a value (an obs-fold the parser let through) would
     // start a header of the agent's choosing upstream: such a field is dropped.
@@ -314,35 +354,60 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     if (drop_mirror_headers && (iequals(name, proxy::header_mcp_method) || iequals(name, proxy::header_mcp_name))) {
       continue;
     }
-    upstream_request.fields.append(name).append(": ").append(value).append("\r\n");
+    fields.append(name).append(": ").append(value).append("\r\n");
   }
-  if (!entry->credential.empty()) {
-    upstream_request.fields.append("Authorization: Bearer ").append(entry->credential).append("\r\n");
-  }
-  upstream_request.body = std::move(req.body);
-
+  // An OAuth request may be sent twice (an upstream 401, a refresh, one
+  // replay): its body is kept for that.
+  const std::string replay_body = oauth ? req.body : std::string();
+  const std::string replay_fields = oauth ? fields : std::string();
   const net::exchange_options options{ctx.proxy.first_byte_timeout, ctx.proxy.stream_idle};
-  const asio::any_io_executor here = co_await asio::this_coro::executor;
-  auto started = net::upstream_exchange::start(ctx.upstreams.for_executor(here), *entry->upstream,
-                                               std::move(upstream_request), options);
-  auto [ec, detail, exchange] = co_await std::move(started);
-  if (ec) {
-    if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
-      co_return proxy_error(400, "URL not allowed: " + detail);
+  std::shared_ptr<net::upstream_exchange> exchange;
+  for (bool replay = false;; replay = true) {
+    const std::string& credential = refreshed.empty() ? entry->credential : refreshed;
+    net::upstream_exchange::raw_request upstream_request;
+    upstream_request.method = req.method == "GET" ? "GET" : req.method == "DELETE" ? "DELETE" : "POST";
+    upstream_request.fields = replay ? replay_fields : std::move(fields);
+    upstream_request.fields.append(refreshed.empty() ? entry->credential_line : credential_line(*entry, refreshed));
+    upstream_request.body = replay ? replay_body : std::move(req.body);
+
+    auto started = net::upstream_exchange::start(ctx.upstreams.for_executor(here), *entry->upstream,
+                                                 std::move(upstream_request), options);
+    auto [ec, detail, opened] = co_await std::move(started);
+    if (ec) {
+      if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
+        co_return proxy_error(400, "URL not allowed: " + detail);
+      }
+      spdlog::warn("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
+      if (ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
+      co_return proxy_error(502, "Upstream MCP server unreachable");
     }
-    spdlog::warn("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
-    if (ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
-    co_return proxy_error(502, "Upstream MCP server unreachable");
+    exchange = std::move(opened);
+    if (exchange->head().status != 401) break;
+    exchange->cancel();
+    if (!oauth) {
+      co_return needs_reauth(ctx, inst, message,
+                             inst.auth_type == "none" ? "The upstream MCP server requires authentication"
+                                                      : "The upstream MCP server rejected the stored credential");
+    }
+    if (replay) {
+      // Refused again with a token just refreshed: the grant is no good.
+      const auto mark = [id = inst.id](registry::store& s) { return s.set_needs_reauth(id, true); };
+      auto marked = co_await ctx.db.run(mark);
+      if (!marked) spdlog::error("installation {}: marking needs_reauth failed: {}", inst.id, marked.error().message());
+      ctx.cache->forget_installation(inst.id);
+      spdlog::warn("installation {}: the upstream refused a freshly refreshed token: needs re-authentication", inst.id);
+      co_return needs_reauth(ctx, inst, message, "The upstream MCP server rejected the access token");
+    }
+    auto refreshing = ctx.refresher->refresh(ctx, inst.id, credential);
+    auto outcome = co_await std::move(refreshing);
+    if (outcome.status == refresh_status::rejected) {
+      co_return needs_reauth(ctx, inst, message, "The authorization server refused to refresh the access token");
+    }
+    if (outcome.status == refresh_status::failed) co_return proxy_error(502, "Could not refresh the upstream access token");
+    refreshed = std::move(outcome.access_token);
   }
 
   const auto& head = exchange->head();
-  if (head.status == 401) {
-    exchange->cancel();
-    co_return needs_reauth(ctx, inst, message,
-                           inst.auth_type == "none" ? "The upstream MCP server requires authentication"
-                                                    : "The upstream MCP server rejected the stored credential");
-  }
-
   http_response out;
   out.status = head.status;
   const auto content_type = head.header("Content-Type");

@@ -189,6 +189,8 @@ asio::awaitable<sync_outcome> sync_tools_now(const api_context& ctx, std::shared
   // A sync also runs inside an install request: each step gets at most 30 s.
   options.step_timeout = std::min<std::chrono::milliseconds>(ctx.proxy.first_byte_timeout, std::chrono::seconds(30));
   options.max_answer_bytes = ctx.proxy.max_response_bytes;
+  options.credential_header = entry->credential_header;
+  options.credential_format = entry->credential_format;
   auto listing_op = proxy::list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream,
                                                entry->credential, options);
   auto listing = co_await std::move(listing_op);

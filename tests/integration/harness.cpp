@@ -509,6 +509,8 @@ std::string config_yaml(const fs::path& data_dir, const gateway_options& options
        << "  - { id: 1, name: One, environments: [{id: 1, name: production}, {id: 3, name: staging}] }\n"
        << "  - { id: 2, name: Two }\n"
        << "logging: { level: info, format: text }\n";
+  yaml << options.extra_yaml;
+  if (!options.extra_yaml.empty() && !options.extra_yaml.ends_with('\n')) yaml << '\n';
   return yaml.str();
 }
 

@@ -235,6 +235,8 @@ struct gateway_options {
   std::string extra_timeouts;
   std::string extra_limits;
   std::string upstreams_yaml;
+  // Whole top-level sections appended to the config ("templates:\n  - ...").
+  std::string extra_yaml;
 };
 
 // A daemon with its own data folder and config:

@@ -1,6 +1,6 @@
 // install_custom's api_key and none branches: 201 with the installation, the
 // key sealed at rest (checked on disk, and opened with the daemon's own key
-// file), duplicates refused, oauth not yet available.
+// file), duplicates refused. The oauth branch is in oauth_api_test.cpp.
 #include "harness.hpp"
 
 #include "auth/secret_box.hpp"
@@ -116,8 +116,10 @@ BOOST_AUTO_TEST_CASE(bad_bodies_are_400_and_store_nothing) {
   BOOST_TEST(is_validation_error(
       alice.post(install_custom, json::object{{"url", "https://a.example.com/"}, {"install_source", "elsewhere"}}),
       "invalid_choice", "install_source"));
-  const reply oauth = alice.post(install_custom, json::object{{"url", "https://o.example.com/mcp"}, {"auth_type", "oauth"}});
-  BOOST_TEST(is_error(oauth, 400, "invalid_request", "not_supported", std::string("auth_type")));
+  BOOST_TEST(is_validation_error(
+      alice.post(install_custom, json::object{{"url", "https://a.example.com/"}, {"auth_type", "oauth"},
+                                              {"posthog_code_callback_url", "https://evil.example/cb"}}),
+      "invalid", "posthog_code_callback_url"));
   BOOST_TEST(is_error(alice.send("GET", install_custom), 405, "invalid_request", "method_not_allowed"));
   BOOST_TEST(count_of(alice, p1) == 0);
 }

@@ -16,6 +16,16 @@ namespace {
 
 load_result load(const std::string& yaml) { return load_string(yaml, "t.yaml"); }
 
+// A file holding `content`, for client_secret_file (removed at exit by the OS
+// temp cleaner; the name is unique per process and call).
+std::string temp_secret_file(const std::string& content) {
+  static int counter = 0;
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("mcpgate-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+  std::ofstream(path) << content;
+  return path.string();
+}
+
 // Each problem as "file:line:column: message", for whole-list comparisons.
 std::vector<std::string> problems_of(const load_result& r) {
   std::vector<std::string> out;
@@ -348,6 +358,7 @@ BOOST_AUTO_TEST_CASE(requires_project_id_and_name) {
 }
 
 BOOST_AUTO_TEST_CASE(reads_template_fields) {
+  const std::string secret_file = temp_secret_file("acme-secret\n");
   const config c = loaded(R"(templates:
   - id: acme_api-2
     name: Acme
@@ -359,7 +370,7 @@ BOOST_AUTO_TEST_CASE(reads_template_fields) {
     category: dev
     is_active: false
     client_id: abc
-    client_secret_file: /run/credentials/acme
+    client_secret_file: )" + secret_file + R"(
     api_key_header: X-Api-Key
     api_key_format: "{key}"
 )");
@@ -374,18 +385,35 @@ BOOST_AUTO_TEST_CASE(reads_template_fields) {
   BOOST_TEST(t.category == "dev");
   BOOST_TEST(!t.is_active);
   BOOST_TEST(t.client_id == "abc");
-  BOOST_TEST(t.client_secret_file == "/run/credentials/acme");
+  BOOST_TEST(t.client_secret_file == secret_file);
+  BOOST_TEST(t.client_secret == "acme-secret");  // read at load, line break dropped
   BOOST_TEST(t.client_secret_env == "");
   BOOST_TEST(t.api_key_header == "X-Api-Key");
   BOOST_TEST(t.api_key_format == "{key}");
 }
 
 BOOST_AUTO_TEST_CASE(accepts_client_secret_as_env_reference) {
+  ::setenv("A_SECRET_1", "from-env", 1);
   const config c = loaded(R"(templates:
-  - { id: a, name: A, url: "https://a.example", client_secret: "${A_SECRET_1}" }
+  - { id: a, name: A, url: "https://a.example", client_id: ca, client_secret: "${A_SECRET_1}" }
 )");
+  ::unsetenv("A_SECRET_1");
   BOOST_TEST(c.templates.at(0).client_secret_env == "A_SECRET_1");
+  BOOST_TEST(c.templates.at(0).client_secret == "from-env");
   BOOST_TEST(c.templates.at(0).client_secret_file == "");
+}
+
+BOOST_AUTO_TEST_CASE(refuses_unreadable_or_unset_client_secret) {
+  ::unsetenv("MCPGATE_TEST_UNSET_SECRET");
+  const load_result r = load(R"(templates:
+  - { id: a, name: A, url: "https://a.example", client_id: ca, client_secret: "${MCPGATE_TEST_UNSET_SECRET}" }
+  - { id: b, name: B, url: "https://b.example", client_id: cb, client_secret_file: /nonexistent/mcpgate-secret }
+  - { id: c, name: C, url: "https://c.example", client_secret_file: )" + temp_secret_file("x") + R"( }
+)");
+  BOOST_TEST_REQUIRE(r.problems.size() == 3u);
+  BOOST_TEST(r.problems[0].message.find("MCPGATE_TEST_UNSET_SECRET is not set") != std::string::npos);
+  BOOST_TEST(r.problems[1].message.find("/nonexistent/mcpgate-secret") != std::string::npos);
+  BOOST_TEST(r.problems[2].message.find("needs a client_id") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_inline_client_secret) {

@@ -2,6 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <string>
 #include <utility>
 
 using mcpgate::daemon::match_route;
@@ -193,6 +194,60 @@ BOOST_AUTO_TEST_CASE(nothing_else_below_tools_is_a_route) {
                              "/api/environments/3/mcp_server_installations/abc/tools/a%zz"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
+}
+
+BOOST_AUTO_TEST_CASE(install_template_and_authorize_are_collection_routes) {
+  for (const char* family : {"/api/projects/4", "/api/environments/4"}) {
+    const std::string base = std::string(family) + "/mcp_server_installations/";
+    for (const auto& [name, expected] : {std::pair{"install_template", resource::install_template},
+                                         std::pair{"authorize", resource::authorize},
+                                         std::pair{"install_custom", resource::install_custom}}) {
+      for (const std::string& target : {base + name, base + name + "/", base + name + "/?template_id=linear"}) {
+        const auto r = match_route(target);
+        BOOST_TEST_REQUIRE(r.has_value(), target);
+        BOOST_TEST((r->resource == expected), target);
+        BOOST_TEST(r->scope_id == 4);
+        BOOST_TEST(r->installation_id.empty());
+      }
+      BOOST_TEST(!match_route(base + name + "/proxy").has_value());
+    }
+  }
+  const auto r = match_route("/api/environments/4/mcp_server_installations/authorize?installation_id=a%2Db&install_source=posthog-code");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST_REQUIRE(r->params.size() == 2u);
+  BOOST_TEST(r->params[0].second == "a-b");
+}
+
+BOOST_AUTO_TEST_CASE(template_catalog_route) {
+  for (const char* target : {"/api/projects/2/mcp_servers", "/api/environments/2/mcp_servers/"}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::templates));
+    BOOST_TEST(r->scope_id == 2);
+  }
+  BOOST_TEST(!match_route("/api/projects/2/mcp_servers/x").has_value());
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::templates) == "GET");
+}
+
+BOOST_AUTO_TEST_CASE(oauth_browser_routes_live_outside_projects) {
+  const auto start = match_route("/api/mcp_store/oauth_start/?state=abc");
+  BOOST_TEST_REQUIRE(start.has_value());
+  BOOST_TEST((start->resource == resource::oauth_start));
+  BOOST_TEST(mcpgate::daemon::is_oauth_browser_route(start->resource));
+  BOOST_TEST_REQUIRE(start->params.size() == 1u);
+  BOOST_TEST(start->params[0].second == "abc");
+  const auto callback = match_route("/api/mcp_store/oauth_redirect?code=c%2B1&state=s");
+  BOOST_TEST_REQUIRE(callback.has_value());
+  BOOST_TEST((callback->resource == resource::oauth_callback));
+  BOOST_TEST_REQUIRE(callback->params.size() == 2u);
+  BOOST_TEST(callback->params[0].second == "c+1");
+  const auto result = match_route("/api/mcp_store/oauth_result/");
+  BOOST_TEST_REQUIRE(result.has_value());
+  BOOST_TEST((result->resource == resource::oauth_result));
+  for (const char* target : {"/api/mcp_store", "/api/mcp_store/other", "/api/mcp_store/oauth_start/x", "/api/x/oauth_start"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+  BOOST_TEST(!mcpgate::daemon::is_oauth_browser_route(resource::installations));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
