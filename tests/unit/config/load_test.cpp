@@ -490,7 +490,7 @@ BOOST_AUTO_TEST_CASE(reads_proxy_settings_and_upstream_ca_file) {
   const config c = loaded(R"(server:
   allowed_hosts: ["gw.internal:8080", "mcp.example.com"]
   allowed_origins: ["https://app.example.com", "http://localhost:3000/"]
-  timeouts: { stream_idle: 2m }
+  timeouts: { stream_idle: 2m, oauth_state: 3s }
   limits: { max_streams_per_installation: 7 }
 upstreams:
   ca_file: /etc/mcpgate/upstream-ca.pem
@@ -500,6 +500,7 @@ upstreams:
   BOOST_TEST(c.server.allowed_origins ==
              (std::vector<std::string>{"https://app.example.com", "http://localhost:3000"}));
   BOOST_TEST(c.server.timeouts.stream_idle.count() == 120'000);
+  BOOST_TEST(c.server.timeouts.oauth_state.count() == 3'000);
   BOOST_TEST(c.server.limits.max_streams_per_installation == 7u);
   BOOST_TEST(c.upstreams.ca_file == "/etc/mcpgate/upstream-ca.pem");
 }
@@ -509,6 +510,7 @@ BOOST_AUTO_TEST_CASE(proxy_settings_default_when_absent) {
   BOOST_TEST(c.server.allowed_hosts.empty());
   BOOST_TEST(c.server.allowed_origins.empty());
   BOOST_TEST(c.server.timeouts.stream_idle.count() == 300'000);
+  BOOST_TEST(c.server.timeouts.oauth_state.count() == 600'000);  // the spec's 10 minutes
   BOOST_TEST(c.server.limits.max_streams_per_installation == 100u);
   BOOST_TEST(c.upstreams.ca_file.empty());
   BOOST_TEST(loaded("server: { allowed_hosts: [], allowed_origins: [] }\n").server.allowed_origins.empty());
