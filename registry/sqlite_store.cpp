@@ -893,15 +893,17 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<oauth_state> take_oauth_state(std::string_view state_hash, sys_time now) override try {
+  result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                       sys_time now) override try {
+    if (binding_hash.empty()) return errc::not_found;  // an unbound state is nobody's to take
     // The read and the mark share one write transaction (the write lock is
     // taken at BEGIN), so of two takers, in this process or another, exactly
     // one sees the state unused.
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
-    static const std::string sql =
-        with(oauth_state_select, "WHERE state_hash = ?1 AND used_at IS NULL");
-    auto before = prepare(sql).bind(state_hash).one(read_oauth_state);
+    static const std::string sql = with(
+        oauth_state_select, "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3");
+    auto before = prepare(sql).bind(state_hash, binding_hash, now).one(read_oauth_state);
     if (!before) return before;
     if (auto r = prepare("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1")
                      .bind(state_hash, now)

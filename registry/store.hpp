@@ -99,9 +99,13 @@ class store {
   virtual result<oauth_state> bind_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                                sys_time now) = 0;
   // Marks the state used (it can be taken once) and returns it as it was
-  // before; errc::not_found when unknown or already used. Expiry and binding
-  // are the caller's to check.
-  virtual result<oauth_state> take_oauth_state(std::string_view state_hash, sys_time now) = 0;
+  // before, when it is bound to the browser whose cookie hash is
+  // `binding_hash` and has not expired at `now`. errc::not_found otherwise
+  // (unknown, used, expired, unbound or bound to another browser), and then
+  // the state is left as it was: a request without the right cookie cannot
+  // use up someone else's flow.
+  virtual result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                               sys_time now) = 0;
   // Housekeeping: removes states that expired before `before`; returns how many.
   virtual result<std::int64_t> delete_expired_oauth_states(sys_time before) = 0;
   // A new grant, in one transaction: the sealed access token (kind

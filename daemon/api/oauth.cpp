@@ -223,20 +223,24 @@ asio::awaitable<http_response> oauth_callback(const api_context& ctx, const rout
   const std::string* state = param(r, "state");
   if (!state || state->empty()) co_return missing_state().to_response();
   const std::string hash = sha256_hex(*state);
+  // Only the browser that opened the start URL holds the cookie; the store
+  // takes the state for it alone, so a request without it changes nothing.
+  const std::string_view cookie = cookie_value(req.header("Cookie"), cookie_name(hash));
+  if (cookie.empty()) {
+    spdlog::info("OAuth callback refused: no state cookie (not the browser that started the flow)");
+    co_return invalid_state().to_response();
+  }
   const auto now = std::chrono::system_clock::now();
-  const auto take = [&hash, now](registry::store& s) { return s.take_oauth_state(hash, now); };
+  const auto take = [&hash, binding = sha256_hex(cookie), now](registry::store& s) {
+    return s.take_oauth_state(hash, binding, now);
+  };
   auto taken = co_await ctx.db.run(take);
   if (!taken) {
     if (taken.error() != errc::not_found) co_return server_error().to_response();
+    spdlog::info("OAuth callback refused: the state is unknown, used, expired or another browser's");
     co_return invalid_state().to_response();
   }
   const registry::oauth_state& st = *taken;
-  const std::string_view cookie = cookie_value(req.header("Cookie"), cookie_name(hash));
-  if (st.expires_at <= now || st.binding_hash.empty() || cookie.empty() || sha256_hex(cookie) != st.binding_hash) {
-    spdlog::warn("installation {}: OAuth callback refused (expired, or not the browser that started it)",
-                 st.installation_id);
-    co_return invalid_state().to_response();
-  }
   // The cookie has done its job.
   const std::string clear_cookie = cookie_name(hash) + "=; Path=/api/mcp_store/; Max-Age=0; HttpOnly; SameSite=Lax";
   const auto finish = [&](bool ok, std::string_view error) {

@@ -1092,10 +1092,13 @@ async function gatewayRun(tmp) {
   check(detailIs(unknown, 400, INVALID_STATE), `an unknown state answers 400 "${INVALID_STATE}"`, short(unknown));
   const missing = await browserE.get(`${gateway.base}${CALLBACK_PATH}?code=abc`);
   check(detailIs(missing, 400, 'Missing state parameter'), 'no state answers 400 "Missing state parameter"', short(missing));
-  // Not asserted (the contract does not say whether an unbound attempt burns
-  // the state): does the right browser still complete after the attempts above?
+  const cookieName = (flowE.cookie ?? '').split('=')[0];
+  const forged = await request(flowE.callbackUrl, { headers: { Cookie: `${cookieName}=${randomBytes(32).toString('base64url')}` } });
+  check(cookieName.startsWith('mcpgate_oauth_') && detailIs(forged, 400, INVALID_STATE), `the callback with the cookie's name but another value answers 400 "${INVALID_STATE}"`, short(forged));
+  // The refused attempts did not use the state up: whoever saw the URL cannot
+  // cancel someone else's flow.
   const late = await browserE.get(flowE.callbackUrl);
-  log(`info the right browser, after the refused attempts, got ${late.status}${late.location ? ` -> ${late.location}` : ''}`);
+  check(expectResultPage(late, 'success'), 'after those refusals, the browser that started the flow still completes it (status=success)', short(late));
   // Expired states: see c4.
   const rowE = await installationFor(urlE);
   const authDeny = await api(

@@ -277,7 +277,7 @@ BOOST_AUTO_TEST_CASE(bind_binds_once_and_returns_the_bound_state) {
   BOOST_TEST(error_of(s.db->bind_oauth_state("h1", "cookie-2", at(11))) == "not_found");
   BOOST_TEST(error_of(s.db->bind_oauth_state("h1", "cookie-1", at(11))) == "not_found");
   // The first binding stays.
-  BOOST_TEST(must(s.db->take_oauth_state("h1", at(12))).binding_hash == "cookie-1");
+  BOOST_TEST(must(s.db->take_oauth_state("h1", "cookie-1", at(12))).binding_hash == "cookie-1");
 }
 
 BOOST_AUTO_TEST_CASE(bind_refuses_unknown_expired_and_used_states) {
@@ -293,7 +293,8 @@ BOOST_AUTO_TEST_CASE(bind_refuses_unknown_expired_and_used_states) {
              "cookie");
 
   must(s.db->insert_oauth_state(state_of(i, "used")));
-  must(s.db->take_oauth_state("used", at(10)));
+  must(s.db->bind_oauth_state("used", "cookie", at(9)));
+  must(s.db->take_oauth_state("used", "cookie", at(10)));
   BOOST_TEST(error_of(s.db->bind_oauth_state("used", "cookie", at(11))) == "not_found");
 }
 
@@ -308,29 +309,38 @@ BOOST_AUTO_TEST_CASE(bind_to_an_empty_binding_is_refused) {
 BOOST_AUTO_TEST_CASE(take_returns_the_state_as_it_was_and_only_once) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  const oauth_state want = state_of(i, "h1");
+  oauth_state want = state_of(i, "h1");
   must(s.db->insert_oauth_state(want));
-  const oauth_state taken = must(s.db->take_oauth_state("h1", at(30)));
+  must(s.db->bind_oauth_state("h1", "cookie", at(20)));
+  want.binding_hash = "cookie";
+  const oauth_state taken = must(s.db->take_oauth_state("h1", "cookie", at(30)));
   check_same(taken, want);  // used_at still unset: the state as it was before
   BOOST_TEST(count_of(s.path, "SELECT used_at FROM oauth_states WHERE state_hash = 'h1'") ==
              std::to_string(to_unix_micros(at(30))));
-  BOOST_TEST(error_of(s.db->take_oauth_state("h1", at(31))) == "not_found");
-  BOOST_TEST(error_of(s.db->take_oauth_state("unknown", at(31))) == "not_found");
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(31))) == "not_found");
+  BOOST_TEST(error_of(s.db->take_oauth_state("unknown", "cookie", at(31))) == "not_found");
 }
 
-BOOST_AUTO_TEST_CASE(take_leaves_expiry_and_binding_to_the_caller) {
+BOOST_AUTO_TEST_CASE(take_refuses_unbound_expired_and_other_browsers_states_and_leaves_them) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  must(s.db->insert_oauth_state(state_of(i, "h1")));
-  const oauth_state taken = must(s.db->take_oauth_state("h1", at(900)));
-  BOOST_TEST(taken.binding_hash == "");
-  BOOST_TEST((taken.expires_at == at(600)));
+  must(s.db->insert_oauth_state(state_of(i, "h1")));  // expires at(600)
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(10))) == "not_found");
+  must(s.db->bind_oauth_state("h1", "cookie", at(20)));
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(30))) == "not_found");
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "other-cookie", at(30))) == "not_found");
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired at that instant
+  BOOST_TEST(count_of(s.path, "SELECT count(*) FROM oauth_states WHERE used_at IS NULL") == "1");
+  // None of the refusals used it up: its browser, in time, still can.
+  BOOST_TEST(must(s.db->take_oauth_state("h1", "cookie", at(599))).state_hash == "h1");
 }
 
 BOOST_AUTO_TEST_CASE(of_concurrent_takers_on_separate_connections_exactly_one_wins) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->insert_oauth_state(state_of(i, "h1")));
+  must(s.db->bind_oauth_state("h1", "cookie", at(5)));
   s.db.reset();
   std::vector<std::optional<result<oauth_state>>> taken(4);
   {
@@ -341,7 +351,7 @@ BOOST_AUTO_TEST_CASE(of_concurrent_takers_on_separate_connections_exactly_one_wi
     for (std::size_t n = 0; n < taken.size(); ++n) {
       threads.emplace_back([&, n] {
         while (!go.load()) std::this_thread::yield();
-        taken[n].emplace(stores[n]->take_oauth_state("h1", at(10)));
+        taken[n].emplace(stores[n]->take_oauth_state("h1", "cookie", at(10)));
       });
     }
     go.store(true);
@@ -367,7 +377,8 @@ BOOST_AUTO_TEST_CASE(delete_expired_removes_only_states_expired_before_the_time)
     st.expires_at = at(expires);
     must(s.db->insert_oauth_state(st));
   }
-  must(s.db->take_oauth_state("a", at(50)));  // used or not, expiry decides
+  must(s.db->bind_oauth_state("a", "cookie", at(40)));
+  must(s.db->take_oauth_state("a", "cookie", at(50)));  // used or not, expiry decides
 
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(100))) == 0);  // a expires at, not before
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(201))) == 2);
@@ -375,8 +386,9 @@ BOOST_AUTO_TEST_CASE(delete_expired_removes_only_states_expired_before_the_time)
   BOOST_TEST(raw_sql(s.path, "SELECT state_hash FROM oauth_states") ==
                  std::vector<std::string>{"c"},
              boost::test_tools::per_element());
-  BOOST_TEST(error_of(s.db->take_oauth_state("b", at(10))) == "not_found");
-  BOOST_TEST(must(s.db->take_oauth_state("c", at(10))).state_hash == "c");
+  BOOST_TEST(error_of(s.db->bind_oauth_state("b", "cookie", at(10))) == "not_found");
+  must(s.db->bind_oauth_state("c", "cookie", at(10)));
+  BOOST_TEST(must(s.db->take_oauth_state("c", "cookie", at(10))).state_hash == "c");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -520,15 +532,16 @@ BOOST_AUTO_TEST_CASE(removes_its_oauth_client_states_and_grant) {
 
   must(s.db->delete_installation(1, s.alice, i.id));
   BOOST_TEST(error_of(s.db->get_oauth_client(i.id)) == "not_found");
-  BOOST_TEST(error_of(s.db->take_oauth_state("h1", at(20))) == "not_found");
-  BOOST_TEST(error_of(s.db->take_oauth_state("h2", at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->bind_oauth_state("h1", "cookie", at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->take_oauth_state("h2", "cookie", at(20))) == "not_found");
   BOOST_TEST(error_of(s.db->get_secret(i.id, "access_token")) == "not_found");
   BOOST_TEST(error_of(s.db->get_secret(i.id, "refresh_token")) == "not_found");
   BOOST_TEST(count_of(s.path, "SELECT count(*) FROM oauth_states") == "1");
   BOOST_TEST(count_of(s.path, "SELECT count(*) FROM oauth_clients") == "1");
   // The other installation's are untouched.
   BOOST_TEST(must(s.db->get_oauth_client(other.id)).installation_id == other.id);
-  BOOST_TEST(must(s.db->take_oauth_state("h3", at(20))).installation_id == other.id);
+  must(s.db->bind_oauth_state("h3", "cookie", at(20)));
+  BOOST_TEST(must(s.db->take_oauth_state("h3", "cookie", at(20))).installation_id == other.id);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
