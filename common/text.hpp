@@ -1,5 +1,6 @@
-// Small ASCII text helpers shared by the modules (protocol names, hosts and
-// header values are ASCII-case-insensitive). Thread-safe: pure functions.
+// Small text helpers shared by the modules (protocol names, hosts and header
+// values are ASCII-case-insensitive; peers' text goes into one-line errors).
+// Thread-safe: pure functions.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,24 @@ constexpr bool ascii_iequals(std::string_view a, std::string_view b) {
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
+}
+
+// Text from a peer fit for a one-line error or log: control characters
+// become spaces, at most `limit` bytes (cut before a UTF-8 continuation
+// byte, so a multi-byte character is never split).
+inline std::string printable(std::string_view s, std::size_t limit = 200) {
+  if (s.size() > limit) {
+    std::size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    s = s.substr(0, cut);
+  }
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7F ? ' ' : c);
+  }
+  return out;
 }
 
 }  // namespace mcpgate

@@ -30,22 +30,6 @@ constexpr std::string_view well_known_resource = "/.well-known/oauth-protected-r
 constexpr std::string_view well_known_oauth = "/.well-known/oauth-authorization-server";
 constexpr std::string_view well_known_openid = "/.well-known/openid-configuration";
 
-// Upstream text fit for a one-line error: control characters become spaces,
-// at most `limit` bytes (cut before a UTF-8 continuation byte).
-std::string printable(std::string_view s, std::size_t limit = 200) {
-  if (s.size() > limit) {
-    std::size_t cut = limit;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-    s = s.substr(0, cut);
-  }
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7F ? ' ' : c);
-  }
-  return out;
-}
 
 // --- URLs -------------------------------------------------------------------------
 

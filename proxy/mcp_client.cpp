@@ -75,22 +75,6 @@ bool is_header_safe(std::string_view s) {
   });
 }
 
-// Upstream text fit for a one-line detail: control characters become spaces,
-// at most `limit` bytes (cut before a UTF-8 continuation byte).
-std::string printable(std::string_view s, std::size_t limit = 200) {
-  if (s.size() > limit) {
-    std::size_t cut = limit;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-    s = s.substr(0, cut);
-  }
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7F ? ' ' : c);
-  }
-  return out;
-}
 
 // "Application/JSON; charset=utf-8" -> "application/json".
 std::string media_type(std::string_view content_type) {

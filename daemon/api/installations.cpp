@@ -287,29 +287,12 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
   fresh.environment_id = who.environment_id;
   fresh.user_id = who.user_id;
   fresh.created_at = fresh.updated_at = now;
-  struct outcome {
-    result<installation> row = errc::not_found;
-    bool created = false;
-  };
-  const auto find_or_insert = [&](registry::store& s) {
-    outcome out;
-    out.row = s.find_installation_by_url(who.environment_id, who.user_id, fresh.url);
-    if (out.row) {
-      if (out.row->auth_type == "oauth") {
-        if (auto cleared = s.clear_grant(out.row->id, true); !cleared) out.row = cleared.error();
-      } else {
-        out.row = errc::already_exists;  // an api_key or none install of the url
-      }
-      return out;
-    }
-    if (out.row.error() != errc::not_found) return out;
-    if (auto inserted = s.insert_installation(fresh); !inserted) {
-      out.row = inserted.error();
-      return out;
-    }
-    out.row = fresh;
-    out.created = true;
-    return out;
+  const auto find_or_insert = [&fresh](registry::store& s) {
+    return find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
+      // An oauth install of the url starts over; an api_key or none one is a duplicate.
+      if (existing.auth_type != "oauth") return errc::already_exists;
+      return st.clear_grant(existing.id, true);
+    });
   };
   auto found = co_await ctx.db.run(find_or_insert);
   if (!found.row) {
@@ -320,11 +303,11 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
     co_return from_error_code(found.row.error()).to_response();
   }
   if (ctx.cache) ctx.cache->forget_installation(found.row->id);
-  if (found.created) {
+  if (found.inserted) {
     spdlog::info("installation {} (oauth) created by user {} in environment {}", fresh.id, who.user_id,
                  who.environment_id);
   }
-  auto answering = answer_flow(ctx, who, std::move(*found.row), found.created, std::move(custom.flow));
+  auto answering = answer_flow(ctx, who, std::move(*found.row), found.inserted, std::move(custom.flow));
   co_return co_await std::move(answering);
 }
 

@@ -4,6 +4,7 @@
 #include "auth/digest.hpp"
 #include "common/ids.hpp"
 #include "daemon/api/grants.hpp"
+#include "daemon/api/installations.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/tools.hpp"
 #include "oauth/metadata.hpp"
@@ -423,30 +424,16 @@ asio::awaitable<std::variant<registry::installation, api_error>> ensure_template
                     : t.auth_type == config::auth_type::api_key ? "api_key"
                                                                 : "none";
   fresh.created_at = fresh.updated_at = now;
-  struct outcome {
-    result<registry::installation> row = errc::not_found;
-    bool created = false;
-  };
-  const auto find_or_insert = [&](registry::store& s) {
-    outcome out;
-    out.row = s.find_installation_by_url(who.environment_id, who.user_id, t.url);
-    if (out.row) {
-      if (out.row->auth_type != fresh.auth_type) {
-        out.row = errc::already_exists;  // the url is installed with another auth_type
-      } else if (out.row->template_id != t.id) {
-        if (auto adopted = s.set_template_id(out.row->id, t.id); !adopted) out.row = adopted.error();
-        else out.row->template_id = t.id;
-      }
-      return out;
-    }
-    if (out.row.error() != errc::not_found) return out;
-    if (auto inserted = s.insert_installation(fresh); !inserted) {
-      out.row = inserted.error();
-      return out;
-    }
-    out.row = fresh;
-    out.created = true;
-    return out;
+  const auto find_or_insert = [&fresh, &t](registry::store& s) {
+    return find_or_insert_installation(s, fresh, [&](registry::store& st, registry::installation& existing) -> result<void> {
+      // The url installed with another auth_type is a duplicate; one of ours
+      // (by hand or from another template) becomes the template's.
+      if (existing.auth_type != fresh.auth_type) return errc::already_exists;
+      if (existing.template_id == t.id) return {};
+      if (auto adopted = st.set_template_id(existing.id, t.id); !adopted) return adopted;
+      existing.template_id = t.id;
+      return {};
+    });
   };
   auto found = co_await ctx.db.run(find_or_insert);
   if (!found.row && found.row.error() == errc::already_exists) {
@@ -456,7 +443,7 @@ asio::awaitable<std::variant<registry::installation, api_error>> ensure_template
     spdlog::error("installing template {} failed: {}", t.id, found.row.error().message());
     co_return from_error_code(found.row.error());
   }
-  created_now = found.created;
+  created_now = found.inserted;
   if (ctx.cache) ctx.cache->forget_installation(found.row->id);  // the template's header applies now
   if (created_now) {
     spdlog::info("installation {} ({}) created from template {} by user {} in environment {}", fresh.id,

@@ -1,6 +1,7 @@
 #include "common/error.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "common/time.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -66,4 +67,14 @@ BOOST_AUTO_TEST_CASE(log_level_names_are_checked) {
   BOOST_TEST(set_log_level("off"));
   BOOST_TEST(!set_log_level("loud"));
   BOOST_TEST(set_log_level("info"));
+}
+
+BOOST_AUTO_TEST_CASE(printable_blanks_control_characters_and_cuts_between_characters) {
+  BOOST_TEST(printable("line one\r\nline\ttwo\x7f") == "line one  line two ");
+  BOOST_TEST(printable("short", 200) == "short");
+  BOOST_TEST(printable("abcdef", 4) == "abcd");
+  // "é" is two bytes (C3 A9): a cut that would fall inside it falls before it.
+  BOOST_TEST(printable("abc\xC3\xA9", 4) == "abc");
+  BOOST_TEST(printable("ab\xC3\xA9x", 4) == "ab\xC3\xA9");
+  BOOST_TEST(printable("", 10) == "");
 }
