@@ -433,10 +433,34 @@ class reader {
   void read_secrets(const value& v, secrets& s) {
     read_map(v, {
         {"key_files", [&](const value& x) {
-           read_strings(x, s.key_files, length::non_empty);
+           s.key_files.clear();
+           read_list(x, length::non_empty, [&](const value& item) {
+             std::string path;
+             if (read_key_file(item, path)) s.key_files.push_back(std::move(path));
+           });
            s.generate_missing = false;
          }},
     });
+  }
+
+  // A key file path; "${NAME}" or "${NAME}/rest" takes the start from the
+  // environment at load time, so that a systemd credential can be named as
+  // "${CREDENTIALS_DIRECTORY}/secret.key". "${" anywhere else is a problem
+  // rather than a literal file name nobody meant.
+  bool read_key_file(const value& v, std::string& out) {
+    if (!read(v, out)) return false;
+    if (out.find("${") == std::string::npos) return true;
+    const auto close = out.find('}');
+    const bool leading = out.starts_with("${") && close != std::string::npos &&
+                         is_env_name(std::string_view(out).substr(2, close - 2)) &&
+                         (close + 1 == out.size() || out[close + 1] == '/') &&
+                         out.find("${", close) == std::string::npos;
+    if (!leading) return reject(v, "expected a path, ${NAME} or ${NAME}/path (a variable only at the start)");
+    const std::string name = out.substr(2, close - 2);
+    const char* from_env = std::getenv(name.c_str());
+    if (!from_env || !*from_env) return reject(v, "environment variable " + name + " is not set");
+    out = from_env + out.substr(close + 1);
+    return true;
   }
 
   void read_upstreams(const value& v, upstreams& u) {

@@ -317,6 +317,60 @@ BOOST_AUTO_TEST_CASE(given_key_files_are_not_generated) {
                   {"t.yaml:1:23: secrets.key_files: expected a non-empty list"});
 }
 
+BOOST_AUTO_TEST_CASE(key_files_take_a_leading_variable_from_the_environment) {
+  // As systemd's LoadCredential= hands the key over: $CREDENTIALS_DIRECTORY/secret.key.
+  ::setenv("MCPGATE_TEST_CREDENTIALS", "/run/credentials/mcpgate.service", 1);
+  ::setenv("MCPGATE_TEST_KEY_FILE", "/k/whole.key", 1);
+  const config c = loaded(R"(secrets:
+  key_files: ["${MCPGATE_TEST_CREDENTIALS}/secret.key", "${MCPGATE_TEST_KEY_FILE}", /k/old.key]
+)");
+  ::unsetenv("MCPGATE_TEST_CREDENTIALS");
+  ::unsetenv("MCPGATE_TEST_KEY_FILE");
+  BOOST_TEST(c.secrets.key_files ==
+                 (std::vector<std::string>{"/run/credentials/mcpgate.service/secret.key", "/k/whole.key", "/k/old.key"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(!c.secrets.generate_missing);
+}
+
+BOOST_AUTO_TEST_CASE(unset_or_empty_key_file_variable_is_a_problem_at_its_entry) {
+  ::unsetenv("MCPGATE_TEST_UNSET_DIR");
+  ::setenv("MCPGATE_TEST_EMPTY_DIR", "", 1);
+  const load_result r = load(R"(secrets:
+  key_files:
+    - "${MCPGATE_TEST_UNSET_DIR}/secret.key"
+    - /k/old.key
+    - ${MCPGATE_TEST_EMPTY_DIR}/secret.key
+)");
+  ::unsetenv("MCPGATE_TEST_EMPTY_DIR");
+  expect_problems(r, {
+      "t.yaml:3:7: secrets.key_files[0]: environment variable MCPGATE_TEST_UNSET_DIR is not set",
+      "t.yaml:5:7: secrets.key_files[2]: environment variable MCPGATE_TEST_EMPTY_DIR is not set",
+  });
+}
+
+BOOST_AUTO_TEST_CASE(key_file_variable_only_at_the_start_and_well_formed) {
+  ::setenv("MCPGATE_TEST_DIR", "/d", 1);
+  const load_result r = load(R"(secrets:
+  key_files:
+    - /etc/${MCPGATE_TEST_DIR}/secret.key
+    - ${MCPGATE_TEST_DIR
+    - ${1BAD}/secret.key
+    - ${MCPGATE_TEST_DIR}secret.key
+    - ${MCPGATE_TEST_DIR}/${MCPGATE_TEST_DIR}
+    - ${}/secret.key
+)");
+  ::unsetenv("MCPGATE_TEST_DIR");
+  const std::string expected = ": expected a path, ${NAME} or ${NAME}/path (a variable only at the start)";
+  expect_problems(r, {
+      "t.yaml:3:7: secrets.key_files[0]" + expected,
+      "t.yaml:4:7: secrets.key_files[1]" + expected,
+      "t.yaml:5:7: secrets.key_files[2]" + expected,
+      "t.yaml:6:7: secrets.key_files[3]" + expected,
+      "t.yaml:7:7: secrets.key_files[4]" + expected,
+      "t.yaml:8:7: secrets.key_files[5]" + expected,
+  });
+}
+
 BOOST_AUTO_TEST_CASE(adds_each_project_its_own_environment) {
   const config c = loaded(R"(projects:
   - { id: 1, name: One }
