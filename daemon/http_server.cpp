@@ -222,15 +222,27 @@ class connection;
 
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   impl(std::vector<asio::io_context*> shards, server_options options, request_handler handler)
-      : shards_(std::move(shards)), options_(std::move(options)), handler_(std::move(handler)) {}
+      : shards_(std::move(shards)),
+        options_(std::make_shared<const server_options>(std::move(options))),
+        handler_(std::move(handler)) {}
 
-  // Constant after construction (and after listen(), which runs before the
-  // io_contexts do).
   const std::vector<asio::io_context*> shards_;
-  const server_options options_;
+  // Replaced whole by update(); a request reads it once, when it starts.
+  std::atomic<std::shared_ptr<const server_options>> options_;
   const request_handler handler_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // on the first shard
-  std::size_t next_shard_ = 0;                             // touched by the accept loops, on the first shard
+
+  // On the first shard's thread only (listen() runs before the shards do).
+  struct listener {
+    tcp::endpoint requested;  // as configured: port 0 stays 0
+    std::unique_ptr<tcp::acceptor> acceptor;
+  };
+  std::vector<listener> listeners_;
+  // Closed by relisten(): kept until the server goes, since an accept loop
+  // may still be returning from its last wait on one.
+  std::vector<std::unique_ptr<tcp::acceptor>> retired_;
+  std::size_t next_shard_ = 0;  // touched by the accept loops, on the first shard
+
+  std::shared_ptr<const server_options> options() const { return options_.load(std::memory_order_acquire); }
 
   mutable std::mutex mu_;
   std::map<std::uint64_t, std::weak_ptr<connection>> connections_;  // guarded by mu_
@@ -251,9 +263,13 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   }
 
   http_response error_response(unsigned status, std::string_view target) const {
-    if (options_.error_response) return options_.error_response(status, target);
+    const auto opts = options();
+    if (opts->error_response) return opts->error_response(status, target);
     return http_response::empty(status);
   }
+
+  // Opens, binds and listens on `endpoint`; throws naming the address.
+  std::unique_ptr<tcp::acceptor> open_acceptor(const tcp::endpoint& endpoint) const;
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor);
 };
@@ -365,7 +381,8 @@ asio::awaitable<void> connection::linger() {
 
 asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned version, bool keep_alive,
                                                  beast::flat_buffer& buffer) {
-  const server_options& opts = server_->options_;
+  const std::shared_ptr<const server_options> current = server_->options();
+  const server_options& opts = *current;
   const std::shared_ptr<body_source> source = std::move(resp.stream);
   const bool chunked = version >= 11;  // an HTTP/1.0 client reads to the close instead
   keep_alive = keep_alive && chunked;
@@ -416,7 +433,6 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
 }
 
 asio::awaitable<void> connection::run() {
-  const server_options& opts = server_->options_;
   beast::flat_buffer buffer;
   // Reused by every request on this connection (see request_reader).
   http_request req;
@@ -427,6 +443,9 @@ asio::awaitable<void> connection::run() {
   for (;;) {
     idle_ = true;
     if (server_->stopping()) break;
+    // The limits in force when this request starts (a reload changes them).
+    const std::shared_ptr<const server_options> current = server_->options();
+    const server_options& opts = *current;
     if (buffer.size() == 0) {
       // Waiting for the next request: bounded by the idle timeout. An idle
       // connection keeps only a small buffer (thousands of agents may sit
@@ -526,8 +545,9 @@ asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) co_return;
-      if (connections_.size() >= options_.max_connections) {
-        spdlog::warn("connection limit ({}) reached; refusing a connection", options_.max_connections);
+      const std::size_t cap = options()->max_connections;
+      if (connections_.size() >= cap) {
+        spdlog::warn("connection limit ({}) reached; refusing a connection", cap);
         socket.close(ec);
         continue;
       }
@@ -551,31 +571,84 @@ http_server::http_server(std::vector<asio::io_context*> shards, server_options o
 
 http_server::~http_server() = default;
 
+std::unique_ptr<tcp::acceptor> http_server::impl::open_acceptor(const tcp::endpoint& endpoint) const {
+  auto acceptor = std::make_unique<tcp::acceptor>(shards_.front()->get_executor());
+  try {
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(asio::socket_base::reuse_address(true));
+    if (endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true));
+    acceptor->bind(endpoint);
+    acceptor->listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    throw boost::system::system_error(
+        e.code(), "cannot listen on " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()));
+  }
+  return acceptor;
+}
+
 std::vector<tcp::endpoint> http_server::listen() {
   std::vector<tcp::endpoint> bound;
-  for (const auto& endpoint : impl_->options_.listen) {
-    auto acceptor = std::make_unique<tcp::acceptor>(impl_->shards_.front()->get_executor());
-    try {
-      acceptor->open(endpoint.protocol());
-      acceptor->set_option(asio::socket_base::reuse_address(true));
-      if (endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true));
-      acceptor->bind(endpoint);
-      acceptor->listen(asio::socket_base::max_listen_connections);
-    } catch (const boost::system::system_error& e) {
-      throw boost::system::system_error(
-          e.code(), "cannot listen on " + endpoint.address().to_string() + ":" +
-                        std::to_string(endpoint.port()));
-    }
+  for (const auto& endpoint : impl_->options()->listen) {
+    auto acceptor = impl_->open_acceptor(endpoint);
     bound.push_back(acceptor->local_endpoint());
-    impl_->acceptors_.push_back(std::move(acceptor));
+    impl_->listeners_.push_back({endpoint, std::move(acceptor)});
   }
   return bound;
 }
 
 void http_server::start() {
-  for (auto& acceptor : impl_->acceptors_) {
-    asio::co_spawn(acceptor->get_executor(), impl_->accept_loop(*acceptor), asio::detached);
+  for (auto& l : impl_->listeners_) {
+    asio::co_spawn(l.acceptor->get_executor(), impl_->accept_loop(*l.acceptor), asio::detached);
   }
+}
+
+std::vector<tcp::endpoint> http_server::relisten(const std::vector<tcp::endpoint>& wanted) {
+  // First open what is new; a failure leaves listeners_ untouched (the
+  // acceptors opened so far close as `fresh` goes).
+  std::vector<impl::listener>& current = impl_->listeners_;
+  std::vector<std::size_t> keep(wanted.size(), current.size());  // index into current, or "new"
+  std::vector<bool> taken(current.size(), false);
+  std::vector<std::unique_ptr<tcp::acceptor>> fresh(wanted.size());
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    for (std::size_t j = 0; j < current.size(); ++j) {
+      if (!taken[j] && current[j].requested == wanted[i]) {
+        keep[i] = j;
+        taken[j] = true;
+        break;
+      }
+    }
+    if (keep[i] == current.size()) fresh[i] = impl_->open_acceptor(wanted[i]);
+  }
+  std::vector<impl::listener> next;
+  std::vector<tcp::endpoint> bound;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    if (fresh[i]) {
+      asio::co_spawn(fresh[i]->get_executor(), impl_->accept_loop(*fresh[i]), asio::detached);
+      spdlog::info("listening on {}:{}", wanted[i].address().to_string(), fresh[i]->local_endpoint().port());
+      next.push_back({wanted[i], std::move(fresh[i])});
+    } else {
+      next.push_back(std::move(current[keep[i]]));
+    }
+    bound.push_back(next.back().acceptor->local_endpoint());
+  }
+  for (std::size_t j = 0; j < current.size(); ++j) {
+    if (taken[j]) continue;
+    error_code ignored;
+    current[j].acceptor->close(ignored);
+    spdlog::info("stopped listening on {}:{}", current[j].requested.address().to_string(),
+                 current[j].requested.port());
+    impl_->retired_.push_back(std::move(current[j].acceptor));
+  }
+  current = std::move(next);
+  return bound;
+}
+
+void http_server::update(const server_options& options) {
+  auto next = std::make_shared<server_options>(options);
+  const auto current = impl_->options();
+  next->listen = current->listen;
+  next->error_response = current->error_response;
+  impl_->options_.store(std::move(next), std::memory_order_release);
 }
 
 void http_server::stop(std::function<void()> on_drained) {
@@ -590,12 +663,13 @@ void http_server::stop(std::function<void()> on_drained) {
     drained_now = impl_->connections_.empty();
     if (!drained_now) impl_->on_drained_ = std::move(on_drained);
   }
-  for (auto& acceptor : impl_->acceptors_) {
-    asio::dispatch(acceptor->get_executor(), [a = acceptor.get()] {
+  // The acceptors live on the first shard: closed there, whoever calls stop().
+  asio::dispatch(*impl_->shards_.front(), [server = impl_] {
+    for (auto& l : server->listeners_) {
       error_code ignored;
-      a->close(ignored);
-    });
-  }
+      if (l.acceptor) l.acceptor->close(ignored);
+    }
+  });
   for (auto& conn : open) conn->close_if_idle();
   if (drained_now && on_drained) asio::post(*impl_->shards_.front(), std::move(on_drained));
 }

@@ -14,8 +14,13 @@
 // (their answer carries `Connection: close`), and calls `on_drained` once the
 // last connection is gone. The caller bounds that with its own deadline.
 //
+// Live reload: update() swaps the limits and timeouts (each request reads
+// the ones current when it starts; connections stay open), and relisten()
+// opens and closes listeners without touching accepted connections.
+//
 // Thread-safety: listen() and start() are called once, before the shards
-// run; stop() may be called from any thread, once. The handler is invoked on
+// run; relisten() runs on the first shard's thread (the acceptors' home)
+// after start(); update() and stop() may be called from any thread, stop() once. The handler is invoked on
 // the connection's shard and may suspend (co_await) freely; what it shares
 // with other shards must be thread-safe.
 #pragma once
@@ -66,6 +71,16 @@ class http_server {
 
   // Starts accepting on every listener.
   void start();
+
+  // Listens on exactly `wanted`: keeps the listeners already open for an
+  // address in it (a port-0 one included), opens the new ones, closes the
+  // others. Returns the bound endpoints, in `wanted`'s order. If one cannot
+  // be opened, nothing changes and boost::system::system_error says which.
+  std::vector<boost::asio::ip::tcp::endpoint> relisten(const std::vector<boost::asio::ip::tcp::endpoint>& wanted);
+
+  // New limits and timeouts (`listen` and `error_response` are ignored):
+  // requests that start from now on use them.
+  void update(const server_options& options);
 
   // See the file comment. `on_drained` runs on an io_context thread.
   void stop(std::function<void()> on_drained);

@@ -45,6 +45,12 @@ void registry_cache::forget_installation(const std::string& id) {
   installations_.erase(id);
 }
 
+void registry_cache::forget_installations() {
+  const std::unique_lock lock(mu_);
+  ++generation_;
+  installations_.clear();
+}
+
 std::optional<stream_slots::slot> stream_slots::acquire(std::string_view installation_id, std::size_t cap) {
   std::size_t* counter = nullptr;
   {

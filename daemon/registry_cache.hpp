@@ -89,6 +89,9 @@ class registry_cache {
   std::shared_ptr<const cached_installation> find_installation(const std::string& id) const;
   void put_installation(std::shared_ptr<const cached_installation> entry, std::uint64_t generation);
   void forget_installation(const std::string& id);
+  // Every installation (a reload may change what a cached entry was built
+  // from, such as a template's credential header). Keys stay.
+  void forget_installations();
 
  private:
   struct key_entry {

@@ -1,14 +1,21 @@
 #include "daemon/rest.hpp"
 
 #include "auth/api_keys.hpp"
+#include "common/ids.hpp"
+#include "common/log.hpp"
+#include "daemon/api/audit.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/installations.hpp"
 #include "daemon/api/oauth.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/tools.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/router.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
 
 namespace mcpgate::daemon {
 namespace {
@@ -37,6 +44,15 @@ bool method_allowed(resource r, std::string_view method) {
   return false;
 }
 
+// The client's X-Request-Id when it is 1-128 visible ASCII characters, else
+// a new time-ordered id.
+std::string request_id_of(const http_request& req) {
+  const std::string_view given = req.header("X-Request-Id");
+  const bool sane = !given.empty() && given.size() <= 128 &&
+                    std::all_of(given.begin(), given.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  return sane ? std::string(given) : new_uuid_v7();
+}
+
 std::string_view required_scope(resource r, std::string_view method) {
   if (r == resource::installations && method == "POST") return auth::scope_write;
   return auth::scope_read;
@@ -44,8 +60,7 @@ std::string_view required_scope(resource r, std::string_view method) {
 
 }  // namespace
 
-rest_api::rest_api(std::shared_ptr<const config::config> cfg, api::api_context ctx)
-    : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {}
+rest_api::rest_api(api::api_context ctx) : ctx_(std::move(ctx)) {}
 
 http_response rest_api::error_response(unsigned status, std::string_view target) const {
   const auto r = match_route(target);
@@ -66,8 +81,31 @@ http_response rest_api::error_response(unsigned status, std::string_view target)
 }
 
 boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const {
+  const auto started = std::chrono::steady_clock::now();
+  request_record record;
+  auto routing = route_request(req, record);
+  http_response resp = co_await std::move(routing);
+  const auto latency = std::chrono::steady_clock::now() - started;
+  metrics::count_request(record.route, resp.status, latency, record.route == "proxy");
+  if (spdlog::should_log(spdlog::level::info)) {
+    boost::json::object fields;
+    fields["request_id"] = request_id_of(req);
+    fields["method"] = req.method;
+    fields["route"] = record.route;
+    fields["status"] = resp.status;
+    fields["latency_ms"] = std::chrono::duration<double, std::milli>(latency).count();
+    fields["user_id"] = record.user_id;
+    if (!record.installation_id.empty()) fields["installation_id"] = record.installation_id;
+    log_event(spdlog::level::info, "request", fields);
+  }
+  co_return resp;
+}
+
+boost::asio::awaitable<http_response> rest_api::route_request(http_request& req, request_record& record) const {
   const auto r = match_route(req.target);
   if (!r) co_return api::not_found().to_response();
+  record.route = route_name(r->resource);
+  record.installation_id = r->installation_id;
   if (is_oauth_browser_route(r->resource)) {
     // A browser in the middle of an OAuth flow: no API key; the state (and
     // its cookie) is what authorizes the request.
@@ -78,9 +116,11 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const 
     }
     co_return co_await api::handle_oauth_browser(ctx_, *r, req);
   }
+  // The projects, and the proxy's allowed hosts, as of this request.
+  const std::shared_ptr<const api::live_settings> live = ctx_.settings();
   if (r->resource == resource::proxy) {
     // The MCP transport's DNS-rebinding defence comes before anything else.
-    if (auto refused = api::check_rebinding(ctx_.proxy, req)) co_return std::move(*refused);
+    if (auto refused = api::check_rebinding(live->proxy, req)) co_return std::move(*refused);
   }
 
   const std::string_view token = bearer_token(req.header("Authorization"));
@@ -105,14 +145,15 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const 
 
   api::caller who;
   who.user_id = key->user_id;
+  record.user_id = key->user_id;
   if (r->family == route_family::projects) {
-    const config::project* project = cfg_->find_project(r->scope_id);
+    const config::project* project = live->cfg->find_project(r->scope_id);
     if (!project) co_return api::not_found().to_response();
     who.project_id = project->id;
     who.environment_id = project->id;  // a project's default environment shares its id
   } else {
     const config::project* owner = nullptr;
-    const config::environment* env = cfg_->find_environment(r->scope_id, &owner);
+    const config::environment* env = live->cfg->find_environment(r->scope_id, &owner);
     if (!env) co_return api::not_found().to_response();
     who.project_id = owner->id;
     who.environment_id = env->id;
@@ -136,6 +177,7 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const 
     case resource::tools:
     case resource::tool:
     case resource::tools_refresh: co_return co_await api::handle_tools(ctx_, who, *r, req);
+    case resource::audit_events: co_return co_await api::handle_audit_events(ctx_, who, *r);
     default: break;
   }
   co_return co_await api::handle_installations(ctx_, who, *r, req);

@@ -3,31 +3,46 @@
 // For every request, in this order: the route (404), the caller's personal API
 // key (401), the environment (404), the key's project restriction (403), the
 // method (405 with Allow), the endpoint's scope (403), then the handler.
-// Thread-safety: immutable after construction; handle() runs concurrently on
-// many strands.
+// Thread-safety: immutable after construction (what a reload changes is read
+// from ctx.settings(), one snapshot per request); handle() runs concurrently
+// on many strands.
 #pragma once
 
-#include "config/config.hpp"
 #include "daemon/api/context.hpp"
 #include "daemon/http_types.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 namespace mcpgate::daemon {
 
 class rest_api {
  public:
-  rest_api(std::shared_ptr<const config::config> cfg, api::api_context ctx);
+  explicit rest_api(api::api_context ctx);
 
+  // Answers the request, then counts it (daemon/metrics.hpp) and logs its
+  // line: request id (the client's X-Request-Id when it sends a sane one),
+  // method, route, status, latency to the response head, user and
+  // installation ids. Never a header value or a body.
   boost::asio::awaitable<http_response> handle(http_request& req) const;
 
   // The answer for a request the HTTP server itself refused (400, 413, 431, 500).
   http_response error_response(unsigned status, std::string_view target) const;
 
  private:
-  const std::shared_ptr<const config::config> cfg_;
+  // What the request's log line and metrics say about it, filled in as it
+  // is routed and authenticated.
+  struct request_record {
+    std::string_view route = "unknown";  // route_name() of the resource
+    std::int64_t user_id = 0;            // 0 until a key is accepted
+    std::string installation_id;         // "" when the route names none
+  };
+  boost::asio::awaitable<http_response> route_request(http_request& req, request_record& record) const;
+
   const api::api_context ctx_;
 };
 

@@ -161,8 +161,13 @@ std::optional<route> match_route(std::string_view target) {
     add_params(r);
     return r;
   }
+  // The collections directly below a project or environment that are not
+  // the installations.
   const bool servers = count == 4 && is(3, "mcp_servers");
-  if (count < 4 || !is(0, "api") || (!is(3, "mcp_server_installations") && !servers)) return std::nullopt;
+  const bool audit = count == 4 && is(3, "mcp_audit_events");
+  if (count < 4 || !is(0, "api") || (!is(3, "mcp_server_installations") && !servers && !audit)) {
+    return std::nullopt;
+  }
   route r;
   if (is(1, "projects")) {
     r.family = route_family::projects;
@@ -179,7 +184,7 @@ std::optional<route> match_route(std::string_view target) {
   add_params(r);
 
   if (count == 4) {
-    r.resource = servers ? resource::templates : resource::installations;
+    r.resource = servers ? resource::templates : audit ? resource::audit_events : resource::installations;
     return r;
   }
   const bool verb = is(4, "install_custom") || is(4, "install_template") || is(4, "authorize");
@@ -213,11 +218,32 @@ std::string_view allowed_methods(resource r) {
     case resource::install_template: return "POST";
     case resource::authorize: return "GET";
     case resource::templates: return "GET";
+    case resource::audit_events: return "GET";
     case resource::oauth_start:
     case resource::oauth_callback:
     case resource::oauth_result: return "GET";
   }
   return "";
+}
+
+std::string_view route_name(resource r) {
+  switch (r) {
+    case resource::installations: return "installations";
+    case resource::installation: return "installation";
+    case resource::install_custom: return "install_custom";
+    case resource::proxy: return "proxy";
+    case resource::tools: return "tools";
+    case resource::tool: return "tool";
+    case resource::tools_refresh: return "tools_refresh";
+    case resource::install_template: return "install_template";
+    case resource::authorize: return "authorize";
+    case resource::templates: return "templates";
+    case resource::audit_events: return "audit_events";
+    case resource::oauth_start: return "oauth_start";
+    case resource::oauth_callback: return "oauth_callback";
+    case resource::oauth_result: return "oauth_result";
+  }
+  return "unknown";
 }
 
 }  // namespace mcpgate::daemon

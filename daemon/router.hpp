@@ -28,6 +28,7 @@ enum class resource {
   install_template,  // .../mcp_server_installations/install_template
   authorize,         // .../mcp_server_installations/authorize
   templates,         // .../mcp_servers: the template catalog
+  audit_events,      // .../mcp_audit_events: the caller's audit trail
   // Below /api/mcp_store/, outside any project: the browser's side of an
   // OAuth flow, reached without an API key (spec: oauth.md).
   oauth_start,       // /api/mcp_store/oauth_start/: binds the browser, then to the AS
@@ -60,5 +61,9 @@ std::optional<route> match_route(std::string_view target);
 
 // The methods a resource answers, for 405's Allow header ("GET, POST").
 std::string_view allowed_methods(resource r);
+
+// A fixed, short name for the resource: the route label of metrics and
+// request log lines ("installations", "proxy", ...).
+std::string_view route_name(resource r);
 
 }  // namespace mcpgate::daemon

@@ -4,18 +4,21 @@
 #include "common/text.hpp"
 #include "daemon/api/grants.hpp"
 #include "daemon/http_server.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/notify.hpp"
+#include "daemon/ops.hpp"
 #include "daemon/registry_cache.hpp"
-#include "net/upstream_client.hpp"
+#include "config/load.hpp"
 #include "daemon/rest.hpp"
 #include "daemon/setup.hpp"
 #include "daemon/store_executor.hpp"
+#include "net/upstream_client.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <cctype>
 #include <csignal>
@@ -29,12 +32,18 @@ namespace asio = boost::asio;
 
 namespace {
 
-server_options make_server_options(const config::config& cfg) {
-  server_options o;
+std::vector<asio::ip::tcp::endpoint> endpoints_of(const config::config& cfg) {
+  std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& l : cfg.server.listen) {
     const std::string host = l.host == "localhost" ? "127.0.0.1" : l.host;
-    o.listen.emplace_back(asio::ip::make_address(host), l.port);
+    out.emplace_back(asio::ip::make_address(host), l.port);
   }
+  return out;
+}
+
+server_options make_server_options(const config::config& cfg) {
+  server_options o;
+  o.listen = endpoints_of(cfg);
   o.max_connections = cfg.server.limits.max_connections;
   o.max_body_bytes = cfg.server.limits.max_body_bytes;
   o.max_header_bytes = cfg.server.limits.max_header_bytes;
@@ -78,6 +87,40 @@ api::proxy_options make_proxy_options(const config::config& cfg, const std::stri
   return o;
 }
 
+// The settings the REST API and the proxy read per request (see
+// api::live_settings), from a config and the listeners it got.
+std::shared_ptr<const api::live_settings> make_live_settings(std::shared_ptr<const config::config> cfg,
+                                                             const std::string& public_url,
+                                                             const std::vector<asio::ip::tcp::endpoint>& bound) {
+  auto live = std::make_shared<api::live_settings>();
+  live->proxy = make_proxy_options(*cfg, public_url, bound);
+  live->templates = cfg->templates;
+  live->oauth_state_lifetime = cfg->server.timeouts.oauth_state;
+  live->cfg = std::move(cfg);
+  return live;
+}
+
+// What a reload leaves as it was (a restart applies it): named in a warning.
+std::vector<std::string> restart_only_changes(const config::config& was, const config::config& now) {
+  std::vector<std::string> out;
+  const auto note = [&out](bool changed, const char* what) {
+    if (changed) out.emplace_back(what);
+  };
+  note(was.data_dir != now.data_dir, "data_dir");
+  note(was.storage.sqlite_path != now.storage.sqlite_path, "storage");
+  note(was.secrets.key_files != now.secrets.key_files || was.secrets.generate_missing != now.secrets.generate_missing,
+       "secrets");
+  note(was.server.workers != now.server.workers, "server.workers");
+  note(was.server.public_url != now.server.public_url, "server.public_url");
+  note(was.server.timeouts.upstream_connect != now.server.timeouts.upstream_connect,
+       "server.timeouts.upstream_connect");
+  note(was.upstreams.allow_private_networks != now.upstreams.allow_private_networks ||
+           was.upstreams.allow_hosts != now.upstreams.allow_hosts || was.upstreams.ca_file != now.upstreams.ca_file,
+       "upstreams");
+  note(was.logging.format != now.logging.format, "logging.format");
+  return out;
+}
+
 void print_banner(const config::config& cfg, const std::string& listen_url) {
   const std::string config_flag = cfg.source.empty() ? "" : " --config " + cfg.source;
   std::error_code ec;
@@ -96,7 +139,7 @@ void print_banner(const config::config& cfg, const std::string& listen_url) {
 }  // namespace
 
 int serve(const config::config& cfg) {
-  init_logging(cfg.logging.level);
+  init_logging(cfg.logging.level, cfg.logging.format);
 
   std::string why;
   auto keys = open_key_ring(cfg, why);
@@ -130,7 +173,8 @@ int serve(const config::config& cfg) {
     for (auto& shard : shards) shard->stop();
   };
 
-  auto shared_cfg = std::make_shared<const config::config>(cfg);
+  // The config in force; a reload (SIGHUP) replaces it.
+  auto current = std::make_shared<const config::config>(cfg);
   server_options options = make_server_options(cfg);
   // The REST front exists before the server answers its first request; it
   // is referenced by the handler, which the server only calls while the
@@ -139,7 +183,14 @@ int serve(const config::config& cfg) {
   options.error_response = [&rest](unsigned status, std::string_view target) {
     return rest->error_response(status, target);
   };
-  http_server server(shard_list, std::move(options), [&rest](http_request& req) { return rest->handle(req); });
+  // The operator's routes (/healthz, /readyz, /metrics) come before the REST
+  // API and the proxy, and need no key.
+  std::unique_ptr<ops_context> ops;
+  http_server server(shard_list, std::move(options), [&rest, &ops](http_request& req) {
+    if (const auto route = match_ops_route(req.target)) return handle_ops(*ops, *route, req);
+    return rest->handle(req);
+  });
+  ops = std::make_unique<ops_context>(ops_context{db, [&server] { return server.open_connections(); }});
 
   std::vector<asio::ip::tcp::endpoint> bound;
   try {
@@ -168,28 +219,83 @@ int serve(const config::config& cfg) {
     pools.add(*shard, std::move(*pool));
   }
   registry_cache cache;
-  api::api_context ctx{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(),
-                       make_proxy_options(cfg, public_url, bound)};
-  ctx.templates = std::make_shared<const std::vector<config::template_entry>>(cfg.templates);
+  const auto live = std::make_shared<api::live_config>(make_live_settings(current, public_url, bound));
+  api::api_context ctx{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(), live};
   ctx.refresher = std::make_shared<api::token_refresher>();
-  ctx.oauth_state_lifetime = cfg.server.timeouts.oauth_state;
-  rest = std::make_unique<rest_api>(shared_cfg, std::move(ctx));
+  rest = std::make_unique<rest_api>(std::move(ctx));
+
+  // A reload validates the file first and changes nothing unless all of it
+  // is good; then listeners, limits, timeouts, projects, templates and the
+  // log level change, without touching open connections or streams.
+  // Reloads are numbered in the log, so an operator (or a test) can tell
+  // which SIGHUP an outcome belongs to.
+  unsigned reloads = 0;
+  const auto reload = [&] {
+    notify::reloading();
+    const unsigned n = ++reloads;
+    if (current->source.empty()) {
+      spdlog::warn("SIGHUP received: reload #{}: mcpgate runs on the embedded default (no --config), nothing to reload", n);
+      notify::ready();
+      return;
+    }
+    spdlog::info("SIGHUP received: reload #{} of {}", n, current->source);
+    auto loaded = config::load_file(current->source);
+    if (!loaded.value) {
+      metrics::count_reload(false);
+      for (const auto& p : loaded.problems) spdlog::error("config reload #{}: {}", n, p.to_string());
+      spdlog::error("config reload #{} rejected ({} problem(s)): the running config stays in force", n,
+                    loaded.problems.size());
+      notify::ready();
+      return;
+    }
+    auto next = std::make_shared<const config::config>(std::move(*loaded.value));
+    std::vector<asio::ip::tcp::endpoint> now_bound;
+    try {
+      now_bound = server.relisten(endpoints_of(*next));
+    } catch (const boost::system::system_error& e) {
+      metrics::count_reload(false);
+      spdlog::error("config reload #{} rejected: {}: the running config stays in force", n, e.what());
+      notify::ready();
+      return;
+    }
+    // Queued before any request of the new config can reach the store (its
+    // work runs in order), so a new environment exists there when it is used.
+    db.run_detached([projects = to_registry(next->projects), n](registry::store& s) {
+      auto synced = s.sync_projects(projects);
+      if (!synced) spdlog::error("config reload #{}: recording the projects failed: {}", n, synced.error().message());
+      return synced;
+    });
+    server.update(make_server_options(*next));
+    live->set(make_live_settings(next, public_url, now_bound));
+    cache.forget_installations();
+    set_log_level(next->logging.level);
+    for (const auto& what : restart_only_changes(*current, *next)) {
+      spdlog::warn("config reload #{}: {} changed; it takes effect at the next restart", n, what);
+    }
+    current = std::move(next);
+    metrics::count_reload(true);
+    spdlog::info("config reload #{} applied: {}", n, current->source);
+    notify::ready();
+  };
 
   // Stop order: stop accepting, let in-flight requests finish (bounded by
   // shutdown_grace), then stop the loop; the store is flushed after.
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer grace(ioc);
+  bool stopping = false;
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          spdlog::warn("SIGHUP received: live reload is not available in this version; restart to apply config changes");
+          if (!stopping) reload();
           signals.async_wait(on_signal);
           return;
         }
+        if (stopping) return;
+        stopping = true;
         spdlog::info("signal {} received: draining {} connection(s)", signo, server.open_connections());
-        sd_notify(0, "STOPPING=1");
-        grace.expires_after(cfg.server.timeouts.shutdown_grace);
+        notify::stopping();
+        grace.expires_after(current->server.timeouts.shutdown_grace);
         grace.async_wait([&](const boost::system::error_code& timer_ec) {
           if (timer_ec) return;
           spdlog::warn("shutdown grace period over: closing {} connection(s)", server.open_connections());
@@ -202,12 +308,28 @@ int serve(const config::config& cfg) {
       };
   signals.async_wait(on_signal);
 
+  // The watchdog: WATCHDOG=1 from the first shard's loop, at half of
+  // WATCHDOG_USEC, so a stuck loop stops the pings and systemd restarts us.
+  asio::steady_timer watchdog(ioc);
+  std::function<void(const boost::system::error_code&)> on_watchdog;
+  if (const auto every = notify::watchdog_interval()) {
+    spdlog::info("systemd watchdog on: WATCHDOG=1 every {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(*every).count());
+    on_watchdog = [&, every = *every](const boost::system::error_code& ec) {
+      if (ec) return;
+      notify::watchdog();
+      watchdog.expires_after(every);
+      watchdog.async_wait(on_watchdog);
+    };
+    watchdog.expires_after(std::chrono::microseconds(0));
+    watchdog.async_wait(on_watchdog);
+  }
+
   server.start();
   for (const auto& endpoint : bound) {
     spdlog::info("listening on {}", url_for_endpoint(endpoint.address().to_string(), endpoint.port()));
   }
   print_banner(cfg, listen_url);
-  sd_notify(0, "READY=1");
+  notify::ready();
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < workers; ++i) threads.emplace_back([shard = shards[i].get()] { shard->run(); });

@@ -24,6 +24,8 @@ bool ensure_private_folder(const fs::path& folder, std::string& why) {
   return true;
 }
 
+}  // namespace
+
 std::vector<registry::project> to_registry(const std::vector<config::project>& projects) {
   std::vector<registry::project> out;
   for (const auto& p : projects) {
@@ -33,8 +35,6 @@ std::vector<registry::project> to_registry(const std::vector<config::project>& p
   }
   return out;
 }
-
-}  // namespace
 
 std::unique_ptr<registry::store> open_store(const config::config& cfg, std::string& why) {
   const fs::path path(cfg.storage.sqlite_path);

@@ -12,6 +12,9 @@
 
 namespace mcpgate::daemon {
 
+// The config's projects and environments as the store records them.
+std::vector<registry::project> to_registry(const std::vector<config::project>& projects);
+
 // Opens the SQLite store named by the config, creating its folder (0700) if
 // missing, and makes its projects/environments match the config. On failure
 // `why` says what went wrong.

@@ -7,6 +7,9 @@
 //   auto row = co_await db.run(lookup);
 // The function runs on the store thread and the coroutine resumes on its own
 // executor with the result. No event-loop thread ever waits for the database.
+// Work nobody needs to wait for (an audit record on the proxy path) goes
+// through run_detached() instead. Work runs one item at a time, in the order
+// it was handed over.
 //
 // Thread-safety: run() may be called from any thread. stop() drains queued
 // work, then joins the store thread; call it after the event loop has stopped.
@@ -71,6 +74,20 @@ class store_executor {
           });
         },
         boost::asio::use_awaitable, F(fn));
+  }
+
+  // Queues fn(store&) for the store thread and returns at once: nobody waits
+  // for it and its result is dropped, so fn reports its own failures (an
+  // exception it throws is swallowed). Anything run() or run_detached()
+  // queues afterwards sees what fn did. Work queued after stop() never runs.
+  template <class F>
+  void run_detached(F fn) {
+    boost::asio::post(pool_, [s = store_.get(), f = std::move(fn)]() mutable {
+      try {
+        (void)f(*s);
+      } catch (...) {
+      }
+    });
   }
 
   void stop() { pool_.join(); }

@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution_context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -83,6 +84,37 @@ class running_syncs {
   std::unordered_set<std::string> running_;  // guarded by mu_
 };
 
+// The part of the config a reload (SIGHUP) replaces while requests run. A
+// request reads one snapshot and holds it for as long as it uses it, so a
+// reload never changes the settings under a request in flight.
+struct live_settings {
+  std::shared_ptr<const config::config> cfg;  // projects and environments among the rest
+  proxy_options proxy;
+  std::vector<config::template_entry> templates;  // the catalog, active and inactive
+  std::chrono::milliseconds oauth_state_lifetime{600'000};  // an authorize link stays usable
+
+  // The active template with this id; nullptr when unknown or inactive.
+  // Valid as long as this snapshot.
+  const config::template_entry* find_template(std::string_view id) const {
+    for (const auto& t : templates) {
+      if (t.id == id) return t.is_active ? &t : nullptr;
+    }
+    return nullptr;
+  }
+};
+
+// Where the current live_settings are. Thread-safety: any thread; set()
+// replaces the snapshot atomically, readers keep the one they loaded.
+class live_config {
+ public:
+  explicit live_config(std::shared_ptr<const live_settings> first) : current_(std::move(first)) {}
+  std::shared_ptr<const live_settings> get() const { return current_.load(std::memory_order_acquire); }
+  void set(std::shared_ptr<const live_settings> next) { current_.store(std::move(next), std::memory_order_release); }
+
+ private:
+  std::atomic<std::shared_ptr<const live_settings>> current_;
+};
+
 struct api_context {
   store_executor& db;
   net::ssrf_policy ssrf;
@@ -91,23 +123,13 @@ struct api_context {
   registry_cache* cache = nullptr;  // forget_installation() after every write
   upstream_pools upstreams;                        // the proxy's outbound pools
   std::shared_ptr<stream_slots> streams;           // GET streams open per installation
-  proxy_options proxy;
+  std::shared_ptr<live_config> live;               // what a reload may change: settings()
   std::shared_ptr<running_syncs> syncs = std::make_shared<running_syncs>();
   std::shared_ptr<open_listeners> listeners = std::make_shared<open_listeners>();  // GET streams
-  // The template catalog from the config (active and inactive).
-  std::shared_ptr<const std::vector<config::template_entry>> templates =
-      std::make_shared<const std::vector<config::template_entry>>();
   std::shared_ptr<token_refresher> refresher{};  // OAuth grants (daemon/api/grants.hpp)
-  // How long an authorize link (its state and browser cookie) stays usable.
-  std::chrono::milliseconds oauth_state_lifetime{600'000};
 
-  // The active template with this id; nullptr when unknown or inactive.
-  const config::template_entry* find_template(std::string_view id) const {
-    for (const auto& t : *templates) {
-      if (t.id == id) return t.is_active ? &t : nullptr;
-    }
-    return nullptr;
-  }
+  // The current snapshot of the reloadable settings; hold it while using it.
+  std::shared_ptr<const live_settings> settings() const { return live->get(); }
 };
 
 // The authenticated caller of one request, and where the request is aimed.

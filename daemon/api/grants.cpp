@@ -1,5 +1,6 @@
 #include "daemon/api/grants.hpp"
 
+#include "daemon/metrics.hpp"
 #include "net/await_callback.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -189,6 +190,9 @@ asio::awaitable<void> token_refresher::run_job(const api_context& ctx, std::stri
 }
 
 void token_refresher::finish(const std::string& installation_id, const refresh_result& result) {
+  metrics::count_refresh(result.status == refresh_status::refreshed  ? "refreshed"
+                         : result.status == refresh_status::rejected ? "rejected"
+                                                                     : "failed");
   std::vector<waiter> waiters;
   {
     std::lock_guard lock(mu_);

@@ -1,8 +1,10 @@
 #include "daemon/api/installations.hpp"
 
 #include "common/ids.hpp"
+#include "daemon/api/audit.hpp"
 #include "daemon/api/grants.hpp"
 #include "daemon/api/oauth.hpp"
+#include "daemon/api/pagination.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/request_body.hpp"
 #include "daemon/api/tools.hpp"
@@ -10,7 +12,6 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <variant>
 
 namespace mcpgate::daemon::api {
@@ -21,8 +22,6 @@ using registry::installation;
 
 constexpr std::size_t max_display_name = 200;
 constexpr std::size_t max_text = 100'000;  // description: bounded by the body limit anyway
-constexpr std::int64_t default_limit = 100;
-constexpr std::int64_t max_limit = 1000;
 
 http_response json_response(unsigned status, const json::value& body) {
   return http_response::json(status, json::serialize(body));
@@ -146,39 +145,6 @@ std::variant<registry::installation_patch, api_error> read_patch(const json::obj
   return patch;
 }
 
-std::optional<std::int64_t> parse_non_negative(std::string_view text) {
-  std::int64_t value = 0;
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  return value;
-}
-
-std::variant<registry::page, api_error> read_page(const route& r) {
-  registry::page p{default_limit, 0};
-  for (const auto& [key, text] : r.params) {
-    if (key != "limit" && key != "offset") continue;
-    const auto value = parse_non_negative(text);
-    if (key == "limit") {
-      if (!value || *value == 0 || *value > max_limit) {
-        return validation_error("limit", "invalid",
-                                "limit must be an integer from 1 to " + std::to_string(max_limit) + ".");
-      }
-      p.limit = *value;
-    } else {
-      if (!value) return validation_error("offset", "invalid", "offset must be a non-negative integer.");
-      p.offset = *value;
-    }
-  }
-  return p;
-}
-
-json::value page_link(const api_context& ctx, const route& r, std::int64_t limit, std::int64_t offset) {
-  std::string link = ctx.public_url + std::string(r.path) + "?limit=" + std::to_string(limit);
-  if (offset > 0) link += "&offset=" + std::to_string(offset);
-  return json::value(link);
-}
-
 boost::asio::awaitable<http_response> list(const api_context& ctx, const caller& who, const route& r) {
   auto page = read_page(r);
   if (auto* e = std::get_if<api_error>(&page)) co_return e->to_response();
@@ -191,24 +157,17 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
 
   json::array results;
   for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx));
-  // Written so that no sum can overflow: offset may be any non-negative int64.
-  const bool has_next = p.offset < rows->count - p.limit;
-  const bool has_previous = p.offset > 0;
-  json::object body{
-      {"count", rows->count},
-      {"next", has_next ? page_link(ctx, r, p.limit, p.offset + p.limit) : json::value(nullptr)},
-      {"previous", has_previous ? page_link(ctx, r, p.limit, std::max<std::int64_t>(0, p.offset - p.limit))
-                                : json::value(nullptr)},
-      {"results", std::move(results)}};
-  co_return json_response(200, body);
+  co_return json_response(200, page_body(ctx, r, p, rows->count, std::move(results)));
 }
 
 // Stores a new installation of the caller's, with its API key sealed when one
-// is given, and answers 201 with it (400 `unique` on a duplicate url).
+// is given, and its installation_created record (`source`: how it was made),
+// and answers 201 with it (400 `unique` on a duplicate url).
 // (The strings are taken by value: a caller may start this coroutine in one
 // statement and await it in the next.)
 boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
-                                                 std::string api_key, std::string duplicate_detail) {
+                                                 std::string api_key, std::string duplicate_detail,
+                                                 std::string source) {
   const auto now = std::chrono::system_clock::now();
   inst.id = new_uuid_v7(now);
   inst.environment_id = who.environment_id;
@@ -216,12 +175,18 @@ boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const c
   inst.created_at = inst.updated_at = now;
   inst.has_credential = !api_key.empty();
   const std::string sealed = api_key.empty() ? "" : ctx.secrets.seal(api_key, api_key_context(inst.id));
-  const auto insert = [&inst, &sealed](registry::store& s) -> result<void> {
+  const auto insert = [&inst, &sealed, &who, &source, now](registry::store& s) -> result<void> {
     if (auto done = s.insert_installation(inst); !done) return done;
-    if (sealed.empty()) return {};
-    auto kept = s.put_secret(inst.id, "api_key", sealed);
-    if (!kept) (void)s.delete_installation(inst.environment_id, inst.user_id, inst.id);
-    return kept;
+    if (!sealed.empty()) {
+      auto kept = s.put_secret(inst.id, "api_key", sealed);
+      if (!kept) {
+        (void)s.delete_installation(inst.environment_id, inst.user_id, inst.id);
+        return kept;
+      }
+    }
+    store_audit_event(s, make_audit_event(who, inst.id, audit_installation_created,
+                                          installation_created_detail(inst, source), now));
+    return {};
   };
   auto stored = co_await ctx.db.run(insert);
   if (!stored) {
@@ -243,7 +208,7 @@ boost::asio::awaitable<http_response> create(const api_context& ctx, const calle
   auto parsed = read_create(std::get<json::object>(body), ctx);
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
   auto& inst = std::get<installation>(parsed);
-  co_return co_await insert_new(ctx, who, inst, "", "mcp server installation with this url already exists.");
+  co_return co_await insert_new(ctx, who, inst, "", "mcp server installation with this url already exists.", "create");
 }
 
 // Syncs the tools of a stored installation before answering `status` with it,
@@ -287,12 +252,19 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
   fresh.environment_id = who.environment_id;
   fresh.user_id = who.user_id;
   fresh.created_at = fresh.updated_at = now;
-  const auto find_or_insert = [&fresh](registry::store& s) {
-    return find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
+  const auto find_or_insert = [&fresh, &who, now](registry::store& s) {
+    auto found = find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
       // An oauth install of the url starts over; an api_key or none one is a duplicate.
       if (existing.auth_type != "oauth") return errc::already_exists;
       return st.clear_grant(existing.id, true);
     });
+    if (found.row) {
+      store_audit_event(s, found.inserted ? make_audit_event(who, fresh.id, audit_installation_created,
+                                                            installation_created_detail(fresh, "install_custom"), now)
+                                          : make_audit_event(who, found.row->id, audit_installation_changed,
+                                                             json::object{{"fields", json::array{"oauth_grant"}}}, now));
+    }
+    return found;
   };
   auto found = co_await ctx.db.run(find_or_insert);
   if (!found.row) {
@@ -325,7 +297,8 @@ boost::asio::awaitable<http_response> install_custom(const api_context& ctx, con
     auto flowing = install_custom_oauth(ctx, who, std::move(custom));
     co_return co_await std::move(flowing);
   }
-  auto inserting = insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.");
+  auto inserting =
+      insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.", "install_custom");
   auto created = co_await std::move(inserting);
   if (created.status != 201 || !custom.inst.is_enabled) co_return created;
   auto answering = answer_synced(ctx, who, custom.inst, 201);
@@ -343,7 +316,8 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
   auto parsed = read_install_template(std::get<json::object>(body));
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
   auto& request = std::get<template_install>(parsed);
-  const config::template_entry* t = ctx.find_template(request.template_id);
+  const auto live = ctx.settings();  // keeps *t alive
+  const config::template_entry* t = live->find_template(request.template_id);
   if (!t) co_return not_found().to_response();
   if (t->auth_type == config::auth_type::api_key && request.api_key.empty()) {
     co_return validation_error("api_key", "required", "This template needs an api_key.").to_response();
@@ -369,7 +343,16 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
   }
   if (t->auth_type == config::auth_type::api_key) {
     const std::string sealed = ctx.secrets.seal(request.api_key, api_key_context(inst.id));
-    const auto keep = [&inst, &sealed](registry::store& s) { return s.put_secret(inst.id, "api_key", sealed); };
+    const auto keep = [&inst, &sealed, &who, created_now](registry::store& s) {
+      auto kept = s.put_secret(inst.id, "api_key", sealed);
+      // A new row's key is part of its creation; an existing one's is a change.
+      if (kept && !created_now) {
+        store_audit_event(s, make_audit_event(who, inst.id, audit_installation_changed,
+                                              json::object{{"fields", json::array{"api_key"}}},
+                                              std::chrono::system_clock::now()));
+      }
+      return kept;
+    };
     auto kept = co_await ctx.db.run(keep);
     if (!kept) {
       spdlog::error("installation {}: storing the API key failed: {}", inst.id, kept.error().message());
@@ -399,9 +382,23 @@ boost::asio::awaitable<http_response> update(const api_context& ctx, const calle
   auto parsed = read_patch(std::get<json::object>(body));
   if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
   const auto patch = std::get<registry::installation_patch>(parsed);
-  const auto change = [who, &id, &patch](registry::store& s) {
-    return s.update_installation(who.environment_id, who.user_id, id, patch,
-                                 std::chrono::system_clock::now());
+  // The row before the change tells which fields the patch really changes:
+  // only those are audited, and a patch that changes nothing is no event.
+  const auto change = [who, &id, &patch](registry::store& s) -> result<installation> {
+    auto before = s.get_installation(who.environment_id, who.user_id, id);
+    if (!before) return before;
+    const auto now = std::chrono::system_clock::now();
+    auto after = s.update_installation(who.environment_id, who.user_id, id, patch, now);
+    if (!after) return after;
+    json::array fields;
+    if (patch.display_name && *patch.display_name != before->display_name) fields.emplace_back("display_name");
+    if (patch.description && *patch.description != before->description) fields.emplace_back("description");
+    if (patch.is_enabled && *patch.is_enabled != before->is_enabled) fields.emplace_back("is_enabled");
+    if (!fields.empty()) {
+      store_audit_event(s, make_audit_event(who, id, audit_installation_changed,
+                                            json::object{{"fields", std::move(fields)}}, now));
+    }
+    return after;
   };
   auto row = co_await ctx.db.run(change);
   if (ctx.cache) ctx.cache->forget_installation(id);  // the next proxied request sees the change
@@ -411,8 +408,15 @@ boost::asio::awaitable<http_response> update(const api_context& ctx, const calle
 
 boost::asio::awaitable<http_response> remove(const api_context& ctx, const caller& who,
                                              const std::string& id) {
-  const auto erase = [who, &id](registry::store& s) {
-    return s.delete_installation(who.environment_id, who.user_id, id);
+  const auto erase = [who, &id](registry::store& s) -> result<void> {
+    auto row = s.get_installation(who.environment_id, who.user_id, id);  // for the record's detail
+    if (!row) return row.error();
+    auto done = s.delete_installation(who.environment_id, who.user_id, id);
+    if (done) {
+      store_audit_event(s, make_audit_event(who, id, audit_installation_deleted, installation_deleted_detail(*row),
+                                            std::chrono::system_clock::now()));
+    }
+    return done;
   };
   auto done = co_await ctx.db.run(erase);
   if (ctx.cache) ctx.cache->forget_installation(id);
@@ -425,9 +429,10 @@ boost::asio::awaitable<http_response> remove(const api_context& ctx, const calle
 
 json::object installation_json(const installation& inst, const api_context& ctx) {
   const std::string& public_url = ctx.public_url;
+  const auto live = ctx.settings();  // keeps *t alive
   const config::template_entry* t = nullptr;
   if (inst.template_id) {
-    for (const auto& entry : *ctx.templates) t = entry.id == *inst.template_id ? &entry : t;
+    for (const auto& entry : live->templates) t = entry.id == *inst.template_id ? &entry : t;
   }
   const std::string& name = !inst.display_name.empty() || !t ? inst.display_name : t->name;
   return json::object{

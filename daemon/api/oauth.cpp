@@ -3,6 +3,7 @@
 #include "auth/api_keys.hpp"
 #include "auth/digest.hpp"
 #include "common/ids.hpp"
+#include "daemon/api/audit.hpp"
 #include "daemon/api/grants.hpp"
 #include "daemon/api/installations.hpp"
 #include "daemon/api/proxy.hpp"
@@ -208,7 +209,7 @@ asio::awaitable<http_response> oauth_start(const api_context& ctx, const route& 
   }
   http_response out = redirect(bound->authorization_url);
   std::string cookie = cookie_name(hash) + "=" + binding + "; Path=/api/mcp_store/; Max-Age=" +
-                       std::to_string(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(ctx.oauth_state_lifetime).count())) + "; HttpOnly; SameSite=Lax";
+                       std::to_string(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(ctx.settings()->oauth_state_lifetime).count())) + "; HttpOnly; SameSite=Lax";
   if (ctx.public_url.starts_with("https:")) cookie += "; Secure";
   out.headers.emplace_back("Set-Cookie", std::move(cookie));
   co_return out;
@@ -298,7 +299,15 @@ asio::awaitable<http_response> oauth_callback(const api_context& ctx, const rout
     if (sealed_refresh.empty()) {
       if (auto cleared = s.clear_grant(st.installation_id, false); !cleared) return cleared;
     }
-    return s.store_grant(st.installation_id, sealed_access, sealed_refresh, issued, expires);
+    auto granted = s.store_grant(st.installation_id, sealed_access, sealed_refresh, issued, expires);
+    if (granted) {
+      caller owner;
+      owner.user_id = st.user_id;
+      owner.environment_id = st.environment_id;
+      store_audit_event(s, make_audit_event(owner, st.installation_id, audit_installation_changed,
+                                            json::object{{"fields", json::array{"oauth_grant"}}}, issued));
+    }
+    return granted;
   };
   auto stored = co_await ctx.db.run(store);
   if (ctx.cache) ctx.cache->forget_installation(st.installation_id);
@@ -358,7 +367,16 @@ asio::awaitable<std::variant<std::string, api_error>> start_oauth_flow(const api
                                                                       flow_options options) {
   const auto forget_row = [&]() -> asio::awaitable<void> {
     if (!created_now) co_return;
-    const auto erase = [&](registry::store& s) { return s.delete_installation(who.environment_id, who.user_id, inst.id); };
+    const auto erase = [&](registry::store& s) {
+      auto done = s.delete_installation(who.environment_id, who.user_id, inst.id);
+      if (done) {
+        json::object detail = installation_deleted_detail(inst);
+        detail["reason"] = "oauth_flow_failed";
+        store_audit_event(s, make_audit_event(who, inst.id, audit_installation_deleted, detail,
+                                              std::chrono::system_clock::now()));
+      }
+      return done;
+    };
     (void)co_await ctx.db.run(erase);
     if (ctx.cache) ctx.cache->forget_installation(inst.id);
   };
@@ -386,7 +404,7 @@ asio::awaitable<std::variant<std::string, api_error>> start_oauth_flow(const api
   row.install_source = options.install_source;
   row.callback_url = options.callback_url;
   row.created_at = now;
-  row.expires_at = now + ctx.oauth_state_lifetime;
+  row.expires_at = now + ctx.settings()->oauth_state_lifetime;
   const std::string sealed_secret =
       client.client_secret.empty() ? "" : ctx.secrets.seal(client.client_secret, secret_context(inst.id, "client_secret"));
   const auto save = [&](registry::store& s) -> result<void> {
@@ -424,16 +442,23 @@ asio::awaitable<std::variant<registry::installation, api_error>> ensure_template
                     : t.auth_type == config::auth_type::api_key ? "api_key"
                                                                 : "none";
   fresh.created_at = fresh.updated_at = now;
-  const auto find_or_insert = [&fresh, &t](registry::store& s) {
-    return find_or_insert_installation(s, fresh, [&](registry::store& st, registry::installation& existing) -> result<void> {
+  const auto find_or_insert = [&fresh, &t, &who, now](registry::store& s) {
+    auto found = find_or_insert_installation(s, fresh, [&](registry::store& st, registry::installation& existing) -> result<void> {
       // The url installed with another auth_type is a duplicate; one of ours
       // (by hand or from another template) becomes the template's.
       if (existing.auth_type != fresh.auth_type) return errc::already_exists;
       if (existing.template_id == t.id) return {};
       if (auto adopted = st.set_template_id(existing.id, t.id); !adopted) return adopted;
       existing.template_id = t.id;
+      store_audit_event(st, make_audit_event(who, existing.id, audit_installation_changed,
+                                             json::object{{"fields", json::array{"template_id"}}}, now));
       return {};
     });
+    if (found.inserted) {
+      store_audit_event(s, make_audit_event(who, fresh.id, audit_installation_created,
+                                            installation_created_detail(fresh, "install_template"), now));
+    }
+    return found;
   };
   auto found = co_await ctx.db.run(find_or_insert);
   if (!found.row && found.row.error() == errc::already_exists) {
@@ -454,7 +479,8 @@ asio::awaitable<std::variant<registry::installation, api_error>> ensure_template
 
 asio::awaitable<http_response> handle_templates(const api_context& ctx) {
   json::array results;
-  for (const auto& t : *ctx.templates) {
+  const auto live = ctx.settings();
+  for (const auto& t : live->templates) {
     if (!t.is_active) continue;
     const char* auth = t.auth_type == config::auth_type::oauth     ? "oauth"
                        : t.auth_type == config::auth_type::api_key ? "api_key"
@@ -472,6 +498,7 @@ asio::awaitable<http_response> handle_templates(const api_context& ctx) {
 }
 
 asio::awaitable<http_response> handle_authorize(const api_context& ctx, const caller& who, const route& r) {
+  const auto live = ctx.settings();  // keeps the template alive for the whole request
   const std::string* template_id = param(r, "template_id");
   const std::string* installation_id = param(r, "installation_id");
   if ((template_id == nullptr) == (installation_id == nullptr)) {
@@ -497,7 +524,7 @@ asio::awaitable<http_response> handle_authorize(const api_context& ctx, const ca
     if (row->auth_type != "oauth") co_return bad_request("This installation does not use OAuth.").to_response();
     inst = std::move(*row);
   } else {
-    const config::template_entry* t = ctx.find_template(*template_id);
+    const config::template_entry* t = live->find_template(*template_id);
     if (!t) co_return not_found().to_response();
     if (t->auth_type != config::auth_type::oauth) co_return bad_request("This template does not use OAuth.").to_response();
     auto ensuring = ensure_template_installation(ctx, who, *t, created_now);

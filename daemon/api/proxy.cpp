@@ -2,10 +2,12 @@
 
 #include "common/text.hpp"
 #include "common/ids.hpp"
+#include "daemon/api/audit.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/grants.hpp"
 #include "daemon/api/relay.hpp"
 #include "daemon/api/tools.hpp"
+#include "daemon/metrics.hpp"
 #include "net/upstream_exchange.hpp"
 #include "proxy/approval.hpp"
 #include "proxy/jsonrpc_inspector.hpp"
@@ -62,9 +64,9 @@ std::string_view state_constant(const registry::tool& t) {
 
 // The tools/list view of the registry: a tool it has never seen counts as
 // needs_approval.
-bool hidden_in_list(const api_context& ctx, const cached_installation& entry, std::string_view name) {
+bool hidden_in_list(const proxy_options& options, const cached_installation& entry, std::string_view name) {
   const std::string_view state = entry.tool_state(name).value_or(registry::approval_needs_approval);
-  const auto& hide = ctx.proxy.tools_list_hide;
+  const auto& hide = options.tools_list_hide;
   return std::find(hide.begin(), hide.end(), state) != hide.end();
 }
 
@@ -87,16 +89,9 @@ asio::awaitable<void> record_blocked(const api_context& ctx, const caller& who, 
   const auto now = std::chrono::system_clock::now();
   std::vector<registry::audit_event> events;
   for (const auto& b : blocked) {
-    registry::audit_event e;
-    e.id = new_uuid_v7(now);
-    e.environment_id = who.environment_id;
-    e.user_id = who.user_id;
-    e.installation_id = installation_id;
-    e.event_type = "tool_call_blocked";
-    e.tool_name = b.tool_name;
-    e.detail = json::serialize(json::object{{"state", b.state}});
-    e.created_at = now;
-    events.push_back(std::move(e));
+    metrics::count_tool_call("blocked", b.state);
+    events.push_back(
+        make_audit_event(who, installation_id, audit_tool_call_blocked, json::object{{"state", b.state}}, now, b.tool_name));
     spdlog::info("installation {}: tools/call of {} ({}) blocked for user {}", installation_id, b.tool_name, b.state,
                  who.user_id);
   }
@@ -108,6 +103,40 @@ asio::awaitable<void> record_blocked(const api_context& ctx, const caller& who, 
   };
   auto kept = co_await ctx.db.run(insert);
   if (!kept) spdlog::error("installation {}: audit of a blocked call not stored: {}", installation_id, kept.error().message());
+}
+
+// The tool names of the tools/call messages in a body (requests and
+// notifications alike, as the approval filter treats them); empty, and
+// nothing allocated, for a body without one.
+std::vector<std::string> tool_calls_of(const std::optional<proxy::inspection>& message) {
+  std::vector<std::string> names;
+  if (!message) return names;
+  for (const auto& m : message->messages) {
+    if (m.method && *m.method == "tools/call") names.push_back(m.tool_name.value_or(""));
+  }
+  return names;
+}
+
+// The tool_call_forwarded records of one forwarded body, handed to the store
+// thread without waiting for them (the agent's answer does not wait for the
+// insert; a request queued on the store thread later sees them). The detail
+// ends with `outcome`: upstream_status, or error when no answer came.
+void record_forwarded(const api_context& ctx, const caller& who, const std::string& installation_id,
+                      const std::vector<std::string>& tools, std::chrono::steady_clock::time_point arrived,
+                      std::string_view outcome, json::value outcome_value) {
+  const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived);
+  json::object detail{{"decision", "forwarded"}, {"latency_ms", latency.count()}};
+  detail[outcome] = std::move(outcome_value);
+  const auto now = std::chrono::system_clock::now();
+  std::vector<registry::audit_event> events;
+  events.reserve(tools.size());
+  for (const auto& name : tools) {
+    metrics::count_tool_call("forwarded", "approved");  // only approved tools are forwarded
+    events.push_back(make_audit_event(who, installation_id, audit_tool_call_forwarded, detail, now, name));
+  }
+  ctx.db.run_detached([events = std::move(events)](registry::store& s) {
+    for (const auto& e : events) store_audit_event(s, e);
+  });
 }
 
 // The installation from the cache for this caller; nullptr with found=true:
@@ -173,7 +202,8 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
     }
   }
   if (entry->inst.auth_type == "api_key" && entry->inst.template_id) {
-    for (const auto& t : *ctx.templates) {
+    const auto live = ctx.settings();
+    for (const auto& t : live->templates) {
       if (t.id != *entry->inst.template_id) continue;
       entry->credential_header = t.api_key_header;
       entry->credential_format = t.api_key_format;
@@ -249,6 +279,11 @@ std::optional<http_response> check_rebinding(const proxy_options& options, const
 
 asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller& who, const route& r,
                                             http_request& req) {
+  // The start of the latency a forwarded tools/call's audit record shows.
+  const auto arrived = std::chrono::steady_clock::now();
+  // The settings this request keeps to its end, streamed answers included.
+  const std::shared_ptr<const live_settings> live = ctx.settings();
+  const proxy_options& settings = live->proxy;
   // 1. The installation belongs to the caller (404 otherwise, as the REST API).
   // A cache hit (every request after the first) needs no coroutine of its own.
   bool ok = true;
@@ -310,6 +345,9 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     }
   }
   const bool lists_tools = requests_method(message, "tools/list");
+  // The tools/call messages going upstream, each audited once the upstream
+  // answers (or fails to).
+  const std::vector<std::string> calls = tool_calls_of(message);
 
   // 6. A usable upstream credential. An OAuth access token that has expired
   //    is refreshed first; one past half its lifetime is refreshed in the
@@ -334,7 +372,10 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       if (outcome.status == refresh_status::rejected) {
         co_return needs_reauth(ctx, inst, message, "The authorization server refused to refresh the access token");
       }
-      if (outcome.status == refresh_status::failed) co_return proxy_error(502, "Could not refresh the upstream access token");
+      if (outcome.status == refresh_status::failed) {
+        metrics::count_upstream_error(inst.id, "refresh");
+        co_return proxy_error(502, "Could not refresh the upstream access token");
+      }
       refreshed = std::move(outcome.access_token);
     } else if (inst.token_issued_at && now >= *inst.token_issued_at + (*inst.token_expires_at - *inst.token_issued_at) / 2) {
       ctx.refresher->refresh_in_background(ctx, inst.id, entry->credential, here);
@@ -342,7 +383,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   }
 
   // Every request in flight, and every stream until it ends, holds a slot.
-  auto slot = ctx.streams->acquire(inst.id, ctx.proxy.max_streams_per_installation);
+  auto slot = ctx.streams->acquire(inst.id, settings.max_streams_per_installation);
   if (!slot) co_return proxy_error(429, "Too many concurrent requests for this installation");
 
   std::string fields;
@@ -360,7 +401,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   // replay): its body is kept for that.
   const std::string replay_body = oauth ? req.body : std::string();
   const std::string replay_fields = oauth ? fields : std::string();
-  const net::exchange_options options{ctx.proxy.first_byte_timeout, ctx.proxy.stream_idle};
+  const net::exchange_options options{settings.first_byte_timeout, settings.stream_idle};
   std::shared_ptr<net::upstream_exchange> exchange;
   for (bool replay = false;; replay = true) {
     const std::string& credential = refreshed.empty() ? entry->credential : refreshed;
@@ -378,7 +419,12 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
         co_return proxy_error(400, "URL not allowed: " + detail);
       }
       spdlog::warn("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
-      if (ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
+      const bool timed_out = ec == net::client_error::timeout;
+      if (!calls.empty()) {
+        record_forwarded(ctx, who, inst.id, calls, arrived, "error", timed_out ? "timeout" : "unreachable");
+      }
+      metrics::count_upstream_error(inst.id, timed_out ? "timeout" : "unreachable");
+      if (timed_out) co_return proxy_error(504, "Upstream MCP server timed out");
       co_return proxy_error(502, "Upstream MCP server unreachable");
     }
     exchange = std::move(opened);
@@ -403,11 +449,15 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     if (outcome.status == refresh_status::rejected) {
       co_return needs_reauth(ctx, inst, message, "The authorization server refused to refresh the access token");
     }
-    if (outcome.status == refresh_status::failed) co_return proxy_error(502, "Could not refresh the upstream access token");
+    if (outcome.status == refresh_status::failed) {
+      metrics::count_upstream_error(inst.id, "refresh");
+      co_return proxy_error(502, "Could not refresh the upstream access token");
+    }
     refreshed = std::move(outcome.access_token);
   }
 
   const auto& head = exchange->head();
+  if (!calls.empty()) record_forwarded(ctx, who, inst.id, calls, arrived, "upstream_status", head.status);
   http_response out;
   out.status = head.status;
   const auto content_type = head.header("Content-Type");
@@ -424,7 +474,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     relay_hooks hooks;
     hooks.list_changed = sync_soon;
     hooks.unseen_tool = sync_soon;
-    hooks.hidden = [&ctx, entry](std::string_view name) { return hidden_in_list(ctx, *entry, name); };
+    hooks.hidden = [live, entry](std::string_view name) { return hidden_in_list(live->proxy, *entry, name); };
     hooks.known = [entry](std::string_view name) { return known_tool(*entry, name); };
     // A GET stream may replay a tools/list answer (Last-Event-ID): its events
     // are always looked at; a POST's only when it asked for tools/list.
@@ -442,19 +492,22 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     const auto [piece_ec, bytes] = co_await std::move(next);
     if (piece_ec) {
       spdlog::warn("installation {}: upstream answer broke off: {}", inst.id, piece_ec.message());
-      if (piece_ec == net::client_error::timeout) co_return proxy_error(504, "Upstream MCP server timed out");
+      const bool timed_out = piece_ec == net::client_error::timeout;
+      metrics::count_upstream_error(inst.id, timed_out ? "timeout" : "unreachable");
+      if (timed_out) co_return proxy_error(504, "Upstream MCP server timed out");
       co_return proxy_error(502, "Upstream MCP server unreachable");
     }
     if (bytes.empty()) break;
-    if (out.body.size() + bytes.size() > ctx.proxy.max_response_bytes) {
+    if (out.body.size() + bytes.size() > settings.max_response_bytes) {
       exchange->cancel();
+      metrics::count_upstream_error(inst.id, "too_large");
       co_return proxy_error(502, "Upstream answer too large");
     }
     out.body.append(bytes);
     if (exchange->body_done()) break;  // saves a round trip to learn it
   }
   if (lists_tools) {
-    const auto hidden = [&ctx, &entry](std::string_view name) { return hidden_in_list(ctx, *entry, name); };
+    const auto hidden = [&settings, &entry](std::string_view name) { return hidden_in_list(settings, *entry, name); };
     auto answer = proxy::filter_tools_list(out.body, hidden);
     if (answer) {
       const bool unseen = std::any_of(answer->names.begin(), answer->names.end(),

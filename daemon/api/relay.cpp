@@ -1,5 +1,7 @@
 #include "daemon/api/relay.hpp"
 
+#include "daemon/metrics.hpp"
+
 #include "net/upstream_exchange.hpp"
 #include "proxy/sse.hpp"
 #include "proxy/tools_filter.hpp"
@@ -41,6 +43,14 @@ std::string inspect_event(std::string event, const relay_hooks& hooks, bool filt
   if (!answer->filtered) return event;
   return proxy::replace_event_data(event, *answer->filtered);
 }
+
+// Counts a relayed stream in mcpgate_proxy_open_streams while it lives.
+struct counted_stream {
+  counted_stream() { metrics::stream_opened(); }
+  ~counted_stream() { metrics::stream_closed(); }
+  counted_stream(const counted_stream&) = delete;
+  counted_stream& operator=(const counted_stream&) = delete;
+};
 
 class relay_body final : public body_source {
  public:
@@ -88,6 +98,7 @@ class relay_body final : public body_source {
   void cancel() override { exchange_->cancel(); }
 
  private:
+  counted_stream counted_;
   const std::shared_ptr<net::upstream_exchange> exchange_;
   const stream_slots::slot slot_;  // held while the stream is open
   const relay_hooks hooks_;
@@ -157,6 +168,7 @@ class listen_body final : public body_source, public std::enable_shared_from_thi
   const asio::any_io_executor& shard() const { return shard_; }
 
  private:
+  counted_stream counted_;
   static asio::awaitable<void> pump(std::shared_ptr<listen_body> self) {
     for (;;) {
       auto reading = self->exchange_->read_some();

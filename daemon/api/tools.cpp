@@ -187,8 +187,9 @@ asio::awaitable<sync_outcome> sync_tools_now(const api_context& ctx, std::shared
   const asio::any_io_executor here = co_await asio::this_coro::executor;
   proxy::mcp_client_options options;
   // A sync also runs inside an install request: each step gets at most 30 s.
-  options.step_timeout = std::min<std::chrono::milliseconds>(ctx.proxy.first_byte_timeout, std::chrono::seconds(30));
-  options.max_answer_bytes = ctx.proxy.max_response_bytes;
+  const auto live = ctx.settings();
+  options.step_timeout = std::min<std::chrono::milliseconds>(live->proxy.first_byte_timeout, std::chrono::seconds(30));
+  options.max_answer_bytes = live->proxy.max_response_bytes;
   options.credential_header = entry->credential_header;
   options.credential_format = entry->credential_format;
   auto listing_op = proxy::list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream,

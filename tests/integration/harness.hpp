@@ -275,6 +275,8 @@ class gateway {
   const fs::path& data_dir() const { return data_dir_; }
   const fs::path& config_path() const { return config_path_; }
   daemon_process& process() { return *process_; }
+  // Everything the daemon wrote to stderr, over every start of it so far.
+  std::string all_logs() const { return previous_logs_ + (process_ ? process_->err() : std::string()); }
 
  private:
   temp_dir root_;

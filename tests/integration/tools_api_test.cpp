@@ -199,7 +199,9 @@ void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std
   }
 }
 
-// The audit trail, read straight from the daemon's database.
+// The approval part of the audit trail (tool_approval_changed records; an
+// install is on record too, as installation_created), read straight from the
+// daemon's database.
 struct audit_row {
   std::string id;
   std::int64_t environment_id = 0;
@@ -231,7 +233,8 @@ class database {
     std::vector<audit_row> rows;
     statement s(db_,
                 "SELECT id, environment_id, user_id, installation_id, event_type, tool_name, detail, created_at"
-                " FROM audit_events WHERE installation_id = ?1 ORDER BY created_at, id");
+                " FROM audit_events WHERE installation_id = ?1 AND event_type = 'tool_approval_changed'"
+                " ORDER BY created_at, id");
     sqlite3_bind_text(s.stmt, 1, installation_id.c_str(), -1, SQLITE_TRANSIENT);
     int rc = 0;
     while ((rc = sqlite3_step(s.stmt)) == SQLITE_ROW) {
@@ -251,7 +254,7 @@ class database {
   }
 
   std::int64_t count_audit_rows() {
-    statement s(db_, "SELECT count(*) FROM audit_events");
+    statement s(db_, "SELECT count(*) FROM audit_events WHERE event_type = 'tool_approval_changed'");
     BOOST_TEST_REQUIRE(sqlite3_step(s.stmt) == SQLITE_ROW, sqlite3_errmsg(db_));
     return sqlite3_column_int64(s.stmt, 0);
   }

@@ -251,3 +251,58 @@ BOOST_AUTO_TEST_CASE(oauth_browser_routes_live_outside_projects) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The audit trail (issue 6): .../mcp_audit_events, a collection of its own.
+BOOST_AUTO_TEST_SUITE(router)
+
+BOOST_AUTO_TEST_CASE(audit_events_route_on_both_families_with_and_without_trailing_slash) {
+  for (const auto& [target, family] :
+       {std::pair{"/api/projects/5/mcp_audit_events", route_family::projects},
+        std::pair{"/api/projects/5/mcp_audit_events/", route_family::projects},
+        std::pair{"/api/environments/5/mcp_audit_events", route_family::environments},
+        std::pair{"/api/environments/5/mcp_audit_events/", route_family::environments}}) {
+    const auto r = match_route(target);
+    BOOST_TEST_REQUIRE(r.has_value(), target);
+    BOOST_TEST((r->resource == resource::audit_events), target);
+    BOOST_TEST((r->family == family), target);
+    BOOST_TEST(r->scope_id == 5, target);
+    BOOST_TEST(r->installation_id.empty(), target);
+    BOOST_TEST(r->path == target);
+    BOOST_TEST(r->params.empty(), target);
+  }
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::audit_events) == "GET");
+}
+
+BOOST_AUTO_TEST_CASE(audit_events_route_decodes_its_filters_and_keeps_the_path_as_sent) {
+  const auto r = match_route(
+      "/api/environments/3/mcp_audit_events/?limit=2&offset=4&installation_id=a%2Db&event_type=tool_call_blocked");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST((r->resource == resource::audit_events));
+  BOOST_TEST(r->path == "/api/environments/3/mcp_audit_events/");
+  BOOST_TEST_REQUIRE(r->params.size() == 4u);
+  BOOST_TEST(r->params[0].first == "limit");
+  BOOST_TEST(r->params[1].second == "4");
+  BOOST_TEST(r->params[2].first == "installation_id");
+  BOOST_TEST(r->params[2].second == "a-b");
+  BOOST_TEST(r->params[3].second == "tool_call_blocked");
+  // An encoded spelling of the collection's name is the same route.
+  const auto encoded = match_route("/api/projects/3/mcp%5Faudit%5Fevents");
+  BOOST_TEST_REQUIRE(encoded.has_value());
+  BOOST_TEST((encoded->resource == resource::audit_events));
+}
+
+BOOST_AUTO_TEST_CASE(nothing_below_or_beside_audit_events_is_a_route) {
+  for (const char* target : {"/api/projects/5/mcp_audit_events/x", "/api/environments/5/mcp_audit_events/x/",
+                             "/api/projects/5/mcp_audit_events//", "/api/projects/0/mcp_audit_events",
+                             "/api/teams/5/mcp_audit_events", "/api/mcp_audit_events",
+                             "/api/projects/5/mcp_server_installations/mcp_audit_events/x",
+                             "/api/projects/5/mcp_audit_event", "/api/projects/5/MCP_AUDIT_EVENTS"}) {
+    BOOST_TEST(!match_route(target).has_value(), target);
+  }
+  // Below an installation, "mcp_audit_events" is only an installation id.
+  const auto r = match_route("/api/projects/5/mcp_server_installations/mcp_audit_events");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST((r->resource == resource::installation));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 using mcpgate::daemon::store_executor;
@@ -45,7 +46,37 @@ asio::awaitable<void> exercise(store_executor& db, std::thread::id loop_thread, 
   }
 }
 
+// What the store thread's queue holds when a run() reaches it.
+asio::awaitable<void> read_after(store_executor& db, const std::vector<int>& order, std::vector<int>& seen) {
+  const auto read = [&order](mcpgate::registry::store&) { return order; };
+  seen = co_await db.run(read);
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(detached_work_runs_on_the_store_thread_in_order_and_before_later_work) {
+  temp_store tmp;
+  store_executor db(tmp.open());
+  std::vector<int> order;  // touched only on the store thread until read_after has it
+  std::thread::id store_thread;
+  db.run_detached([&order, &store_thread](mcpgate::registry::store&) {
+    store_thread = std::this_thread::get_id();
+    order.push_back(1);
+  });
+  // A failure is dropped and does not stop the work queued after it.
+  db.run_detached([](mcpgate::registry::store&) -> int { throw std::runtime_error("dropped"); });
+  db.run_detached([&order](mcpgate::registry::store& s) {
+    order.push_back(s.schema_version() ? 2 : -2);
+  });
+  asio::io_context ioc;
+  std::vector<int> seen;
+  asio::co_spawn(ioc, read_after(db, order, seen), [](std::exception_ptr e) { BOOST_TEST(!e); });
+  ioc.run();
+  db.stop();
+  BOOST_TEST(seen == (std::vector<int>{1, 2}), boost::test_tools::per_element());
+  BOOST_TEST((store_thread != std::thread::id()));
+  BOOST_TEST((store_thread != std::this_thread::get_id()));
+}
 
 BOOST_AUTO_TEST_CASE(store_work_runs_off_the_event_loop_and_resumes_on_it) {
   temp_store tmp;

@@ -1,0 +1,49 @@
+#include "daemon/ops.hpp"
+
+#include "daemon/metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+namespace mcpgate::daemon {
+
+std::optional<ops_route> match_ops_route(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") return ops_route::healthz;
+  if (path == "/readyz") return ops_route::readyz;
+  if (path == "/metrics") return ops_route::metrics;
+  return std::nullopt;
+}
+
+boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_route route, const http_request& req) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    http_response refused = http_response::json(405, R"({"status":"method not allowed"})");
+    refused.headers.emplace_back("Allow", "GET");
+    co_return refused;
+  }
+  switch (route) {
+    case ops_route::healthz:
+      co_return http_response::json(200, R"({"status":"ok"})");
+    case ops_route::readyz: {
+      const auto ask = [](registry::store& s) { return s.schema_version(); };
+      auto asking = ctx.db.run(ask);
+      auto answered = co_await std::move(asking);
+      if (!answered) {
+        spdlog::warn("readiness check: the store did not answer: {}", answered.error().message());
+        co_return http_response::json(503, R"({"status":"unavailable","reason":"the store did not answer"})");
+      }
+      co_return http_response::json(200, R"({"status":"ready"})");
+    }
+    case ops_route::metrics: {
+      http_response out;
+      out.status = 200;
+      out.body = metrics::render(ctx.open_connections(), MCPGATE_VERSION);
+      out.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      co_return out;
+    }
+  }
+  co_return http_response::empty(404);
+}
+
+}  // namespace mcpgate::daemon
