@@ -40,6 +40,9 @@ struct timeouts {
 
 struct server {
   std::vector<listen_address> listen{{"127.0.0.1", 8080}};
+  // When set, /metrics is served here only (with /healthz and /readyz), not
+  // on the API listeners. A restart applies a change.
+  std::optional<listen_address> metrics_listen;
   // Absolute base URL ("https://gw.example.com"), no trailing slash. Empty:
   // derived from the first listener's bound address at start.
   std::string public_url;

@@ -341,6 +341,11 @@ class reader {
   void read_server(const value& v, server& s) {
     read_map(v, {
         {"listen", [&](const value& x) { read_listen(x, s.listen); }},
+        {"metrics_listen", [&](const value& x) {
+           const auto text = scalar(x.node);
+           s.metrics_listen = text ? parse_listen(*text) : std::nullopt;
+           if (!s.metrics_listen) fail(x, "expected \"host:port\" with an IP address or localhost and a port 0-65535");
+         }},
         {"public_url", [&](const value& x) { read_public_url(x, s.public_url); }},
         {"tls", [&](const value& x) {
            fail(x.key_mark, "server.tls is not supported in this version: terminate TLS in front of mcpgate");

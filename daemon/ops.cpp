@@ -46,4 +46,11 @@ boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_rou
   co_return http_response::empty(404);
 }
 
+boost::asio::awaitable<http_response> handle_ops_listener(const ops_context& ctx, const http_request& req) {
+  const auto route = match_ops_route(req.target);
+  if (!route) co_return http_response::json(404, R"({"status":"not found"})");
+  auto answering = handle_ops(ctx, *route, req);
+  co_return co_await std::move(answering);
+}
+
 }  // namespace mcpgate::daemon

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
@@ -112,6 +113,11 @@ std::vector<std::string> restart_only_changes(const config::config& was, const c
        "secrets");
   note(was.server.workers != now.server.workers, "server.workers");
   note(was.server.public_url != now.server.public_url, "server.public_url");
+  const auto same_address = [](const std::optional<config::listen_address>& a,
+                               const std::optional<config::listen_address>& b) {
+    return a.has_value() == b.has_value() && (!a || (a->host == b->host && a->port == b->port));
+  };
+  note(!same_address(was.server.metrics_listen, now.server.metrics_listen), "server.metrics_listen");
   note(was.server.timeouts.upstream_connect != now.server.timeouts.upstream_connect,
        "server.timeouts.upstream_connect");
   note(was.upstreams.allow_private_networks != now.upstreams.allow_private_networks ||
@@ -185,16 +191,28 @@ int serve(const config::config& cfg) {
   };
   // The operator's routes (/healthz, /readyz, /metrics) come before the REST
   // API and the proxy, and need no key.
+  // With server.metrics_listen, /metrics is served there only.
   std::unique_ptr<ops_context> ops;
-  http_server server(shard_list, std::move(options), [&rest, &ops](http_request& req) {
-    if (const auto route = match_ops_route(req.target)) return handle_ops(*ops, *route, req);
+  const bool separate_metrics = cfg.server.metrics_listen.has_value();
+  http_server server(shard_list, std::move(options), [&rest, &ops, separate_metrics](http_request& req) {
+    const auto route = match_ops_route(req.target);
+    if (route && !(separate_metrics && *route == ops_route::metrics)) return handle_ops(*ops, *route, req);
     return rest->handle(req);
   });
   ops = std::make_unique<ops_context>(ops_context{db, [&server] { return server.open_connections(); }});
+  std::unique_ptr<http_server> metrics_server;
+  if (separate_metrics) {
+    config::config only_metrics = cfg;
+    only_metrics.server.listen = {*cfg.server.metrics_listen};
+    metrics_server = std::make_unique<http_server>(shard_list, make_server_options(only_metrics),
+                                                   [&ops](http_request& req) { return handle_ops_listener(*ops, req); });
+  }
 
   std::vector<asio::ip::tcp::endpoint> bound;
+  std::vector<asio::ip::tcp::endpoint> metrics_bound;
   try {
     bound = server.listen();
+    if (metrics_server) metrics_bound = metrics_server->listen();
   } catch (const boost::system::system_error& e) {
     spdlog::critical("{}", e.what());
     return 1;
@@ -301,10 +319,13 @@ int serve(const config::config& cfg) {
           spdlog::warn("shutdown grace period over: closing {} connection(s)", server.open_connections());
           stop_all();
         });
-        server.stop([&] {
+        const auto drained = [&, left = std::make_shared<std::atomic<int>>(metrics_server ? 2 : 1)] {
+          if (left->fetch_sub(1) != 1) return;
           spdlog::info("all connections drained");
           stop_all();
-        });
+        };
+        server.stop(drained);
+        if (metrics_server) metrics_server->stop(drained);
       };
   signals.async_wait(on_signal);
 
@@ -327,6 +348,12 @@ int serve(const config::config& cfg) {
   server.start();
   for (const auto& endpoint : bound) {
     spdlog::info("listening on {}", url_for_endpoint(endpoint.address().to_string(), endpoint.port()));
+  }
+  if (metrics_server) {
+    metrics_server->start();
+    for (const auto& endpoint : metrics_bound) {
+      spdlog::info("metrics listening on {}", url_for_endpoint(endpoint.address().to_string(), endpoint.port()));
+    }
   }
   print_banner(cfg, listen_url);
   notify::ready();

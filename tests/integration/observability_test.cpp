@@ -173,3 +173,22 @@ BOOST_AUTO_TEST_CASE(json_logs_have_a_line_per_request_and_no_secret) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(metrics_on_their_own_listener_are_served_there_only) {
+  const std::uint16_t metrics_port = closed_port();
+  gateway_options options;
+  options.extra_server_yaml = "  metrics_listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n";
+  gateway gw(options);
+  api_client on_metrics_port(metrics_port);
+  const reply metrics = on_metrics_port.get("/metrics");
+  BOOST_TEST(metrics.status == 200u, metrics);
+  BOOST_TEST(metrics.body.find("mcpgate_build_info{") != std::string::npos, metrics);
+  BOOST_TEST(on_metrics_port.get("/healthz").status == 200u);
+  // Nothing of the API there.
+  BOOST_TEST(on_metrics_port.get(e1).status == 404u);
+  // And no metrics on the API listener.
+  api_client on_api_port = gw.anonymous();
+  BOOST_TEST(on_api_port.get("/metrics").status == 404u);
+  BOOST_TEST(on_api_port.get("/healthz").status == 200u);
+  gw.stop();  // both listeners drain; exit 0
+}

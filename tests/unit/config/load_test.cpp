@@ -611,6 +611,17 @@ BOOST_AUTO_TEST_CASE(origins_that_are_not_http_origins_are_problems) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(metrics_listen_is_optional_and_must_be_an_address) {
+  BOOST_TEST(!loaded("logging: { format: text }\n").server.metrics_listen.has_value());
+  const config c = loaded("server: { metrics_listen: \"127.0.0.1:9464\" }\n");
+  BOOST_TEST_REQUIRE(c.server.metrics_listen.has_value());
+  BOOST_TEST(c.server.metrics_listen->host == "127.0.0.1");
+  BOOST_TEST(c.server.metrics_listen->port == 9464);
+  expect_problems(load("server: { metrics_listen: \"example.com:80\" }\n"),
+                  {"t.yaml:1:27: server.metrics_listen: expected \"host:port\" with an IP address or localhost and a "
+                   "port 0-65535"});
+}
+
 BOOST_AUTO_TEST_CASE(invalid_stream_settings_are_problems) {
   expect_problems(load("server: { timeouts: { stream_idle: 0s }, limits: { max_streams_per_installation: 0 } }\n"),
                   {
