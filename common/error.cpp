@@ -17,6 +17,9 @@ class category final : public boost::system::error_category {
       case errc::crypto_failure: return "crypto failure";
       case errc::io_failure: return "I/O failure";
       case errc::not_supported: return "not supported";
+      case errc::storage_full: return "storage full";
+      case errc::storage_read_only: return "storage read-only";
+      case errc::overloaded: return "overloaded";
     }
     return "unknown mcpgate error";
   }

@@ -23,7 +23,16 @@ enum class errc {
   crypto_failure,     // sealing or opening a secret failed (wrong key, tampering)
   io_failure,         // a file could not be read or written
   not_supported,      // a configured feature this build does not provide
+  storage_full,       // a write failed: the disk (or quota) holding the database is full
+  storage_read_only,  // a write failed: the database is read-only (file, folder or filesystem)
+  overloaded,         // work refused to keep memory and latency bounded (shed load)
 };
+
+// True for the errors that say the store could not keep a write for a
+// reason outside the request (full, read-only, I/O): retrying later may work.
+constexpr bool is_storage_unavailable(errc e) {
+  return e == errc::store_failure || e == errc::storage_full || e == errc::storage_read_only;
+}
 
 const boost::system::error_category& mcpgate_category() noexcept;
 

@@ -100,4 +100,23 @@ void log_event(spdlog::level::level_enum level, std::string_view event, const js
   spdlog::log(level, "{}", text);
 }
 
+bool summarised_log::take_turn(std::uint64_t& left_out) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  if (written_ && now - last_ < every_) {
+    ++pending_;
+    ++total_;
+    return false;
+  }
+  written_ = true;
+  last_ = now;
+  left_out = std::exchange(pending_, 0);
+  return true;
+}
+
+std::uint64_t summarised_log::left_out_total() const {
+  std::lock_guard lock(mu_);
+  return total_;
+}
+
 }  // namespace mcpgate

@@ -13,7 +13,12 @@
 #include <boost/json/object.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace mcpgate {
 
@@ -28,5 +33,45 @@ bool set_log_level(std::string_view level);
 // One structured event: {"time","level","event":<event>, <fields>...} in
 // JSON, "<event> key=value ..." in text.
 void log_event(spdlog::level::level_enum level, std::string_view event, const boost::json::object& fields);
+
+// A message others can make the daemon repeat at will (connections refused
+// at the cap, an upstream that is down, a store that is full): at most one
+// line per `every` for its kind. The line that is written says how many like
+// it were left out since the previous one; a left-out call costs a lock and
+// no formatting. One object per kind, usually a function-local static.
+//
+// Thread-safety: any thread.
+class summarised_log {
+ public:
+  explicit summarised_log(spdlog::level::level_enum level = spdlog::level::warn,
+                          std::chrono::steady_clock::duration every = std::chrono::seconds(1))
+      : level_(level), every_(every) {}
+
+  template <class... Args>
+  void operator()(spdlog::format_string_t<Args...> format, Args&&... args) {
+    if (!spdlog::should_log(level_)) return;
+    std::uint64_t left_out = 0;
+    if (!take_turn(left_out)) return;
+    std::string line = fmt::format(format, std::forward<Args>(args)...);
+    if (left_out > 0) line += fmt::format(" ({} more like this since the last such line)", left_out);
+    spdlog::log(level_, "{}", line);
+  }
+
+  // How many calls were left out in all (tests, metrics).
+  std::uint64_t left_out_total() const;
+
+ private:
+  // True when this call may write; `left_out` is then the count since the
+  // last written line.
+  bool take_turn(std::uint64_t& left_out);
+
+  const spdlog::level::level_enum level_;
+  const std::chrono::steady_clock::duration every_;
+  mutable std::mutex mu_;
+  std::chrono::steady_clock::time_point last_{};  // guarded by mu_
+  std::uint64_t pending_ = 0;                     // guarded by mu_: left out since last_
+  std::uint64_t total_ = 0;                       // guarded by mu_
+  bool written_ = false;                          // guarded by mu_
+};
 
 }  // namespace mcpgate

@@ -12,6 +12,13 @@ namespace mcpgate {
 // `c` with A-Z turned into a-z (no locale involved).
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// A C0 control character or DEL: never part of a header value, a stored
+// credential or a one-line message.
+constexpr bool is_control_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7F;
+}
+
 // `s` with A-Z turned into a-z; other bytes as they are.
 inline std::string ascii_lower(std::string_view s) {
   std::string out(s);
@@ -39,10 +46,7 @@ inline std::string printable(std::string_view s, std::size_t limit = 200) {
   }
   std::string out;
   out.reserve(s.size());
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7F ? ' ' : c);
-  }
+  for (const char c : s) out.push_back(is_control_char(c) ? ' ' : c);
   return out;
 }
 
