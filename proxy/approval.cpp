@@ -1,5 +1,7 @@
 #include "proxy/approval.hpp"
 
+#include "proxy/json_text.hpp"
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -32,14 +34,14 @@ bool is_tool_call(const message_info& m) { return m.method && *m.method == "tool
 // (a JSON value would round an integer beyond 64 bits).
 std::string error_answer(const message_info& m, int code, const std::string& message) {
   return R"({"jsonrpc":"2.0","id":)" + jsonrpc_id_text(m) + R"(,"error":)" +
-         json::serialize(json::object{{"code", code}, {"message", message}}) + "}";
+         write_json(json::object{{"code", code}, {"message", message}}) + "}";
 }
 
 }  // namespace
 
 std::string jsonrpc_id_text(const message_info& m) {
   if (m.id == id_kind::number) return m.id_text;
-  if (m.id == id_kind::string) return json::serialize(json::string(m.id_text));
+  if (m.id == id_kind::string) return write_json(json::string(m.id_text));
   return "null";
 }
 

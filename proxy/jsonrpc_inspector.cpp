@@ -1,5 +1,6 @@
 #include "proxy/jsonrpc_inspector.hpp"
 
+#include "proxy/json_text.hpp"
 #include "proxy/mcp_names.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
@@ -355,9 +356,12 @@ const boost::system::error_category& inspect_category() noexcept {
   return category;
 }
 
-result<inspection> inspect_jsonrpc(std::string_view body) {
+namespace {
+
+result<inspection> inspect_once(std::string_view body, bool allow_invalid_utf8) {
   boost::json::parse_options options;
   options.max_depth = inspector_max_depth;
+  options.allow_invalid_utf8 = allow_invalid_utf8;
   boost::json::basic_parser<handler> parser(options);
   boost::system::error_code ec;
   const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
@@ -368,6 +372,17 @@ result<inspection> inspect_jsonrpc(std::string_view body) {
   }
   if (used != body.size()) return make_error_code(inspect_error::invalid_json);
   return std::move(parser.handler().result_);
+}
+
+}  // namespace
+
+result<inspection> inspect_jsonrpc(std::string_view body) {
+  auto strict = inspect_once(body, false);
+  if (strict || strict.error() != inspect_error::invalid_json || !has_lone_surrogate(body)) return strict;
+  // Lone surrogate escapes (see json_text.hpp): everything else must be
+  // strictly valid, and the strings are read with the surrogates as WTF-8.
+  if (auto checked = inspect_once(lone_surrogates_replaced(body), false); !checked) return checked;
+  return inspect_once(lone_surrogates_as_wtf8(body), true);
 }
 
 }  // namespace mcpgate::proxy

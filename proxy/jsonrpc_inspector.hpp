@@ -8,7 +8,10 @@
 // original bytes untouched.
 //
 // The parse is strict RFC 8259 (valid UTF-8, no comments, no trailing commas)
-// and bounded in depth by inspector_max_depth. A key the approval filter reads
+// but for one thing mainstream parsers accept: a \u escape of a lone UTF-16
+// surrogate, decoded to its WTF-8 bytes (json_text.hpp), so a name compares
+// exactly as the upstream reads it. It is bounded in depth by
+// inspector_max_depth. A key the approval filter reads
 // ("jsonrpc", "id", "method", "params", "result", "error", or "name" directly
 // inside "params") that appears twice in one message is rejected: parsers
 // disagree on which copy wins, and the upstream must see the name we checked.

@@ -4,6 +4,7 @@
 
 #include "common/text.hpp"
 #include "net/upstream_exchange.hpp"
+#include "proxy/json_text.hpp"
 #include "proxy/mcp_names.hpp"
 
 #include <boost/json/parse.hpp>
@@ -100,10 +101,7 @@ void replace_all(std::string& text, std::string_view what, std::string_view with
 std::optional<json::value> parse_json(std::string_view text) {
   json::parse_options options;
   options.max_depth = max_json_depth;
-  error_code ec;
-  json::value v = json::parse(text, ec, {}, options);
-  if (ec) return std::nullopt;
-  return v;
+  return read_json(text, options);  // lone surrogates too, as the upstream's peers read them
 }
 
 bool id_matches(const json::object& message, std::int64_t id) {
@@ -354,8 +352,8 @@ registry::listed_tool to_listed_tool(const json::object& entry) {
     t.description = std::string(d->get_string());
   }
   const json::value* schema = entry.if_contains("inputSchema");
-  t.input_schema = schema != nullptr && !schema->is_null() ? json::serialize(*schema) : std::string("{}");
-  t.annotations = annotations != nullptr ? json::serialize(*annotations) : std::string("{}");
+  t.input_schema = schema != nullptr && !schema->is_null() ? write_json(*schema) : std::string("{}");
+  t.annotations = annotations != nullptr ? write_json(*annotations) : std::string("{}");
   return t;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/tools_filter.hpp"
 
+#include "proxy/json_text.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
@@ -16,9 +18,9 @@ namespace mcpgate::proxy {
 
 namespace {
 
-// Nesting accepted in an answer; deeper input is not filtered (forwarded as
-// it is, which an agent's parser is unlikely to accept either). Tool input
-// schemas nest, so this is far above the request inspector's limit.
+// Nesting accepted in an answer; deeper input cannot be inspected (and is
+// never forwarded). Tool input schemas nest, so this is far above the
+// request inspector's limit.
 constexpr std::size_t max_depth = 4096;
 
 // basic_parser handler that accepts everything: the parse only validates.
@@ -48,13 +50,20 @@ struct validator {
   bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
 };
 
-bool valid_json(std::string_view text) {
+bool strictly_valid(std::string_view text) {
   boost::json::parse_options options;
   options.max_depth = max_depth;
   boost::json::basic_parser<validator> parser(options);
   boost::system::error_code ec;
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   return !ec && used == text.size();
+}
+
+// Valid JSON, lone surrogate escapes allowed (json_text.hpp): the
+// replacement keeps every offset, so the walk runs over the original text.
+bool valid_json(std::string_view text) {
+  if (strictly_valid(text)) return true;
+  return has_lone_surrogate(text) && strictly_valid(lone_surrogates_replaced(text));
 }
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -157,10 +166,9 @@ class walker {
     const std::string_view token = text_.substr(s.begin, s.end - s.begin);
     const std::string_view inner = token.substr(1, token.size() - 2);
     if (inner.find('\\') == std::string_view::npos) return std::string(inner);
-    boost::system::error_code ec;
-    const boost::json::value v = boost::json::parse(boost::json::string_view(token.data(), token.size()), ec);
-    if (ec || !v.is_string()) return std::string(inner);  // cannot happen on validated text
-    return std::string(v.get_string());
+    const auto v = read_json(token);
+    if (!v || !v->is_string()) return std::string(inner);  // cannot happen on validated text
+    return std::string(v->get_string());
   }
 
   bool key_is(const member& m, std::string_view key) const {
@@ -189,8 +197,11 @@ class tools_filter {
   tools_filter(std::string_view message, const std::function<bool(std::string_view)>& hidden)
       : message_(message), walk_(message), hidden_(hidden) {}
 
-  std::optional<tools_list_answer> run() {
-    if (!valid_json(message_)) return std::nullopt;
+  tools_list_answer run() {
+    if (!valid_json(message_)) {
+      answer_.verdict = tools_list_verdict::unreadable;
+      return std::move(answer_);
+    }
     const std::size_t start = walk_.skip_ws(0);
     if (walk_.at(start) == '{') {
       response(start);
@@ -199,7 +210,11 @@ class tools_filter {
         if (walk_.at(e.begin) == '{') response(e.begin);
       }
     }
-    if (!found_tools_) return std::nullopt;
+    if (!found_tools_) {
+      answer_.verdict = tools_list_verdict::no_tools;
+      return std::move(answer_);
+    }
+    answer_.verdict = tools_list_verdict::tools;
     if (!edits_.empty()) answer_.filtered = apply_edits();
     return std::move(answer_);
   }
@@ -280,7 +295,7 @@ class tools_filter {
 
 }  // namespace
 
-std::optional<tools_list_answer> filter_tools_list(std::string_view message,
+tools_list_answer filter_tools_list(std::string_view message,
                                                    const std::function<bool(std::string_view)>& hidden) {
   return tools_filter(message, hidden).run();
 }

@@ -4,8 +4,9 @@
 // other member pass through untouched.
 //
 // Only answers to tools/list come here, never tools/call traffic. The message
-// is validated as strict RFC 8259 JSON, then its structure is walked over the
-// original bytes: the filtered message is the original text with the hidden
+// is validated as strict RFC 8259 JSON (lone surrogate escapes accepted, as
+// mainstream parsers accept them: json_text.hpp), then its structure is
+// walked over the original bytes: the filtered message is the original text with the hidden
 // array elements cut out, so everything else (the id, numbers as written, key
 // order, escapes, whitespace, other result members, other tool fields) is kept
 // byte for byte. Tool names are compared decoded ("\u0061" is "a").
@@ -27,8 +28,20 @@
 
 namespace mcpgate::proxy {
 
+enum class tools_list_verdict {
+  // Not JSON (or nested beyond what is inspected): it may hold tools the
+  // agent must not see, so it must not be forwarded (fail closed).
+  unreadable,
+  // Valid JSON without a result.tools array (an error answer, say):
+  // forward it as it is.
+  no_tools,
+  // A tools/list result: `names` and `filtered` below.
+  tools,
+};
+
 // The outcome of looking at one JSON-RPC message that answers tools/list.
 struct tools_list_answer {
+  tools_list_verdict verdict = tools_list_verdict::unreadable;
   // Every tool name the answer listed (in order, decoded), before filtering.
   // Tools without a string "name" are neither listed here nor hidden.
   std::vector<std::string> names;
@@ -37,12 +50,12 @@ struct tools_list_answer {
   std::optional<std::string> filtered;
 };
 
-// `message`: one JSON-RPC response object (text). Returns nullopt when it is
-// not valid JSON or not a response (an object without "method") with a
-// "result" object whose "tools" is an array: the caller forwards it untouched.
-// A batch (an array of such objects) is handled element by element, the
-// names of all of them in order. `hidden(name)` says which tools to drop.
-std::optional<tools_list_answer> filter_tools_list(std::string_view message,
+// `message`: one JSON-RPC response object (text). The verdict is no_tools
+// when it is valid JSON but not a response (an object without "method") with
+// a "result" object whose "tools" is an array. A batch (an array of such
+// objects) is handled element by element, the names of all of them in
+// order. `hidden(name)` says which tools to drop.
+tools_list_answer filter_tools_list(std::string_view message,
                                                    const std::function<bool(std::string_view)>& hidden);
 
 }  // namespace mcpgate::proxy

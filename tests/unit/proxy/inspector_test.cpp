@@ -162,9 +162,15 @@ BOOST_AUTO_TEST_CASE(escaped_and_unicode_names) {
   BOOST_TEST(m.id == id_kind::number);
   BOOST_TEST(m.tool_name.value() == "t\"q");
 
-  // Invalid UTF-8 and lone surrogates are not JSON.
+  // Invalid UTF-8 is not JSON, also beside a lone surrogate escape (which
+  // is read: see escaped_characters_in_the_name).
   BOOST_TEST(rejection("{\"method\":\"tools/call\",\"params\":{\"name\":\"\xC3\"}}") ==
              inspect_error::invalid_json);
+  BOOST_TEST(rejection("{\"method\":\"tools/call\",\"params\":{\"name\":\"\\ud800\",\"x\":\"\xC3\"}}") ==
+             inspect_error::invalid_json);
+  // A duplicate key is found past a lone surrogate too.
+  BOOST_TEST(rejection(R"({"method":"tools/call","params":{"name":"\ud800","name":"b"}})") ==
+             inspect_error::duplicate_key);
 }
 
 BOOST_AUTO_TEST_CASE(whitespace_everywhere) {
@@ -463,9 +469,22 @@ BOOST_AUTO_TEST_CASE(escaped_characters_in_the_name) {
   BOOST_TEST(m.tool_name.value() == "t");
   // A key with a NUL after "name" is another key.
   BOOST_TEST(!one(R"({"id":1,"method":"tools/call","params":{"name\u0000":"t"}})").tool_name.has_value());
-  // Lone or reversed surrogates and bad escapes are not JSON.
-  for (const std::string_view bad : {R"(\ud83d)", R"(\ud83dx)", R"(\ude00)", R"(\ude00\ud83d)",
-                                     R"(\ud83d\u0041)", R"(\u12)", R"(\U0041)", R"(\')"}) {
+  // Lone or reversed surrogates, which JavaScript's JSON.parse accepts, are
+  // read too, each as its WTF-8 bytes: never the same name as one without
+  // it, nor as U+FFFD.
+  for (const auto& [encoded, decoded] : std::array<example, 5>{{
+           {R"(\ud83d)", "\xED\xA0\xBD"},
+           {R"(\ud83dx)", "\xED\xA0\xBDx"},
+           {R"(\ude00)", "\xED\xB8\x80"},
+           {R"(\ude00\ud83d)", "\xED\xB8\x80\xED\xA0\xBD"},
+           {R"(\ud83d\u0041)", "\xED\xA0\xBD" "A"},
+       }}) {
+    const auto lone = one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":")" +
+                          std::string(encoded) + R"("}})");
+    BOOST_TEST(lone.tool_name.value() == decoded, encoded);
+  }
+  // Bad escapes are not JSON.
+  for (const std::string_view bad : {R"(\u12)", R"(\U0041)", R"(\')", R"(\ud83d\u12)"}) {
     BOOST_TEST((rejection(R"({"id":1,"method":"tools/call","params":{"name":")" + std::string(bad) +
                           R"("}})") == inspect_error::invalid_json),
                "accepted: " << bad);

@@ -296,7 +296,7 @@ BOOST_AUTO_TEST_CASE(filtering_a_tools_list_answer_inside_an_event) {
     s.feed(std::string_view(stream).substr(i, 7));
     while (auto e = s.next_event()) {
       const auto answer = filter_tools_list(event_data(*e), [](std::string_view n) { return n == "do_not_use"; });
-      out += (answer && answer->filtered) ? replace_event_data(*e, *answer->filtered) : *e;
+      out += answer.filtered ? replace_event_data(*e, *answer.filtered) : *e;
     }
   }
   BOOST_TEST(out ==

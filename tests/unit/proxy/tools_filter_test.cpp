@@ -1,5 +1,7 @@
 #include "proxy/tools_filter.hpp"
 
+#include "proxy/json_text.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -38,15 +40,13 @@ std::vector<std::string> list(std::initializer_list<std::string_view> names) {
 tools_list_answer filter(std::string_view message, std::set<std::string, std::less<>> hidden) {
   hide_set h{std::move(hidden), {}};
   auto r = filter_tools_list(message, h.predicate());
-  BOOST_TEST_REQUIRE(r.has_value(), "not a tools/list answer: " << message);
-  if (r->filtered) {
-    boost::system::error_code ec;
+  BOOST_TEST_REQUIRE((r.verdict == tools_list_verdict::tools), "not a tools/list answer: " << message);
+  if (r.filtered) {
     json::parse_options options;
     options.max_depth = 4096;
-    json::parse(*r->filtered, ec, {}, options);
-    BOOST_TEST(!ec, "filtered output is not JSON: " << r->filtered->substr(0, 300));
+    BOOST_TEST(read_json(*r.filtered, options).has_value(), "filtered output is not JSON: " << r.filtered->substr(0, 300));
   }
-  return std::move(*r);
+  return r;
 }
 
 bool never(std::string_view) { return false; }
@@ -64,13 +64,13 @@ BOOST_AUTO_TEST_CASE(drops_hidden_tools_and_keeps_everything_else) {
       R"(],"nextCursor":"c\u0031","_meta":{"x":1E3}},"extra":true})";
   hide_set h{{"do_not_use_me"}, {}};
   const auto r = filter_tools_list(message, h.predicate());
-  BOOST_TEST_REQUIRE(r.has_value());
-  BOOST_TEST(r->names == list({"echo", "do_not_use_me", "add"}), boost::test_tools::per_element());
-  BOOST_TEST(h.asked == r->names, boost::test_tools::per_element());
-  BOOST_TEST_REQUIRE(r->filtered.has_value());
+  BOOST_TEST_REQUIRE((r.verdict == tools_list_verdict::tools));
+  BOOST_TEST(r.names == list({"echo", "do_not_use_me", "add"}), boost::test_tools::per_element());
+  BOOST_TEST(h.asked == r.names, boost::test_tools::per_element());
+  BOOST_TEST_REQUIRE(r.filtered.has_value());
   // Byte for byte the original minus the hidden element (numbers, escapes,
   // key order, the id that no double can hold).
-  BOOST_TEST(*r->filtered ==
+  BOOST_TEST(*r.filtered ==
              R"({"jsonrpc":"2.0","id":18446744073709551616,"result":{"tools":[)"
              R"({"name":"echo","description":"Echo \u00e9\/","inputSchema":{"type":"object","properties":{"name":{"type":"string"}}}},)"
              R"({"title":"Add","name":"add","inputSchema":{"type":"object"},"_meta":{"k":[1,2.50,-0]}})"
@@ -134,10 +134,10 @@ BOOST_AUTO_TEST_CASE(names_are_compared_decoded) {
       R"({"name":"caf\u00e9"},{"name":"x\ud83d\ude00"},{"name":"q\"uote\\"},{"name":"keep"}]}})";
   hide_set h{{"do_not_use", "caf\xC3\xA9", "x\xF0\x9F\x98\x80", "q\"uote\\"}, {}};
   const auto r = filter_tools_list(message, h.predicate());
-  BOOST_TEST_REQUIRE(r.has_value());
-  BOOST_TEST(r->names == list({"do_not_use", "caf\xC3\xA9", "x\xF0\x9F\x98\x80", "q\"uote\\", "keep"}),
+  BOOST_TEST_REQUIRE((r.verdict == tools_list_verdict::tools));
+  BOOST_TEST(r.names == list({"do_not_use", "caf\xC3\xA9", "x\xF0\x9F\x98\x80", "q\"uote\\", "keep"}),
              boost::test_tools::per_element());
-  BOOST_TEST(r->filtered.value() == R"({"jsonrpc":"2.0","id":1,"result":{"t\u006fols":[{"name":"keep"}]}})");
+  BOOST_TEST(r.filtered.value() == R"({"jsonrpc":"2.0","id":1,"result":{"t\u006fols":[{"name":"keep"}]}})");
 
   // The escaped key "r\u0065sult" is "result" too; raw UTF-8 names as well.
   const auto raw = filter("{\"id\":1,\"r\\u0065sult\":{\"tools\":[{\"name\":\"\xE5\xA4\xA9\"},{\"name\":\"b\"}]}}",
@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(duplicate_keys_do_not_smuggle_a_tool) {
   BOOST_TEST(r.filtered.value() == R"({"result":{"tools":[]},"id":1,"result":{"tools":[{"name":"c"}]}})");
 }
 
-BOOST_AUTO_TEST_CASE(not_a_tools_list_answer) {
+BOOST_AUTO_TEST_CASE(valid_json_without_a_tools_result_is_forwarded_as_it_is) {
   for (const std::string_view message : {
            R"({"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found"}})",
            R"({"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x","data":{"tools":[{"name":"h"}]}}})",
@@ -193,23 +193,52 @@ BOOST_AUTO_TEST_CASE(not_a_tools_list_answer) {
            R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"c"}})",
            R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})",
            R"({"jsonrpc":"2.0","id":1,"method":"x","result":{"tools":[{"name":"h"}]}})",
-           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"}]}} trailing)",
-           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"},]}})",
-           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"}])",
-           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"\ud800"}]}})",
-           "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xC3\"}]}}",
-           R"("tools")", "42", "", "[]", "[1,2]",
+           R"("tools")", "42", "[]", "[1,2]",
        }) {
-    BOOST_TEST(!filter_tools_list(message, never).has_value(), message);
+    const auto r = filter_tools_list(message, never);
+    BOOST_TEST((r.verdict == tools_list_verdict::no_tools), message);
+    BOOST_TEST(!r.filtered.has_value(), message);
   }
 }
 
-BOOST_AUTO_TEST_CASE(every_truncation_is_not_an_answer) {
-  const std::string message = R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"h"}],"nextCursor":"c"}})";
-  BOOST_TEST_REQUIRE(filter_tools_list(message, never).has_value());
-  for (std::size_t n = 0; n < message.size(); ++n) {
-    BOOST_TEST(!filter_tools_list(std::string_view(message).substr(0, n), never).has_value(), n);
+// Fail closed: what cannot be read may list tools the agent must not see.
+BOOST_AUTO_TEST_CASE(what_is_not_json_is_unreadable) {
+  for (const std::string_view message : {
+           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"}]}} trailing)",
+           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"},]}})",
+           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"}])",
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xC3\"}]}}",
+           R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h","x":"\ud800\x"}]}})",
+           "", "{", "<html>502 Bad Gateway</html>",
+       }) {
+    BOOST_TEST((filter_tools_list(message, never).verdict == tools_list_verdict::unreadable), message);
   }
+  // Nesting beyond what is inspected.
+  const std::string deep = R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h","inputSchema":)" +
+                           std::string(5000, '[') + std::string(5000, ']') + "}]}}";
+  BOOST_TEST((filter_tools_list(deep, never).verdict == tools_list_verdict::unreadable));
+}
+
+// JavaScript's JSON.parse accepts a lone surrogate escape (a cut emoji), so
+// the filter must too: anywhere in the answer, in a hidden tool's name too.
+BOOST_AUTO_TEST_CASE(lone_surrogate_escapes_are_read_not_declined) {
+  const std::string message =
+      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[)"
+      R"({"name":"kept","description":"cut emoji \ud83d"},)"
+      R"({"name":"secret","description":"\udc00 low first"},)"
+      R"({"name":"odd\ud800","inputSchema":{"type":"object"}})"
+      R"(]}})";
+  hide_set h{{"secret", std::string("odd\xED\xA0\x80")}, {}};
+  const auto r = filter_tools_list(message, h.predicate());
+  BOOST_TEST_REQUIRE((r.verdict == tools_list_verdict::tools));
+  // A lone surrogate decodes to its WTF-8 bytes: never equal to U+FFFD or to
+  // a name without it.
+  BOOST_TEST(r.names == list({"kept", "secret", "odd\xED\xA0\x80"}), boost::test_tools::per_element());
+  BOOST_TEST_REQUIRE(r.filtered.has_value());
+  BOOST_TEST(*r.filtered ==
+             R"({"jsonrpc":"2.0","id":1,"result":{"tools":[)"
+             R"({"name":"kept","description":"cut emoji \ud83d"})"
+             R"(]}})");
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_of_answers_is_filtered_too) {
