@@ -14,14 +14,19 @@
 #include "registry/store.hpp"
 
 #include "common/ids.hpp"
+#include "common/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -178,8 +183,54 @@ CREATE INDEX oauth_states_by_installation ON oauth_states (installation_id);
 
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
+// How long a call waits for a lock another process holds.
+constexpr int busy_timeout_ms = 5000;
+
+// Free space the filesystem must have again before a full store is ready.
+constexpr std::uint64_t min_free_bytes = 1024 * 1024;
+
 // ---------------------------------------------------------------------------
 // Errors
+
+// Why writes to the database at `path` may fail, as far as the storage
+// shows it: a read-only filesystem, too little free space, or a file size
+// limit (RLIMIT_FSIZE) the database or its WAL has reached.
+errc diagnose_storage(const std::string& path) {
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  struct statvfs fs {};
+  if (::statvfs(folder.empty() ? "." : folder.c_str(), &fs) == 0) {
+    if ((fs.f_flag & ST_RDONLY) != 0) return errc::storage_read_only;
+    if (static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < min_free_bytes) return errc::storage_full;
+  }
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    for (const std::string& f : {path, path + "-wal"}) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(f, ec);
+      if (!ec && size + 64 * 1024 >= limit.rlim_cur) return errc::storage_full;
+    }
+  }
+  return errc::store_failure;
+}
+
+// What a failed call says about the storage underneath: full, read-only, or
+// another failure. SQLITE_FULL and SQLITE_READONLY say it themselves; an I/O
+// error says it through the system's errno.
+errc storage_error(sqlite3* db, int rc) {
+  const int primary = rc & 0xFF;
+  if (primary == SQLITE_FULL) return errc::storage_full;
+  if (primary == SQLITE_READONLY) return errc::storage_read_only;
+  if ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) && db != nullptr) {
+    const int e = sqlite3_system_errno(db);
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG) return errc::storage_full;
+    if (e == EROFS) return errc::storage_read_only;
+    // The errno SQLite kept may be a later call's (a write fails at commit,
+    // then the rollback runs): the storage itself is looked at instead.
+    const char* file = sqlite3_db_filename(db, "main");
+    if (file != nullptr && *file != '\0') return diagnose_storage(file);
+  }
+  return errc::store_failure;
+}
 
 // Maps a failed SQLite call to errc. Constraint failures are the caller's
 // business and are not logged; anything else is logged with SQLite's message,
@@ -192,11 +243,25 @@ error_code failure(sqlite3* db, int rc, std::string_view what) {
       return errc::already_exists;
     case SQLITE_CONSTRAINT_FOREIGNKEY:  // the row referred to does not exist
       return errc::not_found;
-    default:
-      spdlog::error("store: {} (sqlite {}) in: {}", sqlite3_errmsg(db), rc, what);
-      return errc::store_failure;
+    default: {
+      // A full disk fails every write: one line a second, with a count.
+      static summarised_log failed(spdlog::level::err);
+      failed("store: {} (sqlite {}) in: {}", sqlite3_errmsg(db), rc, what);
+      return storage_error(db, rc);
+    }
   }
 }
+
+// Whether writes are failing for lack of space or a read-only database, as
+// the last write saw it: set by a write that failed so, cleared by one that
+// succeeded. Owned by the store; touched on the store thread only.
+struct write_health {
+  errc failing = errc::ok;
+
+  void saw(const error_code& ec) {
+    if (ec == errc::storage_full || ec == errc::storage_read_only) failing = static_cast<errc>(ec.value());
+  }
+};
 
 // REQUIRES: called from a catch handler.
 error_code exception_failure() noexcept {
@@ -254,10 +319,10 @@ const char* non_null(std::string_view s) noexcept { return s.data() != nullptr ?
 // it holds no read snapshot afterwards.
 class query {
  public:
-  query(sqlite3* db, sqlite3_stmt* stmt, error_code error = {}) noexcept
-      : db_(db), stmt_(stmt), error_(error) {}
+  query(sqlite3* db, sqlite3_stmt* stmt, write_health* health, error_code error = {}) noexcept
+      : db_(db), stmt_(stmt), health_(health), error_(error) {}
   query(query&& other) noexcept
-      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), error_(other.error_) {}
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), health_(other.health_), error_(other.error_) {}
   query& operator=(query&&) = delete;
   ~query() {
     if (stmt_ != nullptr) {
@@ -285,9 +350,16 @@ class query {
       case SQLITE_ROW:
         return true;
       case SQLITE_DONE:
+        // A write outside a transaction has just been kept.
+        if (health_ != nullptr && sqlite3_stmt_readonly(stmt_) == 0 && sqlite3_get_autocommit(db_) != 0) {
+          health_->failing = errc::ok;
+        }
         return false;
-      default:
-        return {in_place_error, failure(db_, rc, sqlite3_sql(stmt_))};
+      default: {
+        const error_code ec = failure(db_, rc, sqlite3_sql(stmt_));
+        if (health_ != nullptr) health_->saw(ec);
+        return {in_place_error, ec};
+      }
     }
   }
 
@@ -372,6 +444,7 @@ class query {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;  // borrowed from the cache; null when preparing failed
+  write_health* health_;
   error_code error_;
   int column_ = 0;
 };
@@ -383,14 +456,15 @@ class transaction {
  public:
   enum class kind { read, write };
 
-  static result<transaction> begin(sqlite3* db, kind k) {
+  static result<transaction> begin(sqlite3* db, kind k, write_health& health) {
     if (auto r = exec_script(db, k == kind::write ? "BEGIN IMMEDIATE" : "BEGIN", "BEGIN"); !r) {
+      health.saw(r.error());
       return r.error();
     }
-    return transaction(db);
+    return transaction(db, health);
   }
 
-  transaction(transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  transaction(transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)), health_(other.health_) {}
   transaction& operator=(transaction&&) = delete;
   ~transaction() {
     // SQLite may already have rolled back on some errors (SQLITE_FULL, ...).
@@ -400,14 +474,19 @@ class transaction {
   }
 
   result<void> commit() {
-    if (auto r = exec_script(db_, "COMMIT", "COMMIT"); !r) return r;
+    if (auto r = exec_script(db_, "COMMIT", "COMMIT"); !r) {
+      health_->saw(r.error());
+      return r;
+    }
     db_ = nullptr;
+    health_->failing = errc::ok;
     return {};
   }
 
  private:
-  explicit transaction(sqlite3* db) noexcept : db_(db) {}
+  transaction(sqlite3* db, write_health& health) noexcept : db_(db), health_(&health) {}
   sqlite3* db_;
+  write_health* health_;
 };
 
 // ---------------------------------------------------------------------------
@@ -605,16 +684,49 @@ class sqlite_store final : public store {
   explicit sqlite_store(db_handle db) noexcept : db_(std::move(db)) {}
 
   // Connection settings, then pending migrations. REQUIRES: called once, first.
-  result<void> initialize(std::string_view path) {
-    auto mode = prepare("PRAGMA journal_mode = WAL").one(read_text);
-    if (!mode) return mode.error();
-    if (*mode != "wal") spdlog::warn("store: {} is not in WAL mode (journal_mode={})", path, *mode);
-    if (auto r = exec_script(db(), "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                             "connection settings");
-        !r) {
-      return r;
+  // A read-only database whose schema is current is served read-only:
+  // reads work, writes fail with errc::storage_read_only, and check_ready()
+  // reopens it once it can be written.
+  result<void> initialize(std::string path) {
+    path_ = std::move(path);
+    if (auto r = connection_settings(); !r) return r;
+    if (auto r = migrate(); !r) return r;
+    if (sqlite3_db_readonly(db(), "main") == 1) {
+      spdlog::warn("store: {} is read-only: changes are refused until it can be written", path_);
+      health_.failing = errc::storage_read_only;
     }
-    return migrate();
+    return {};
+  }
+
+  result<void> connection_settings() {
+    const bool read_only = sqlite3_db_readonly(db(), "main") == 1;
+    auto mode = prepare("PRAGMA journal_mode = WAL").one(read_text);
+    if (!mode && !read_only) return mode.error();
+    if (mode && *mode != "wal") spdlog::warn("store: {} is not in WAL mode (journal_mode={})", path_, *mode);
+    return exec_script(db(), "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "connection settings");
+  }
+
+  result<void> check_ready() override try {
+    if (health_.failing == errc::ok) {
+      if (auto v = schema_version(); !v) return v.error();
+      return {};
+    }
+    if (sqlite3_db_readonly(db(), "main") == 1) {
+      if (auto r = reopen_for_writing(); !r) return r;
+    }
+    // A small write may still fit where the files have room already (WAL
+    // space from before): while the storage still looks full (little free
+    // space, or a file size limit reached), it is not ready.
+    if (health_.failing == errc::storage_full && diagnose_storage(path_) == errc::storage_full) {
+      return errc::storage_full;
+    }
+    // A write the storage must keep: it clears the failure when it goes through.
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("UPDATE schema_version SET version = version").exec(); !r) return r;
+    return tx->commit();
+  } catch (...) {
+    return exception_failure();
   }
 
   result<int> schema_version() override try {
@@ -1085,7 +1197,7 @@ class sqlite_store final : public store {
   }
 
   result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
-                                 std::string_view state, sys_time when) override try {
+                                 std::string_view state, sys_time when, const approval_audit& audit) override try {
     if (!is_approval_state(state)) return errc::invalid_argument;
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
@@ -1100,6 +1212,9 @@ class sqlite_store final : public store {
                        .exec();
           !r) {
         return r.error();
+      }
+      if (audit) {
+        if (auto r = insert_audit_event(audit(*before)); !r) return r.error();
       }
     }
     if (auto r = tx->commit(); !r) return r.error();
@@ -1116,6 +1231,18 @@ class sqlite_store final : public store {
         .bind(event.id, event.environment_id, event.user_id, event.installation_id,
               event.event_type, event.tool_name, event.detail, event.created_at)
         .exec();
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<void> insert_audit_events(const std::vector<audit_event>& events) override try {
+    if (events.empty()) return {};
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    for (const auto& e : events) {
+      if (auto r = insert_audit_event(e); !r) return r;
+    }
+    return tx->commit();
   } catch (...) {
     return exception_failure();
   }
@@ -1171,13 +1298,13 @@ class sqlite_store final : public store {
       const int rc = sqlite3_prepare_v3(db(), sql.data(), static_cast<int>(sql.size()),
                                         SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
       stmt_handle stmt(raw);
-      if (rc != SQLITE_OK) return query(db(), nullptr, failure(db(), rc, sql));
+      if (rc != SQLITE_OK) return query(db(), nullptr, &health_, failure(db(), rc, sql));
       it = statements_.emplace(std::string(sql), std::move(stmt)).first;
     }
-    return query(db(), it->second.get());
+    return query(db(), it->second.get(), &health_);
   }
 
-  result<transaction> begin(transaction::kind k) { return transaction::begin(db(), k); }
+  result<transaction> begin(transaction::kind k) { return transaction::begin(db(), k, health_); }
 
   // errc::not_found when the installation does not exist (foreign key).
   result<void> upsert_secret(std::string_view installation_id, std::string_view kind,
@@ -1196,9 +1323,20 @@ class sqlite_store final : public store {
     return {};
   }
 
+  // True when the schema is at this build's version already: opening needs
+  // no write then (so a read-only database can still be served).
+  bool schema_current() {
+    auto exists = prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+                      .one(read_int64);
+    if (!exists || *exists == 0) return false;
+    auto version = schema_version();
+    return version && *version == latest_version;
+  }
+
   // Applies pending migrations, each in its own IMMEDIATE transaction that
   // re-reads the version, so a concurrent opener waits and then skips it.
   result<void> migrate() {
+    if (schema_current()) return {};
     for (;;) {
       auto tx = begin(transaction::kind::write);
       if (!tx) return tx.error();
@@ -1225,27 +1363,90 @@ class sqlite_store final : public store {
     }
   }
 
+  // A read-only database (opened so, or its writes refused) opened again
+  // for writing: errc::storage_read_only while it still cannot be.
+  result<void> reopen_for_writing() {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_handle fresh(raw);
+    if (rc != SQLITE_OK || sqlite3_db_readonly(raw, "main") != 0) return errc::storage_read_only;
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, busy_timeout_ms);
+    statements_.clear();  // prepared on the old connection
+    db_ = std::move(fresh);
+    if (auto r = connection_settings(); !r) return r;
+    spdlog::info("store: {} is writable again", path_);
+    return {};
+  }
+
   // Declared first so it is destroyed last: statements are finalized before
   // the connection closes.
   db_handle db_;
   // Prepared statements by SQL text.
   std::map<std::string, stmt_handle, std::less<>> statements_;
+  std::string path_;
+  write_health health_;
 };
 
 }  // namespace
 
-result<std::unique_ptr<store>> open_sqlite_store(const std::string& path) try {
+namespace {
+
+result<std::unique_ptr<store>> open_with(const std::string& name, int flags, const std::string& path) {
   sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   db_handle db(raw);  // closed on every path, even when opening failed
   if (rc != SQLITE_OK) return failure(raw, rc, path);
   sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, 5000);
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
   auto s = std::make_unique<sqlite_store>(std::move(db));
   if (auto r = s->initialize(path); !r) return r.error();
   return std::unique_ptr<store>(std::move(s));
+}
+
+bool on_read_only_filesystem(const std::string& path) {
+  struct statvfs fs {};
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  return ::statvfs(folder.empty() ? "." : folder.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+}
+
+// "file:" URI of a path, for URI parameters: anything but unreserved
+// characters and '/' percent-encoded.
+std::string file_uri(const std::string& path) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '/' ||
+                       c == '-' || c == '_' || c == '.' || c == '~';
+    if (plain) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(digits[u >> 4]);
+      out.push_back(digits[u & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+result<std::unique_ptr<store>> open_sqlite_store(const std::string& path) try {
+  auto opened = open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, path);
+  if (opened) return opened;
+  // A WAL database on a read-only filesystem cannot be opened the usual way
+  // once a clean stop removed its -wal and -shm files. Opened immutable, it
+  // is served read-only (writes fail with errc::storage_read_only) until
+  // check_ready() can reopen it for writing.
+  std::error_code exists_ec;
+  if (!std::filesystem::exists(path, exists_ec)) return opened;
+  if (opened.error() != errc::storage_read_only && !on_read_only_filesystem(path)) return opened;
+  auto read_only = open_with(file_uri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, path);
+  if (!read_only) return opened;
+  spdlog::warn("store: {} could not be opened for writing ({}); serving it read-only", path,
+               opened.error().message());
+  return read_only;
 } catch (...) {
   return exception_failure();
 }

@@ -9,13 +9,16 @@
 // so no event-loop thread ever blocks on the database.
 //
 // Every call reports failures as values: errc::not_found, errc::already_exists
-// (a uniqueness rule), errc::store_failure (the database itself failed).
+// (a uniqueness rule), errc::storage_full and errc::storage_read_only (a
+// write the storage could not keep, named for its cause), errc::store_failure
+// (the database itself failed otherwise).
 #pragma once
 
 #include "common/error.hpp"
 #include "registry/types.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,12 +37,22 @@ struct page_of {
   std::vector<T> items;
 };
 
+// Makes the audit record of an approval change from the tool as it was.
+using approval_audit = std::function<audit_event(const tool& before)>;
+
 class store {
  public:
   virtual ~store() = default;
 
   // The schema version after migrations (for `mcpgate migrate` and tests).
   virtual result<int> schema_version() = 0;
+
+  // Whether the store can serve requests (/readyz): it answers a read, and,
+  // while writes have been failing (a full disk, a read-only database), a
+  // write goes through again. That probe is how the store recovers by
+  // itself: a read-only database is reopened for writing once it can be.
+  // The error names the cause (storage_full, storage_read_only, ...).
+  virtual result<void> check_ready() = 0;
 
   // Projects and environments come from the config; this makes the store's
   // copy equal to it (inserting new ones, renaming changed ones). Rows the
@@ -140,12 +153,22 @@ class store {
   // errc::invalid_argument) and returns the tool as it was BEFORE, so the
   // caller can tell whether anything changed; setting the state it already has
   // changes nothing, updated_at included. errc::not_found for an unknown name.
+  // `audit`, when set, makes the record of the change from the tool as it
+  // was; it is written in the same transaction, so a change is never kept
+  // without its record (a record that cannot be written undoes the change).
   virtual result<tool> set_tool_approval(std::string_view installation_id,
                                          std::string_view tool_name, std::string_view state,
-                                         sys_time when) = 0;
+                                         sys_time when, const approval_audit& audit) = 0;
+  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
+                                 std::string_view state, sys_time when) {
+    return set_tool_approval(installation_id, tool_name, state, when, approval_audit{});
+  }
 
   // The audit trail. `event.id` and `created_at` are set by the caller.
   virtual result<void> insert_audit_event(const audit_event& event) = 0;
+  // Many records in one transaction (all or none): a write costs the
+  // storage about as much for a hundred rows as for one.
+  virtual result<void> insert_audit_events(const std::vector<audit_event>& events) = 0;
   // Newest first, scoped to (environment, user).
   virtual result<page_of<audit_event>> list_audit_events(std::int64_t environment_id,
                                                          std::int64_t user_id,

@@ -53,6 +53,20 @@ audit_filter by(std::optional<std::string> installation_id,
 
 BOOST_AUTO_TEST_SUITE(audit)
 
+// The proxy's records go in batches: all of a batch, or none of it.
+BOOST_AUTO_TEST_CASE(a_batch_is_written_whole_or_not_at_all) {
+  audited s;
+  std::vector<audit_event> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(s.make("tool_call_forwarded", at(10 + i), s.linear, "echo"));
+  must(s.db->insert_audit_events(batch));
+  BOOST_TEST(must(s.db->list_audit_events(1, s.alice, {}, {})).count == 50);
+  // One record that cannot be written (its id is taken): nothing of the batch is kept.
+  std::vector<audit_event> bad{s.make("tool_call_forwarded", at(100), s.github, "echo"), batch[7]};
+  BOOST_TEST(error_of(s.db->insert_audit_events(bad)) == "already_exists");
+  BOOST_TEST(must(s.db->list_audit_events(1, s.alice, by(s.github.id), {})).count == 0);
+  must(s.db->insert_audit_events({}));
+}
+
 BOOST_AUTO_TEST_CASE(an_event_round_trips) {
   audited s;
   audit_event e = s.make("tool_approval_changed", at(5), s.linear, "search");

@@ -45,6 +45,9 @@ std::string error_of(const result<T>& r) {
     case errc::crypto_failure: return "crypto_failure";
     case errc::io_failure: return "io_failure";
     case errc::not_supported: return "not_supported";
+    case errc::storage_full: return "storage_full";
+    case errc::storage_read_only: return "storage_read_only";
+    case errc::overloaded: return "overloaded";
   }
   return "errc " + std::to_string(r.error().value());
 }

@@ -393,6 +393,42 @@ BOOST_AUTO_TEST_CASE(deleting_the_installation_deletes_its_tools_only) {
              "not_found");
 }
 
+// The change and its audit record are one transaction: a record that cannot
+// be written undoes the change, and a change is never kept without it.
+BOOST_AUTO_TEST_CASE(an_approval_change_and_its_audit_record_are_one_transaction) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->sync_tools(i.id, {listed("search")}, at(10)));
+  const auto record = [&](const std::string& id) {
+    return [&, id](const tool& before) {
+      audit_event e;
+      e.id = id;
+      e.environment_id = 1;
+      e.user_id = s.alice;
+      e.installation_id = i.id;
+      e.event_type = "tool_approval_changed";
+      e.tool_name = before.tool_name;
+      e.detail = R"({"from":")" + before.approval_state + R"(","to":"approved"})";
+      e.created_at = at(20);
+      return e;
+    };
+  };
+  const tool before = must(s.db->set_tool_approval(i.id, "search", approval_approved, at(20), record("audit-1")));
+  BOOST_TEST(before.approval_state == "needs_approval");
+  BOOST_TEST(raw_sql(s.path, "SELECT detail FROM audit_events WHERE id = 'audit-1'").at(0) ==
+             R"({"from":"needs_approval","to":"approved"})");
+
+  // A record that cannot be written (its id is taken): nothing changes.
+  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "search", approval_do_not_use, at(30), record("audit-1"))) ==
+             "already_exists");
+  BOOST_TEST(must(s.db->list_tools(i.id, false)).at(0).approval_state == "approved");
+  BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM audit_events").at(0) == "1");
+
+  // No change, no record.
+  must(s.db->set_tool_approval(i.id, "search", approval_approved, at(40), record("audit-2")));
+  BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM audit_events").at(0) == "1");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------
