@@ -26,6 +26,29 @@ struct limits {
   // Concurrent proxied requests (SSE streams included) per installation;
   // beyond it the proxy answers 429.
   std::size_t max_streams_per_installation = 100;
+  // Proxied requests in flight across all installations (SSE streams until
+  // they end); beyond it new ones are shed: 503 with Retry-After.
+  std::size_t max_upstream_requests = 4096;
+  // Bytes of message bodies held in memory at once: request bodies being
+  // read and non-streamed upstream answers. Beyond it new work is shed: 503
+  // with Retry-After, before memory grows.
+  std::size_t max_buffered_bytes = 256 * 1024 * 1024;
+  // One non-streamed upstream answer (read whole); a larger one is 502.
+  std::size_t max_response_bytes = 16 * 1024 * 1024;
+};
+
+// A token bucket: `requests_per_second` on average, `burst` at once.
+// requests_per_second 0 turns the limit off.
+struct rate_limit {
+  double requests_per_second = 0;
+  std::size_t burst = 0;  // 0: twice the rate, at least 1
+};
+
+struct rate_limits {
+  // Every request of one API key (management API and proxy). Off by default.
+  rate_limit per_key{};
+  // Proxied requests to one installation.
+  rate_limit per_installation{100, 200};
 };
 
 struct timeouts {
@@ -128,6 +151,7 @@ struct config {
   std::vector<project> projects;
   std::vector<template_entry> templates;
   struct proxy proxy;
+  struct rate_limits rate_limits;
   struct logging logging;
 
   // The environment with this id, and its project; nullptr when unknown.

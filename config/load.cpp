@@ -4,6 +4,8 @@
 #include "config/load.hpp"
 
 #include <boost/url/parse.hpp>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <arpa/inet.h>
@@ -20,6 +22,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -77,6 +80,22 @@ template <class Int>
 std::optional<Int> parse_positive(std::string_view text) {
   const auto n = parse_number<Int>(text);
   return n > 0 ? n : std::nullopt;
+}
+
+// A rate: decimal digits with an optional fraction ("20", "0.5"), at most
+// a million.
+std::optional<double> parse_rate(std::string_view text) {
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  const auto digits = [](std::string_view s) { return std::all_of(s.begin(), s.end(), is_digit); };
+  if (whole.empty() || !digits(whole) || (dot != std::string_view::npos && (fraction.empty() || !digits(fraction)))) {
+    return std::nullopt;
+  }
+  double n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n > 1e6) return std::nullopt;
+  return n;
 }
 
 bool all_of_chars(std::string_view text, const std::function<bool(char)>& ok) {
@@ -166,6 +185,37 @@ void add_own_environments(std::vector<project>& projects) {
   }
 }
 
+// Where the last document read begins: its first node (else the document
+// start); nothing else is kept.
+class document_marks final : public YAML::EventHandler {
+ public:
+  YAML::Mark last_start = YAML::Mark::null_mark();
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    last_start = mark;
+    first_node_ = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { node(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (first_node_ && mark.line >= 0) last_start = mark;
+    first_node_ = false;
+  }
+  bool first_node_ = false;
+};
+
 class reader {
  public:
   reader(std::string file, std::vector<problem>& problems) : file_(std::move(file)), problems_(problems) {}
@@ -209,6 +259,7 @@ class reader {
         {"projects", [&](const value& v) { read_projects(v, c.projects); }},
         {"templates", [&](const value& v) { read_templates(v, c.templates); }},
         {"proxy", [&](const value& v) { read_proxy(v, c.proxy); }},
+        {"rate_limits", [&](const value& v) { read_rate_limits(v, c.rate_limits); }},
         {"logging", [&](const value& v) { read_logging(v, c.logging); }},
     });
     return c;
@@ -359,6 +410,9 @@ class reader {
                {"max_body_bytes", store(s.limits.max_body_bytes)},
                {"max_header_bytes", store(s.limits.max_header_bytes)},
                {"max_streams_per_installation", store(s.limits.max_streams_per_installation)},
+               {"max_upstream_requests", store(s.limits.max_upstream_requests)},
+               {"max_buffered_bytes", store(s.limits.max_buffered_bytes)},
+               {"max_response_bytes", store(s.limits.max_response_bytes)},
            });
          }},
         {"timeouts", [&](const value& x) {
@@ -482,6 +536,28 @@ class reader {
            read_strings(x, p.tools_list_hide, length::any, {"needs_approval", "do_not_use", "removed"});
          }},
     });
+  }
+
+  void read_rate_limits(const value& v, rate_limits& r) {
+    read_map(v, {
+        {"per_key", [&](const value& x) { read_rate_limit(x, r.per_key); }},
+        {"per_installation", [&](const value& x) { read_rate_limit(x, r.per_installation); }},
+    });
+  }
+
+  // {requests_per_second: 20, burst: 40}; requests_per_second 0 is off.
+  void read_rate_limit(const value& v, rate_limit& out) {
+    rate_limit r;
+    read_map(v, {
+        {"requests_per_second", [&](const value& x) {
+           const auto s = plain_scalar(x.node);
+           const auto n = s ? parse_rate(*s) : std::nullopt;
+           if (!n) return fail(x, "expected a number of requests per second (0 turns the limit off), e.g. 20 or 0.5");
+           r.requests_per_second = *n;
+         }, true},
+        {"burst", store(r.burst)},
+    });
+    out = r;
   }
 
   void read_logging(const value& v, logging& l) {
@@ -636,9 +712,17 @@ load_result load_string(const std::string& yaml, const std::string& name) {
   load_result result;
   reader r(name, result.problems);
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
-    if (documents.size() > 1) r.fail(documents[1].Mark(), "expected a single YAML document");
-    struct config c = r.read_config(documents.empty() ? YAML::Node() : documents.front());
+    const YAML::Node document = YAML::Load(yaml);
+    // A second document is a mistake (two files pasted together). Looked for
+    // with a parser that builds nothing and stops there: LoadAll reads every
+    // document, and some inputs ("\n,") yield empty documents forever.
+    document_marks marks;
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    if (parser.HandleNextDocument(marks) && parser.HandleNextDocument(marks)) {
+      r.fail(marks.last_start, "expected a single YAML document");
+    }
+    struct config c = r.read_config(document);
     c.source = name;
     if (result.problems.empty()) result.value = std::move(c);
   } catch (const YAML::Exception& e) {

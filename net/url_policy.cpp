@@ -223,7 +223,8 @@ url_verdict check_host_name(const std::string& name, std::uint16_t port,
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
   });
   if (!plain) return invalid("host name is not valid");
-  if (const auto addr = numeric_ipv4(name)) return address_verdict(*addr, name, port, policy);
+  // As the connect path reads it: a trailing dot dropped ("224.0." is 224.0.0.0).
+  if (const auto addr = numeric_ipv4(normalize_host(name))) return address_verdict(*addr, name, port, policy);
   if (policy.allow_private_networks || allowed_by_entry(policy, name, port) ||
       !is_private_name(normalize_host(name))) {
     return {};
@@ -297,6 +298,9 @@ std::optional<parsed_url> parse_url(std::string_view url) {
     return std::nullopt;
   }
   if (!u.has_authority() || u.encoded_host().empty() || u.has_userinfo()) return std::nullopt;
+  // As check_upstream_url: a path after the authority starts with '/'
+  // (Boost.URL 1.81 reads "https://h:443evil" as port 443, path "evil").
+  if (!u.encoded_path().empty() && !u.encoded_path().starts_with('/')) return std::nullopt;
   parsed_url out;
   out.origin.tls = scheme == boost::urls::scheme::https;
   const std::uint16_t default_port = out.origin.tls ? 443 : 80;
@@ -321,11 +325,21 @@ std::optional<parsed_url> parse_url(std::string_view url) {
       out.origin.host = ip::address_v6(u.host_ipv6_address().to_bytes()).to_string();
       host_text = '[' + out.origin.host + ']';
       break;
-    case boost::urls::host_type::name:
-      out.origin.host = ascii_lower(u.host());
+    case boost::urls::host_type::name: {
+      // Only names that can be resolved: a percent-escape must not decode
+      // to '@', ':' or '/' and so name another host in a Host header or in
+      // a URL built from this one ("https://a%40evil.example").
+      const std::string name = u.host();
+      if (!std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+          })) {
+        return std::nullopt;
+      }
+      out.origin.host = ascii_lower(name);
       if (out.origin.host.size() > 1 && out.origin.host.back() == '.') out.origin.host.pop_back();
       host_text = out.origin.host;
       break;
+    }
     default:
       return std::nullopt;
   }

@@ -224,6 +224,16 @@ BOOST_AUTO_TEST_CASE(refuses_several_documents) {
   expect_problems(load("data_dir: a\n---\ndata_dir: b\n"), {"t.yaml:3:1: expected a single YAML document"});
 }
 
+// yaml-cpp hands out empty documents forever for some inputs: reading all
+// of them once took every byte of memory (found by tests/fuzz).
+BOOST_AUTO_TEST_CASE(inputs_with_endless_empty_documents_end) {
+  for (const char* text : {"\n,", ",", "\n,\n,"}) {
+    const auto r = load(text);
+    BOOST_TEST(!r.value.has_value(), text);
+    BOOST_TEST(!r.problems.empty(), text);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(parse_duration_accepts_ms_s_m_h) {
   const auto millis = [](const char* text) { return parse_duration(text).value_or(-1ms).count(); };
   BOOST_TEST(millis("500ms") == 500);

@@ -467,6 +467,13 @@ BOOST_AUTO_TEST_CASE(parse_url_splits_origin_target_and_host_header) {
   BOOST_TEST(v6->origin.port == 80);
   BOOST_TEST(v6->host_header == "[::1]");
   BOOST_TEST(!mcpgate::net::parse_url("http://user@host/").has_value());
+  // Nothing that would name another host once written out again (found by
+  // tests/fuzz): a percent-escape in the host, a path without its '/'.
+  for (const char* url : {"https://a%40evil.example/mcp", "https://h%2fx/", "https://h%3a1/", "https://h:443evil",
+                          "https://auth.example.com:443evil/x"}) {
+    BOOST_TEST(!mcpgate::net::parse_url(url).has_value(), url);
+  }
+  BOOST_TEST(mcpgate::net::parse_url("https://h:443").value().target == "/");
   BOOST_TEST(!mcpgate::net::parse_url("/relative").has_value());
 }
 

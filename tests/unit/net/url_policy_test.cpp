@@ -339,6 +339,12 @@ BOOST_AUTO_TEST_CASE(numeric_host_names_are_checked_as_the_address_they_resolve_
   // Not inet_aton forms: ordinary names for DNS (and check_address at connect).
   BOOST_TEST(static_cast<bool>(check_upstream_url("http://deadbeef/", strict)));
   BOOST_TEST(static_cast<bool>(check_upstream_url("http://99999999999/", strict)));
+  // A trailing dot is dropped first, as the connect path drops it: "224.0."
+  // is 224.0.0.0 (found by tests/fuzz).
+  const url_verdict dotted = check_upstream_url("http://224.0./", strict);
+  BOOST_TEST((dotted.problem == url_problem::not_allowed));
+  BOOST_TEST(dotted.reason.find("224.0.0.0") != std::string::npos, dotted.reason);
+  BOOST_TEST((check_upstream_url("http://127.1./", strict).problem == url_problem::not_allowed));
 }
 
 BOOST_AUTO_TEST_CASE(names_starting_with_an_ipv4_address_are_invalid) {
