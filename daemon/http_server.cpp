@@ -1,5 +1,8 @@
 #include "daemon/http_server.hpp"
 
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "daemon/request_reader.hpp"
 #include "net/deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -41,12 +44,14 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t idle_buffer_bytes = 1024;
+constexpr std::size_t idle_body_bytes = 64 * 1024;
 constexpr std::string_view continue_answer = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // The status the server answers a request it could not read with; nullopt
 // when the connection should just be closed (timeout, reset, peer gone).
 std::optional<unsigned> status_for_read_error(const error_code& ec) {
   if (ec == http::error::body_limit) return 413;
+  if (ec == errc::overloaded) return 503;  // the memory budget is spent: shed
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
       ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
@@ -56,74 +61,6 @@ std::optional<unsigned> status_for_read_error(const error_code& ec) {
   if (ec.category() == make_error_code(http::error::bad_target).category()) return 400;  // malformed HTTP
   return std::nullopt;
 }
-
-// Parses one request straight into a connection's reusable storage: the
-// header names and values are appended to one string and the body to the
-// request's, so a request on a warm connection costs no allocation (Beast's
-// basic_fields allocates per field). The parsing itself is Beast's.
-class request_reader final : public http::basic_parser<true> {
- public:
-  // `text` and `fields` are cleared and reused; `req` is filled once the
-  // header is complete (views into `text`).
-  request_reader(http_request& req, std::string& text, std::vector<std::array<std::uint32_t, 4>>& fields)
-      : req_(req), text_(text), fields_(fields) {
-    text_.clear();
-    fields_.clear();
-    req_.headers.clear();
-    req_.body.clear();
-    req_.method = req_.target = {};
-  }
-
-  unsigned version() const { return version_; }
-
- private:
-  std::uint32_t add(std::string_view s) {
-    const auto at = static_cast<std::uint32_t>(text_.size());
-    text_.append(s);
-    return at;
-  }
-  std::string_view view(std::uint32_t at, std::uint32_t size) const { return {text_.data() + at, size}; }
-
-  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
-                       error_code&) override {
-    method_ = add(method);
-    method_size_ = static_cast<std::uint32_t>(method.size());
-    target_ = add(target);
-    target_size_ = static_cast<std::uint32_t>(target.size());
-    version_ = static_cast<unsigned>(version);
-  }
-  void on_response_impl(int, beast::string_view, int, error_code&) override {}
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value, error_code&) override {
-    const std::uint32_t n = add(name);
-    const std::uint32_t v = add(value);
-    fields_.push_back({n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
-  }
-  void on_header_impl(error_code&) override {
-    // `text` has stopped growing: the views can be taken now.
-    req_.method = view(method_, method_size_);
-    req_.target = view(target_, target_size_);
-    for (const auto& f : fields_) req_.headers.emplace_back(view(f[0], f[1]), view(f[2], f[3]));
-  }
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-    if (length) req_.body.reserve(static_cast<std::size_t>(*length));
-  }
-  std::size_t on_body_impl(beast::string_view body, error_code&) override {
-    req_.body.append(body);
-    return body.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
-    req_.body.append(body);
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {}
-
-  http_request& req_;
-  std::string& text_;
-  std::vector<std::array<std::uint32_t, 4>>& fields_;
-  std::uint32_t method_ = 0, method_size_ = 0, target_ = 0, target_size_ = 0;
-  unsigned version_ = 11;
-};
 
 // How the body after a rendered head is delimited.
 enum class body_framing { length, chunked, close };
@@ -308,7 +245,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // Feeds the parser from `buffer`, reading more from the socket while it
   // needs more, until it has the header (or, with whole_message, the whole
   // request). Errors as Beast's http::async_read.
-  asio::awaitable<error_code> read_request(request_reader& parser, beast::flat_buffer& buffer, bool whole_message);
+  // The body's bytes are taken from `share` as they come (errc::overloaded
+  // when the budget cannot give them).
+  asio::awaitable<error_code> read_request(request_reader& parser, beast::flat_buffer& buffer, bool whole_message,
+                                           budget::share& share, const http_request& req);
 
   // After refusing a request whose body may still be arriving: stop sending,
   // then read and discard for a short, bounded while, so that closing does
@@ -331,22 +271,19 @@ class connection : public std::enable_shared_from_this<connection> {
 };
 
 asio::awaitable<error_code> connection::read_request(request_reader& parser, beast::flat_buffer& buffer,
-                                                     bool whole_message) {
-  const auto done = [whole_message](const request_reader& p) { return whole_message ? p.is_done() : p.is_header_done(); };
+                                                     bool whole_message, budget::share& share,
+                                                     const http_request& req) {
+  constexpr std::size_t step = 16 * 1024;  // the share grows in steps, not per byte
   error_code ec;
   for (;;) {
-    while (buffer.size() > 0) {
-      const std::size_t used = parser.put(buffer.data(), ec);
-      buffer.consume(used);
-      if (ec == http::error::need_more) {
-        ec = {};
-        break;
-      }
-      if (ec) co_return ec;
-      if (done(parser)) co_return ec;
-      if (used == 0) break;
+    const auto data = buffer.data();
+    const std::size_t used =
+        parser.parse(std::string_view(static_cast<const char*>(data.data()), data.size()), whole_message, ec);
+    buffer.consume(used);
+    if (req.body.size() > share.held() && !share.grow_to((req.body.size() / step + 1) * step)) {
+      co_return error_code(errc::overloaded);
     }
-    if (done(parser)) co_return ec;
+    if (ec != http::error::need_more) co_return ec;
     // The parser wants more: a whole header, or the rest of the body.
     std::size_t want = 4096;
     if (parser.is_header_done()) {
@@ -357,10 +294,7 @@ asio::awaitable<error_code> connection::read_request(request_reader& parser, bea
                                                           asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::eof) {
       // The client closed: a message that needs no more bytes is complete.
-      ec = {};
-      parser.put_eof(ec);
-      if (ec) co_return ec;
-      co_return done(parser) ? error_code{} : error_code(http::error::partial_message);
+      co_return parser.finish_at_eof();
     }
     if (ec) co_return deadline_.expired() ? error_code(beast::error::timeout) : ec;
     buffer.commit(n);
@@ -436,8 +370,7 @@ asio::awaitable<void> connection::run() {
   beast::flat_buffer buffer;
   // Reused by every request on this connection (see request_reader).
   http_request req;
-  std::string text;
-  std::vector<std::array<std::uint32_t, 4>> fields;
+  request_storage storage;
   std::string head;  // each answer's status line and header block
   error_code ec;
   for (;;) {
@@ -451,6 +384,8 @@ asio::awaitable<void> connection::run() {
       // connection keeps only a small buffer (thousands of agents may sit
       // on keep-alive connections); the parser grows it when a request needs it.
       if (buffer.capacity() > idle_buffer_bytes) buffer.shrink_to_fit();
+      // Nor the room of a large body it once read.
+      if (req.body.capacity() > idle_body_bytes) std::string().swap(req.body);
       deadline_.expires_after(opts.idle_timeout);
       const std::size_t n = co_await socket_.async_read_some(buffer.prepare(idle_buffer_bytes),
                                                              asio::redirect_error(asio::use_awaitable, ec));
@@ -462,29 +397,48 @@ asio::awaitable<void> connection::run() {
     // From the first byte on, the whole request must arrive within
     // request_timeout: a slow client cannot hold the connection.
     deadline_.expires_after(opts.request_timeout);
-    request_reader parser(req, text, fields);
-    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
-    // The body limit is applied after the header, so that the refusal
-    // knows the target (each route family has its own error body).
-    parser.body_limit(boost::none);
-    auto header = read_request(parser, buffer, false);
+    request_reader parser(req, storage, request_limits{opts.max_header_bytes, opts.max_body_bytes});
+    // The body's bytes, from the shared budget, until the answer is written.
+    budget::share body_share = opts.memory != nullptr ? budget::share(*opts.memory) : budget::share();
+    auto header = read_request(parser, buffer, false, body_share, req);
     ec = co_await std::move(header);
+    std::optional<http_response> refused;  // by admit(), before the body
+    if (!ec) ec = parser.start_body();     // over the limit by its Content-Length: not read
     if (!ec) {
-      parser.body_limit(opts.max_body_bytes);
-      parser.eager(true);
-      const auto length = parser.content_length();
-      if (length && *length > opts.max_body_bytes) {
-        ec = http::error::body_limit;  // answered without reading the body
-      } else if (!parser.is_done()) {
-        if (iequals(req.header("Expect"), "100-continue")) {
-          co_await asio::async_write(socket_, asio::buffer(continue_answer),
-                                     asio::redirect_error(asio::use_awaitable, ec));
-        }
-        if (!ec) {
-          auto body = read_request(parser, buffer, true);
-          ec = co_await std::move(body);
-        }
+      // A declared length is taken at once: a body that cannot fit is shed
+      // before a byte of it is read.
+      if (const auto length = parser.content_length(); length && !body_share.grow_to(*length)) {
+        ec = errc::overloaded;
       }
+    }
+    if (!ec && !parser.is_done()) {
+      // A body still to come is read (and held) only for a request the
+      // handler would take: its key accepted. A client without one cannot
+      // make the gateway hold bodies, and one that waits for `100 Continue`
+      // gets it only then. (A body that came with its header, the usual
+      // small JSON-RPC message, needs no such look.)
+      if (opts.admit) {
+        auto admitting = opts.admit(req);
+        refused = co_await std::move(admitting);
+      }
+      if (!refused && iequals(req.header("Expect"), "100-continue")) {
+        co_await asio::async_write(socket_, asio::buffer(continue_answer),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec && !refused) {
+        auto body = read_request(parser, buffer, true, body_share, req);
+        ec = co_await std::move(body);
+      }
+    }
+    if (refused) {
+      // The body was never asked for: answer, then close (its bytes may
+      // still come, and are not a next request).
+      render_head(head, *refused, parser.version(), false, body_framing::length);
+      const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refused->body)};
+      deadline_.expires_after(opts.request_timeout);
+      co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) co_await linger();
+      break;
     }
     if (ec) {
       if (const auto status = status_for_read_error(ec)) {
@@ -506,7 +460,8 @@ asio::awaitable<void> connection::run() {
       auto pending = server_->handler_(req);
       resp = co_await std::move(pending);
     } catch (const std::exception& e) {
-      spdlog::error("request handler failed for {}: {}", req.target, e.what());
+      static summarised_log handler_failed(spdlog::level::err);
+      handler_failed("request handler failed for {}: {}", req.target, e.what());
       resp = server_->error_response(500, req.target);
     }
     keep_alive = keep_alive && !server_->stopping();
@@ -536,7 +491,8 @@ asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of descriptors and similar: log, breathe, go on accepting.
-      spdlog::warn("accept failed: {}", ec.message());
+      static summarised_log accept_failed;
+      accept_failed("accept failed: {}", ec.message());
       asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
       continue;
@@ -547,7 +503,8 @@ asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
       if (stopping_) co_return;
       const std::size_t cap = options()->max_connections;
       if (connections_.size() >= cap) {
-        spdlog::warn("connection limit ({}) reached; refusing a connection", cap);
+        static summarised_log refused;
+        refused("connection limit ({}) reached; refusing a connection", cap);
         socket.close(ec);
         continue;
       }
@@ -560,7 +517,8 @@ asio::awaitable<void> http_server::impl::accept_loop(tcp::acceptor& acceptor) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
-        spdlog::error("connection failed: {}", ex.what());
+        static summarised_log connection_failed(spdlog::level::err);
+        connection_failed("connection failed: {}", ex.what());
       }
     });
   }
@@ -648,6 +606,8 @@ void http_server::update(const server_options& options) {
   const auto current = impl_->options();
   next->listen = current->listen;
   next->error_response = current->error_response;
+  next->admit = current->admit;
+  next->memory = current->memory;
   impl_->options_.store(std::move(next), std::memory_order_release);
 }
 

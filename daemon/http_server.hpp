@@ -25,6 +25,7 @@
 // with other shards must be thread-safe.
 #pragma once
 
+#include "common/budget.hpp"
 #include "daemon/http_types.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -36,6 +37,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,15 @@ struct server_options {
   // Builds the answer the server itself gives (400, 413, 431, 500) for a
   // request target, so each route family keeps its own error body format.
   std::function<http_response(unsigned status, std::string_view target)> error_response;
+  // Asked, once the header is read, about a request whose body has not all
+  // arrived with it: an answer refuses the request (401 for a bad key, say)
+  // without reading (or holding) the body, and the connection closes;
+  // nullopt reads on (after `100 Continue` when the client waits for it).
+  std::function<boost::asio::awaitable<std::optional<http_response>>(const http_request&)> admit;
+  // Request bodies take their bytes from here as they are read; one that
+  // does not fit is refused with 503 (error_response) and the connection
+  // closed, before memory grows. Shared with the proxy; may be null.
+  budget* memory = nullptr;
 };
 
 // The request is the server's (see http_request): it stays alive and

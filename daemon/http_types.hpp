@@ -53,6 +53,9 @@ struct http_response {
   std::string body;
   // When set, `body` is ignored: the body comes from here, sent chunked.
   std::shared_ptr<body_source> stream;
+  // Kept until the response is written: what accounts for `body` (its
+  // share of the gateway's memory budget).
+  std::shared_ptr<void> keep;
 
   // A response with `Content-Type: application/json`.
   static http_response json(unsigned status, std::string body);

@@ -45,6 +45,7 @@ struct block {
   std::map<std::string, by_name, std::less<>> upstream_errors;  // installation -> kind -> n
   std::map<std::string, by_name, std::less<>> tool_calls;       // decision -> state -> n
   by_name refreshes;                                             // outcome -> n
+  by_name shed;                                                  // reason -> n
 };
 
 struct registry {
@@ -137,6 +138,12 @@ void count_refresh(std::string_view outcome) {
   ++slot(b.refreshes, outcome);
 }
 
+void count_shed(std::string_view reason) {
+  block& b = my_block();
+  std::lock_guard lock(b.mu);
+  ++slot(b.shed, reason);
+}
+
 void count_reload(bool applied) {
   registry& r = the_registry();
   (applied ? r.reloads_applied : r.reloads_rejected).fetch_add(1, std::memory_order_relaxed);
@@ -152,6 +159,7 @@ std::string render(std::size_t open_connections, std::string_view version) {
   std::map<std::string, by_name, std::less<>> upstream_errors;
   std::map<std::string, by_name, std::less<>> tool_calls;
   by_name refreshes;
+  by_name shed;
   registry& r = the_registry();
   {
     std::lock_guard lock(r.mu);
@@ -168,6 +176,7 @@ std::string render(std::size_t open_connections, std::string_view version) {
         for (const auto& [state, n] : states) tool_calls[decision][state] += n;
       }
       for (const auto& [outcome, n] : b->refreshes) refreshes[outcome] += n;
+      for (const auto& [reason, n] : b->shed) shed[reason] += n;
     }
   }
 
@@ -218,6 +227,13 @@ std::string render(std::size_t open_connections, std::string_view version) {
   family(out, "mcpgate_token_refreshes_total", "counter", "OAuth token refreshes by outcome.");
   for (const auto& [outcome, n] : refreshes) {
     out.append("mcpgate_token_refreshes_total{outcome=\"").append(label(outcome)).append("\"} ");
+    out.append(std::to_string(n)).append("\n");
+  }
+
+  family(out, "mcpgate_shed_requests_total", "counter",
+         "Requests refused by a rate limit (429) or to stay within a cap (503), by reason.");
+  for (const auto& [reason, n] : shed) {
+    out.append("mcpgate_shed_requests_total{reason=\"").append(label(reason)).append("\"} ");
     out.append(std::to_string(n)).append("\n");
   }
 

@@ -10,6 +10,9 @@
 //   tool_calls_total{decision,state}            counter, forwarded / blocked (by state)
 //   token_refreshes_total{outcome}              counter, refreshed / rejected / failed
 //   config_reloads_total{outcome}               counter, applied / rejected
+//   shed_requests_total{reason}                 counter, refused by a rate limit or a cap
+//                                               (key_rate, installation_rate, upstream_requests,
+//                                               memory)
 //   open_connections                            gauge, client connections
 //   build_info{version}                         gauge, 1
 //
@@ -30,13 +33,16 @@ namespace mcpgate::daemon::metrics {
 // latency to the proxy histogram.
 void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency,
                    bool proxied);
-// A proxied request the upstream failed: "unreachable", "timeout", "too_large", "refresh".
+// A proxied request the upstream failed: "unreachable", "timeout", "too_large", "refresh",
+// "uninspectable" (an answer to tools/list that is not JSON).
 void count_upstream_error(std::string_view installation_id, std::string_view kind);
 // decision "forwarded" (state "approved" or the state it had) or "blocked" (state why).
 void count_tool_call(std::string_view decision, std::string_view state);
 // "refreshed", "rejected" or "failed".
 void count_refresh(std::string_view outcome);
 void count_reload(bool applied);
+// A request refused to keep the gateway fair and within its limits.
+void count_shed(std::string_view reason);
 void stream_opened();
 void stream_closed();
 

@@ -1,6 +1,9 @@
 #include "daemon/ops.hpp"
 
+#include "common/log.hpp"
 #include "daemon/metrics.hpp"
+
+#include <boost/json/serialize.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -26,12 +29,20 @@ boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_rou
     case ops_route::healthz:
       co_return http_response::json(200, R"({"status":"ok"})");
     case ops_route::readyz: {
-      const auto ask = [](registry::store& s) { return s.schema_version(); };
+      // The store answers, and takes writes again if they have been failing
+      // (the probe is also how it recovers: see store::check_ready).
+      const auto ask = [](registry::store& s) { return s.check_ready(); };
       auto asking = ctx.db.run(ask);
       auto answered = co_await std::move(asking);
       if (!answered) {
-        spdlog::warn("readiness check: the store did not answer: {}", answered.error().message());
-        co_return http_response::json(503, R"({"status":"unavailable","reason":"the store did not answer"})");
+        static summarised_log not_ready;
+        not_ready("readiness check: the store is not ready: {}", answered.error().message());
+        const auto& ec = answered.error();
+        const char* reason = ec == errc::storage_full        ? "storage full"
+                             : ec == errc::storage_read_only ? "storage read-only"
+                                                             : "the store did not answer";
+        co_return http_response::json(
+            503, boost::json::serialize(boost::json::object{{"status", "unavailable"}, {"reason", reason}}));
       }
       co_return http_response::json(200, R"({"status":"ready"})");
     }

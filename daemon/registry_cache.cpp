@@ -51,14 +51,23 @@ void registry_cache::forget_installations() {
   installations_.clear();
 }
 
-std::optional<stream_slots::slot> stream_slots::acquire(std::string_view installation_id, std::size_t cap) {
+std::optional<stream_slots::slot> stream_slots::acquire(std::string_view installation_id, std::size_t cap,
+                                                        std::size_t total_cap, refusal* why) {
   std::size_t* counter = nullptr;
   {
     const std::lock_guard lock(mu_);
+    if (total_ >= total_cap) {
+      if (why != nullptr) *why = refusal::all_full;
+      return std::nullopt;
+    }
     auto it = open_.find(installation_id);
     if (it == open_.end()) it = open_.emplace(std::string(installation_id), 0).first;
-    if (it->second >= cap) return std::nullopt;
+    if (it->second >= cap) {
+      if (why != nullptr) *why = refusal::installation_full;
+      return std::nullopt;
+    }
     ++it->second;
+    ++total_;
     counter = &it->second;
   }
   return std::optional<slot>(std::in_place, shared_from_this(), counter);
@@ -73,6 +82,12 @@ std::size_t stream_slots::open(std::string_view installation_id) const {
 void stream_slots::release(std::size_t* counter) {
   const std::lock_guard lock(mu_);
   --*counter;
+  --total_;
+}
+
+std::size_t stream_slots::total() const {
+  const std::lock_guard lock(mu_);
+  return total_;
 }
 
 }  // namespace mcpgate::daemon

@@ -114,8 +114,8 @@ class registry_cache {
 };
 
 // Proxied requests in flight (and SSE streams until they end) per
-// installation, bounded by a cap. A slot is held by the request, or by the
-// stream's body source, and given back when it goes.
+// installation and in all, each bounded by a cap. A slot is held by the
+// request, or by the stream's body source, and given back when it goes.
 class stream_slots : public std::enable_shared_from_this<stream_slots> {
  public:
   // Movable; gives its slot back when destroyed (unless moved from).
@@ -136,9 +136,14 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
     std::size_t* counter_;  // in owner_->open_, whose nodes never move or go
   };
 
-  // nullopt when the installation already has `cap` slots taken.
-  std::optional<slot> acquire(std::string_view installation_id, std::size_t cap);
+  enum class refusal { installation_full, all_full };
+
+  // nullopt when the installation already has `cap` slots taken, or all
+  // installations `total_cap` together; `why` (if given) says which.
+  std::optional<slot> acquire(std::string_view installation_id, std::size_t cap,
+                              std::size_t total_cap = SIZE_MAX, refusal* why = nullptr);
   std::size_t open(std::string_view installation_id) const;
+  std::size_t total() const;
 
  private:
   void release(std::size_t* counter);
@@ -148,6 +153,7 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
   // zero rather than erased, so that a slot's pointer stays valid and the
   // next request allocates nothing).
   std::unordered_map<std::string, std::size_t, text_hash, std::equal_to<>> open_;  // guarded by mu_
+  std::size_t total_ = 0;                                                           // guarded by mu_
 };
 
 }  // namespace mcpgate::daemon

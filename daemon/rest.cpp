@@ -64,11 +64,20 @@ rest_api::rest_api(api::api_context ctx) : ctx_(std::move(ctx)) {}
 
 http_response rest_api::error_response(unsigned status, std::string_view target) const {
   const auto r = match_route(target);
+  // Answered by the server itself, before any handler: counted here.
+  metrics::count_request(r ? route_name(r->resource) : "unknown", status, std::chrono::steady_clock::duration::zero(),
+                         false);
+  if (status == 503) metrics::count_shed("memory");
   if (r && r->resource == resource::proxy) {  // the proxy's own error body
     switch (status) {
       case 413: return api::proxy_error(413, "Request body too large");
       case 431: return api::proxy_error(431, "Request headers too large");
       case 400: return api::proxy_error(400, "Malformed HTTP request");
+      case 503: {
+        http_response shed = api::proxy_error(503, "The gateway is overloaded; try again shortly");
+        shed.headers.emplace_back("Retry-After", "1");
+        return shed;
+      }
       default: return api::proxy_error(500, "Internal error");
     }
   }
@@ -76,6 +85,7 @@ http_response rest_api::error_response(unsigned status, std::string_view target)
     case 413: return api::payload_too_large().to_response();
     case 431: return api::header_too_large().to_response();
     case 400: return api::bad_request("Malformed HTTP request.").to_response();
+    case 503: return api::overloaded(1).to_response();
     default: return api::server_error().to_response();
   }
 }
@@ -101,6 +111,44 @@ boost::asio::awaitable<http_response> rest_api::handle(http_request& req) const 
   co_return resp;
 }
 
+boost::asio::awaitable<std::variant<std::shared_ptr<const registry::api_key>, http_response>> rest_api::authenticate(
+    const http_request& req, bool hot) const {
+  const std::string_view token = bearer_token(req.header("Authorization"));
+  if (token.empty()) co_return api::not_authenticated().to_response();
+  // The proxy, the hot path, trusts a key it has seen for a moment (see
+  // registry_cache.hpp); the management API asks the store every time.
+  const auth::key_digest digest = auth::digest_api_key(token);
+  std::shared_ptr<const registry::api_key> key;
+  if (hot) key = ctx_.cache->find_key(digest);
+  if (!key) {
+    const auto lookup = [hash = auth::hex_of(digest)](registry::store& s) { return s.find_api_key_by_hash(hash); };
+    auto found = co_await ctx_.db.run(lookup);
+    if (!found) {
+      if (found.error() == errc::not_found) co_return api::authentication_failed().to_response();
+      spdlog::error("API key lookup failed: {}", found.error().message());
+      co_return api::from_error_code(found.error()).to_response();
+    }
+    key = hot ? ctx_.cache->put_key(digest, std::move(*found))
+              : std::make_shared<const registry::api_key>(std::move(*found));
+  }
+  co_return key;
+}
+
+boost::asio::awaitable<std::optional<http_response>> rest_api::admit(const http_request& req) const {
+  const auto r = match_route(req.target);
+  // Not an API route (an operator's route, or a 404 the handler gives), or
+  // a browser's OAuth route, which takes no key.
+  if (!r || is_oauth_browser_route(r->resource)) co_return std::nullopt;
+  if (r->resource == resource::proxy) {
+    const std::shared_ptr<const api::live_settings> live = ctx_.settings();
+    if (auto refused = api::check_rebinding(live->proxy, req)) co_return std::move(*refused);
+  }
+  auto authenticating = authenticate(req, r->resource == resource::proxy);
+  auto authenticated = co_await std::move(authenticating);
+  if (auto* refusal = std::get_if<http_response>(&authenticated)) co_return std::move(*refusal);
+  co_return std::nullopt;
+}
+
 boost::asio::awaitable<http_response> rest_api::route_request(http_request& req, request_record& record) const {
   const auto r = match_route(req.target);
   if (!r) co_return api::not_found().to_response();
@@ -123,24 +171,20 @@ boost::asio::awaitable<http_response> rest_api::route_request(http_request& req,
     if (auto refused = api::check_rebinding(live->proxy, req)) co_return std::move(*refused);
   }
 
-  const std::string_view token = bearer_token(req.header("Authorization"));
-  if (token.empty()) co_return api::not_authenticated().to_response();
-  // The proxy, the hot path, trusts a key it has seen for a moment (see
-  // registry_cache.hpp); the management API asks the store every time.
-  const bool hot = r->resource == resource::proxy;
-  const auth::key_digest digest = auth::digest_api_key(token);
-  std::shared_ptr<const registry::api_key> key;
-  if (hot) key = ctx_.cache->find_key(digest);
-  if (!key) {
-    const auto lookup = [hash = auth::hex_of(digest)](registry::store& s) { return s.find_api_key_by_hash(hash); };
-    auto found = co_await ctx_.db.run(lookup);
-    if (!found) {
-      if (found.error() == errc::not_found) co_return api::authentication_failed().to_response();
-      spdlog::error("API key lookup failed: {}", found.error().message());
-      co_return api::server_error().to_response();
+  auto authenticating = authenticate(req, r->resource == resource::proxy);
+  auto authenticated = co_await std::move(authenticating);
+  if (auto* refusal = std::get_if<http_response>(&authenticated)) co_return std::move(*refusal);
+  const auto key = std::get<std::shared_ptr<const registry::api_key>>(std::move(authenticated));
+  // The key's own rate (off unless configured): 429 with Retry-After.
+  if (const auto wait = ctx_.key_limits->take(key->id, live->per_key)) {
+    metrics::count_shed("key_rate");
+    const auto seconds = static_cast<unsigned>(std::max<long long>(1, (wait->count() + 999) / 1000));
+    if (r->resource == resource::proxy) {
+      http_response refused = api::proxy_error(429, "Rate limit exceeded for this API key");
+      refused.headers.emplace_back("Retry-After", std::to_string(seconds));
+      co_return refused;
     }
-    key = hot ? ctx_.cache->put_key(digest, std::move(*found))
-              : std::make_shared<const registry::api_key>(std::move(*found));
+    co_return api::throttled(seconds).to_response();
   }
 
   api::caller who;

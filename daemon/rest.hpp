@@ -15,8 +15,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace mcpgate::daemon {
 
@@ -30,6 +32,11 @@ class rest_api {
   // installation ids. Never a header value or a body.
   boost::asio::awaitable<http_response> handle(http_request& req) const;
 
+  // For a client that waits for `100 Continue` (http_server's admit): the
+  // answer refusing the request by its header alone (route, Host/Origin on
+  // the proxy, the key), or nullopt to let its body come.
+  boost::asio::awaitable<std::optional<http_response>> admit(const http_request& req) const;
+
   // The answer for a request the HTTP server itself refused (400, 413, 431, 500).
   http_response error_response(unsigned status, std::string_view target) const;
 
@@ -42,6 +49,10 @@ class rest_api {
     std::string installation_id;         // "" when the route names none
   };
   boost::asio::awaitable<http_response> route_request(http_request& req, request_record& record) const;
+  // The caller's key, or the answer refusing the request (401, or 503 when
+  // the store cannot say). `hot`: the proxy, which may use the key cache.
+  boost::asio::awaitable<std::variant<std::shared_ptr<const registry::api_key>, http_response>> authenticate(
+      const http_request& req, bool hot) const;
 
   const api::api_context ctx_;
 };

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/text.hpp"
+#include "daemon/api/audit.hpp"
 #include "daemon/api/grants.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
@@ -53,6 +54,11 @@ server_options make_server_options(const config::config& cfg) {
   return o;
 }
 
+rate rate_of(const config::rate_limit& limit) {
+  const double burst = limit.burst > 0 ? static_cast<double>(limit.burst) : std::max(1.0, 2 * limit.requests_per_second);
+  return rate{limit.requests_per_second, burst};
+}
+
 // The Host values and origins the proxy answers to (DNS-rebinding defence):
 // the public URL's, each listener's (and localhost's for a loopback or
 // wildcard listener), and the configured extras.
@@ -62,6 +68,9 @@ api::proxy_options make_proxy_options(const config::config& cfg, const std::stri
   o.first_byte_timeout = cfg.server.timeouts.upstream_first_byte;
   o.stream_idle = cfg.server.timeouts.stream_idle;
   o.max_streams_per_installation = cfg.server.limits.max_streams_per_installation;
+  o.max_upstream_requests = cfg.server.limits.max_upstream_requests;
+  o.max_response_bytes = cfg.server.limits.max_response_bytes;
+  o.per_installation = rate_of(cfg.rate_limits.per_installation);
   o.tools_list_hide = cfg.proxy.tools_list_hide;
   const auto add = [&o](const std::string& scheme, const std::string& authority) {
     o.allowed_hosts.push_back(ascii_lower(authority));
@@ -97,6 +106,7 @@ std::shared_ptr<const api::live_settings> make_live_settings(std::shared_ptr<con
   live->proxy = make_proxy_options(*cfg, public_url, bound);
   live->templates = cfg->templates;
   live->oauth_state_lifetime = cfg->server.timeouts.oauth_state;
+  live->per_key = rate_of(cfg->rate_limits.per_key);
   live->cfg = std::move(cfg);
   return live;
 }
@@ -146,6 +156,9 @@ void print_banner(const config::config& cfg, const std::string& listen_url) {
 
 int serve(const config::config& cfg) {
   init_logging(cfg.logging.level, cfg.logging.format);
+  // A write past a file size limit (RLIMIT_FSIZE) is an error the store
+  // reports as "storage full", not a reason to kill the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   std::string why;
   auto keys = open_key_ring(cfg, why);
@@ -163,6 +176,10 @@ int serve(const config::config& cfg) {
   const unsigned workers = cfg.server.workers != 0
                                ? cfg.server.workers
                                : std::max(1u, std::thread::hardware_concurrency());
+  // Set once the loops have stopped: connections still open then (the grace
+  // period ran out) are destroyed with the shards, and what they call on the
+  // way out must no longer touch the shards.
+  std::atomic<bool> loops_over{false};
   // One io_context per worker thread (see http_server.hpp); the first also
   // runs the acceptors, signals and timers. The others are kept running by
   // a work guard until the end.
@@ -181,7 +198,11 @@ int serve(const config::config& cfg) {
 
   // The config in force; a reload (SIGHUP) replaces it.
   auto current = std::make_shared<const config::config>(cfg);
+  // Bytes of bodies held in memory: request bodies (the HTTP server) and
+  // non-streamed upstream answers (the proxy) take from the same budget.
+  budget memory(cfg.server.limits.max_buffered_bytes);
   server_options options = make_server_options(cfg);
+  options.memory = &memory;
   // The REST front exists before the server answers its first request; it
   // is referenced by the handler, which the server only calls while the
   // shards run.
@@ -189,6 +210,7 @@ int serve(const config::config& cfg) {
   options.error_response = [&rest](unsigned status, std::string_view target) {
     return rest->error_response(status, target);
   };
+  options.admit = [&rest](const http_request& req) { return rest->admit(req); };
   // The operator's routes (/healthz, /readyz, /metrics) come before the REST
   // API and the proxy, and need no key.
   // With server.metrics_listen, /metrics is served there only.
@@ -240,6 +262,8 @@ int serve(const config::config& cfg) {
   const auto live = std::make_shared<api::live_config>(make_live_settings(current, public_url, bound));
   api::api_context ctx{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(), live};
   ctx.refresher = std::make_shared<api::token_refresher>();
+  ctx.memory = &memory;
+  ctx.forwarded_audit = std::make_shared<api::audit_batch>(db);
   rest = std::make_unique<rest_api>(std::move(ctx));
 
   // A reload validates the file first and changes nothing unless all of it
@@ -284,6 +308,7 @@ int serve(const config::config& cfg) {
       return synced;
     });
     server.update(make_server_options(*next));
+    memory.set_limit(next->server.limits.max_buffered_bytes);
     live->set(make_live_settings(next, public_url, now_bound));
     cache.forget_installations();
     set_log_level(next->logging.level);
@@ -320,7 +345,7 @@ int serve(const config::config& cfg) {
           stop_all();
         });
         const auto drained = [&, left = std::make_shared<std::atomic<int>>(metrics_server ? 2 : 1)] {
-          if (left->fetch_sub(1) != 1) return;
+          if (loops_over.load() || left->fetch_sub(1) != 1) return;
           spdlog::info("all connections drained");
           stop_all();
         };
@@ -363,6 +388,7 @@ int serve(const config::config& cfg) {
   ioc.run();
   stop_all();
   for (auto& t : threads) t.join();
+  loops_over = true;
 
   db.stop();
   spdlog::info("stopped");

@@ -1,5 +1,6 @@
 #include "daemon/setup.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -46,6 +47,14 @@ std::unique_ptr<registry::store> open_store(const config::config& cfg, std::stri
   }
   auto store = std::move(*opened);
   if (auto synced = store->sync_projects(to_registry(cfg.projects)); !synced) {
+    // A full or read-only storage does not stop the gateway: what the store
+    // holds is served, changes are refused with 503 until it recovers. The
+    // projects are recorded at the next reload or start.
+    if (synced.error() == errc::storage_full || synced.error() == errc::storage_read_only) {
+      spdlog::warn("cannot record the configured projects ({}): serving what the store holds",
+                   synced.error().message());
+      return store;
+    }
     why = "cannot record the configured projects: " + synced.error().message();
     return nullptr;
   }

@@ -1,5 +1,7 @@
 #include "daemon/api/audit.hpp"
 
+#include "common/log.hpp"
+
 #include "common/ids.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/pagination.hpp"
@@ -78,6 +80,33 @@ void store_audit_event(registry::store& s, const registry::audit_event& event) {
   if (auto kept = s.insert_audit_event(event); !kept) {
     spdlog::error("installation {}: the audit record {} was not stored: {}", event.installation_id, event.event_type,
                   kept.error().message());
+  }
+}
+
+void audit_batch::add(std::vector<registry::audit_event> events) {
+  bool queue = false;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.empty()) {
+      pending_ = std::move(events);
+    } else {
+      pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+    }
+    queue = !std::exchange(queued_, true);
+  }
+  if (queue) db_.run_detached([self = shared_from_this()](registry::store& s) { self->write(s); });
+}
+
+void audit_batch::write(registry::store& s) {
+  std::vector<registry::audit_event> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(pending_);
+    queued_ = false;
+  }
+  if (auto kept = s.insert_audit_events(batch); !kept) {
+    static summarised_log lost(spdlog::level::err);
+    lost("{} audit record(s) of forwarded calls were not stored: {}", batch.size(), kept.error().message());
   }
 }
 

@@ -23,8 +23,9 @@
 //
 // Recording: a handler that changes the registry stores the record in the same
 // trip to the store thread (store_audit_event, on that thread); the proxy path
-// hands its records to the store thread without waiting (run_detached). A
-// record that cannot be stored is logged and never fails the request.
+// hands its records to an audit_batch, which writes them without making
+// anyone wait, many to a transaction. A record that cannot be stored is
+// logged and never fails the request.
 //
 // REQUIRES (handle_audit_events): as for handle_installations (daemon/rest.cpp
 // has authenticated the caller and checked scope and method). Thread-safety:
@@ -43,8 +44,11 @@
 #include <boost/json/object.hpp>
 
 #include <array>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mcpgate::daemon::api {
 
@@ -75,6 +79,29 @@ boost::json::object installation_deleted_detail(const registry::installation& in
 // Stores `event`; a failure is logged, never returned: an audit write never
 // fails the request it records. REQUIRES: on the store thread.
 void store_audit_event(registry::store& s, const registry::audit_event& event);
+
+// Records handed over by the proxy path (one or more per forwarded call),
+// written on the store thread in batches: the first record of a batch
+// queues one store task, records that come before it runs join it, and it
+// writes them all in one transaction. Under load a batch holds many records
+// and a record costs the store a fraction of a commit; when idle a batch is
+// one record written at once. Work queued on the store after add() returned
+// sees the records (the store runs its work in order).
+//
+// Thread-safety: add() from any thread; the writing runs on the store thread.
+class audit_batch : public std::enable_shared_from_this<audit_batch> {
+ public:
+  explicit audit_batch(store_executor& db) : db_(db) {}
+  void add(std::vector<registry::audit_event> events);
+
+ private:
+  void write(registry::store& s);
+
+  store_executor& db_;
+  std::mutex mu_;
+  std::vector<registry::audit_event> pending_;  // guarded by mu_
+  bool queued_ = false;                          // guarded by mu_: a write task is on the store's queue
+};
 
 // The record as the API shows it: id, event_type, installation_id, tool_name
 // (null when none), detail (the object), user_id, created_at (ISO 8601 UTC).

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "auth/secret_box.hpp"
+#include "common/budget.hpp"
+#include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "daemon/api/relay.hpp"
 #include "daemon/registry_cache.hpp"
@@ -30,13 +32,16 @@ class upstream_pool;
 namespace mcpgate::daemon::api {
 
 class token_refresher;  // daemon/api/grants.hpp
+class audit_batch;      // daemon/api/audit.hpp
 
 // What the proxy route needs beyond the REST API's services.
 struct proxy_options {
   std::chrono::milliseconds first_byte_timeout{180'000};
   std::chrono::milliseconds stream_idle{300'000};
   std::size_t max_streams_per_installation = 100;
+  std::size_t max_upstream_requests = 4096;           // in flight across all installations
   std::size_t max_response_bytes = 16 * 1024 * 1024;  // a non-streamed upstream answer
+  rate per_installation{100, 200};                    // proxied requests to one installation
   // Lower-case Host values and origins the proxy accepts (DNS rebinding).
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> allowed_origins;
@@ -92,6 +97,7 @@ struct live_settings {
   proxy_options proxy;
   std::vector<config::template_entry> templates;  // the catalog, active and inactive
   std::chrono::milliseconds oauth_state_lifetime{600'000};  // an authorize link stays usable
+  rate per_key{};  // every request of one API key; off by default
 
   // The active template with this id; nullptr when unknown or inactive.
   // Valid as long as this snapshot.
@@ -127,6 +133,14 @@ struct api_context {
   std::shared_ptr<running_syncs> syncs = std::make_shared<running_syncs>();
   std::shared_ptr<open_listeners> listeners = std::make_shared<open_listeners>();  // GET streams
   std::shared_ptr<token_refresher> refresher{};  // OAuth grants (daemon/api/grants.hpp)
+  // Token buckets: per API key (every request) and per installation (proxy).
+  std::shared_ptr<rate_limiter> key_limits = std::make_shared<rate_limiter>();
+  std::shared_ptr<rate_limiter> installation_limits = std::make_shared<rate_limiter>();
+  // The proxy's tool_call_forwarded records, written in batches (audit.hpp).
+  std::shared_ptr<audit_batch> forwarded_audit{};
+  // Bytes of bodies held in memory, shared with the HTTP server (request
+  // bodies); the proxy takes from it for non-streamed answers. May be null.
+  budget* memory = nullptr;
 
   // The current snapshot of the reloadable settings; hold it while using it.
   std::shared_ptr<const live_settings> settings() const { return live->get(); }

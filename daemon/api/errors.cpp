@@ -10,7 +10,9 @@ namespace mcpgate::daemon::api {
 http_response api_error::to_response() const {
   boost::json::object body{{"type", type}, {"code", code}, {"detail", detail}, {"attr", nullptr}};
   if (attr) body["attr"] = *attr;
-  return http_response::json(status, boost::json::serialize(body));
+  http_response out = http_response::json(status, boost::json::serialize(body));
+  if (retry_after > 0) out.headers.emplace_back("Retry-After", std::to_string(retry_after));
+  return out;
 }
 
 api_error validation_error(std::string attr, std::string code, std::string detail) {
@@ -60,8 +62,41 @@ api_error server_error() {
   return {500, "server_error", "error", "A server error occurred.", std::nullopt};
 }
 
+api_error storage_unavailable(const boost::system::error_code& ec) {
+  api_error e{503, "server_error", "storage_unavailable",
+              "The gateway's storage is unavailable; nothing was changed. Try again shortly.", std::nullopt};
+  if (ec == errc::storage_full) {
+    e.code = "storage_full";
+    e.detail = "The change was not saved: storage full.";
+  } else if (ec == errc::storage_read_only) {
+    e.code = "storage_read_only";
+    e.detail = "The change was not saved: storage read-only.";
+  }
+  e.retry_after = 5;
+  return e;
+}
+
+api_error throttled(unsigned retry_after_seconds) {
+  api_error e{429, "throttled_error", "throttled",
+              "Request was throttled. Expected available in " + std::to_string(retry_after_seconds) +
+                  (retry_after_seconds == 1 ? " second." : " seconds."),
+              std::nullopt};
+  e.retry_after = retry_after_seconds;
+  return e;
+}
+
+api_error overloaded(unsigned retry_after_seconds) {
+  api_error e{503, "server_error", "overloaded", "The gateway is overloaded; try again shortly.", std::nullopt};
+  e.retry_after = retry_after_seconds;
+  return e;
+}
+
 api_error from_error_code(const boost::system::error_code& ec) {
   if (ec == errc::not_found) return not_found();
+  if (ec == errc::overloaded) return overloaded(1);
+  if (ec.category() == mcpgate_category() && is_storage_unavailable(static_cast<errc>(ec.value()))) {
+    return storage_unavailable(ec);
+  }
   return server_error();
 }
 

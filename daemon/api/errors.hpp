@@ -19,6 +19,7 @@ struct api_error {
   std::string code;
   std::string detail;
   std::optional<std::string> attr;
+  unsigned retry_after = 0;  // seconds; sent as Retry-After when set
 
   http_response to_response() const;
 };
@@ -34,9 +35,17 @@ api_error payload_too_large();
 api_error header_too_large();
 api_error bad_request(std::string detail);
 api_error server_error();
+// 503 with Retry-After: the store could not keep a write (or answer); the
+// detail names the cause: "storage full", "storage read-only", or unavailable.
+api_error storage_unavailable(const boost::system::error_code& ec);
+// 429 with Retry-After, as Django REST framework's throttling answers.
+api_error throttled(unsigned retry_after_seconds);
+// 503 with Retry-After: the gateway sheds work to stay within its limits.
+api_error overloaded(unsigned retry_after_seconds);
 
-// A store or module failure: not_found -> 404, anything else -> 500 (logged
-// by the caller with what was being done).
+// A store or module failure: not_found -> 404; storage errors -> 503 (see
+// storage_unavailable); errc::overloaded -> 503; anything else -> 500
+// (logged by the caller with what was being done).
 api_error from_error_code(const boost::system::error_code& ec);
 
 }  // namespace mcpgate::daemon::api

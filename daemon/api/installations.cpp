@@ -90,7 +90,7 @@ struct custom_install {
 std::variant<custom_install, api_error> read_install_custom(const json::object& body, const api_context& ctx) {
   field_reader fields(body);
   custom_install out{read_new_installation(fields, ctx, "name"), {}, {}};
-  if (auto v = fields.string("api_key", max_secret)) out.api_key = std::move(*v);
+  if (auto v = fields.credential("api_key", max_secret)) out.api_key = std::move(*v);
   auto client_id = fields.string("client_id", max_secret);
   auto client_secret = fields.string("client_secret", max_secret);
   read_flow_fields(fields, out.flow);
@@ -117,7 +117,7 @@ std::variant<template_install, api_error> read_install_template(const json::obje
   template_install out;
   fields.require("template_id");
   if (auto v = fields.string("template_id", 200, false)) out.template_id = std::move(*v);
-  if (auto v = fields.string("api_key", max_secret)) out.api_key = std::move(*v);
+  if (auto v = fields.credential("api_key", max_secret)) out.api_key = std::move(*v);
   read_flow_fields(fields, out.flow);
   if (fields.error()) return *fields.error();
   return out;

@@ -109,7 +109,7 @@ asio::awaitable<std::variant<prepared_client, api_error>> prepare_client(const a
     out.client = std::move(*cached);
     co_return out;
   }
-  if (!cached && cached.error() != errc::not_found) co_return server_error();
+  if (!cached && cached.error() != errc::not_found) co_return from_error_code(cached.error());
 
   const asio::any_io_executor here = co_await asio::this_coro::executor;
   auto discovering = oauth::discover(ctx.upstreams.for_executor(here), inst.url, oauth_options(ctx));
@@ -204,7 +204,7 @@ asio::awaitable<http_response> oauth_start(const api_context& ctx, const route& 
   };
   auto bound = co_await ctx.db.run(bind);
   if (!bound) {
-    if (bound.error() != errc::not_found) co_return server_error().to_response();
+    if (bound.error() != errc::not_found) co_return from_error_code(bound.error()).to_response();
     co_return invalid_state().to_response();
   }
   http_response out = redirect(bound->authorization_url);
@@ -238,7 +238,7 @@ asio::awaitable<http_response> oauth_callback(const api_context& ctx, const rout
   };
   auto taken = co_await ctx.db.run(take);
   if (!taken) {
-    if (taken.error() != errc::not_found) co_return server_error().to_response();
+    if (taken.error() != errc::not_found) co_return from_error_code(taken.error()).to_response();
     spdlog::info("OAuth callback refused: the state is unknown, used, expired or another browser's");
     co_return invalid_state().to_response();
   }
@@ -422,7 +422,7 @@ asio::awaitable<std::variant<std::string, api_error>> start_oauth_flow(const api
     spdlog::error("installation {}: starting the OAuth flow failed: {}", inst.id, saved.error().message());
     auto forgetting = forget_row();
     co_await std::move(forgetting);
-    co_return server_error();
+    co_return from_error_code(saved.error());
   }
   co_return ctx.public_url + "/api/mcp_store/oauth_start/?state=" + state;
 }

@@ -2,6 +2,7 @@
 
 #include "common/text.hpp"
 #include "common/ids.hpp"
+#include "common/log.hpp"
 #include "daemon/api/audit.hpp"
 #include "daemon/api/errors.hpp"
 #include "daemon/api/grants.hpp"
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 
 namespace mcpgate::daemon::api {
 namespace {
@@ -117,8 +119,8 @@ std::vector<std::string> tool_calls_of(const std::optional<proxy::inspection>& m
   return names;
 }
 
-// The tool_call_forwarded records of one forwarded body, handed to the store
-// thread without waiting for them (the agent's answer does not wait for the
+// The tool_call_forwarded records of one forwarded body, handed to the audit
+// batch without waiting for them (the agent's answer does not wait for the
 // insert; a request queued on the store thread later sees them). The detail
 // ends with `outcome`: upstream_status, or error when no answer came.
 void record_forwarded(const api_context& ctx, const caller& who, const std::string& installation_id,
@@ -134,9 +136,7 @@ void record_forwarded(const api_context& ctx, const caller& who, const std::stri
     metrics::count_tool_call("forwarded", "approved");  // only approved tools are forwarded
     events.push_back(make_audit_event(who, installation_id, audit_tool_call_forwarded, detail, now, name));
   }
-  ctx.db.run_detached([events = std::move(events)](registry::store& s) {
-    for (const auto& e : events) store_audit_event(s, e);
-  });
+  ctx.forwarded_audit->add(std::move(events));
 }
 
 // The installation from the cache for this caller; nullptr with found=true:
@@ -150,12 +150,14 @@ std::shared_ptr<const cached_installation> cached_installation_of(const api_cont
 }
 
 // "Header: value\r\n" presenting `credential` as the installation does; ""
-// without a credential, or when the result could start another header line.
+// without a credential, or when it holds a byte no header value may carry
+// (CR and LF would start another header line; NUL, other controls and DEL
+// are refused by servers or cut short): such a credential is unusable.
 std::string credential_line(const cached_installation& entry, const std::string& credential) {
   if (credential.empty()) return {};
   std::string value = entry.credential_format;
   if (const auto at = value.find("{key}"); at != std::string::npos) value.replace(at, 5, credential);
-  if (value.find_first_of("\r\n") != std::string::npos) return {};
+  if (std::any_of(value.begin(), value.end(), [](char c) { return is_control_char(c); })) return {};
   return entry.credential_header + ": " + value + "\r\n";
 }
 
@@ -217,6 +219,48 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
   co_return entry;
 }
 
+// The answer's Content-Length, when it sends a valid one.
+std::optional<std::size_t> declared_length(const net::upstream_exchange::response_head& head) {
+  const std::string_view text = head.header("Content-Length");
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
+
+// 429 with Retry-After (whole seconds, at least 1).
+http_response too_many(std::chrono::milliseconds wait, std::string_view message) {
+  http_response out = proxy_error(429, message);
+  out.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, (wait.count() + 999) / 1000)));
+  return out;
+}
+
+// 503 with Retry-After: the gateway sheds new work to stay within its caps.
+http_response overloaded_answer() {
+  http_response out = proxy_error(503, "The gateway is overloaded; try again shortly");
+  out.headers.emplace_back("Retry-After", "1");
+  return out;
+}
+
+// The gateway's answer in the upstream's place: a JSON-RPC error `error`
+// (an object's text) for every request in the body, HTTP 200; nullopt when
+// the body holds no request (notifications, responses, or no JSON-RPC body).
+std::optional<http_response> jsonrpc_errors(const std::optional<proxy::inspection>& message, const std::string& error) {
+  std::vector<std::string> answers;
+  if (message) {
+    for (const auto& m : message->messages) {
+      if (m.kind != proxy::message_kind::request) continue;
+      answers.push_back(R"({"jsonrpc":"2.0","id":)" + proxy::jsonrpc_id_text(m) + R"(,"error":)" + error + "}");
+    }
+  }
+  if (answers.empty()) return std::nullopt;
+  if (!message->is_batch) return http_response::json(200, std::move(answers.front()));
+  std::string batch = "[";
+  for (std::size_t i = 0; i < answers.size(); ++i) batch.append(i ? "," : "").append(answers[i]);
+  batch += "]";
+  return http_response::json(200, std::move(batch));
+}
+
 // Spec step 6: no usable upstream credential. Never HTTP 401 (that would
 // send the agent into OAuth discovery against the gateway): JSON-RPC
 // requests get a JSON-RPC error, anything else 409.
@@ -230,19 +274,32 @@ http_response needs_reauth(const api_context& ctx, const registry::installation&
   // Built as text so that a numeric id comes back exactly as written.
   const std::string error = json::serialize(
       json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}});
-  std::vector<std::string> answers;
+  if (auto answer = jsonrpc_errors(message, error)) return std::move(*answer);
+  return proxy_error(409, "Installation needs re-authentication: " + reason);
+}
+
+// The JSON-RPC error that stands in for an upstream answer to tools/list the
+// filter could not read (fail closed: it may list tools the agent must not see).
+std::string uninspectable_error() {
+  return json::serialize(json::object{
+      {"code", -32603},
+      {"message", "The upstream's answer could not be inspected"},
+      {"data", json::object{{"reason", "The answer to tools/list is not valid JSON, so the gateway cannot filter it"}}}});
+}
+
+// The same error as a whole JSON-RPC message, with the id of the body's
+// first tools/list request (null when there is none: a GET stream).
+std::string uninspectable_message(const std::optional<proxy::inspection>& message) {
+  std::string id = "null";
   if (message) {
     for (const auto& m : message->messages) {
-      if (m.kind != proxy::message_kind::request) continue;
-      answers.push_back(R"({"jsonrpc":"2.0","id":)" + proxy::jsonrpc_id_text(m) + R"(,"error":)" + error + "}");
+      if (m.kind == proxy::message_kind::request && m.method && *m.method == "tools/list") {
+        id = proxy::jsonrpc_id_text(m);
+        break;
+      }
     }
   }
-  if (answers.empty()) return proxy_error(409, "Installation needs re-authentication: " + reason);
-  if (!message->is_batch) return http_response::json(200, std::move(answers.front()));
-  std::string batch = "[";
-  for (std::size_t i = 0; i < answers.size(); ++i) batch.append(i ? "," : "").append(answers[i]);
-  batch += "]";
-  return http_response::json(200, std::move(batch));
+  return R"({"jsonrpc":"2.0","id":)" + id + R"(,"error":)" + uninspectable_error() + "}";
 }
 
 }  // namespace
@@ -293,15 +350,30 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     auto finding = find_installation(ctx, who, r.installation_id, ok);
     entry = co_await std::move(finding);
   }
-  if (!ok) co_return server_error().to_response();
+  if (!ok) co_return storage_unavailable(errc::store_failure).to_response();
   if (!entry) co_return not_found().to_response();
   const registry::installation& inst = entry->inst;
 
   // 2. Disabled.
   if (!inst.is_enabled) co_return proxy_error(403, "Server is disabled");
 
+  // 2b. Fairness and overload, before any work: the installation's rate
+  //     (429), then the gateway's memory (503, shed before it grows).
+  if (const auto wait = ctx.installation_limits->take(inst.id, settings.per_installation)) {
+    metrics::count_shed("installation_rate");
+    co_return too_many(*wait, "Rate limit exceeded for this installation");
+  }
+  if (ctx.memory != nullptr && ctx.memory->exhausted()) {
+    metrics::count_shed("memory");
+    co_return overloaded_answer();
+  }
+
   // 3. The body: one JSON-RPC message or a batch (the size limit was applied
-  //    while reading it: 413 from the HTTP server).
+  //    while reading it: 413 from the HTTP server). GET and DELETE carry
+  //    none; one that does is refused, never forwarded unchecked.
+  if (req.method != "POST" && !req.body.empty()) {
+    co_return proxy_error(400, "A " + std::string(req.method) + " request must not have a body");
+  }
   std::optional<proxy::inspection> message;
   if (req.method == "POST") {
     auto inspected = proxy::inspect_jsonrpc(req.body);
@@ -363,6 +435,9 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   if (inst.auth_type == "api_key" && entry->credential.empty()) {
     co_return needs_reauth(ctx, inst, message, "No API key is stored for this installation");
   }
+  if (!entry->credential.empty() && entry->credential_line.empty()) {
+    co_return needs_reauth(ctx, inst, message, "The stored credential cannot be sent in an HTTP header");
+  }
   std::string refreshed;  // a newer access token than the cached entry's
   if (oauth && inst.token_expires_at) {
     const auto now = std::chrono::system_clock::now();
@@ -382,8 +457,14 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     }
   }
 
-  // Every request in flight, and every stream until it ends, holds a slot.
-  auto slot = ctx.streams->acquire(inst.id, settings.max_streams_per_installation);
+  // Every request in flight, and every stream until it ends, holds a slot
+  // of its installation's and of the gateway's.
+  stream_slots::refusal full = stream_slots::refusal::installation_full;
+  auto slot = ctx.streams->acquire(inst.id, settings.max_streams_per_installation, settings.max_upstream_requests, &full);
+  if (!slot && full == stream_slots::refusal::all_full) {
+    metrics::count_shed("upstream_requests");
+    co_return overloaded_answer();
+  }
   if (!slot) co_return proxy_error(429, "Too many concurrent requests for this installation");
 
   std::string fields;
@@ -405,10 +486,14 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   std::shared_ptr<net::upstream_exchange> exchange;
   for (bool replay = false;; replay = true) {
     const std::string& credential = refreshed.empty() ? entry->credential : refreshed;
+    std::string credential_header = refreshed.empty() ? entry->credential_line : credential_line(*entry, refreshed);
+    if (!credential.empty() && credential_header.empty()) {
+      co_return needs_reauth(ctx, inst, message, "The access token cannot be sent in an HTTP header");
+    }
     net::upstream_exchange::raw_request upstream_request;
     upstream_request.method = req.method == "GET" ? "GET" : req.method == "DELETE" ? "DELETE" : "POST";
     upstream_request.fields = replay ? replay_fields : std::move(fields);
-    upstream_request.fields.append(refreshed.empty() ? entry->credential_line : credential_line(*entry, refreshed));
+    upstream_request.fields.append(credential_header);
     upstream_request.body = replay ? replay_body : std::move(req.body);
 
     auto started = net::upstream_exchange::start(ctx.upstreams.for_executor(here), *entry->upstream,
@@ -418,7 +503,8 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       if (ec == net::client_error::ssrf_denied || ec == net::client_error::invalid_url) {
         co_return proxy_error(400, "URL not allowed: " + detail);
       }
-      spdlog::warn("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
+      static summarised_log upstream_failed;
+      upstream_failed("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
       const bool timed_out = ec == net::client_error::timeout;
       if (!calls.empty()) {
         record_forwarded(ctx, who, inst.id, calls, arrived, "error", timed_out ? "timeout" : "unreachable");
@@ -476,6 +562,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     hooks.unseen_tool = sync_soon;
     hooks.hidden = [live, entry](std::string_view name) { return hidden_in_list(live->proxy, *entry, name); };
     hooks.known = [entry](std::string_view name) { return known_tool(*entry, name); };
+    hooks.uninspectable = uninspectable_message(req.method == "GET" ? std::nullopt : message);
     // A GET stream may replay a tools/list answer (Last-Event-ID): its events
     // are always looked at; a POST's only when it asked for tools/list.
     if (req.method == "GET") {
@@ -486,12 +573,24 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     co_return out;
   }
 
-  // Anything else is small by nature (a JSON-RPC answer): read it whole.
+  // Anything else is small by nature (a JSON-RPC answer): read it whole,
+  // its bytes taken from the gateway's memory budget until it is written.
+  auto held = std::make_shared<budget::share>();
+  if (ctx.memory != nullptr) *held = budget::share(*ctx.memory);
+  if (const auto length = declared_length(head)) {
+    if (!held->grow_to(*length)) {
+      exchange->cancel();
+      metrics::count_shed("memory");
+      co_return overloaded_answer();
+    }
+    if (*length <= settings.max_response_bytes) out.body.reserve(*length);  // one allocation, no doubling
+  }
   for (;;) {
     auto next = exchange->read_some();
     const auto [piece_ec, bytes] = co_await std::move(next);
     if (piece_ec) {
-      spdlog::warn("installation {}: upstream answer broke off: {}", inst.id, piece_ec.message());
+      static summarised_log answer_broke_off;
+      answer_broke_off("installation {}: upstream answer broke off: {}", inst.id, piece_ec.message());
       const bool timed_out = piece_ec == net::client_error::timeout;
       metrics::count_upstream_error(inst.id, timed_out ? "timeout" : "unreachable");
       if (timed_out) co_return proxy_error(504, "Upstream MCP server timed out");
@@ -503,19 +602,29 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       metrics::count_upstream_error(inst.id, "too_large");
       co_return proxy_error(502, "Upstream answer too large");
     }
+    if (!held->grow_to(out.body.size() + bytes.size())) {
+      exchange->cancel();
+      metrics::count_shed("memory");
+      co_return overloaded_answer();
+    }
     out.body.append(bytes);
     if (exchange->body_done()) break;  // saves a round trip to learn it
   }
   if (lists_tools) {
     const auto hidden = [&settings, &entry](std::string_view name) { return hidden_in_list(settings, *entry, name); };
     auto answer = proxy::filter_tools_list(out.body, hidden);
-    if (answer) {
-      const bool unseen = std::any_of(answer->names.begin(), answer->names.end(),
-                                      [&entry](const std::string& n) { return !known_tool(*entry, n); });
-      if (unseen) sync_soon();
-      if (answer->filtered) out.body = std::move(*answer->filtered);
+    if (answer.verdict == proxy::tools_list_verdict::unreadable) {
+      static summarised_log uninspectable;
+      uninspectable("installation {}: an answer to tools/list is not valid JSON: not forwarded", inst.id);
+      metrics::count_upstream_error(inst.id, "uninspectable");
+      co_return jsonrpc_errors(message, uninspectable_error()).value_or(proxy_error(502, "Upstream answer could not be inspected"));
     }
+    const bool unseen = std::any_of(answer.names.begin(), answer.names.end(),
+                                    [&entry](const std::string& n) { return !known_tool(*entry, n); });
+    if (unseen) sync_soon();
+    if (answer.filtered) out.body = std::move(*answer.filtered);
   }
+  out.keep = std::move(held);
   co_return out;
 }
 

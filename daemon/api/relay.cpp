@@ -27,21 +27,31 @@ using piece = std::pair<error_code, std::string_view>;
 
 constexpr std::string_view list_changed_method = "notifications/tools/list_changed";
 
+// True when `data` may hold a "tools" key: written plainly, or behind an
+// escape ("\u0074ools"), which a plain search cannot rule out.
+bool may_list_tools(std::string_view data) {
+  return data.find("\"tools\"") != std::string_view::npos || data.find('\\') != std::string_view::npos;
+}
+
 // One event of a stream the relay cuts into events: an answer to tools/list
 // loses its hidden tools; the hooks hear about unseen tools and list_changed.
+// An event that may answer tools/list but cannot be read is replaced by
+// hooks.uninspectable: it is never forwarded unfiltered.
 std::string inspect_event(std::string event, const relay_hooks& hooks, bool filter, list_changed_scanner& scanner) {
   if (scanner.feed(event) && hooks.list_changed) hooks.list_changed();
   if (!filter) return event;
   const std::string data = proxy::event_data(event);
-  if (data.find("\"tools\"") == std::string::npos) return event;
+  if (data.empty() || !may_list_tools(data)) return event;
   const auto answer = proxy::filter_tools_list(data, hooks.hidden);
-  if (!answer) return event;
-  if (hooks.unseen_tool && std::any_of(answer->names.begin(), answer->names.end(),
+  if (answer.verdict == proxy::tools_list_verdict::unreadable) {
+    return proxy::replace_event_data(event, hooks.uninspectable);
+  }
+  if (hooks.unseen_tool && std::any_of(answer.names.begin(), answer.names.end(),
                                        [&](const std::string& n) { return !hooks.known(n); })) {
     hooks.unseen_tool();
   }
-  if (!answer->filtered) return event;
-  return proxy::replace_event_data(event, *answer->filtered);
+  if (!answer.filtered) return event;
+  return proxy::replace_event_data(event, *answer.filtered);
 }
 
 // Counts a relayed stream in mcpgate_proxy_open_streams while it lives.

@@ -51,6 +51,9 @@ struct relay_hooks {
   std::function<bool(std::string_view)> hidden;
   // Filter mode: true when the registry knows the tool.
   std::function<bool(std::string_view)> known;
+  // Filter mode: the JSON-RPC message (text) sent in place of an event that
+  // may answer tools/list but is not valid JSON (fail closed).
+  std::string uninspectable;
 };
 
 // The SSE event the gateway sends on a GET stream after an approval change.

@@ -1,5 +1,7 @@
 #include "daemon/api/request_body.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
@@ -53,6 +55,17 @@ std::optional<std::string> field_reader::string(std::string_view name, std::size
     fail(validation_error(std::string(name), "max_length",
                           "Ensure this field has no more than " + std::to_string(max_length) +
                               " characters."));
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::string> field_reader::credential(std::string_view name, std::size_t max_length) {
+  auto text = string(name, max_length);
+  if (text && std::any_of(text->begin(), text->end(), [](char c) { return is_control_char(c); })) {
+    fail(validation_error(std::string(name), "invalid",
+                          "Must not contain control characters (line breaks, tabs, NUL or DEL): it is sent in an "
+                          "HTTP header."));
     return std::nullopt;
   }
   return text;

@@ -29,6 +29,11 @@ class field_reader {
 
   // nullopt when absent or wrong (then error() is set). `allow_blank`: ""
   // is accepted; otherwise it is a "blank" error.
+  // A credential sent upstream in a header (an API key): as string(), and
+  // no control character (CR, LF, NUL, DEL, ...), which no header value
+  // can carry.
+  std::optional<std::string> credential(std::string_view name, std::size_t max_length);
+
   std::optional<std::string> string(std::string_view name, std::size_t max_length,
                                     bool allow_blank = true);
   std::optional<bool> boolean(std::string_view name);

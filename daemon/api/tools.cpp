@@ -5,6 +5,7 @@
 #include "daemon/api/errors.hpp"
 #include "daemon/api/proxy.hpp"
 #include "daemon/api/request_body.hpp"
+#include "proxy/json_text.hpp"
 #include "proxy/mcp_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -27,10 +28,9 @@ namespace json = boost::json;
 
 // A JSON value the registry keeps as text; {} if it is somehow not JSON.
 json::value stored_json(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) return json::object{};
-  return v;
+  auto v = proxy::read_json(text);
+  if (!v) return json::object{};
+  return std::move(*v);
 }
 
 api_error tool_not_found() { return {404, "invalid_request", "not_found", "Tool not found", std::nullopt}; }
@@ -61,7 +61,7 @@ asio::awaitable<http_response> list(const api_context& ctx, const caller& who, c
   };
   auto tools = co_await ctx.db.run(query);
   if (!tools) co_return from_error_code(tools.error()).to_response();
-  co_return http_response::json(200, json::serialize(results_of(*tools, true)));
+  co_return http_response::json(200, proxy::write_json(results_of(*tools, true)));
 }
 
 // PATCH .../tools/{tool_name} {"approval_state": ...}: the change and its
@@ -95,12 +95,8 @@ asio::awaitable<http_response> set_approval(const api_context& ctx, const caller
       out.before = inst.error();
       return out;
     }
-    out.before = s.set_tool_approval(r.installation_id, r.tool_name, *state, now);
-    if (!out.before) {
-      out.tool_missing = out.before.error() == errc::not_found;
-      return out;
-    }
-    if (out.before->approval_state != *state) {
+    // The change and its audit record in one transaction: never one without the other.
+    const auto audit = [&](const registry::tool& before) {
       registry::audit_event e;
       e.id = new_uuid_v7(now);
       e.environment_id = who.environment_id;
@@ -108,12 +104,14 @@ asio::awaitable<http_response> set_approval(const api_context& ctx, const caller
       e.installation_id = r.installation_id;
       e.event_type = "tool_approval_changed";
       e.tool_name = r.tool_name;
-      e.detail = json::serialize(json::object{{"from", out.before->approval_state}, {"to", *state}});
+      e.detail = json::serialize(json::object{{"from", before.approval_state}, {"to", *state}});
       e.created_at = now;
-      if (auto kept = s.insert_audit_event(e); !kept) {
-        spdlog::error("installation {}: the audit record of an approval change was not stored: {}",
-                      r.installation_id, kept.error().message());
-      }
+      return e;
+    };
+    out.before = s.set_tool_approval(r.installation_id, r.tool_name, *state, now, audit);
+    if (!out.before) {
+      out.tool_missing = out.before.error() == errc::not_found;
+      return out;
     }
     out.after = s.list_tools(r.installation_id, true);
     return out;
@@ -129,7 +127,7 @@ asio::awaitable<http_response> set_approval(const api_context& ctx, const caller
                  done.before->approval_state, *state, who.user_id);
   }
   for (const auto& t : *done.after) {
-    if (t.tool_name == r.tool_name) co_return http_response::json(200, json::serialize(tool_json(t)));
+    if (t.tool_name == r.tool_name) co_return http_response::json(200, proxy::write_json(tool_json(t)));
   }
   co_return tool_not_found().to_response();  // deleted in between
 }
@@ -138,7 +136,7 @@ asio::awaitable<http_response> refresh(const api_context& ctx, const caller& who
   bool ok = true;
   auto finding = find_installation(ctx, who, r.installation_id, ok);
   auto entry = co_await std::move(finding);
-  if (!ok) co_return server_error().to_response();
+  if (!ok) co_return storage_unavailable(errc::store_failure).to_response();
   if (!entry) co_return not_found().to_response();
   if (!entry->inst.is_enabled) {
     co_return api_error{400, "invalid_request", "disabled", "Installation is disabled", std::nullopt}.to_response();
@@ -152,7 +150,7 @@ asio::awaitable<http_response> refresh(const api_context& ctx, const caller& who
   auto syncing = sync_tools_now(ctx, entry);
   auto outcome = co_await std::move(syncing);
   if (!outcome.ok) co_return upstream_failed.to_response();
-  co_return http_response::json(200, json::serialize(results_of(outcome.tools, false)));
+  co_return http_response::json(200, proxy::write_json(results_of(outcome.tools, false)));
 }
 
 }  // namespace
