@@ -5,12 +5,18 @@
 //   POST <any path>   JSON-RPC object or batch:
 //                     initialize, tools/list, tools/call (echoes the request's
 //                     id and its "text" argument), ping; notifications -> 202
+//                     With --big-bytes N, a second tool "big" is listed: a
+//                     tools/call of it (a single message, not a batch) answers
+//                     a JSON body of about N bytes (one text content of N
+//                     'a's, built once and written from the same buffer every
+//                     time, with a Content-Length)
 //   GET  <any path>   with Accept: text/event-stream: an SSE stream held open,
 //                     a comment at once and a ": ping" every --ping-seconds
-//   GET  /stats       {"requests":N,"sse_open":N,"sse_total":N,"auth_ok":N}
+//   GET  /stats       {"requests":N,"sse_open":N,"sse_total":N,"auth_ok":N,"big":N}
 //   DELETE            204
 //
 // Usage: mcpgate_bench_upstream [--port N] [--ping-seconds S] [--expect-key K]
+//                               [--big-bytes N]
 // Prints "listening 127.0.0.1:PORT" once it accepts; SIGTERM/SIGINT stop it.
 // "mcpgate_bench_upstream --free-port" prints a free loopback port and exits.
 
@@ -19,6 +25,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -41,28 +48,51 @@ struct counters {
   std::uint64_t sse_open = 0;
   std::uint64_t sse_total = 0;
   std::uint64_t auth_ok = 0;
+  std::uint64_t big = 0;  // big answers written whole
 };
 
 struct settings {
   std::chrono::seconds ping{10};
   std::string expected_authorization;  // "Bearer <key>", empty: not counted
+  // With --big-bytes: everything of the big answer after its id, built once.
+  std::shared_ptr<const std::string> big_tail;
 };
 
-json::value tool_list() {
-  return json::value{
-      {"tools",
-       json::array{json::object{
-           {"name", "echo"},
-           {"description", "Echoes its text argument"},
-           {"inputSchema",
-            json::object{{"type", "object"},
-                         {"properties", json::object{{"text", json::object{{"type", "string"}}}}}}},
-       }}},
-  };
+json::value tool_list(bool with_big) {
+  const json::object schema{{"type", "object"},
+                            {"properties", json::object{{"text", json::object{{"type", "string"}}}}}};
+  json::array tools{json::object{
+      {"name", "echo"},
+      {"description", "Echoes its text argument"},
+      {"inputSchema", schema},
+  }};
+  if (with_big) {
+    tools.push_back(json::object{
+        {"name", "big"},
+        {"description", "Answers a large text (bench/flood)"},
+        {"inputSchema", schema},
+    });
+  }
+  return json::value{{"tools", std::move(tools)}};
+}
+
+// The id of a single tools/call of the "big" tool, or nothing.
+const json::value* big_call_id(const json::value& message) {
+  const auto* obj = message.if_object();
+  if (obj == nullptr) return nullptr;
+  const auto* id = obj->if_contains("id");
+  const auto* method = obj->if_contains("method");
+  const auto* params = obj->if_contains("params");
+  if (id == nullptr || method == nullptr || !method->is_string() || method->get_string() != "tools/call" ||
+      params == nullptr || !params->is_object())
+    return nullptr;
+  const auto* name = params->get_object().if_contains("name");
+  if (name == nullptr || !name->is_string() || name->get_string() != "big") return nullptr;
+  return id;
 }
 
 // The answer to one JSON-RPC message, or nothing for a notification.
-std::optional<json::value> answer(const json::value& message) {
+std::optional<json::value> answer(const json::value& message, bool with_big) {
   const auto* obj = message.if_object();
   if (obj == nullptr) {
     return json::value{{"jsonrpc", "2.0"},
@@ -91,7 +121,7 @@ std::optional<json::value> answer(const json::value& message) {
         {"serverInfo", json::object{{"name", "mcpgate-bench-upstream"}, {"version", "1"}}},
     };
   } else if (method == "tools/list") {
-    result = tool_list();
+    result = tool_list(with_big);
   } else if (method == "tools/call") {
     json::string text = "ok";
     if (params != nullptr) {
@@ -149,7 +179,8 @@ class session : public std::enable_shared_from_this<session> {
             json::serialize(json::value{{"requests", count_.requests},
                                         {"sse_open", count_.sse_open},
                                         {"sse_total", count_.sse_total},
-                                        {"auth_ok", count_.auth_ok}}));
+                                        {"auth_ok", count_.auth_ok},
+                                        {"big", count_.big}}));
     } else if (req.method() == http::verb::get) {
       if (req[http::field::accept].find("text/event-stream") == std::string_view::npos)
         return reply(http::status::method_not_allowed, "application/json", R"({"error":"GET needs SSE"})");
@@ -169,15 +200,19 @@ class session : public std::enable_shared_from_this<session> {
       return reply(http::status::bad_request, "application/json",
                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}})");
     }
+    const bool with_big = config_.big_tail != nullptr;
     if (const auto* batch = body.if_array()) {
       json::array answers;
       for (const auto& item : *batch) {
-        if (auto a = answer(item)) answers.push_back(std::move(*a));
+        if (auto a = answer(item, with_big)) answers.push_back(std::move(*a));
       }
       if (answers.empty()) return reply(http::status::accepted, {}, {});
       return reply(http::status::ok, "application/json", json::serialize(answers));
     }
-    auto a = answer(body);
+    if (with_big) {
+      if (const auto* id = big_call_id(body)) return reply_big(*id);
+    }
+    auto a = answer(body, with_big);
     if (!a) return reply(http::status::accepted, {}, {});
     reply(http::status::ok, "application/json", json::serialize(*a));
   }
@@ -190,6 +225,25 @@ class session : public std::enable_shared_from_this<session> {
     auto self = shared_from_this();
     http::async_write(socket_, response_, [self](beast::error_code ec, std::size_t) {
       if (ec || !self->response_.keep_alive()) return self->close();
+      self->read_request();
+    });
+  }
+
+  // The big answer: a head and the id written from buffers of their own, the
+  // rest from the one shared tail (no copy of its megabytes per answer).
+  void reply_big(const json::value& id) {
+    big_id_ = "{\"jsonrpc\":\"2.0\",\"id\":" + json::serialize(id);
+    const auto& tail = *config_.big_tail;
+    big_head_ = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(big_id_.size() + tail.size()) + "\r\n";
+    if (!response_.keep_alive()) big_head_ += "Connection: close\r\n";
+    big_head_ += "\r\n";
+    const std::array<asio::const_buffer, 3> wire{asio::buffer(big_head_), asio::buffer(big_id_), asio::buffer(tail)};
+    auto self = shared_from_this();
+    auto keep = config_.big_tail;  // the buffer outlives the write
+    asio::async_write(socket_, wire, [self, keep](beast::error_code ec, std::size_t) {
+      if (ec || !self->response_.keep_alive()) return self->close();
+      ++self->count_.big;
       self->read_request();
     });
   }
@@ -250,6 +304,8 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::string big_head_;
+  std::string big_id_;
   bool streaming_ = false;
   char scratch_[64]{};
 };
@@ -290,7 +346,8 @@ class listener {
 };
 
 int usage() {
-  std::cerr << "usage: mcpgate_bench_upstream [--port N] [--ping-seconds S] [--expect-key KEY] | --free-port\n";
+  std::cerr << "usage: mcpgate_bench_upstream [--port N] [--ping-seconds S] [--expect-key KEY] [--big-bytes N]\n"
+               "       mcpgate_bench_upstream --free-port\n";
   return 2;
 }
 
@@ -314,6 +371,12 @@ int main(int argc, char** argv) {
       config.ping = std::chrono::seconds(std::max(1L, std::strtol(argv[++i], nullptr, 10)));
     } else if (arg == "--expect-key" && has_value) {
       config.expected_authorization = std::string("Bearer ") + argv[++i];
+    } else if (arg == "--big-bytes" && has_value) {
+      const auto n = std::strtoull(argv[++i], nullptr, 10);
+      if (n == 0) return usage();
+      config.big_tail = std::make_shared<const std::string>(
+          ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"" + std::string(n, 'a') +
+          "\"}],\"isError\":false}}");
     } else {
       return usage();
     }

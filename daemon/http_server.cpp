@@ -280,7 +280,9 @@ asio::awaitable<error_code> connection::read_request(request_reader& parser, bea
     const std::size_t used =
         parser.parse(std::string_view(static_cast<const char*>(data.data()), data.size()), whole_message, ec);
     buffer.consume(used);
-    if (req.body.size() > share.held() && !share.grow_to((req.body.size() / step + 1) * step)) {
+    // What the body holds is its capacity (a growing string doubles it).
+    const std::size_t owed = budgeted(req.body.capacity());
+    if (owed > share.held() && !share.grow_to((owed / step + 1) * step)) {
       co_return error_code(errc::overloaded);
     }
     if (ec != http::error::need_more) co_return ec;
@@ -407,7 +409,7 @@ asio::awaitable<void> connection::run() {
     if (!ec) {
       // A declared length is taken at once: a body that cannot fit is shed
       // before a byte of it is read.
-      if (const auto length = parser.content_length(); length && !body_share.grow_to(*length)) {
+      if (const auto length = parser.content_length(); length && !body_share.grow_to(budgeted(*length))) {
         ec = errc::overloaded;
       }
     }

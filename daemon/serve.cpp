@@ -259,11 +259,12 @@ int serve(const config::config& cfg) {
     pools.add(*shard, std::move(*pool));
   }
   registry_cache cache;
+  const auto forwarded_audit = std::make_shared<api::audit_batch>(db);
   const auto live = std::make_shared<api::live_config>(make_live_settings(current, public_url, bound));
   api::api_context ctx{db, ssrf, public_url, *keys, &cache, std::move(pools), std::make_shared<stream_slots>(), live};
   ctx.refresher = std::make_shared<api::token_refresher>();
   ctx.memory = &memory;
-  ctx.forwarded_audit = std::make_shared<api::audit_batch>(db);
+  ctx.forwarded_audit = forwarded_audit;
   rest = std::make_unique<rest_api>(std::move(ctx));
 
   // A reload validates the file first and changes nothing unless all of it
@@ -389,6 +390,8 @@ int serve(const config::config& cfg) {
   stop_all();
   for (auto& t : threads) t.join();
   loops_over = true;
+  // Audit records still in their batch window go to the store before it stops.
+  if (forwarded_audit) forwarded_audit->flush();
 
   db.stop();
   spdlog::info("stopped");

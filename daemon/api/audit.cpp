@@ -6,6 +6,7 @@
 #include "daemon/api/errors.hpp"
 #include "daemon/api/pagination.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
@@ -83,8 +84,9 @@ void store_audit_event(registry::store& s, const registry::audit_event& event) {
   }
 }
 
-void audit_batch::add(std::vector<registry::audit_event> events) {
-  bool queue = false;
+void audit_batch::add(std::vector<registry::audit_event> events, const boost::asio::any_io_executor& where) {
+  bool start_window = false;
+  bool full = false;
   {
     std::lock_guard lock(mu_);
     if (pending_.empty()) {
@@ -92,18 +94,32 @@ void audit_batch::add(std::vector<registry::audit_event> events) {
     } else {
       pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
     }
-    queue = !std::exchange(queued_, true);
+    full = pending_.size() >= max_records;
+    start_window = !full && !std::exchange(timed_, true);
   }
-  if (queue) db_.run_detached([self = shared_from_this()](registry::store& s) { self->write(s); });
+  if (full) {
+    queue_write();
+    return;
+  }
+  if (!start_window) return;
+  auto timer = std::make_shared<boost::asio::steady_timer>(where, window);
+  timer->async_wait([self = shared_from_this(), timer](const boost::system::error_code&) { self->queue_write(); });
 }
 
-void audit_batch::write(registry::store& s) {
+void audit_batch::flush() { queue_write(); }
+
+void audit_batch::queue_write() {
+  db_.run_detached([self = shared_from_this()](registry::store& s) { self->write_pending(s); });
+}
+
+void audit_batch::write_pending(registry::store& s) {
   std::vector<registry::audit_event> batch;
   {
     std::lock_guard lock(mu_);
     batch.swap(pending_);
-    queued_ = false;
+    timed_ = false;
   }
+  if (batch.empty()) return;
   if (auto kept = s.insert_audit_events(batch); !kept) {
     static summarised_log lost(spdlog::level::err);
     lost("{} audit record(s) of forwarded calls were not stored: {}", batch.size(), kept.error().message());
@@ -137,7 +153,8 @@ boost::asio::awaitable<http_response> handle_audit_events(const api_context& ctx
   if (auto* e = std::get_if<api_error>(&filtering)) co_return e->to_response();
   const auto p = std::get<registry::page>(page);
   const auto filter = std::get<registry::audit_filter>(std::move(filtering));
-  const auto query = [who, &filter, p](registry::store& s) {
+  const auto query = [who, &filter, p, batch = ctx.forwarded_audit](registry::store& s) {
+    if (batch) batch->write_pending(s);  // records of calls already answered are listed too
     return s.list_audit_events(who.environment_id, who.user_id, filter, p);
   };
   auto rows = co_await ctx.db.run(query);

@@ -123,9 +123,10 @@ std::vector<std::string> tool_calls_of(const std::optional<proxy::inspection>& m
 // batch without waiting for them (the agent's answer does not wait for the
 // insert; a request queued on the store thread later sees them). The detail
 // ends with `outcome`: upstream_status, or error when no answer came.
-void record_forwarded(const api_context& ctx, const caller& who, const std::string& installation_id,
-                      const std::vector<std::string>& tools, std::chrono::steady_clock::time_point arrived,
-                      std::string_view outcome, json::value outcome_value) {
+void record_forwarded(const api_context& ctx, const asio::any_io_executor& where, const caller& who,
+                      const std::string& installation_id, const std::vector<std::string>& tools,
+                      std::chrono::steady_clock::time_point arrived, std::string_view outcome,
+                      json::value outcome_value) {
   const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived);
   json::object detail{{"decision", "forwarded"}, {"latency_ms", latency.count()}};
   detail[outcome] = std::move(outcome_value);
@@ -136,7 +137,7 @@ void record_forwarded(const api_context& ctx, const caller& who, const std::stri
     metrics::count_tool_call("forwarded", "approved");  // only approved tools are forwarded
     events.push_back(make_audit_event(who, installation_id, audit_tool_call_forwarded, detail, now, name));
   }
-  ctx.forwarded_audit->add(std::move(events));
+  ctx.forwarded_audit->add(std::move(events), where);
 }
 
 // The installation from the cache for this caller; nullptr with found=true:
@@ -357,15 +358,12 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   // 2. Disabled.
   if (!inst.is_enabled) co_return proxy_error(403, "Server is disabled");
 
-  // 2b. Fairness and overload, before any work: the installation's rate
-  //     (429), then the gateway's memory (503, shed before it grows).
+  // 2b. Fairness, before any work: the installation's rate (429). (The
+  //     gateway's memory is guarded where it grows: a large answer takes
+  //     from the budget as it arrives; small ones never need it.)
   if (const auto wait = ctx.installation_limits->take(inst.id, settings.per_installation)) {
     metrics::count_shed("installation_rate");
     co_return too_many(*wait, "Rate limit exceeded for this installation");
-  }
-  if (ctx.memory != nullptr && ctx.memory->exhausted()) {
-    metrics::count_shed("memory");
-    co_return overloaded_answer();
   }
 
   // 3. The body: one JSON-RPC message or a batch (the size limit was applied
@@ -507,7 +505,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       upstream_failed("installation {}: upstream {}: {}", inst.id, ec.message(), detail);
       const bool timed_out = ec == net::client_error::timeout;
       if (!calls.empty()) {
-        record_forwarded(ctx, who, inst.id, calls, arrived, "error", timed_out ? "timeout" : "unreachable");
+        record_forwarded(ctx, here, who, inst.id, calls, arrived, "error", timed_out ? "timeout" : "unreachable");
       }
       metrics::count_upstream_error(inst.id, timed_out ? "timeout" : "unreachable");
       if (timed_out) co_return proxy_error(504, "Upstream MCP server timed out");
@@ -543,7 +541,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
   }
 
   const auto& head = exchange->head();
-  if (!calls.empty()) record_forwarded(ctx, who, inst.id, calls, arrived, "upstream_status", head.status);
+  if (!calls.empty()) record_forwarded(ctx, here, who, inst.id, calls, arrived, "upstream_status", head.status);
   http_response out;
   out.status = head.status;
   const auto content_type = head.header("Content-Type");
@@ -573,12 +571,18 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
     co_return out;
   }
 
-  // Anything else is small by nature (a JSON-RPC answer): read it whole,
-  // its bytes taken from the gateway's memory budget until it is written.
-  auto held = std::make_shared<budget::share>();
-  if (ctx.memory != nullptr) *held = budget::share(*ctx.memory);
+  // Anything else is small by nature (a JSON-RPC answer): read it whole.
+  // What a large one holds beyond unbudgeted_bytes is taken from the
+  // gateway's memory budget until it is written (the share is made only
+  // then: a small answer costs nothing here).
+  std::shared_ptr<budget::share> held;
+  const auto hold = [&](std::size_t bytes) {
+    if (ctx.memory == nullptr || budgeted(bytes) == 0) return true;
+    if (!held) held = std::make_shared<budget::share>(*ctx.memory);
+    return held->grow_to(budgeted(bytes));
+  };
   if (const auto length = declared_length(head)) {
-    if (!held->grow_to(*length)) {
+    if (!hold(*length)) {
       exchange->cancel();
       metrics::count_shed("memory");
       co_return overloaded_answer();
@@ -602,7 +606,7 @@ asio::awaitable<http_response> handle_proxy(const api_context& ctx, const caller
       metrics::count_upstream_error(inst.id, "too_large");
       co_return proxy_error(502, "Upstream answer too large");
     }
-    if (!held->grow_to(out.body.size() + bytes.size())) {
+    if (!hold(std::max(out.body.capacity(), out.body.size() + bytes.size()))) {
       exchange->cancel();
       metrics::count_shed("memory");
       co_return overloaded_answer();
