@@ -14,6 +14,16 @@
 
 namespace mcpgate {
 
+// What one request (its body, or its non-streamed answer) may hold without
+// taking from the shared budget: the usual JSON-RPC message never touches
+// it, so a client that holds the budget with large or slow bodies cannot
+// starve everyone else's small requests. In all, bounded by the connection
+// cap times this.
+inline constexpr std::size_t unbudgeted_bytes = 64 * 1024;
+
+// The part of `n` bytes held by one request that the budget must cover.
+constexpr std::size_t budgeted(std::size_t n) { return n > unbudgeted_bytes ? n - unbudgeted_bytes : 0; }
+
 class budget {
  public:
   explicit budget(std::size_t limit) : limit_(limit) {}
