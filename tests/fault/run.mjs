@@ -23,6 +23,14 @@ import path from 'node:path';
 
 import { Child, children, Condition, debug, log, runToEnd, setVerbose, sseEventData, TestFailure, withDeadline } from '../interop/lib.mjs';
 
+// Listens on 127.0.0.1, a free port; resolves to the port.
+function listenOnLoopback(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+
 // ------------------------------------------------------------------ sizes and bounds
 
 const RUN_DEADLINE_MS = 180_000; // scenarios start only while this lasts; each is bounded on its own too
@@ -456,14 +464,9 @@ class McpUpstream {
     this.changed = new Condition();
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
-  listen() {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.port = this.server.address().port;
-        resolve(this);
-      });
-    });
+  async listen() {
+    this.port = await listenOnLoopback(this.server);
+    return this;
   }
   url(p) {
     return `http://127.0.0.1:${this.port}${p}`;
@@ -564,14 +567,9 @@ class FaultUpstream {
     this.changed = new Condition();
     this.server = net.createServer((sock) => this.onConnection(sock));
   }
-  listen() {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.port = this.server.address().port;
-        resolve(this);
-      });
-    });
+  async listen() {
+    this.port = await listenOnLoopback(this.server);
+    return this;
   }
   url(mode) {
     return `http://127.0.0.1:${this.port}/${mode}`;
