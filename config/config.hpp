@@ -136,6 +136,13 @@ struct proxy {
   std::vector<std::string> tools_list_hide{"do_not_use", "removed"};
 };
 
+struct audit {
+  // Which proxied tools/call messages leave an audit record: "all" (blocked
+  // and forwarded), "blocked_only", or "off" (none). Approval changes and
+  // installation changes are always recorded.
+  std::string forwarded_calls = "all";
+};
+
 struct logging {
   std::string level = "info";
   std::string format = "json";  // "json" or "text"
@@ -152,6 +159,7 @@ struct config {
   std::vector<template_entry> templates;
   struct proxy proxy;
   struct rate_limits rate_limits;
+  struct audit audit;
   struct logging logging;
 
   // The environment with this id, and its project; nullptr when unknown.

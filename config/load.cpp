@@ -260,6 +260,7 @@ class reader {
         {"templates", [&](const value& v) { read_templates(v, c.templates); }},
         {"proxy", [&](const value& v) { read_proxy(v, c.proxy); }},
         {"rate_limits", [&](const value& v) { read_rate_limits(v, c.rate_limits); }},
+        {"audit", [&](const value& v) { read_audit(v, c.audit); }},
         {"logging", [&](const value& v) { read_logging(v, c.logging); }},
     });
     return c;
@@ -558,6 +559,12 @@ class reader {
         {"burst", store(r.burst)},
     });
     out = r;
+  }
+
+  void read_audit(const value& v, audit& a) {
+    read_map(v, {
+        {"forwarded_calls", store(a.forwarded_calls, {"all", "blocked_only", "off"})},
+    });
   }
 
   void read_logging(const value& v, logging& l) {

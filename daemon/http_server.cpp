@@ -2,7 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
-#include "daemon/request_reader.hpp"
+#include "net/request_reader.hpp"
 #include "net/deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -69,7 +69,7 @@ enum class body_framing { length, chunked, close };
 // string: Beast's serializer walks a chain of small buffers per field, which
 // showed in the profile of every proxied request.
 // Into `head` (cleared first; a connection reuses one string for this).
-void render_head(std::string& head, const http_response& resp, unsigned version, bool keep_alive,
+void render_head(std::string& head, const net::http_response& resp, unsigned version, bool keep_alive,
                  body_framing framing) {
   head.clear();
   head.append(version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ").append(std::to_string(resp.status)).append(" ");
@@ -92,7 +92,7 @@ void render_head(std::string& head, const http_response& resp, unsigned version,
 // for after the stream. Everything runs on the connection's strand.
 class client_watch : public std::enable_shared_from_this<client_watch> {
  public:
-  client_watch(tcp::socket& socket, std::shared_ptr<body_source> source)
+  client_watch(tcp::socket& socket, std::shared_ptr<net::body_source> source)
       : socket_(socket), source_(std::move(source)), stopped_(socket.get_executor()) {
     stopped_.expires_at(asio::steady_timer::time_point::max());
   }
@@ -144,7 +144,7 @@ class client_watch : public std::enable_shared_from_this<client_watch> {
   }
 
   tcp::socket& socket_;
-  const std::shared_ptr<body_source> source_;
+  const std::shared_ptr<net::body_source> source_;
   asio::steady_timer stopped_;
   std::array<char, 4096> scratch_{};
   std::string pending_;
@@ -199,10 +199,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     if (drained) drained();
   }
 
-  http_response error_response(unsigned status, std::string_view target) const {
+  net::http_response error_response(unsigned status, std::string_view target) const {
     const auto opts = options();
     if (opts->error_response) return opts->error_response(status, target);
-    return http_response::empty(status);
+    return net::http_response::empty(status);
   }
 
   // Opens, binds and listens on `endpoint`; throws naming the address.
@@ -247,8 +247,8 @@ class connection : public std::enable_shared_from_this<connection> {
   // request). Errors as Beast's http::async_read.
   // The body's bytes are taken from `share` as they come (errc::overloaded
   // when the budget cannot give them).
-  asio::awaitable<error_code> read_request(request_reader& parser, beast::flat_buffer& buffer, bool whole_message,
-                                           budget::share& share, const http_request& req);
+  asio::awaitable<error_code> read_request(net::request_reader& parser, beast::flat_buffer& buffer, bool whole_message,
+                                           budget::share& share, const net::http_request& req);
 
   // After refusing a request whose body may still be arriving: stop sending,
   // then read and discard for a short, bounded while, so that closing does
@@ -258,7 +258,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // Writes a response whose body comes from resp.stream, piece by piece, each
   // piece only after the previous one left. True when the connection can
   // carry another request.
-  asio::awaitable<bool> write_streamed(http_response resp, unsigned version, bool keep_alive,
+  asio::awaitable<bool> write_streamed(net::http_response resp, unsigned version, bool keep_alive,
                                        beast::flat_buffer& buffer);
 
   // Constant after construction.
@@ -270,9 +270,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool idle_ = true;
 };
 
-asio::awaitable<error_code> connection::read_request(request_reader& parser, beast::flat_buffer& buffer,
+asio::awaitable<error_code> connection::read_request(net::request_reader& parser, beast::flat_buffer& buffer,
                                                      bool whole_message, budget::share& share,
-                                                     const http_request& req) {
+                                                     const net::http_request& req) {
   constexpr std::size_t step = 16 * 1024;  // the share grows in steps, not per byte
   error_code ec;
   for (;;) {
@@ -315,11 +315,11 @@ asio::awaitable<void> connection::linger() {
   }
 }
 
-asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned version, bool keep_alive,
+asio::awaitable<bool> connection::write_streamed(net::http_response resp, unsigned version, bool keep_alive,
                                                  beast::flat_buffer& buffer) {
   const std::shared_ptr<const server_options> current = server_->options();
   const server_options& opts = *current;
-  const std::shared_ptr<body_source> source = std::move(resp.stream);
+  const std::shared_ptr<net::body_source> source = std::move(resp.stream);
   const bool chunked = version >= 11;  // an HTTP/1.0 client reads to the close instead
   keep_alive = keep_alive && chunked;
   std::string head;
@@ -371,8 +371,8 @@ asio::awaitable<bool> connection::write_streamed(http_response resp, unsigned ve
 asio::awaitable<void> connection::run() {
   beast::flat_buffer buffer;
   // Reused by every request on this connection (see request_reader).
-  http_request req;
-  request_storage storage;
+  net::http_request req;
+  net::request_storage storage;
   std::string head;  // each answer's status line and header block
   error_code ec;
   for (;;) {
@@ -399,12 +399,12 @@ asio::awaitable<void> connection::run() {
     // From the first byte on, the whole request must arrive within
     // request_timeout: a slow client cannot hold the connection.
     deadline_.expires_after(opts.request_timeout);
-    request_reader parser(req, storage, request_limits{opts.max_header_bytes, opts.max_body_bytes});
+    net::request_reader parser(req, storage, net::request_limits{opts.max_header_bytes, opts.max_body_bytes});
     // The body's bytes, from the shared budget, until the answer is written.
     budget::share body_share = opts.memory != nullptr ? budget::share(*opts.memory) : budget::share();
     auto header = read_request(parser, buffer, false, body_share, req);
     ec = co_await std::move(header);
-    std::optional<http_response> refused;  // by admit(), before the body
+    std::optional<net::http_response> refused;  // by admit(), before the body
     if (!ec) ec = parser.start_body();     // over the limit by its Content-Length: not read
     if (!ec) {
       // A declared length is taken at once: a body that cannot fit is shed
@@ -423,7 +423,7 @@ asio::awaitable<void> connection::run() {
         auto admitting = opts.admit(req);
         refused = co_await std::move(admitting);
       }
-      if (!refused && iequals(req.header("Expect"), "100-continue")) {
+      if (!refused && net::iequals(req.header("Expect"), "100-continue")) {
         co_await asio::async_write(socket_, asio::buffer(continue_answer),
                                    asio::redirect_error(asio::use_awaitable, ec));
       }
@@ -445,7 +445,7 @@ asio::awaitable<void> connection::run() {
     if (ec) {
       if (const auto status = status_for_read_error(ec)) {
         const std::string target = parser.is_header_done() ? std::string(req.target) : "";
-        const http_response refusal = server_->error_response(*status, target);
+        const net::http_response refusal = server_->error_response(*status, target);
         render_head(head, refusal, 11, false, body_framing::length);
         const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refusal.body)};
         deadline_.expires_after(opts.request_timeout);
@@ -457,7 +457,7 @@ asio::awaitable<void> connection::run() {
 
     const unsigned version = parser.version();
     bool keep_alive = parser.keep_alive();
-    http_response resp;
+    net::http_response resp;
     try {
       auto pending = server_->handler_(req);
       resp = co_await std::move(pending);

@@ -26,7 +26,7 @@
 #pragma once
 
 #include "common/budget.hpp"
-#include "daemon/http_types.hpp"
+#include "net/http_types.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -52,12 +52,12 @@ struct server_options {
   std::chrono::milliseconds request_timeout{30'000};
   // Builds the answer the server itself gives (400, 413, 431, 500) for a
   // request target, so each route family keeps its own error body format.
-  std::function<http_response(unsigned status, std::string_view target)> error_response;
+  std::function<net::http_response(unsigned status, std::string_view target)> error_response;
   // Asked, once the header is read, about a request whose body has not all
   // arrived with it: an answer refuses the request (401 for a bad key, say)
   // without reading (or holding) the body, and the connection closes;
   // nullopt reads on (after `100 Continue` when the client waits for it).
-  std::function<boost::asio::awaitable<std::optional<http_response>>(const http_request&)> admit;
+  std::function<boost::asio::awaitable<std::optional<net::http_response>>(const net::http_request&)> admit;
   // Request bodies take their bytes from here as they are read; one that
   // does not fit is refused with 503 (error_response) and the connection
   // closed, before memory grows. Shared with the proxy; may be null.
@@ -66,7 +66,7 @@ struct server_options {
 
 // The request is the server's (see http_request): it stays alive and
 // unchanged until the returned awaitable completes.
-using request_handler = std::function<boost::asio::awaitable<http_response>(http_request&)>;
+using request_handler = std::function<boost::asio::awaitable<net::http_response>(net::http_request&)>;
 
 class http_server {
  public:

@@ -1,7 +1,7 @@
 #include "daemon/ops.hpp"
 
 #include "common/log.hpp"
-#include "daemon/metrics.hpp"
+#include "common/metrics.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -19,15 +19,15 @@ std::optional<ops_route> match_ops_route(std::string_view target) {
   return std::nullopt;
 }
 
-boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_route route, const http_request& req) {
+boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route, const net::http_request& req) {
   if (req.method != "GET" && req.method != "HEAD") {
-    http_response refused = http_response::json(405, R"({"status":"method not allowed"})");
+    net::http_response refused = net::http_response::json(405, R"({"status":"method not allowed"})");
     refused.headers.emplace_back("Allow", "GET");
     co_return refused;
   }
   switch (route) {
     case ops_route::healthz:
-      co_return http_response::json(200, R"({"status":"ok"})");
+      co_return net::http_response::json(200, R"({"status":"ok"})");
     case ops_route::readyz: {
       // The store answers, and takes writes again if they have been failing
       // (the probe is also how it recovers: see store::check_ready).
@@ -41,25 +41,25 @@ boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_rou
         const char* reason = ec == errc::storage_full        ? "storage full"
                              : ec == errc::storage_read_only ? "storage read-only"
                                                              : "the store did not answer";
-        co_return http_response::json(
+        co_return net::http_response::json(
             503, boost::json::serialize(boost::json::object{{"status", "unavailable"}, {"reason", reason}}));
       }
-      co_return http_response::json(200, R"({"status":"ready"})");
+      co_return net::http_response::json(200, R"({"status":"ready"})");
     }
     case ops_route::metrics: {
-      http_response out;
+      net::http_response out;
       out.status = 200;
       out.body = metrics::render(ctx.open_connections(), MCPGATE_VERSION);
       out.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
       co_return out;
     }
   }
-  co_return http_response::empty(404);
+  co_return net::http_response::empty(404);
 }
 
-boost::asio::awaitable<http_response> handle_ops_listener(const ops_context& ctx, const http_request& req) {
+boost::asio::awaitable<net::http_response> handle_ops_listener(const ops_context& ctx, const net::http_request& req) {
   const auto route = match_ops_route(req.target);
-  if (!route) co_return http_response::json(404, R"({"status":"not found"})");
+  if (!route) co_return net::http_response::json(404, R"({"status":"not found"})");
   auto answering = handle_ops(ctx, *route, req);
   co_return co_await std::move(answering);
 }

@@ -7,8 +7,8 @@
 // connection's shard and hops to the store thread for /readyz.
 #pragma once
 
-#include "daemon/http_types.hpp"
-#include "daemon/store_executor.hpp"
+#include "net/http_types.hpp"
+#include "registry/store_executor.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -25,15 +25,15 @@ enum class ops_route { healthz, readyz, metrics };
 std::optional<ops_route> match_ops_route(std::string_view target);
 
 struct ops_context {
-  store_executor& db;
+  registry::store_executor& db;
   std::function<std::size_t()> open_connections;
 };
 
 // Answers an operator route; 405 with Allow: GET for another method.
-boost::asio::awaitable<http_response> handle_ops(const ops_context& ctx, ops_route route, const http_request& req);
+boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route, const net::http_request& req);
 
 // The whole of the metrics listener (server.metrics_listen): the operator
 // routes, 404 for anything else.
-boost::asio::awaitable<http_response> handle_ops_listener(const ops_context& ctx, const http_request& req);
+boost::asio::awaitable<net::http_response> handle_ops_listener(const ops_context& ctx, const net::http_request& req);
 
 }  // namespace mcpgate::daemon

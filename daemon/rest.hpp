@@ -5,11 +5,11 @@
 // method (405 with Allow), the endpoint's scope (403), then the handler.
 // Thread-safety: immutable after construction (what a reload changes is read
 // from ctx.settings(), one snapshot per request); handle() runs concurrently
-// on many strands.
+// on every shard at once.
 #pragma once
 
 #include "daemon/api/context.hpp"
-#include "daemon/http_types.hpp"
+#include "net/http_types.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -30,15 +30,15 @@ class rest_api {
   // line: request id (the client's X-Request-Id when it sends a sane one),
   // method, route, status, latency to the response head, user and
   // installation ids. Never a header value or a body.
-  boost::asio::awaitable<http_response> handle(http_request& req) const;
+  boost::asio::awaitable<net::http_response> handle(net::http_request& req) const;
 
   // For a client that waits for `100 Continue` (http_server's admit): the
   // answer refusing the request by its header alone (route, Host/Origin on
   // the proxy, the key), or nullopt to let its body come.
-  boost::asio::awaitable<std::optional<http_response>> admit(const http_request& req) const;
+  boost::asio::awaitable<std::optional<net::http_response>> admit(const net::http_request& req) const;
 
   // The answer for a request the HTTP server itself refused (400, 413, 431, 500).
-  http_response error_response(unsigned status, std::string_view target) const;
+  net::http_response error_response(unsigned status, std::string_view target) const;
 
  private:
   // What the request's log line and metrics say about it, filled in as it
@@ -48,12 +48,7 @@ class rest_api {
     std::int64_t user_id = 0;            // 0 until a key is accepted
     std::string installation_id;         // "" when the route names none
   };
-  boost::asio::awaitable<http_response> route_request(http_request& req, request_record& record) const;
-  // The caller's key, or the answer refusing the request (401, or 503 when
-  // the store cannot say). `hot`: the proxy, which may use the key cache.
-  boost::asio::awaitable<std::variant<std::shared_ptr<const registry::api_key>, http_response>> authenticate(
-      const http_request& req, bool hot) const;
-
+  boost::asio::awaitable<net::http_response> route_request(net::http_request& req, request_record& record) const;
   const api::api_context ctx_;
 };
 

@@ -1,6 +1,7 @@
 #include "proxy/approval.hpp"
 
 #include "proxy/json_text.hpp"
+#include "proxy/mcp_names.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -28,7 +29,7 @@ verdict judge(const message_info& m, const tool_state_lookup& state_of) {
   return {false, -32001, "Tool '" + name + "' requires approval before it can be called", std::string(*state)};
 }
 
-bool is_tool_call(const message_info& m) { return m.method && *m.method == "tools/call"; }
+bool is_tool_call(const message_info& m) { return m.method && *m.method == method_tools_call; }
 
 // The answer as text, so that a numeric id comes back exactly as written
 // (a JSON value would round an integer beyond 64 bits).

@@ -205,6 +205,32 @@ rpc_answer malformed(std::string_view step, std::string_view what) {
   return failed(failure{make_error_code(mcp_client_error::malformed_answer), std::string(step) + ": " + std::string(what)});
 }
 
+// The JSON-RPC response to a call: its result object, or its error.
+rpc_answer answer_of(std::string_view method, json::object response, std::string session_id) {
+  if (const json::value* error = response.if_contains("error")) {
+    rpc_answer out;
+    out.ec = make_error_code(mcp_client_error::jsonrpc_error);
+    out.detail = std::string(method) + ": upstream answered JSON-RPC error";
+    if (error->is_object()) {
+      const json::object& e = error->get_object();
+      if (const json::value* code = e.if_contains("code"); code != nullptr && code->is_int64()) {
+        out.rpc_code = code->get_int64();
+        out.detail.append(" ").append(std::to_string(out.rpc_code));
+      }
+      if (const json::value* text = e.if_contains("message"); text != nullptr && text->is_string()) {
+        out.detail.append(": ").append(printable(text->get_string()));
+      }
+    }
+    return out;
+  }
+  json::value* result = response.if_contains("result");
+  if (result == nullptr || !result->is_object()) return malformed(method, "the response has no result object");
+  rpc_answer out;
+  out.result = std::move(result->get_object());
+  out.session_id = std::move(session_id);
+  return out;
+}
+
 // One JSON-RPC request and its response: the result object, or a failure.
 asio::awaitable<rpc_answer> call(session& s, std::string_view method, json::object params) {
   const std::int64_t id = s.next_id++;
@@ -284,28 +310,7 @@ asio::awaitable<rpc_answer> call(session& s, std::string_view method, json::obje
     if (!response) co_return malformed(method, "the answer is not the JSON-RPC response to the request");
   }
 
-  if (const json::value* error = response->if_contains("error")) {
-    rpc_answer out;
-    out.ec = make_error_code(mcp_client_error::jsonrpc_error);
-    out.detail = std::string(method) + ": upstream answered JSON-RPC error";
-    if (error->is_object()) {
-      const json::object& e = error->get_object();
-      if (const json::value* code = e.if_contains("code"); code != nullptr && code->is_int64()) {
-        out.rpc_code = code->get_int64();
-        out.detail.append(" ").append(std::to_string(out.rpc_code));
-      }
-      if (const json::value* text = e.if_contains("message"); text != nullptr && text->is_string()) {
-        out.detail.append(": ").append(printable(text->get_string()));
-      }
-    }
-    co_return out;
-  }
-  json::value* result = response->if_contains("result");
-  if (result == nullptr || !result->is_object()) co_return malformed(method, "the response has no result object");
-  rpc_answer out;
-  out.result = std::move(result->get_object());
-  out.session_id = std::move(session_id);
-  co_return out;
+  co_return answer_of(method, std::move(*response), std::move(session_id));
 }
 
 // notifications/initialized: any 2xx; the body (normally none) is not read.

@@ -180,4 +180,32 @@ class store {
 // applies pending migrations. The parent folder must exist.
 result<std::unique_ptr<store>> open_sqlite_store(const std::string& path);
 
+// What find_or_insert_installation() did.
+struct found_or_inserted {
+  result<installation> row = errc::not_found;
+  bool inserted = false;
+};
+
+// On the store thread: the user's installation of `fresh.url` when there is
+// one, handed to `adopt` (which may update it in the store, or refuse it with
+// an error that becomes the row's); else `fresh`, inserted.
+template <typename Adopt>
+found_or_inserted find_or_insert_installation(store& s, const installation& fresh,
+                                              Adopt&& adopt) {
+  found_or_inserted out;
+  out.row = s.find_installation_by_url(fresh.environment_id, fresh.user_id, fresh.url);
+  if (out.row) {
+    if (result<void> adopted = adopt(s, *out.row); !adopted) out.row = adopted.error();
+    return out;
+  }
+  if (out.row.error() != errc::not_found) return out;
+  if (auto kept = s.insert_installation(fresh); !kept) {
+    out.row = kept.error();
+    return out;
+  }
+  out.row = fresh;
+  out.inserted = true;
+  return out;
+}
+
 }  // namespace mcpgate::registry

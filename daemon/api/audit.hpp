@@ -1,128 +1,29 @@
-// The audit trail (spec: operations.md "Audit trail"): the event types, how
-// a handler records one, and the REST handler that reads them back:
+// The audit trail's REST handler (spec: operations.md "Audit trail"); the
+// records themselves are registry/audit.hpp's:
 //   GET .../mcp_audit_events   the caller's records in the environment, newest
 //                              first; limit/offset (daemon/api/pagination.hpp),
 //                              filters installation_id and event_type
 //
-// Event types and the members of their detail object. A detail never holds a
-// secret or a secret's value; it names a changed credential ("api_key",
-// "oauth_grant") without its value. Installation URLs are left out too: some
-// servers take a key in the query string.
-//   installation_created   source ("create", "install_custom", "install_template"),
-//                          auth_type, display_name, template_id (string or null)
-//   installation_changed   fields: the names of what changed, e.g. ["display_name","is_enabled"],
-//                          ["api_key"], ["oauth_grant"], ["template_id"]
-//   installation_deleted   auth_type, display_name, template_id, and reason
-//                          "oauth_flow_failed" when a failed install removed the row it made
-//   tool_approval_changed  from, to (approval states); tool_name set
-//   tool_call_blocked      state ("needs_approval", "do_not_use", "unknown"); tool_name set
-//   tool_call_forwarded    decision "forwarded", latency_ms (from the request reaching the
-//                          proxy handler to the upstream's answer head), and
-//                          upstream_status, or error ("timeout", "unreachable") when
-//                          no answer came; tool_name set
-//
-// Recording: a handler that changes the registry stores the record in the same
-// trip to the store thread (store_audit_event, on that thread); the proxy path
-// hands its records to an audit_batch, which writes them without making
-// anyone wait, many to a transaction. A record that cannot be stored is
-// logged and never fails the request.
-//
 // REQUIRES (handle_audit_events): as for handle_installations (daemon/rest.cpp
 // has authenticated the caller and checked scope and method). Thread-safety:
 // stateless; the handler runs on the connection's shard and hops to the store
-// thread for data; store_audit_event runs on the store thread.
+// thread for data.
 #pragma once
 
-#include "common/time.hpp"
 #include "daemon/api/context.hpp"
-#include "daemon/http_types.hpp"
 #include "daemon/router.hpp"
-#include "registry/store.hpp"
-#include "registry/types.hpp"
+#include "net/http_types.hpp"
+#include "registry/audit.hpp"
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
-#include <array>
-#include <chrono>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <string_view>
-#include <vector>
-
 namespace mcpgate::daemon::api {
-
-inline constexpr std::string_view audit_installation_created = "installation_created";
-inline constexpr std::string_view audit_installation_changed = "installation_changed";
-inline constexpr std::string_view audit_installation_deleted = "installation_deleted";
-inline constexpr std::string_view audit_tool_approval_changed = "tool_approval_changed";
-inline constexpr std::string_view audit_tool_call_blocked = "tool_call_blocked";
-inline constexpr std::string_view audit_tool_call_forwarded = "tool_call_forwarded";
-
-// Every event type, in the order the list's 400 names them.
-inline constexpr std::array audit_event_types{
-    audit_installation_created, audit_installation_changed, audit_installation_deleted,
-    audit_tool_approval_changed, audit_tool_call_blocked,   audit_tool_call_forwarded,
-};
-
-// A record of `who`'s about `installation_id`, made at `when` (id: a UUIDv7
-// of `when`); `tool_name` "" when it is not about a tool.
-registry::audit_event make_audit_event(const caller& who, std::string installation_id, std::string_view event_type,
-                                       const boost::json::object& detail, sys_time when,
-                                       std::string tool_name = {});
-
-// The detail of installation_created (`source`: "create", "install_custom" or
-// "install_template") and of installation_deleted.
-boost::json::object installation_created_detail(const registry::installation& inst, std::string_view source);
-boost::json::object installation_deleted_detail(const registry::installation& inst);
-
-// Stores `event`; a failure is logged, never returned: an audit write never
-// fails the request it records. REQUIRES: on the store thread.
-void store_audit_event(registry::store& s, const registry::audit_event& event);
-
-// Records handed over by the proxy path (one or more per forwarded call),
-// written on the store thread in batches, one transaction each: a batch is
-// written `window` after its first record arrives, or at once when it holds
-// max_records. A commit writes every page it touched (the table's and each
-// index's), so a record alone costs about a commit: a call audited one by
-// one once cut the proxy to a third of nginx's throughput; in batches a
-// record costs a fraction of one.
-//
-// Visibility: the audit API calls write_pending() on the store thread
-// before it reads, so a record of a call that was answered is always in the
-// list; readers of the database file itself see it within `window`.
-// flush() writes what is pending (at shutdown, before the store stops). A
-// SIGKILL loses at most `window` of these records.
-//
-// Thread-safety: add() and flush() from any thread; write_pending() on the
-// store thread.
-class audit_batch : public std::enable_shared_from_this<audit_batch> {
- public:
-  static constexpr std::chrono::milliseconds window{20};
-  static constexpr std::size_t max_records = 1000;
-
-  explicit audit_batch(store_executor& db) : db_(db) {}
-  // `where`: an executor to time the window on (the caller's shard).
-  void add(std::vector<registry::audit_event> events, const boost::asio::any_io_executor& where);
-  void flush();
-  // REQUIRES: on the store thread.
-  void write_pending(registry::store& s);
-
- private:
-  void queue_write();
-
-  store_executor& db_;
-  std::mutex mu_;
-  std::vector<registry::audit_event> pending_;  // guarded by mu_
-  bool timed_ = false;                           // guarded by mu_: a window is running for pending_
-};
 
 // The record as the API shows it: id, event_type, installation_id, tool_name
 // (null when none), detail (the object), user_id, created_at (ISO 8601 UTC).
 boost::json::object audit_event_json(const registry::audit_event& e);
 
-boost::asio::awaitable<http_response> handle_audit_events(const api_context& ctx, const caller& who, const route& r);
+boost::asio::awaitable<net::http_response> handle_audit_events(const api_context& ctx, const caller& who, const route& r);
 
 }  // namespace mcpgate::daemon::api

@@ -1,13 +1,13 @@
 #include "daemon/api/installations.hpp"
 
 #include "common/ids.hpp"
-#include "daemon/api/audit.hpp"
-#include "daemon/api/grants.hpp"
-#include "daemon/api/oauth.hpp"
+#include "registry/audit.hpp"
+#include "proxy/token_refresher.hpp"
+#include "daemon/api/oauth_flow.hpp"
 #include "daemon/api/pagination.hpp"
-#include "daemon/api/proxy.hpp"
+#include "proxy/installation_cache.hpp"
+#include "proxy/tool_sync.hpp"
 #include "daemon/api/request_body.hpp"
-#include "daemon/api/tools.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
@@ -23,8 +23,8 @@ using registry::installation;
 constexpr std::size_t max_display_name = 200;
 constexpr std::size_t max_text = 100'000;  // description: bounded by the body limit anyway
 
-http_response json_response(unsigned status, const json::value& body) {
-  return http_response::json(status, json::serialize(body));
+net::http_response json_response(unsigned status, const json::value& body) {
+  return net::http_response::json(status, json::serialize(body));
 }
 
 // Checks the url the way the API documents: absolute http(s), length, SSRF.
@@ -33,15 +33,15 @@ void check_url(field_reader& fields, const std::string& url, const net::ssrf_pol
   switch (verdict.problem) {
     case net::url_problem::none: return;
     case net::url_problem::too_long:
-      fields.fail(validation_error("url", "max_length",
+      fields.fail(net::validation_error("url", "max_length",
                                    "Ensure this field has no more than " +
                                        std::to_string(net::max_url_length) + " characters."));
       return;
     case net::url_problem::invalid:
-      fields.fail(validation_error("url", "invalid", "Enter a valid URL: " + verdict.reason + "."));
+      fields.fail(net::validation_error("url", "invalid", "Enter a valid URL: " + verdict.reason + "."));
       return;
     case net::url_problem::not_allowed:
-      fields.fail(validation_error("url", "url_not_allowed", "URL not allowed: " + verdict.reason + "."));
+      fields.fail(net::validation_error("url", "url_not_allowed", "URL not allowed: " + verdict.reason + "."));
       return;
   }
 }
@@ -63,7 +63,7 @@ installation read_new_installation(field_reader& fields, const api_context& ctx,
 }
 
 // The body of a create request, validated.
-std::variant<installation, api_error> read_create(const json::object& body, const api_context& ctx) {
+std::variant<installation, net::api_error> read_create(const json::object& body, const api_context& ctx) {
   field_reader fields(body);
   installation inst = read_new_installation(fields, ctx, "display_name");
   if (auto v = fields.boolean("is_enabled")) inst.is_enabled = *v;
@@ -87,7 +87,7 @@ struct custom_install {
 };
 
 // The body of install_custom, validated.
-std::variant<custom_install, api_error> read_install_custom(const json::object& body, const api_context& ctx) {
+std::variant<custom_install, net::api_error> read_install_custom(const json::object& body, const api_context& ctx) {
   field_reader fields(body);
   custom_install out{read_new_installation(fields, ctx, "name"), {}, {}};
   if (auto v = fields.credential("api_key", max_secret)) out.api_key = std::move(*v);
@@ -100,7 +100,7 @@ std::variant<custom_install, api_error> read_install_custom(const json::object& 
     out.flow.client = oauth::client_credentials{*client_id, secret, "none"};
     out.flow.client_source = "user";
   } else if (client_secret && !client_secret->empty()) {
-    return validation_error("client_id", "required", "A client_secret needs its client_id.");
+    return net::validation_error("client_id", "required", "A client_secret needs its client_id.");
   }
   if (out.inst.auth_type != "api_key") out.api_key.clear();  // oauth and none carry no key
   return out;
@@ -112,7 +112,7 @@ struct template_install {
   flow_options flow;
 };
 
-std::variant<template_install, api_error> read_install_template(const json::object& body) {
+std::variant<template_install, net::api_error> read_install_template(const json::object& body) {
   field_reader fields(body);
   template_install out;
   fields.require("template_id");
@@ -124,15 +124,15 @@ std::variant<template_install, api_error> read_install_template(const json::obje
 }
 
 // Where an installation's API key is sealed: binds the blob to its row.
-std::string api_key_context(const std::string& installation_id) { return secret_context(installation_id, "api_key"); }
+std::string api_key_context(const std::string& installation_id) { return proxy::secret_context(installation_id, "api_key"); }
 
 // The body of a PATCH: only display_name, description and is_enabled.
-std::variant<registry::installation_patch, api_error> read_patch(const json::object& body) {
+std::variant<registry::installation_patch, net::api_error> read_patch(const json::object& body) {
   field_reader fields(body);
   for (const auto& member : body) {
     const std::string_view key = member.key();
     if (key != "display_name" && key != "description" && key != "is_enabled") {
-      fields.fail(validation_error(std::string(key), "read_only",
+      fields.fail(net::validation_error(std::string(key), "read_only",
                                    "This field cannot be changed; only display_name, description "
                                    "and is_enabled may be updated."));
     }
@@ -145,15 +145,15 @@ std::variant<registry::installation_patch, api_error> read_patch(const json::obj
   return patch;
 }
 
-boost::asio::awaitable<http_response> list(const api_context& ctx, const caller& who, const route& r) {
+boost::asio::awaitable<net::http_response> list(const api_context& ctx, const caller& who, const route& r) {
   auto page = read_page(r);
-  if (auto* e = std::get_if<api_error>(&page)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&page)) co_return e->to_response();
   const auto p = std::get<registry::page>(page);
   const auto query = [who, p](registry::store& s) {
     return s.list_installations(who.environment_id, who.user_id, p);
   };
   auto rows = co_await ctx.db.run(query);
-  if (!rows) co_return from_error_code(rows.error()).to_response();
+  if (!rows) co_return net::from_error_code(rows.error()).to_response();
 
   json::array results;
   for (const auto& inst : rows->items) results.push_back(installation_json(inst, ctx));
@@ -165,7 +165,7 @@ boost::asio::awaitable<http_response> list(const api_context& ctx, const caller&
 // and answers 201 with it (400 `unique` on a duplicate url).
 // (The strings are taken by value: a caller may start this coroutine in one
 // statement and await it in the next.)
-boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
+boost::asio::awaitable<net::http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
                                                  std::string api_key, std::string duplicate_detail,
                                                  std::string source) {
   const auto now = std::chrono::system_clock::now();
@@ -184,29 +184,29 @@ boost::asio::awaitable<http_response> insert_new(const api_context& ctx, const c
         return kept;
       }
     }
-    store_audit_event(s, make_audit_event(who, inst.id, audit_installation_created,
-                                          installation_created_detail(inst, source), now));
+    registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_created,
+                                          registry::installation_created_detail(inst, source), now));
     return {};
   };
   auto stored = co_await ctx.db.run(insert);
   if (!stored) {
     if (stored.error() == errc::already_exists) {
-      co_return validation_error("url", "unique", duplicate_detail).to_response();
+      co_return net::validation_error("url", "unique", duplicate_detail).to_response();
     }
     spdlog::error("creating an installation failed: {}", stored.error().message());
-    co_return from_error_code(stored.error()).to_response();
+    co_return net::from_error_code(stored.error()).to_response();
   }
   spdlog::info("installation {} ({}) created by user {} in environment {}", inst.id, inst.auth_type, who.user_id,
                who.environment_id);
   co_return json_response(201, installation_json(inst, ctx));
 }
 
-boost::asio::awaitable<http_response> create(const api_context& ctx, const caller& who,
-                                             const http_request& req) {
+boost::asio::awaitable<net::http_response> create(const api_context& ctx, const caller& who,
+                                             const net::http_request& req) {
   auto body = parse_json_object(req.body);
-  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_create(std::get<json::object>(body), ctx);
-  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&parsed)) co_return e->to_response();
   auto& inst = std::get<installation>(parsed);
   co_return co_await insert_new(ctx, who, inst, "", "mcp server installation with this url already exists.", "create");
 }
@@ -214,16 +214,16 @@ boost::asio::awaitable<http_response> create(const api_context& ctx, const calle
 // Syncs the tools of a stored installation before answering `status` with it,
 // so tool_count is right at once; a failed sync does not fail the install
 // (refresh retries it).
-boost::asio::awaitable<http_response> answer_synced(const api_context& ctx, const caller& who, installation inst,
+boost::asio::awaitable<net::http_response> answer_synced(const api_context& ctx, const caller& who, installation inst,
                                                     unsigned status) {
   if (ctx.cache) ctx.cache->forget_installation(inst.id);
   if (inst.is_enabled) {
     bool ok = true;
-    auto finding = find_installation(ctx, who, inst.id, ok);
+    auto finding = proxy::find_installation(ctx, who, inst.id, ok);
     auto entry = co_await std::move(finding);
     if (entry) inst = entry->inst;
     if (entry && entry->upstream) {
-      auto syncing = sync_tools_now(ctx, entry);
+      auto syncing = proxy::sync_tools_now(ctx, entry);
       const auto synced = co_await std::move(syncing);
       if (synced.ok) {
         inst.tool_count = 0;
@@ -234,17 +234,17 @@ boost::asio::awaitable<http_response> answer_synced(const api_context& ctx, cons
   co_return json_response(status, installation_json(inst, ctx));
 }
 
-boost::asio::awaitable<http_response> answer_flow(const api_context& ctx, const caller& who, installation inst,
+boost::asio::awaitable<net::http_response> answer_flow(const api_context& ctx, const caller& who, installation inst,
                                                   bool created_now, flow_options flow) {
   auto starting = start_oauth_flow(ctx, who, std::move(inst), created_now, std::move(flow));
   auto started = co_await std::move(starting);
-  if (auto* e = std::get_if<api_error>(&started)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&started)) co_return e->to_response();
   co_return json_response(200, json::object{{"redirect_url", std::get<std::string>(started)}});
 }
 
 // install_custom with auth_type oauth: the user's installation of the url
 // (an existing one loses its grant and needs re-authentication), then a flow.
-boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ctx, const caller& who,
+boost::asio::awaitable<net::http_response> install_custom_oauth(const api_context& ctx, const caller& who,
                                                            custom_install custom) {
   const auto now = std::chrono::system_clock::now();
   installation& fresh = custom.inst;
@@ -253,15 +253,15 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
   fresh.user_id = who.user_id;
   fresh.created_at = fresh.updated_at = now;
   const auto find_or_insert = [&fresh, &who, now](registry::store& s) {
-    auto found = find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
+    auto found = registry::find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
       // An oauth install of the url starts over; an api_key or none one is a duplicate.
       if (existing.auth_type != "oauth") return errc::already_exists;
       return st.clear_grant(existing.id, true);
     });
     if (found.row) {
-      store_audit_event(s, found.inserted ? make_audit_event(who, fresh.id, audit_installation_created,
-                                                            installation_created_detail(fresh, "install_custom"), now)
-                                          : make_audit_event(who, found.row->id, audit_installation_changed,
+      registry::store_audit_event(s, found.inserted ? registry::make_audit_event(who.user_id, who.environment_id, fresh.id, registry::audit_installation_created,
+                                                            registry::installation_created_detail(fresh, "install_custom"), now)
+                                          : registry::make_audit_event(who.user_id, who.environment_id, found.row->id, registry::audit_installation_changed,
                                                              json::object{{"fields", json::array{"oauth_grant"}}}, now));
     }
     return found;
@@ -269,10 +269,10 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
   auto found = co_await ctx.db.run(find_or_insert);
   if (!found.row) {
     if (found.row.error() == errc::already_exists) {
-      co_return validation_error("url", "unique", "This server URL is already installed.").to_response();
+      co_return net::validation_error("url", "unique", "This server URL is already installed.").to_response();
     }
     spdlog::error("install_custom (oauth) failed: {}", found.row.error().message());
-    co_return from_error_code(found.row.error()).to_response();
+    co_return net::from_error_code(found.row.error()).to_response();
   }
   if (ctx.cache) ctx.cache->forget_installation(found.row->id);
   if (found.inserted) {
@@ -286,12 +286,12 @@ boost::asio::awaitable<http_response> install_custom_oauth(const api_context& ct
 // install_custom: api_key and none installs answer 201 with the installation
 // (the key sealed at rest; duplicate url 400); oauth answers 200 with the
 // redirect_url of a new flow.
-boost::asio::awaitable<http_response> install_custom(const api_context& ctx, const caller& who,
-                                                     const http_request& req) {
+boost::asio::awaitable<net::http_response> install_custom(const api_context& ctx, const caller& who,
+                                                     const net::http_request& req) {
   auto body = parse_json_object(req.body);
-  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_install_custom(std::get<json::object>(body), ctx);
-  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&parsed)) co_return e->to_response();
   auto& custom = std::get<custom_install>(parsed);
   if (custom.inst.auth_type == "oauth") {
     auto flowing = install_custom_oauth(ctx, who, std::move(custom));
@@ -309,23 +309,23 @@ boost::asio::awaitable<http_response> install_custom(const api_context& ctx, con
 // (existing or new); api_key (required, overwrites the stored one) and none
 // answer 201 with it, oauth answers 200 with the redirect_url of a flow
 // that uses the template's client when the admin configured one.
-boost::asio::awaitable<http_response> install_template(const api_context& ctx, const caller& who,
-                                                       const http_request& req) {
+boost::asio::awaitable<net::http_response> install_template(const api_context& ctx, const caller& who,
+                                                       const net::http_request& req) {
   auto body = parse_json_object(req.body);
-  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_install_template(std::get<json::object>(body));
-  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&parsed)) co_return e->to_response();
   auto& request = std::get<template_install>(parsed);
   const auto live = ctx.settings();  // keeps *t alive
   const config::template_entry* t = live->find_template(request.template_id);
-  if (!t) co_return not_found().to_response();
+  if (!t) co_return net::not_found().to_response();
   if (t->auth_type == config::auth_type::api_key && request.api_key.empty()) {
-    co_return validation_error("api_key", "required", "This template needs an api_key.").to_response();
+    co_return net::validation_error("api_key", "required", "This template needs an api_key.").to_response();
   }
   bool created_now = false;
   auto ensuring = ensure_template_installation(ctx, who, *t, created_now);
   auto row = co_await std::move(ensuring);
-  if (auto* e = std::get_if<api_error>(&row)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&row)) co_return e->to_response();
   installation inst = std::move(std::get<installation>(row));
 
   if (t->auth_type == config::auth_type::oauth) {
@@ -337,7 +337,7 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
     co_return co_await std::move(answering);
   }
   if (inst.auth_type != (t->auth_type == config::auth_type::api_key ? "api_key" : "none")) {
-    co_return validation_error("template_id", "unique",
+    co_return net::validation_error("template_id", "unique",
                                "This server URL is already installed with another auth_type.")
         .to_response();
   }
@@ -347,7 +347,7 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
       auto kept = s.put_secret(inst.id, "api_key", sealed);
       // A new row's key is part of its creation; an existing one's is a change.
       if (kept && !created_now) {
-        store_audit_event(s, make_audit_event(who, inst.id, audit_installation_changed,
+        registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_changed,
                                               json::object{{"fields", json::array{"api_key"}}},
                                               std::chrono::system_clock::now()));
       }
@@ -356,7 +356,7 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
     auto kept = co_await ctx.db.run(keep);
     if (!kept) {
       spdlog::error("installation {}: storing the API key failed: {}", inst.id, kept.error().message());
-      co_return from_error_code(kept.error()).to_response();
+      co_return net::from_error_code(kept.error()).to_response();
     }
     inst.has_credential = true;
     spdlog::info("installation {}: API key {} from template {}", inst.id, created_now ? "stored" : "replaced", t->id);
@@ -365,22 +365,22 @@ boost::asio::awaitable<http_response> install_template(const api_context& ctx, c
   co_return co_await std::move(answering);
 }
 
-boost::asio::awaitable<http_response> retrieve(const api_context& ctx, const caller& who,
+boost::asio::awaitable<net::http_response> retrieve(const api_context& ctx, const caller& who,
                                                const std::string& id) {
   const auto query = [who, &id](registry::store& s) {
     return s.get_installation(who.environment_id, who.user_id, id);
   };
   auto row = co_await ctx.db.run(query);
-  if (!row) co_return from_error_code(row.error()).to_response();
+  if (!row) co_return net::from_error_code(row.error()).to_response();
   co_return json_response(200, installation_json(*row, ctx));
 }
 
-boost::asio::awaitable<http_response> update(const api_context& ctx, const caller& who,
-                                             const std::string& id, const http_request& req) {
+boost::asio::awaitable<net::http_response> update(const api_context& ctx, const caller& who,
+                                             const std::string& id, const net::http_request& req) {
   auto body = parse_json_object(req.body);
-  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_patch(std::get<json::object>(body));
-  if (auto* e = std::get_if<api_error>(&parsed)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&parsed)) co_return e->to_response();
   const auto patch = std::get<registry::installation_patch>(parsed);
   // The row before the change tells which fields the patch really changes:
   // only those are audited, and a patch that changes nothing is no event.
@@ -395,34 +395,34 @@ boost::asio::awaitable<http_response> update(const api_context& ctx, const calle
     if (patch.description && *patch.description != before->description) fields.emplace_back("description");
     if (patch.is_enabled && *patch.is_enabled != before->is_enabled) fields.emplace_back("is_enabled");
     if (!fields.empty()) {
-      store_audit_event(s, make_audit_event(who, id, audit_installation_changed,
+      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, id, registry::audit_installation_changed,
                                             json::object{{"fields", std::move(fields)}}, now));
     }
     return after;
   };
   auto row = co_await ctx.db.run(change);
   if (ctx.cache) ctx.cache->forget_installation(id);  // the next proxied request sees the change
-  if (!row) co_return from_error_code(row.error()).to_response();
+  if (!row) co_return net::from_error_code(row.error()).to_response();
   co_return json_response(200, installation_json(*row, ctx));
 }
 
-boost::asio::awaitable<http_response> remove(const api_context& ctx, const caller& who,
+boost::asio::awaitable<net::http_response> remove(const api_context& ctx, const caller& who,
                                              const std::string& id) {
   const auto erase = [who, &id](registry::store& s) -> result<void> {
     auto row = s.get_installation(who.environment_id, who.user_id, id);  // for the record's detail
     if (!row) return row.error();
     auto done = s.delete_installation(who.environment_id, who.user_id, id);
     if (done) {
-      store_audit_event(s, make_audit_event(who, id, audit_installation_deleted, installation_deleted_detail(*row),
+      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, id, registry::audit_installation_deleted, registry::installation_deleted_detail(*row),
                                             std::chrono::system_clock::now()));
     }
     return done;
   };
   auto done = co_await ctx.db.run(erase);
   if (ctx.cache) ctx.cache->forget_installation(id);
-  if (!done) co_return from_error_code(done.error()).to_response();
+  if (!done) co_return net::from_error_code(done.error()).to_response();
   spdlog::info("installation {} deleted by user {}", id, who.user_id);
-  co_return http_response::empty(204);
+  co_return net::http_response::empty(204);
 }
 
 }  // namespace
@@ -455,12 +455,10 @@ json::object installation_json(const installation& inst, const api_context& ctx)
   };
 }
 
-boost::asio::awaitable<http_response> handle_installations(const api_context& ctx, const caller& who,
-                                                           const route& r, const http_request& req) {
+boost::asio::awaitable<net::http_response> handle_installations(const api_context& ctx, const caller& who,
+                                                           const route& r, const net::http_request& req) {
   if (r.resource == resource::install_custom) co_return co_await install_custom(ctx, who, req);
   if (r.resource == resource::install_template) co_return co_await install_template(ctx, who, req);
-  if (r.resource == resource::authorize) co_return co_await handle_authorize(ctx, who, r);
-  if (r.resource == resource::templates) co_return co_await handle_templates(ctx);
   if (r.resource == resource::installations) {
     if (req.method == "POST") co_return co_await create(ctx, who, req);
     co_return co_await list(ctx, who, r);

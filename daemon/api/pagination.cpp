@@ -32,19 +32,19 @@ json::value page_link(const api_context& ctx, const route& r, std::int64_t limit
 
 }  // namespace
 
-std::variant<registry::page, api_error> read_page(const route& r) {
+std::variant<registry::page, net::api_error> read_page(const route& r) {
   registry::page p{default_page_limit, 0};
   for (const auto& [key, text] : r.params) {
     if (key != "limit" && key != "offset") continue;
     const auto value = parse_non_negative(text);
     if (key == "limit") {
       if (!value || *value == 0 || *value > max_page_limit) {
-        return validation_error("limit", "invalid",
+        return net::validation_error("limit", "invalid",
                                 "limit must be an integer from 1 to " + std::to_string(max_page_limit) + ".");
       }
       p.limit = *value;
     } else {
-      if (!value) return validation_error("offset", "invalid", "offset must be a non-negative integer.");
+      if (!value) return net::validation_error("offset", "invalid", "offset must be a non-negative integer.");
       p.offset = *value;
     }
   }

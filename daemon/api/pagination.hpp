@@ -10,7 +10,7 @@
 #pragma once
 
 #include "daemon/api/context.hpp"
-#include "daemon/api/errors.hpp"
+#include "net/api_error.hpp"
 #include "daemon/router.hpp"
 #include "registry/store.hpp"
 
@@ -32,7 +32,7 @@ inline constexpr std::int64_t max_page_limit = 1000;
 // limit and offset from the request's query (every occurrence is checked,
 // the last one counts; other parameters are ignored); a 400 validation error
 // naming the parameter when one is not a whole number in range.
-std::variant<registry::page, api_error> read_page(const route& r);
+std::variant<registry::page, net::api_error> read_page(const route& r);
 
 // Query parameters a page link carries on besides limit and offset (the
 // list's filters), as (name, decoded value); encoded in the link.

@@ -5,7 +5,7 @@
 // concerns (attr) so the answer names it. Thread-safety: plain values.
 #pragma once
 
-#include "daemon/api/errors.hpp"
+#include "net/api_error.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -19,7 +19,7 @@ namespace mcpgate::daemon::api {
 
 // Malformed JSON or invalid UTF-8: 400 parse_error. Valid JSON that is not an
 // object: 400 invalid_input.
-std::variant<boost::json::object, api_error> parse_json_object(std::string_view body);
+std::variant<boost::json::object, net::api_error> parse_json_object(std::string_view body);
 
 class field_reader {
  public:
@@ -42,17 +42,17 @@ class field_reader {
                                     std::initializer_list<std::string_view> choices);
 
   // Records a problem unless one is recorded already.
-  void fail(api_error e);
+  void fail(net::api_error e);
   // A "required" error for `name` when it is absent.
   void require(std::string_view name);
 
-  const std::optional<api_error>& error() const { return error_; }
+  const std::optional<net::api_error>& error() const { return error_; }
 
  private:
   const boost::json::value* present(std::string_view name);
 
   const boost::json::object& body_;
-  std::optional<api_error> error_;
+  std::optional<net::api_error> error_;
 };
 
 }  // namespace mcpgate::daemon::api

@@ -1,9 +1,12 @@
 #include "daemon/api/tools.hpp"
 
 #include "common/ids.hpp"
+#include "registry/audit.hpp"
 #include "common/text.hpp"
-#include "daemon/api/errors.hpp"
-#include "daemon/api/proxy.hpp"
+#include "net/api_error.hpp"
+#include "proxy/installation_cache.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/tool_sync.hpp"
 #include "daemon/api/request_body.hpp"
 #include "proxy/json_text.hpp"
 #include "proxy/mcp_client.hpp"
@@ -33,7 +36,7 @@ json::value stored_json(const std::string& text) {
   return std::move(*v);
 }
 
-api_error tool_not_found() { return {404, "invalid_request", "not_found", "Tool not found", std::nullopt}; }
+net::api_error tool_not_found() { return {404, "invalid_request", "not_found", "Tool not found", std::nullopt}; }
 
 json::object results_of(const std::vector<registry::tool>& tools, bool include_removed) {
   json::array results;
@@ -51,7 +54,7 @@ bool include_removed(const route& r) {
   return false;
 }
 
-asio::awaitable<http_response> list(const api_context& ctx, const caller& who, const route& r) {
+asio::awaitable<net::http_response> list(const api_context& ctx, const caller& who, const route& r) {
   const bool removed_too = include_removed(r);
   const auto query = [who, &r, removed_too](registry::store& s) -> result<std::vector<registry::tool>> {
     if (auto inst = s.get_installation(who.environment_id, who.user_id, r.installation_id); !inst) {
@@ -60,24 +63,24 @@ asio::awaitable<http_response> list(const api_context& ctx, const caller& who, c
     return s.list_tools(r.installation_id, removed_too);
   };
   auto tools = co_await ctx.db.run(query);
-  if (!tools) co_return from_error_code(tools.error()).to_response();
-  co_return http_response::json(200, proxy::write_json(results_of(*tools, true)));
+  if (!tools) co_return net::from_error_code(tools.error()).to_response();
+  co_return net::http_response::json(200, proxy::write_json(results_of(*tools, true)));
 }
 
 // PATCH .../tools/{tool_name} {"approval_state": ...}: the change and its
 // audit record in one trip to the store; the cache forgets the installation
 // so the very next proxied request enforces the new state.
-asio::awaitable<http_response> set_approval(const api_context& ctx, const caller& who, const route& r,
-                                            const http_request& req) {
+asio::awaitable<net::http_response> set_approval(const api_context& ctx, const caller& who, const route& r,
+                                            const net::http_request& req) {
   auto body = parse_json_object(req.body);
-  if (auto* e = std::get_if<api_error>(&body)) co_return e->to_response();
+  if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   field_reader fields(std::get<json::object>(body));
   fields.require("approval_state");
   auto state = fields.choice("approval_state", {registry::approval_approved, registry::approval_needs_approval,
                                                 registry::approval_do_not_use});
   for (const auto& member : std::get<json::object>(body)) {
     if (member.key() != "approval_state") {
-      fields.fail(validation_error(std::string(member.key()), "read_only",
+      fields.fail(net::validation_error(std::string(member.key()), "read_only",
                                    "This field cannot be changed; only approval_state may be updated."));
     }
   }
@@ -97,16 +100,9 @@ asio::awaitable<http_response> set_approval(const api_context& ctx, const caller
     }
     // The change and its audit record in one transaction: never one without the other.
     const auto audit = [&](const registry::tool& before) {
-      registry::audit_event e;
-      e.id = new_uuid_v7(now);
-      e.environment_id = who.environment_id;
-      e.user_id = who.user_id;
-      e.installation_id = r.installation_id;
-      e.event_type = "tool_approval_changed";
-      e.tool_name = r.tool_name;
-      e.detail = json::serialize(json::object{{"from", before.approval_state}, {"to", *state}});
-      e.created_at = now;
-      return e;
+      return registry::make_audit_event(who.user_id, who.environment_id, r.installation_id,
+                                        registry::audit_tool_approval_changed,
+                                        json::object{{"from", before.approval_state}, {"to", *state}}, now, r.tool_name);
     };
     out.before = s.set_tool_approval(r.installation_id, r.tool_name, *state, now, audit);
     if (!out.before) {
@@ -119,49 +115,41 @@ asio::awaitable<http_response> set_approval(const api_context& ctx, const caller
   auto done = co_await ctx.db.run(change);
   if (ctx.cache) ctx.cache->forget_installation(r.installation_id);
   if (done.tool_missing) co_return tool_not_found().to_response();
-  if (!done.before) co_return from_error_code(done.before.error()).to_response();
-  if (!done.after) co_return from_error_code(done.after.error()).to_response();
+  if (!done.before) co_return net::from_error_code(done.before.error()).to_response();
+  if (!done.after) co_return net::from_error_code(done.after.error()).to_response();
   if (done.before->approval_state != *state) {
-    ctx.listeners->tools_changed(r.installation_id);
+    ctx.streams->tools_changed(r.installation_id);
     spdlog::info("installation {}: tool {} changed from {} to {} by user {}", r.installation_id, r.tool_name,
                  done.before->approval_state, *state, who.user_id);
   }
   for (const auto& t : *done.after) {
-    if (t.tool_name == r.tool_name) co_return http_response::json(200, proxy::write_json(tool_json(t)));
+    if (t.tool_name == r.tool_name) co_return net::http_response::json(200, proxy::write_json(tool_json(t)));
   }
   co_return tool_not_found().to_response();  // deleted in between
 }
 
-asio::awaitable<http_response> refresh(const api_context& ctx, const caller& who, const route& r) {
+asio::awaitable<net::http_response> refresh(const api_context& ctx, const caller& who, const route& r) {
   bool ok = true;
-  auto finding = find_installation(ctx, who, r.installation_id, ok);
+  auto finding = proxy::find_installation(ctx, who, r.installation_id, ok);
   auto entry = co_await std::move(finding);
-  if (!ok) co_return storage_unavailable(errc::store_failure).to_response();
-  if (!entry) co_return not_found().to_response();
+  if (!ok) co_return net::storage_unavailable(errc::store_failure).to_response();
+  if (!entry) co_return net::not_found().to_response();
   if (!entry->inst.is_enabled) {
-    co_return api_error{400, "invalid_request", "disabled", "Installation is disabled", std::nullopt}.to_response();
+    co_return net::api_error{400, "invalid_request", "disabled", "Installation is disabled", std::nullopt}.to_response();
   }
-  const api_error upstream_failed{502, "server_error", "upstream_error",
+  const net::api_error upstream_failed{502, "server_error", "upstream_error",
                                   "Could not refresh tools from the upstream MCP server", std::nullopt};
   if (!entry->upstream) {
     spdlog::warn("installation {}: refresh refused: URL not allowed: {}", entry->inst.id, entry->url_refusal);
     co_return upstream_failed.to_response();
   }
-  auto syncing = sync_tools_now(ctx, entry);
+  auto syncing = proxy::sync_tools_now(ctx, entry);
   auto outcome = co_await std::move(syncing);
   if (!outcome.ok) co_return upstream_failed.to_response();
-  co_return http_response::json(200, proxy::write_json(results_of(outcome.tools, false)));
+  co_return net::http_response::json(200, proxy::write_json(results_of(outcome.tools, false)));
 }
 
 }  // namespace
-
-// `done` goes with the frame.
-static asio::awaitable<void> sync_detached(const api_context& ctx, std::shared_ptr<const cached_installation> entry,
-                                           std::shared_ptr<void> done) {
-  auto syncing = sync_tools_now(ctx, std::move(entry));
-  (void)co_await std::move(syncing);
-  (void)done;
-}
 
 json::object tool_json(const registry::tool& t) {
   return json::object{
@@ -179,53 +167,8 @@ json::object tool_json(const registry::tool& t) {
   };
 }
 
-asio::awaitable<sync_outcome> sync_tools_now(const api_context& ctx, std::shared_ptr<const cached_installation> entry) {
-  sync_outcome out;
-  const std::string& id = entry->inst.id;
-  const asio::any_io_executor here = co_await asio::this_coro::executor;
-  proxy::mcp_client_options options;
-  // A sync also runs inside an install request: each step gets at most 30 s.
-  const auto live = ctx.settings();
-  options.step_timeout = std::min<std::chrono::milliseconds>(live->proxy.first_byte_timeout, std::chrono::seconds(30));
-  options.max_answer_bytes = live->proxy.max_response_bytes;
-  options.credential_header = entry->credential_header;
-  options.credential_format = entry->credential_format;
-  auto listing_op = proxy::list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream,
-                                               entry->credential, options);
-  auto listing = co_await std::move(listing_op);
-  if (listing.ec) {
-    out.detail = listing.detail.empty() ? listing.ec.message() : listing.detail;
-    spdlog::warn("installation {}: tools sync failed: {}", id, out.detail);
-    co_return out;
-  }
-  const auto apply = [&id, &listing](registry::store& s) {
-    return s.sync_tools(id, listing.tools, std::chrono::system_clock::now());
-  };
-  auto synced = co_await ctx.db.run(apply);
-  if (ctx.cache) ctx.cache->forget_installation(id);
-  if (!synced) {
-    out.detail = "storing the tools failed: " + synced.error().message();
-    spdlog::error("installation {}: tools sync: {}", id, out.detail);
-    co_return out;
-  }
-  spdlog::info("installation {}: tools synced ({} listed by the upstream)", id, listing.tools.size());
-  out.ok = true;
-  out.tools = std::move(*synced);
-  co_return out;
-}
-
-void sync_tools_in_background(const api_context& ctx, std::shared_ptr<const cached_installation> entry,
-                              const asio::any_io_executor& shard) {
-  if (!entry->upstream || !ctx.syncs->try_start(entry->inst.id)) return;
-  // Whenever the frame goes (finished, or destroyed with its shard at
-  // shutdown), the installation may be synced again. The registry is shared,
-  // so this holds even while the server is being torn down.
-  std::shared_ptr<void> done(nullptr, [syncs = ctx.syncs, id = entry->inst.id](void*) { syncs->finish(id); });
-  asio::co_spawn(shard, sync_detached(ctx, std::move(entry), std::move(done)), asio::detached);
-}
-
-asio::awaitable<http_response> handle_tools(const api_context& ctx, const caller& who, const route& r,
-                                            const http_request& req) {
+asio::awaitable<net::http_response> handle_tools(const api_context& ctx, const caller& who, const route& r,
+                                            const net::http_request& req) {
   if (r.resource == resource::tools) co_return co_await list(ctx, who, r);
   if (r.resource == resource::tools_refresh && req.method == "POST") co_return co_await refresh(ctx, who, r);
   co_return co_await set_approval(ctx, who, r, req);  // PATCH .../tools/{name}, "refresh" included

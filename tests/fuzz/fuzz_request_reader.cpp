@@ -1,4 +1,4 @@
-// Fuzz target: the HTTP request reader (daemon/request_reader.hpp) under the
+// Fuzz target: the HTTP request reader (net/request_reader.hpp) under the
 // server's limits, driven exactly as daemon/http_server.cpp's
 // connection::run() and read_request() drive it: one connection, requests one
 // after another while they keep the connection alive, the bytes arriving in
@@ -15,8 +15,8 @@
 //     than one "chunked" (case-insensitive, trimmed), not both
 //     Content-Length and Transfer-Encoding, no line break in a name or value;
 //   - a request read whole has the body its Content-Length announced.
-#include "daemon/http_types.hpp"
-#include "daemon/request_reader.hpp"
+#include "net/http_types.hpp"
+#include "net/request_reader.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 #include <boost/beast/http/error.hpp>
@@ -31,10 +31,10 @@
 namespace {
 
 namespace http = boost::beast::http;
-namespace daemon = mcpgate::daemon;
+namespace net = mcpgate::net;
 using boost::system::error_code;
 
-constexpr daemon::request_limits limits{2048, 8192};
+constexpr net::request_limits limits{2048, 8192};
 
 // The client's bytes, handed out piece by piece.
 class client {
@@ -98,15 +98,15 @@ std::string_view trimmed(std::string_view v) {
   return v;
 }
 
-void check_bounds(const read_buffer& buffer, const client& peer, const daemon::http_request& req) {
+void check_bounds(const read_buffer& buffer, const client& peer, const net::http_request& req) {
   FUZZ_CHECK(buffer.size() <= limits.max_header_bytes + peer.largest_piece());
   FUZZ_CHECK(req.body.size() <= limits.max_body_bytes);
 }
 
 // connection::read_request(): parse what is buffered, drop what was used,
 // read more while the parser needs it; the peer closing ends the message.
-error_code read_request(daemon::request_reader& parser, read_buffer& buffer, client& peer,
-                        const daemon::http_request& req, bool whole_message) {
+error_code read_request(net::request_reader& parser, read_buffer& buffer, client& peer,
+                        const net::http_request& req, bool whole_message) {
   error_code ec;
   for (;;) {
     const std::size_t used = parser.parse(buffer.data(), whole_message, ec);
@@ -122,7 +122,7 @@ error_code read_request(daemon::request_reader& parser, read_buffer& buffer, cli
 }
 
 // The header the reader accepted.
-void check_header(const daemon::http_request& req, unsigned version) {
+void check_header(const net::http_request& req, unsigned version) {
   unsigned hosts = 0, origins = 0, transfer_encodings = 0, content_lengths = 0;
   FUZZ_CHECK(!req.method.empty());
   FUZZ_CHECK(!req.target.empty());
@@ -130,12 +130,12 @@ void check_header(const daemon::http_request& req, unsigned version) {
     FUZZ_CHECK(!name.empty());
     FUZZ_CHECK(name.find_first_of("\r\n") == std::string_view::npos);
     FUZZ_CHECK(value.find_first_of("\r\n") == std::string_view::npos);
-    if (daemon::iequals(name, "Host")) ++hosts;
-    if (daemon::iequals(name, "Origin")) ++origins;
-    if (daemon::iequals(name, "Content-Length")) ++content_lengths;
-    if (daemon::iequals(name, "Transfer-Encoding")) {
+    if (net::iequals(name, "Host")) ++hosts;
+    if (net::iequals(name, "Origin")) ++origins;
+    if (net::iequals(name, "Content-Length")) ++content_lengths;
+    if (net::iequals(name, "Transfer-Encoding")) {
       ++transfer_encodings;
-      FUZZ_CHECK(daemon::iequals(trimmed(value), "chunked"));
+      FUZZ_CHECK(net::iequals(trimmed(value), "chunked"));
     }
   }
   FUZZ_CHECK(hosts <= 1);
@@ -153,8 +153,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // connection::run(): what a connection keeps from one request to the next.
   read_buffer buffer(size);
-  daemon::http_request req;
-  daemon::request_storage storage;
+  net::http_request req;
+  net::request_storage storage;
   for (;;) {
     buffer.compact();
     if (buffer.empty()) {
@@ -162,7 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!piece) break;  // the client closed between requests
       buffer.append(*piece);
     }
-    daemon::request_reader parser(req, storage, limits);
+    net::request_reader parser(req, storage, limits);
     error_code ec = read_request(parser, buffer, peer, req, false);
     const bool header_accepted = !ec;
     if (header_accepted) {

@@ -521,6 +521,14 @@ BOOST_AUTO_TEST_CASE(reads_tools_list_hide_values) {
                   {"t.yaml:1:28: proxy.tools_list_hide[0]: expected one of needs_approval, do_not_use, removed"});
 }
 
+BOOST_AUTO_TEST_CASE(reads_which_tool_calls_are_audited) {
+  BOOST_TEST(default_config().audit.forwarded_calls == "all");
+  BOOST_TEST(loaded("audit: { forwarded_calls: blocked_only }").audit.forwarded_calls == "blocked_only");
+  BOOST_TEST(loaded("audit: { forwarded_calls: off }").audit.forwarded_calls == "off");
+  expect_problems(load("audit: { forwarded_calls: some }"),
+                  {"t.yaml:1:27: audit.forwarded_calls: expected one of all, blocked_only, off"});
+}
+
 BOOST_AUTO_TEST_CASE(missing_file_is_a_problem_without_position) {
   const load_result r = load_file("/nonexistent/mcpgate.yaml");
   BOOST_TEST(!r.value.has_value());

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 using namespace mcpgate::daemon::api;
+using namespace mcpgate::net;
 
 namespace {
 

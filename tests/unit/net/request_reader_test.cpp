@@ -3,7 +3,7 @@
 // the next read (as flat_buffer does), and the gateway's own rules hold
 // whatever the cut: Transfer-Encoding exactly "chunked", one Host and one
 // Origin, no obs-fold, chunk lines and trailers capped at the header limit.
-#include "daemon/request_reader.hpp"
+#include "net/request_reader.hpp"
 
 #include <boost/beast/http/error.hpp>
 #include <boost/test/unit_test.hpp>
@@ -13,7 +13,8 @@
 #include <string_view>
 #include <vector>
 
-using namespace mcpgate::daemon;
+using namespace mcpgate::net;
+namespace net = mcpgate::net;
 namespace http = boost::beast::http;
 using boost::system::error_code;
 
@@ -33,7 +34,7 @@ struct outcome {
 // earlier one reads freed memory (AddressSanitizer says so).
 outcome read(std::string_view wire, std::size_t piece, request_limits limits = {2048, 4096}) {
   outcome out;
-  http_request req;
+  net::http_request req;
   request_storage storage;
   request_reader reader(req, storage, limits);
   auto held = std::make_unique<std::string>();

@@ -14,8 +14,11 @@
 #pragma once
 
 #include "auth/api_keys.hpp"
+#include "proxy/context.hpp"
 #include "net/url_policy.hpp"
 #include "registry/types.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +33,7 @@
 #include <unordered_map>
 #include <utility>
 
-namespace mcpgate::daemon {
+namespace mcpgate::proxy {
 
 // Hashes std::string keys and std::string_view lookups alike.
 struct text_hash {
@@ -72,11 +75,11 @@ struct cached_installation {
   }
 };
 
-class registry_cache {
+class installation_cache {
  public:
   using clock = std::chrono::steady_clock;
 
-  explicit registry_cache(std::chrono::milliseconds key_ttl = std::chrono::seconds(2)) : key_ttl_(key_ttl) {}
+  explicit installation_cache(std::chrono::milliseconds key_ttl = std::chrono::seconds(2)) : key_ttl_(key_ttl) {}
 
   // Keyed by the key's SHA-256 (auth::digest_api_key); a hit costs no
   // allocation and no copy.
@@ -156,4 +159,22 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
   std::size_t total_ = 0;                                                           // guarded by mu_
 };
 
-}  // namespace mcpgate::daemon
+// The caller's installation with its credential opened and its URL checked:
+// from the cache, else from the store (then cached). nullptr with ok=true:
+// no such installation for this caller; ok=false: the store failed.
+boost::asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const context& ctx,
+                                                                                   const caller& who,
+                                                                                   const std::string& id, bool& ok);
+
+// The installation from the cache alone (no coroutine, no store): nullptr
+// with found=true: cached, but not this caller's; found=false: not cached.
+std::shared_ptr<const cached_installation> cached_installation_of(const context& ctx, const caller& who,
+                                                                  const std::string& id, bool& found);
+
+// "Header: value\r\n" presenting `credential` as the installation does; ""
+// without a credential, or when it holds a byte no header value may carry
+// (CR and LF would start another header line; NUL, other controls and DEL
+// are refused by servers or cut short): such a credential is unusable.
+std::string credential_line(const cached_installation& entry, const std::string& credential);
+
+}  // namespace mcpgate::proxy

@@ -1,6 +1,7 @@
-#include "daemon/api/grants.hpp"
+#include "proxy/token_refresher.hpp"
 
-#include "daemon/metrics.hpp"
+#include "common/metrics.hpp"
+#include "proxy/installation_cache.hpp"
 #include "net/await_callback.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,7 +13,7 @@
 
 #include <chrono>
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::proxy {
 namespace {
 
 namespace asio = boost::asio;
@@ -28,8 +29,38 @@ struct grant_material {
   std::string sealed_refresh;
 };
 
+// Seals and stores a grant the token endpoint gave; the cache forgets the
+// installation. A grant that cannot be stored is a failure: the old one
+// stays as it was.
+asio::awaitable<refresh_result> store_new_grant(const context& ctx, const std::string& installation_id,
+                                                oauth::token_response tokens) {
+  refresh_result out;
+  const auto now = std::chrono::system_clock::now();
+  const std::string sealed_access = ctx.secrets.seal(tokens.access_token, secret_context(installation_id, "access_token"));
+  const std::string sealed_refresh =
+      tokens.refresh_token.empty()
+          ? std::string()
+          : ctx.secrets.seal(tokens.refresh_token, secret_context(installation_id, "refresh_token"));
+  std::optional<sys_time> expires;
+  if (tokens.expires_in) expires = now + *tokens.expires_in;
+  const auto store = [&](registry::store& s) {
+    return s.store_grant(installation_id, sealed_access, sealed_refresh, now, expires);
+  };
+  auto stored = co_await ctx.db.run(store);
+  if (ctx.cache) ctx.cache->forget_installation(installation_id);
+  if (!stored) {
+    out.detail = "the new grant could not be stored: " + stored.error().message();
+    co_return out;
+  }
+  spdlog::info("installation {}: access token refreshed{}", installation_id,
+               tokens.refresh_token.empty() ? "" : " (refresh token rotated)");
+  out.status = refresh_status::refreshed;
+  out.access_token = std::move(tokens.access_token);
+  co_return out;
+}
+
 // One refresh, with retries on failures that say nothing about the grant.
-asio::awaitable<refresh_result> run_refresh(const api_context& ctx, std::string installation_id) {
+asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string installation_id) {
   const auto read = [&installation_id](registry::store& s) {
     grant_material m;
     m.client = s.get_oauth_client(installation_id);
@@ -67,29 +98,8 @@ asio::awaitable<refresh_result> run_refresh(const api_context& ctx, std::string 
                                        *credentials, *refresh_token, material.client->resource, oauth_options(ctx));
     oauth::token_result answer = co_await std::move(asking);
     if (answer.outcome == oauth::token_outcome::ok) {
-      const auto now = std::chrono::system_clock::now();
-      const std::string sealed_access =
-          ctx.secrets.seal(answer.tokens.access_token, secret_context(installation_id, "access_token"));
-      const std::string sealed_refresh =
-          answer.tokens.refresh_token.empty()
-              ? std::string()
-              : ctx.secrets.seal(answer.tokens.refresh_token, secret_context(installation_id, "refresh_token"));
-      std::optional<sys_time> expires;
-      if (answer.tokens.expires_in) expires = now + *answer.tokens.expires_in;
-      const auto store = [&](registry::store& s) {
-        return s.store_grant(installation_id, sealed_access, sealed_refresh, now, expires);
-      };
-      auto stored = co_await ctx.db.run(store);
-      if (ctx.cache) ctx.cache->forget_installation(installation_id);
-      if (!stored) {
-        out.detail = "the new grant could not be stored: " + stored.error().message();
-        co_return out;  // failed: the old grant stays as it was
-      }
-      spdlog::info("installation {}: access token refreshed{}", installation_id,
-                   answer.tokens.refresh_token.empty() ? "" : " (refresh token rotated)");
-      out.status = refresh_status::refreshed;
-      out.access_token = std::move(answer.tokens.access_token);
-      co_return out;
+      auto storing = store_new_grant(ctx, installation_id, std::move(answer.tokens));
+      co_return co_await std::move(storing);
     }
     if (answer.outcome == oauth::token_outcome::rejected) {
       spdlog::warn("installation {}: the authorization server refused the refresh ({}): needs re-authentication",
@@ -118,13 +128,13 @@ std::string secret_context(const std::string& installation_id, std::string_view 
   return "installation:" + installation_id + ":" + std::string(kind);
 }
 
-oauth::client_options oauth_options(const api_context& ctx) {
+oauth::client_options oauth_options(const context& ctx) {
   oauth::client_options options;
   options.allow_http = ctx.ssrf.allow_private_networks;
   return options;
 }
 
-std::optional<oauth::client_credentials> open_client_credentials(const api_context& ctx,
+std::optional<oauth::client_credentials> open_client_credentials(const context& ctx,
                                                                  const registry::oauth_client& client,
                                                                  const std::string& sealed_secret) {
   oauth::client_credentials out;
@@ -138,7 +148,7 @@ std::optional<oauth::client_credentials> open_client_credentials(const api_conte
   return out;
 }
 
-asio::awaitable<refresh_result> token_refresher::refresh(const api_context& ctx, std::string installation_id,
+asio::awaitable<refresh_result> token_refresher::refresh(const context& ctx, std::string installation_id,
                                                          std::string stale_token) {
   {
     std::lock_guard lock(mu_);
@@ -157,7 +167,7 @@ asio::awaitable<refresh_result> token_refresher::refresh(const api_context& ctx,
   co_return result;
 }
 
-void token_refresher::refresh_in_background(const api_context& ctx, const std::string& installation_id,
+void token_refresher::refresh_in_background(const context& ctx, const std::string& installation_id,
                                             const std::string& current_token, const asio::any_io_executor& shard) {
   {
     std::lock_guard lock(mu_);
@@ -172,7 +182,7 @@ void token_refresher::forget(const std::string& installation_id) {
   latest_token_.erase(installation_id);
 }
 
-void token_refresher::join_or_start(const api_context& ctx, const std::string& installation_id,
+void token_refresher::join_or_start(const context& ctx, const std::string& installation_id,
                                     const asio::any_io_executor& shard, waiter w) {
   {
     std::lock_guard lock(mu_);
@@ -183,7 +193,7 @@ void token_refresher::join_or_start(const api_context& ctx, const std::string& i
   asio::co_spawn(shard, run_job(ctx, installation_id), asio::detached);
 }
 
-asio::awaitable<void> token_refresher::run_job(const api_context& ctx, std::string installation_id) {
+asio::awaitable<void> token_refresher::run_job(const context& ctx, std::string installation_id) {
   auto refreshing = run_refresh(ctx, installation_id);
   const refresh_result outcome = co_await std::move(refreshing);
   finish(installation_id, outcome);
@@ -207,4 +217,4 @@ void token_refresher::finish(const std::string& installation_id, const refresh_r
   for (auto& w : waiters) w(result);
 }
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::proxy

@@ -3,7 +3,7 @@
 // The store is not thread-safe and its calls block (disk, fsync, busy waits),
 // so it lives on one dedicated thread. A coroutine on an event-loop thread
 // names the work, then awaits it:
-//   const auto lookup = [id](registry::store& s) { return s.get_...(id); };
+//   const auto lookup = [id](store& s) { return s.get_...(id); };
 //   auto row = co_await db.run(lookup);
 // The function runs on the store thread and the coroutine resumes on its own
 // executor with the result. No event-loop thread ever waits for the database.
@@ -34,12 +34,12 @@
 #include <type_traits>
 #include <utility>
 
-namespace mcpgate::daemon {
+namespace mcpgate::registry {
 
 class store_executor {
  public:
-  explicit store_executor(std::unique_ptr<registry::store> store)
-      : store_(std::move(store)), pool_(1) {}
+  explicit store_executor(std::unique_ptr<store> backend)
+      : store_(std::move(backend)), pool_(1) {}
   ~store_executor() { stop(); }
   store_executor(const store_executor&) = delete;
   store_executor& operator=(const store_executor&) = delete;
@@ -51,8 +51,8 @@ class store_executor {
   // Pass a named function object, never a temporary lambda: GCC 12 destroys
   // temporaries with destructors inside a co_await expression twice.
   template <class F>
-  auto run(const F& fn) -> boost::asio::awaitable<std::invoke_result_t<F&, registry::store&>> {
-    using R = std::invoke_result_t<F&, registry::store&>;
+  auto run(const F& fn) -> boost::asio::awaitable<std::invoke_result_t<F&, store&>> {
+    using R = std::invoke_result_t<F&, store&>;
     return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
                                        void(std::exception_ptr, R)>(
         [this](auto handler, F f) {
@@ -93,8 +93,8 @@ class store_executor {
   void stop() { pool_.join(); }
 
  private:
-  std::unique_ptr<registry::store> store_;
+  std::unique_ptr<store> store_;
   boost::asio::thread_pool pool_;
 };
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::registry

@@ -1,8 +1,9 @@
-#include "daemon/api/relay.hpp"
+#include "proxy/relay.hpp"
 
-#include "daemon/metrics.hpp"
+#include "common/metrics.hpp"
 
 #include "net/upstream_exchange.hpp"
+#include "proxy/mcp_names.hpp"
 #include "proxy/sse.hpp"
 #include "proxy/tools_filter.hpp"
 
@@ -18,14 +19,13 @@
 #include <optional>
 #include <utility>
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::proxy {
 namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 using piece = std::pair<error_code, std::string_view>;
 
-constexpr std::string_view list_changed_method = "notifications/tools/list_changed";
 
 // True when `data` may hold a "tools" key: written plainly, or behind an
 // escape ("\u0074ools"), which a plain search cannot rule out.
@@ -62,7 +62,7 @@ struct counted_stream {
   counted_stream& operator=(const counted_stream&) = delete;
 };
 
-class relay_body final : public body_source {
+class relay_body final : public net::body_source {
  public:
   relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
              bool filter)
@@ -125,7 +125,7 @@ class relay_body final : public body_source {
 // A GET stream. A pump reads the upstream into whole events (one batch at a
 // time: it reads again only once the agent has taken them); next() hands out
 // those events and, between two of them, the gateway's list_changed.
-class listen_body final : public body_source, public std::enable_shared_from_this<listen_body> {
+class listen_body final : public net::body_source, public std::enable_shared_from_this<listen_body> {
  public:
   listen_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
               const asio::any_io_executor& shard)
@@ -151,7 +151,7 @@ class listen_body final : public body_source, public std::enable_shared_from_thi
       }
       if (inject_) {
         inject_ = false;
-        co_return piece{{}, list_changed_event};
+        co_return piece{{}, list_changed_event()};
       }
       if (ended_) co_return piece{end_, {}};
       wake_.expires_at(asio::steady_timer::time_point::max());
@@ -232,16 +232,22 @@ class listen_body final : public body_source, public std::enable_shared_from_thi
   bool cancelled_ = false;
 };
 
+const std::string& list_changed_event() {
+  static const std::string event = "event: message\ndata: {\"jsonrpc\":\"" + std::string(jsonrpc_version) +
+                                   "\",\"method\":\"" + std::string(notification_tools_list_changed) + "\"}\n\n";
+  return event;
+}
+
 bool list_changed_scanner::feed(std::string_view piece) {
-  constexpr std::size_t keep = list_changed_method.size() - 1;
+  constexpr std::size_t keep = notification_tools_list_changed.size() - 1;
   bool found = false;
   if (!tail_.empty()) {
     // Only the straddling part: the tail plus the first bytes of the piece.
     std::string joint = tail_;
     joint.append(piece.substr(0, keep));
-    found = joint.find(list_changed_method) != std::string::npos;
+    found = joint.find(notification_tools_list_changed) != std::string::npos;
   }
-  found = found || piece.find(list_changed_method) != std::string_view::npos;
+  found = found || piece.find(notification_tools_list_changed) != std::string_view::npos;
   if (piece.size() >= keep) {
     tail_.assign(piece.substr(piece.size() - keep));
   } else {
@@ -251,14 +257,14 @@ bool list_changed_scanner::feed(std::string_view piece) {
   return found;
 }
 
-void open_listeners::add(const std::string& installation_id, const std::shared_ptr<listen_body>& stream) {
+void open_streams::add(const std::string& installation_id, const std::shared_ptr<listen_body>& stream) {
   std::lock_guard lock(mu_);
   auto& list = streams_[installation_id];
   std::erase_if(list, [](const std::weak_ptr<listen_body>& w) { return w.expired(); });
   list.push_back(stream);
 }
 
-void open_listeners::tools_changed(const std::string& installation_id) {
+void open_streams::tools_changed(const std::string& installation_id) {
   std::vector<std::shared_ptr<listen_body>> open;
   {
     std::lock_guard lock(mu_);
@@ -275,18 +281,18 @@ void open_listeners::tools_changed(const std::string& installation_id) {
   }
 }
 
-std::shared_ptr<body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
+std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
                                              stream_slots::slot slot, relay_hooks hooks, bool filter) {
   return std::make_shared<relay_body>(std::move(exchange), std::move(slot), std::move(hooks), filter);
 }
 
-std::shared_ptr<body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
+std::shared_ptr<net::body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
                                               stream_slots::slot slot, relay_hooks hooks,
-                                              const asio::any_io_executor& shard, open_listeners& listeners,
+                                              const asio::any_io_executor& shard, open_streams& streams,
                                               const std::string& installation_id) {
   auto body = std::make_shared<listen_body>(std::move(exchange), std::move(slot), std::move(hooks), shard);
-  listeners.add(installation_id, body);
+  streams.add(installation_id, body);
   return body;
 }
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::proxy

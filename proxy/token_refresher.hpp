@@ -21,7 +21,7 @@
 // Thread-safety: token_refresher may be used from every shard at once.
 #pragma once
 
-#include "daemon/api/context.hpp"
+#include "proxy/context.hpp"
 #include "oauth/client.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::proxy {
 
 enum class refresh_status {
   refreshed,
@@ -54,11 +54,11 @@ std::string secret_context(const std::string& installation_id, std::string_view 
 
 // The OAuth client options the daemon uses: https endpoints required unless
 // private upstreams are allowed (loopback test setups).
-oauth::client_options oauth_options(const api_context& ctx);
+oauth::client_options oauth_options(const context& ctx);
 
 // The token endpoint credentials of an installation's cached OAuth client.
 // `sealed_secret` is the stored "client_secret" secret, or "" when none.
-std::optional<oauth::client_credentials> open_client_credentials(const api_context& ctx,
+std::optional<oauth::client_credentials> open_client_credentials(const context& ctx,
                                                                  const registry::oauth_client& client,
                                                                  const std::string& sealed_secret);
 
@@ -67,13 +67,13 @@ class token_refresher {
   // `stale_token`: the access token the caller found wanting (expired, or
   // refused by the upstream); "" when it has none. When another refresh has
   // replaced that token in the meantime, its successor is returned at once.
-  boost::asio::awaitable<refresh_result> refresh(const api_context& ctx, std::string installation_id,
+  boost::asio::awaitable<refresh_result> refresh(const context& ctx, std::string installation_id,
                                                  std::string stale_token);
 
   // Starts a refresh without waiting for it (a token past half its
   // lifetime); nothing when one is running already, or when a refresh has
   // replaced `current_token` already.
-  void refresh_in_background(const api_context& ctx, const std::string& installation_id,
+  void refresh_in_background(const context& ctx, const std::string& installation_id,
                              const std::string& current_token, const boost::asio::any_io_executor& shard);
 
   // A new grant came from elsewhere (the OAuth callback): what the last
@@ -87,9 +87,9 @@ class token_refresher {
   };
   // Starts the job's coroutine on `shard` when none is running; `w` (may be
   // empty) hears the outcome.
-  void join_or_start(const api_context& ctx, const std::string& installation_id,
+  void join_or_start(const context& ctx, const std::string& installation_id,
                      const boost::asio::any_io_executor& shard, waiter w);
-  boost::asio::awaitable<void> run_job(const api_context& ctx, std::string installation_id);
+  boost::asio::awaitable<void> run_job(const context& ctx, std::string installation_id);
   void finish(const std::string& installation_id, const refresh_result& result);
 
   std::mutex mu_;
@@ -97,4 +97,4 @@ class token_refresher {
   std::map<std::string, std::string> latest_token_;   // guarded by mu_: the last token a refresh produced
 };
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::proxy

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace mcpgate::daemon {
+namespace mcpgate::net {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -65,4 +65,4 @@ struct http_response {
 
 bool iequals(std::string_view a, std::string_view b);
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::net

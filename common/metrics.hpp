@@ -13,12 +13,15 @@
 //   shed_requests_total{reason}                 counter, refused by a rate limit or a cap
 //                                               (key_rate, installation_rate, upstream_requests,
 //                                               memory)
+//   audit_records_dropped_total                 counter, forwarded-call records not kept
+//                                               (the store fell too far behind)
 //   open_connections                            gauge, client connections
 //   build_info{version}                         gauge, 1
 //
 // Thread-safety: every function may be called from any thread. Counting is
-// done in the calling thread's own block (one uncontended lock), so the hot
-// path never waits for another shard; render() visits every block.
+// done in the calling thread's own block, without a lock once the series
+// exists, so the hot path shares no cache line and no lock with another
+// shard; render() visits every block.
 #pragma once
 
 #include <chrono>
@@ -26,7 +29,7 @@
 #include <string>
 #include <string_view>
 
-namespace mcpgate::daemon::metrics {
+namespace mcpgate::metrics {
 
 // One answered request. `route` is a fixed name (daemon/router.hpp's
 // resources, "healthz", "readyz", "metrics", "unknown"); `proxied` adds the
@@ -43,10 +46,12 @@ void count_refresh(std::string_view outcome);
 void count_reload(bool applied);
 // A request refused to keep the gateway fair and within its limits.
 void count_shed(std::string_view reason);
+// Audit records of forwarded calls dropped because too many waited for the store.
+void count_audit_dropped(std::size_t records);
 void stream_opened();
 void stream_closed();
 
 // The whole exposition, `open_connections` and `version` included.
 std::string render(std::size_t open_connections, std::string_view version);
 
-}  // namespace mcpgate::daemon::metrics
+}  // namespace mcpgate::metrics

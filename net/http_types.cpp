@@ -1,8 +1,8 @@
-#include "daemon/http_types.hpp"
+#include "net/http_types.hpp"
 
 #include "common/text.hpp"
 
-namespace mcpgate::daemon {
+namespace mcpgate::net {
 
 bool iequals(std::string_view a, std::string_view b) { return ascii_iequals(a, b); }
 
@@ -27,4 +27,4 @@ http_response http_response::empty(unsigned status) {
   return r;
 }
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::net

@@ -1,6 +1,7 @@
 // The proxy's DNS-rebinding defence (check_rebinding) and its error body
 // (proxy_error), as the agent sees them: status, Content-Type and JSON body.
-#include "daemon/api/proxy.hpp"
+#include "proxy/admission.hpp"
+#include "proxy/answers.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -9,15 +10,15 @@
 #include <optional>
 #include <string>
 
-using mcpgate::daemon::http_request;
-using mcpgate::daemon::http_response;
-using mcpgate::daemon::api::check_rebinding;
-using mcpgate::daemon::api::proxy_error;
-using mcpgate::daemon::api::proxy_options;
+using mcpgate::net::http_request;
+using mcpgate::net::http_response;
+using mcpgate::proxy::check_rebinding;
+using mcpgate::proxy::proxy_error;
+using proxy_options = mcpgate::proxy::options;
 
 namespace {
 
-// As serve.cpp builds them: lower case, listeners and public_url included.
+// As daemon/options.cpp builds them: lower case, listeners and public_url included.
 proxy_options options() {
   proxy_options o;
   o.allowed_hosts = {"127.0.0.1:8080", "localhost:8080", "gw.example.com"};
@@ -39,7 +40,7 @@ http_request request(std::optional<std::string_view> host, std::optional<std::st
 
 std::string header_of(const http_response& r, std::string_view name) {
   for (const auto& [key, value] : r.headers) {
-    if (mcpgate::daemon::iequals(key, name)) return value;
+    if (mcpgate::net::iequals(key, name)) return value;
   }
   return {};
 }

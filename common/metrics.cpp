@@ -1,4 +1,4 @@
-#include "daemon/metrics.hpp"
+#include "common/metrics.hpp"
 
 #include <array>
 #include <atomic>
@@ -9,38 +9,58 @@
 #include <mutex>
 #include <vector>
 
-namespace mcpgate::daemon::metrics {
+namespace mcpgate::metrics {
 namespace {
 
 // Upper bounds of the latency histogram's buckets, in seconds.
 constexpr std::array<double, 14> bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1.0,   2.5,   5.0,   10.0};
 
-using by_name = std::map<std::string, std::uint64_t, std::less<>>;
+// A count only its thread writes: a plain load and store, no lock and no
+// locked instruction; render() reads it from another thread at any time.
+struct counter {
+  std::atomic<std::uint64_t> n{0};
+  void bump() { n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  std::uint64_t value() const { return n.load(std::memory_order_relaxed); }
+};
+
+using by_name = std::map<std::string, counter, std::less<>>;
+using totals = std::map<std::string, std::uint64_t, std::less<>>;
 
 struct histogram {
-  std::array<std::uint64_t, bounds.size() + 1> buckets{};  // the last one is +Inf; not cumulative here
-  double sum = 0;
-  std::uint64_t count = 0;
+  std::array<counter, bounds.size() + 1> buckets{};  // the last one is +Inf; not cumulative here
+  std::atomic<double> sum{0};
+  counter count;
 
   void observe(double seconds) {
     std::size_t i = 0;
     while (i < bounds.size() && seconds > bounds[i]) ++i;
-    ++buckets[i];
-    sum += seconds;
-    ++count;
-  }
-  void add(const histogram& other) {
-    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += other.buckets[i];
-    sum += other.sum;
-    count += other.count;
+    buckets[i].bump();
+    sum.store(sum.load(std::memory_order_relaxed) + seconds, std::memory_order_relaxed);
+    count.bump();
   }
 };
 
-// One thread's counts. Only that thread writes; render() reads under the lock.
+struct histogram_totals {
+  std::array<std::uint64_t, bounds.size() + 1> buckets{};
+  double sum = 0;
+  std::uint64_t count = 0;
+
+  void add(const histogram& h) {
+    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += h.buckets[i].value();
+    sum += h.sum.load(std::memory_order_relaxed);
+    count += h.count.value();
+  }
+};
+
+// One thread's counts. Only that thread writes. It looks a counter up
+// without the lock (nobody else changes the maps) and bumps it; it takes
+// `mu` only to add a counter, so that render(), which reads under `mu`,
+// never sees a map being changed. Once its counters exist, the request path
+// takes no lock at all.
 struct block {
   std::mutex mu;
-  std::map<std::string, std::map<unsigned, std::uint64_t>, std::less<>> requests;  // route -> status -> n
+  std::map<std::string, std::map<unsigned, counter>, std::less<>> requests;  // route -> status -> n
   histogram proxy_latency;
   std::map<std::string, by_name, std::less<>> upstream_errors;  // installation -> kind -> n
   std::map<std::string, by_name, std::less<>> tool_calls;       // decision -> state -> n
@@ -54,6 +74,7 @@ struct registry {
   std::atomic<std::int64_t> open_streams{0};
   std::atomic<std::uint64_t> reloads_applied{0};
   std::atomic<std::uint64_t> reloads_rejected{0};
+  std::atomic<std::uint64_t> audit_dropped{0};
 };
 
 registry& the_registry() {
@@ -72,16 +93,14 @@ block& my_block() {
   return *mine;
 }
 
-std::uint64_t& slot(by_name& counts, std::string_view name) {
-  auto it = counts.find(name);
-  if (it == counts.end()) it = counts.emplace(std::string(name), 0).first;
-  return it->second;
-}
-
-by_name& slot(std::map<std::string, by_name, std::less<>>& counts, std::string_view name) {
-  auto it = counts.find(name);
-  if (it == counts.end()) it = counts.emplace(std::string(name), by_name{}).first;
-  return it->second;
+// The entry for `key` in one of the block's maps, added (under the block's
+// lock) when missing. REQUIRES: called by the block's own thread.
+template <class Map, class Key>
+typename Map::mapped_type& entry(block& b, Map& map, const Key& key) {
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  std::lock_guard lock(b.mu);
+  return map.try_emplace(typename Map::key_type(key)).first->second;
 }
 
 // A label value as the text format wants it: backslash, quote and newline escaped.
@@ -113,35 +132,32 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
 void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency,
                    bool proxied) {
   block& b = my_block();
-  std::lock_guard lock(b.mu);
-  auto it = b.requests.find(route);
-  if (it == b.requests.end()) it = b.requests.emplace(std::string(route), std::map<unsigned, std::uint64_t>{}).first;
-  ++it->second[status];
+  entry(b, entry(b, b.requests, route), status).bump();
   if (proxied) b.proxy_latency.observe(std::chrono::duration<double>(latency).count());
 }
 
 void count_upstream_error(std::string_view installation_id, std::string_view kind) {
   block& b = my_block();
-  std::lock_guard lock(b.mu);
-  ++slot(slot(b.upstream_errors, installation_id), kind);
+  entry(b, entry(b, b.upstream_errors, installation_id), kind).bump();
 }
 
 void count_tool_call(std::string_view decision, std::string_view state) {
   block& b = my_block();
-  std::lock_guard lock(b.mu);
-  ++slot(slot(b.tool_calls, decision), state);
+  entry(b, entry(b, b.tool_calls, decision), state).bump();
 }
 
 void count_refresh(std::string_view outcome) {
   block& b = my_block();
-  std::lock_guard lock(b.mu);
-  ++slot(b.refreshes, outcome);
+  entry(b, b.refreshes, outcome).bump();
 }
 
 void count_shed(std::string_view reason) {
   block& b = my_block();
-  std::lock_guard lock(b.mu);
-  ++slot(b.shed, reason);
+  entry(b, b.shed, reason).bump();
+}
+
+void count_audit_dropped(std::size_t records) {
+  the_registry().audit_dropped.fetch_add(records, std::memory_order_relaxed);
 }
 
 void count_reload(bool applied) {
@@ -155,28 +171,28 @@ void stream_closed() { the_registry().open_streams.fetch_sub(1, std::memory_orde
 std::string render(std::size_t open_connections, std::string_view version) {
   // Everything added up over the threads' blocks first.
   std::map<std::string, std::map<unsigned, std::uint64_t>, std::less<>> requests;
-  histogram latency;
-  std::map<std::string, by_name, std::less<>> upstream_errors;
-  std::map<std::string, by_name, std::less<>> tool_calls;
-  by_name refreshes;
-  by_name shed;
+  histogram_totals latency;
+  std::map<std::string, totals, std::less<>> upstream_errors;
+  std::map<std::string, totals, std::less<>> tool_calls;
+  totals refreshes;
+  totals shed;
   registry& r = the_registry();
   {
     std::lock_guard lock(r.mu);
     for (const auto& b : r.blocks) {
       std::lock_guard block_lock(b->mu);
       for (const auto& [route, statuses] : b->requests) {
-        for (const auto& [status, n] : statuses) requests[route][status] += n;
+        for (const auto& [status, n] : statuses) requests[route][status] += n.value();
       }
       latency.add(b->proxy_latency);
       for (const auto& [id, kinds] : b->upstream_errors) {
-        for (const auto& [kind, n] : kinds) upstream_errors[id][kind] += n;
+        for (const auto& [kind, n] : kinds) upstream_errors[id][kind] += n.value();
       }
       for (const auto& [decision, states] : b->tool_calls) {
-        for (const auto& [state, n] : states) tool_calls[decision][state] += n;
+        for (const auto& [state, n] : states) tool_calls[decision][state] += n.value();
       }
-      for (const auto& [outcome, n] : b->refreshes) refreshes[outcome] += n;
-      for (const auto& [reason, n] : b->shed) shed[reason] += n;
+      for (const auto& [outcome, n] : b->refreshes) refreshes[outcome] += n.value();
+      for (const auto& [reason, n] : b->shed) shed[reason] += n.value();
     }
   }
 
@@ -245,6 +261,12 @@ std::string render(std::size_t open_connections, std::string_view version) {
       .append(std::to_string(r.reloads_rejected.load(std::memory_order_relaxed)))
       .append("\n");
 
+  family(out, "mcpgate_audit_records_dropped_total", "counter",
+         "Audit records of forwarded tools/calls dropped because too many were waiting for the store.");
+  out.append("mcpgate_audit_records_dropped_total ")
+      .append(std::to_string(r.audit_dropped.load(std::memory_order_relaxed)))
+      .append("\n");
+
   family(out, "mcpgate_open_connections", "gauge", "Client connections open now.");
   out.append("mcpgate_open_connections ").append(std::to_string(open_connections)).append("\n");
 
@@ -253,4 +275,4 @@ std::string render(std::size_t open_connections, std::string_view version) {
   return out;
 }
 
-}  // namespace mcpgate::daemon::metrics
+}  // namespace mcpgate::metrics

@@ -4,14 +4,14 @@
 // API gives it. Thread-safety: plain values and pure functions.
 #pragma once
 
-#include "daemon/http_types.hpp"
+#include "net/http_types.hpp"
 
 #include <boost/system/error_code.hpp>
 
 #include <optional>
 #include <string>
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::net {
 
 struct api_error {
   unsigned status = 400;
@@ -48,4 +48,4 @@ api_error overloaded(unsigned retry_after_seconds);
 // (logged by the caller with what was being done).
 api_error from_error_code(const boost::system::error_code& ec);
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::net

@@ -14,16 +14,16 @@
 // call `list_changed` when they see it (a plain substring match: a false
 // positive only costs a sync).
 //
-// open_listeners keeps the GET streams open per installation, so an approval
+// open_streams keeps the GET streams open per installation, so an approval
 // change can reach them from any shard.
 //
 // Thread-safety: a body runs on the shard of its connection (next(),
-// cancel() and everything they call); open_listeners may be used from any
+// cancel() and everything they call); open_streams may be used from any
 // thread and posts to each stream's shard.
 #pragma once
 
-#include "daemon/http_types.hpp"
-#include "daemon/registry_cache.hpp"
+#include "net/http_types.hpp"
+#include "proxy/installation_cache.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -39,7 +39,7 @@ namespace mcpgate::net {
 class upstream_exchange;
 }
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::proxy {
 
 // What a relayed stream reports back to the proxy.
 struct relay_hooks {
@@ -57,12 +57,11 @@ struct relay_hooks {
 };
 
 // The SSE event the gateway sends on a GET stream after an approval change.
-inline constexpr std::string_view list_changed_event =
-    "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+const std::string& list_changed_event();
 
 class listen_body;
 
-class open_listeners {
+class open_streams {
  public:
   void add(const std::string& installation_id, const std::shared_ptr<listen_body>& stream);
   // Every GET stream open on the installation gets list_changed_event (at
@@ -76,15 +75,15 @@ class open_listeners {
 
 // A body for an upstream SSE answer to a POST. `slot` is held while the
 // stream is open.
-std::shared_ptr<body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
+std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
                                              stream_slots::slot slot, relay_hooks hooks, bool filter);
 
-// A body for an upstream GET stream; registered with `listeners` under the
+// A body for an upstream GET stream; registered with `streams` under the
 // installation's id.
-std::shared_ptr<body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
+std::shared_ptr<net::body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
                                               stream_slots::slot slot, relay_hooks hooks,
                                               const boost::asio::any_io_executor& shard,
-                                              open_listeners& listeners, const std::string& installation_id);
+                                              open_streams& streams, const std::string& installation_id);
 
 // Scans pieces of a stream for notifications/tools/list_changed, also when
 // the text is cut between two pieces.
@@ -97,4 +96,4 @@ class list_changed_scanner {
   std::string tail_;  // the last bytes of the previous piece, shorter than the needle
 };
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::proxy

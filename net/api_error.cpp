@@ -1,11 +1,11 @@
-#include "daemon/api/errors.hpp"
+#include "net/api_error.hpp"
 
 #include "common/error.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-namespace mcpgate::daemon::api {
+namespace mcpgate::net {
 
 http_response api_error::to_response() const {
   boost::json::object body{{"type", type}, {"code", code}, {"detail", detail}, {"attr", nullptr}};
@@ -100,4 +100,4 @@ api_error from_error_code(const boost::system::error_code& ec) {
   return server_error();
 }
 
-}  // namespace mcpgate::daemon::api
+}  // namespace mcpgate::net

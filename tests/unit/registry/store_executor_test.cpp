@@ -1,6 +1,6 @@
 // The hand-off: store work runs on the store thread, the coroutine resumes on
 // its own executor, and exceptions cross back.
-#include "daemon/store_executor.hpp"
+#include "registry/store_executor.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,7 +13,7 @@
 #include <vector>
 
 namespace asio = boost::asio;
-using mcpgate::daemon::store_executor;
+using mcpgate::registry::store_executor;
 
 namespace {
 

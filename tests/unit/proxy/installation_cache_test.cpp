@@ -1,8 +1,8 @@
-// registry_cache (keys with a TTL, installations with the generation rule)
+// installation_cache (keys with a TTL, installations with the generation rule)
 // and stream_slots (per-installation caps). Expiry is tested with a TTL of
 // 0 ms (expired as soon as stored) and hits with a TTL of an hour: no test
 // depends on how long anything takes.
-#include "daemon/registry_cache.hpp"
+#include "proxy/installation_cache.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-using mcpgate::daemon::cached_installation;
-using mcpgate::daemon::registry_cache;
-using mcpgate::daemon::stream_slots;
+using mcpgate::proxy::cached_installation;
+using mcpgate::proxy::installation_cache;
+using mcpgate::proxy::stream_slots;
 using namespace std::chrono_literals;
 
 namespace {
@@ -47,12 +47,12 @@ mcpgate::auth::key_digest digest(const std::string& secret) { return mcpgate::au
 BOOST_AUTO_TEST_SUITE(registry_cache_keys)
 
 BOOST_AUTO_TEST_CASE(unknown_key_is_a_miss) {
-  const registry_cache cache(1h);
+  const installation_cache cache(1h);
   BOOST_TEST(cache.find_key(digest("nope")) == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(stored_key_is_found_within_its_ttl) {
-  registry_cache cache(1h);
+  installation_cache cache(1h);
   cache.put_key(digest("h1"), key_for("k1", 7));
   const auto found = cache.find_key(digest("h1"));
   BOOST_TEST_REQUIRE(found != nullptr);
@@ -64,13 +64,13 @@ BOOST_AUTO_TEST_CASE(stored_key_is_found_within_its_ttl) {
 }
 
 BOOST_AUTO_TEST_CASE(key_with_zero_ttl_is_expired_at_once) {
-  registry_cache cache(0ms);
+  installation_cache cache(0ms);
   cache.put_key(digest("h1"), key_for("k1", 7));
   BOOST_TEST(cache.find_key(digest("h1")) == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(put_replaces_the_key_under_the_same_hash) {
-  registry_cache cache(1h);
+  installation_cache cache(1h);
   cache.put_key(digest("h1"), key_for("k1", 7));
   cache.put_key(digest("h1"), key_for("k2", 8));
   const auto found = cache.find_key(digest("h1"));
@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(put_replaces_the_key_under_the_same_hash) {
 
 BOOST_AUTO_TEST_CASE(many_live_keys_all_stay_found) {
   // Past the size where expired entries are swept: live ones must survive it.
-  registry_cache cache(1h);
+  installation_cache cache(1h);
   for (int i = 0; i < 1100; ++i) cache.put_key(digest("h" + std::to_string(i)), key_for("k" + std::to_string(i), i));
   for (int i = 0; i < 1100; ++i) {
     const auto found = cache.find_key(digest("h" + std::to_string(i)));
@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(registry_cache_installations)
 
 BOOST_AUTO_TEST_CASE(put_then_find_returns_the_entry_with_its_credential) {
-  registry_cache cache;
+  installation_cache cache;
   BOOST_TEST(cache.find_installation("i1") == nullptr);
   cache.put_installation(installation("i1", "secret-1"), cache.generation());
   const auto hit = cache.find_installation("i1");
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(put_then_find_returns_the_entry_with_its_credential) {
 }
 
 BOOST_AUTO_TEST_CASE(forget_removes_the_entry) {
-  registry_cache cache;
+  installation_cache cache;
   cache.put_installation(installation("i1", "secret-1"), cache.generation());
   cache.put_installation(installation("i2", "secret-2"), cache.generation());
   cache.forget_installation("i1");
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(forget_removes_the_entry) {
 }
 
 BOOST_AUTO_TEST_CASE(read_that_raced_with_a_forget_is_not_cached) {
-  registry_cache cache;
+  installation_cache cache;
   // A reader takes the generation, reads the store (old row)...
   const auto before = cache.generation();
   // ...meanwhile a REST write changes the installation and forgets it...
@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(read_that_raced_with_a_forget_is_not_cached) {
 }
 
 BOOST_AUTO_TEST_CASE(generation_advances_on_every_forget) {
-  registry_cache cache;
+  installation_cache cache;
   const auto g0 = cache.generation();
   cache.forget_installation("a");
   const auto g1 = cache.generation();
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(generation_advances_on_every_forget) {
 }
 
 BOOST_AUTO_TEST_CASE(put_replaces_an_entry_and_old_holders_keep_theirs) {
-  registry_cache cache;
+  installation_cache cache;
   cache.put_installation(installation("i1", "old"), cache.generation());
   const auto held = cache.find_installation("i1");
   cache.put_installation(installation("i1", "new"), cache.generation());

@@ -18,7 +18,7 @@
 // Thread-safety: one reader per request, used by one thread.
 #pragma once
 
-#include "daemon/http_types.hpp"
+#include "net/http_types.hpp"
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/system/error_code.hpp>
@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mcpgate::daemon {
+namespace mcpgate::net {
 
 struct request_limits {
   std::size_t max_header_bytes = 16 * 1024;
@@ -99,4 +99,4 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   bool header_complete_ = false;
 };
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::net

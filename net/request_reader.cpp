@@ -1,11 +1,11 @@
-#include "daemon/request_reader.hpp"
+#include "net/request_reader.hpp"
 
 #include "common/text.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
-namespace mcpgate::daemon {
+namespace mcpgate::net {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -163,4 +163,4 @@ std::size_t request_reader::on_chunk_body_impl(std::uint64_t, beast::string_view
   return body.size();
 }
 
-}  // namespace mcpgate::daemon
+}  // namespace mcpgate::net

@@ -1,0 +1,178 @@
+// The last step: the upstream's answer for the agent.
+#include "proxy/steps.hpp"
+
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "common/text.hpp"
+#include "net/upstream_exchange.hpp"
+#include "proxy/answers.hpp"
+#include "proxy/mcp_names.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/tool_sync.hpp"
+#include "proxy/tools_filter.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace mcpgate::proxy {
+namespace {
+
+namespace asio = boost::asio;
+
+bool is_event_stream(std::string_view content_type) {
+  constexpr std::string_view sse = "text/event-stream";
+  return content_type.size() >= sse.size() && net::iequals(content_type.substr(0, sse.size()), sse);
+}
+
+// The tools/list view of the registry: a tool it has never seen counts as
+// needs_approval.
+bool hidden_in_list(const options& settings, const cached_installation& entry, std::string_view name) {
+  const std::string_view state = entry.tool_state(name).value_or(registry::approval_needs_approval);
+  const auto& hide = settings.tools_list_hide;
+  return std::find(hide.begin(), hide.end(), state) != hide.end();
+}
+
+// Known: listed by the last sync (a removed tool listed again has come back).
+bool known_tool(const cached_installation& entry, std::string_view name) {
+  const auto state = entry.tool_state(name);
+  return state && *state != tool_state_removed;
+}
+
+// The answer's Content-Length, when it sends a valid one.
+std::optional<std::size_t> declared_length(const net::upstream_exchange::response_head& head) {
+  const std::string_view text = head.header("Content-Length");
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
+
+// The answer's head: status, Content-Type and the session id.
+net::http_response answer_head(const net::upstream_exchange::response_head& head) {
+  net::http_response out;
+  out.status = head.status;
+  const auto content_type = head.header("Content-Type");
+  if (!content_type.empty()) out.headers.emplace_back("Content-Type", std::string(content_type));
+  const auto session = head.header(header_mcp_session_id);
+  if (!session.empty()) out.headers.emplace_back(std::string(header_mcp_session_id), std::string(session));
+  return out;
+}
+
+// What the relay tells the proxy: the upstream's tool list changed, or it
+// listed a tool the registry has not seen: a sync, in the background.
+std::function<void()> sync_soon(const proxied_call& call) {
+  return [&ctx = call.ctx, entry = call.entry, here = call.here] { sync_tools_in_background(ctx, entry, here); };
+}
+
+// An event stream, relayed piece by piece. A GET stream may replay a
+// tools/list answer (Last-Event-ID): its events are always looked at; a
+// POST's only when it asked for tools/list.
+net::http_response relay_stream(proxied_call& call, net::http_response out) {
+  out.headers.emplace_back("Cache-Control", "no-cache");
+  out.headers.emplace_back("X-Accel-Buffering", "no");
+  relay_hooks hooks;
+  hooks.list_changed = sync_soon(call);
+  hooks.unseen_tool = hooks.list_changed;
+  hooks.hidden = [live = call.live, entry = call.entry](std::string_view name) {
+    return hidden_in_list(live->proxy, *entry, name);
+  };
+  hooks.known = [entry = call.entry](std::string_view name) { return known_tool(*entry, name); };
+  const bool get = call.req.method == "GET";
+  hooks.uninspectable = uninspectable_message(get ? std::nullopt : call.message);
+  if (get) {
+    out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here,
+                                  *call.ctx.streams, call.inst().id);
+  } else {
+    out.stream = make_relay_body(call.exchange, std::move(*call.slot), std::move(hooks), call.lists_tools);
+  }
+  return out;
+}
+
+// The upstream broke off, answered too much, or the budget ran out: the
+// answer the agent gets instead (the exchange cancelled).
+net::http_response failed_read(const proxied_call& call, const boost::system::error_code& ec) {
+  static summarised_log answer_broke_off;
+  answer_broke_off("installation {}: upstream answer broke off: {}", call.inst().id, ec.message());
+  const bool timed_out = ec == net::client_error::timeout;
+  metrics::count_upstream_error(call.inst().id, timed_out ? "timeout" : "unreachable");
+  if (timed_out) return proxy_error(504, "Upstream MCP server timed out");
+  return proxy_error(502, "Upstream MCP server unreachable");
+}
+
+// Anything but an event stream is small by nature (a JSON-RPC answer): read
+// whole. What a large one holds beyond unbudgeted_bytes is taken from the
+// gateway's memory budget until it is written (the share is made only then:
+// a small answer costs nothing here). nullopt: read into out.body.
+asio::awaitable<step_result> read_whole(proxied_call& call, net::http_response& out) {
+  const auto& settings = call.settings();
+  auto& exchange = *call.exchange;
+  std::shared_ptr<budget::share> held;
+  const auto hold = [&](std::size_t bytes) {
+    if (call.ctx.memory == nullptr || budgeted(bytes) == 0) return true;
+    if (!held) held = std::make_shared<budget::share>(*call.ctx.memory);
+    return held->grow_to(budgeted(bytes));
+  };
+  const auto shed = [&]() -> step_result {
+    exchange.cancel();
+    metrics::count_shed("memory");
+    return overloaded_answer();
+  };
+  if (const auto length = declared_length(exchange.head())) {
+    if (!hold(*length)) co_return shed();
+    if (*length <= settings.max_response_bytes) out.body.reserve(*length);  // one allocation, no doubling
+  }
+  for (;;) {
+    auto next = exchange.read_some();
+    const auto [ec, bytes] = co_await std::move(next);
+    if (ec) co_return failed_read(call, ec);
+    if (bytes.empty()) break;
+    if (out.body.size() + bytes.size() > settings.max_response_bytes) {
+      exchange.cancel();
+      metrics::count_upstream_error(call.inst().id, "too_large");
+      co_return proxy_error(502, "Upstream answer too large");
+    }
+    if (!hold(std::max(out.body.capacity(), out.body.size() + bytes.size()))) co_return shed();
+    out.body.append(bytes);
+    if (exchange.body_done()) break;  // saves a round trip to learn it
+  }
+  out.keep = std::move(held);
+  co_return std::nullopt;
+}
+
+// A whole answer to tools/list loses the tools the agent must not see; one
+// that cannot be read is never forwarded (fail closed).
+step_result filter_tools_answer(const proxied_call& call, net::http_response& out) {
+  const auto& settings = call.settings();
+  const auto& entry = call.entry;
+  const auto hidden = [&settings, &entry](std::string_view name) { return hidden_in_list(settings, *entry, name); };
+  auto answer = filter_tools_list(out.body, hidden);
+  if (answer.verdict == tools_list_verdict::unreadable) {
+    static summarised_log uninspectable;
+    uninspectable("installation {}: an answer to tools/list is not valid JSON: not forwarded", call.inst().id);
+    metrics::count_upstream_error(call.inst().id, "uninspectable");
+    return jsonrpc_errors(call.message, uninspectable_error())
+        .value_or(proxy_error(502, "Upstream answer could not be inspected"));
+  }
+  const bool unseen = std::any_of(answer.names.begin(), answer.names.end(),
+                                  [&entry](const std::string& n) { return !known_tool(*entry, n); });
+  if (unseen) sync_soon(call)();
+  if (answer.filtered) out.body = std::move(*answer.filtered);
+  return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<net::http_response> answer(proxied_call& call) {
+  net::http_response out = answer_head(call.exchange->head());
+  if (is_event_stream(call.exchange->head().header("Content-Type")) && !call.exchange->body_done()) {
+    co_return relay_stream(call, std::move(out));
+  }
+  auto reading = read_whole(call, out);
+  if (auto failed = co_await std::move(reading)) co_return std::move(*failed);
+  if (call.lists_tools) {
+    if (auto refused = filter_tools_answer(call, out)) co_return std::move(*refused);
+  }
+  co_return out;
+}
+
+}  // namespace mcpgate::proxy
