@@ -232,7 +232,8 @@ std::string resource_metadata(const std::string& resource, const std::string& is
 
 // The form fields of a token request.
 std::map<std::string, std::string> form(const std::string& body) {
-  const auto parsed = boost::urls::parse_uri("http://x/?" + body);
+  const std::string uri = "http://x/?" + body;  // the url_view below points into it
+  const auto parsed = boost::urls::parse_uri(uri);
   BOOST_TEST_REQUIRE(parsed.has_value(), body);
   std::map<std::string, std::string> out;
   for (const auto p : parsed->params()) out[p.key] = p.value;
