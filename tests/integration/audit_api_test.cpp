@@ -11,8 +11,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <set>
 
@@ -110,53 +108,6 @@ json::value fields(std::initializer_list<std::string_view> names) {
   for (const auto n : names) out.emplace_back(n);
   return json::object{{"fields", std::move(out)}};
 }
-
-// The daemon's database, opened beside it: who a user is, and a key's
-// scopes rewritten (the CLI only makes keys that can read).
-class database {
- public:
-  explicit database(const fs::path& path) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      db_ = nullptr;
-      BOOST_TEST_REQUIRE(false, "cannot open " << path << ": " << why);
-    }
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~database() { sqlite3_close(db_); }
-  database(const database&) = delete;
-  database& operator=(const database&) = delete;
-
-  std::int64_t user_id(const std::string& name) {
-    sqlite3_stmt* stmt = nullptr;
-    BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db_, "SELECT id FROM users WHERE name = ?1", -1, &stmt, nullptr) == SQLITE_OK,
-                       sqlite3_errmsg(db_));
-    sqlite3_bind_text(stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-    std::int64_t id = 0;
-    if (sqlite3_step(stmt) == SQLITE_ROW) id = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    BOOST_TEST_REQUIRE(id > 0, "no user " << name);
-    return id;
-  }
-
-  void set_scopes(const std::string& key_id, const std::string& scopes) {
-    sqlite3_stmt* stmt = nullptr;
-    BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db_, "UPDATE api_keys SET scopes = ?1 WHERE id = ?2", -1, &stmt, nullptr) ==
-                           SQLITE_OK,
-                       sqlite3_errmsg(db_));
-    sqlite3_bind_text(stmt, 1, scopes.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, key_id.c_str(), -1, SQLITE_TRANSIENT);
-    const int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    BOOST_TEST_REQUIRE(rc == SQLITE_DONE, sqlite3_errmsg(db_));
-    BOOST_TEST_REQUIRE(sqlite3_changes(db_) == 1, "no key " << key_id);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // A gateway that reaches loopback upstreams, alice's and bob's keys, and
 // one mcp_upstream.
@@ -275,8 +226,9 @@ BOOST_AUTO_TEST_CASE(create_patch_and_delete_are_recorded_with_their_details_and
                                                 "installation_created", "installation_created"};
   BOOST_TEST_REQUIRE(types_of(got) == expected_types, boost::test_tools::per_element());
 
-  database db(data_dir() / "mcpgate.db");
-  const std::int64_t alice_id = db.user_id("alice");
+  const auto alice_user = gateway_db(data_dir()).user_id("alice");
+  BOOST_TEST_REQUIRE(alice_user.has_value(), "no user alice");
+  const std::int64_t alice_id = *alice_user;
   std::int64_t previous = end + 1;
   for (const auto& e : got) {
     BOOST_TEST_CONTEXT(json::serialize(e)) {
@@ -685,8 +637,9 @@ BOOST_AUTO_TEST_CASE(keys_scopes_projects_and_methods_are_refused_as_on_the_othe
 
   // A key without project:read (the CLI makes none: rewritten in the store).
   const api_key narrow = create_key("alice", "project:read");
-  database db(data_dir() / "mcpgate.db");
-  db.set_scopes(narrow.id, "feature_flag:read");
+  BOOST_TEST_REQUIRE(gateway_db(data_dir(), gateway_db::access::read_write)
+                         .execute("UPDATE api_keys SET scopes = ?1 WHERE id = ?2", {"feature_flag:read", narrow.id}) == 1,
+                     "no key " << narrow.id);
   api_client narrow_client = client(narrow);
   const reply refused = narrow_client.get(e1_events);
   BOOST_TEST(is_error(refused, 403, "authentication_error", "permission_denied"));

@@ -22,8 +22,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -461,18 +459,9 @@ BOOST_FIXTURE_TEST_CASE(an_unusable_stored_key_takes_the_reauth_path, proxy_edge
   const auto ring = mcpgate::auth::key_ring::from_files({(data_dir() / "secret.key").string()}, false);
   BOOST_TEST_REQUIRE(ring.has_value());
   const std::string sealed = ring->seal("good\r\nX-Injected: 1", "installation:" + id + ":api_key");
-  sqlite3* db = nullptr;
-  BOOST_TEST_REQUIRE(sqlite3_open((data_dir() / "mcpgate.db").c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db, "UPDATE installation_secrets SET sealed = ?1 WHERE installation_id = ?2",
-                                        -1, &stmt, nullptr) == SQLITE_OK);
-  sqlite3_bind_blob(stmt, 1, sealed.data(), static_cast<int>(sealed.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 2, id.c_str(), -1, SQLITE_TRANSIENT);
-  BOOST_TEST_REQUIRE(sqlite3_step(stmt) == SQLITE_DONE);
-  BOOST_TEST_REQUIRE(sqlite3_changes(db) == 1);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
+  BOOST_TEST_REQUIRE(gateway_db(data_dir(), gateway_db::access::read_write)
+                         .execute("UPDATE installation_secrets SET sealed = ?1 WHERE installation_id = ?2",
+                                  {db_blob{sealed}, id}) == 1);
   // The cache learns of the change with the next write through the API.
   BOOST_TEST_REQUIRE(alice.patch(item_of(e1, id), json::object{{"description", "x"}}).status == 200u);
 

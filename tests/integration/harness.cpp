@@ -15,6 +15,7 @@
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -817,6 +818,137 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
   const std::string auth = std::string(o.at("auth_type").as_string());
   if (auth != "oauth" && auth != "api_key" && auth != "none") return fail("auth_type " + auth);
   return true;
+}
+
+// --- gateway_db --------------------------------------------------------------------------------
+
+namespace {
+
+// A prepared statement with its parameters bound, finalized on scope exit.
+class db_statement {
+ public:
+  db_statement(sqlite3* db, std::string_view sql, const std::vector<db_param>& params) : db_(db), sql_(sql) {
+    const int rc = sqlite3_prepare_v2(db, sql_.data(), static_cast<int>(sql_.size()), &stmt_, nullptr);
+    BOOST_TEST_REQUIRE(rc == SQLITE_OK, "preparing " << sql_ << ": " << sqlite3_errmsg(db));
+    int index = 1;
+    for (const db_param& p : params) {
+      int bound = SQLITE_OK;
+      if (const auto* i = std::get_if<std::int64_t>(&p)) {
+        bound = sqlite3_bind_int64(stmt_, index, *i);
+      } else if (const auto* t = std::get_if<std::string>(&p)) {
+        bound = sqlite3_bind_text(stmt_, index, t->data(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+      } else {
+        const auto& b = std::get<db_blob>(p).bytes;
+        bound = sqlite3_bind_blob(stmt_, index, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+      }
+      if (bound != SQLITE_OK) {
+        const std::string why = sqlite3_errmsg(db);
+        sqlite3_finalize(stmt_);
+        stmt_ = nullptr;
+        BOOST_TEST_REQUIRE(false, "binding ?" << index << " of " << sql_ << ": " << why);
+      }
+      ++index;
+    }
+  }
+  ~db_statement() { sqlite3_finalize(stmt_); }
+  db_statement(const db_statement&) = delete;
+  db_statement& operator=(const db_statement&) = delete;
+
+  // The next row; nullopt at the end. A failed step fails the test.
+  std::optional<db_row> next() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_DONE) return std::nullopt;
+    BOOST_TEST_REQUIRE(rc == SQLITE_ROW, "running " << sql_ << ": " << sqlite3_errmsg(db_));
+    db_row row(static_cast<std::size_t>(sqlite3_column_count(stmt_)));
+    for (int c = 0; c < static_cast<int>(row.size()); ++c) {
+      db_value& v = row[static_cast<std::size_t>(c)];
+      v.null = sqlite3_column_type(stmt_, c) == SQLITE_NULL;
+      if (v.null) continue;
+      v.integer = sqlite3_column_int64(stmt_, c);
+      const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt_, c));
+      v.text.assign(bytes != nullptr ? bytes : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)));
+    }
+    return row;
+  }
+
+ private:
+  sqlite3* db_;
+  std::string_view sql_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+}  // namespace
+
+gateway_db::gateway_db(const fs::path& data_dir, access mode) : path_(data_dir / "mcpgate.db") {
+  const int flags = mode == access::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    BOOST_TEST_REQUIRE(false, "cannot open " << path_ << ": " << why);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+}
+
+gateway_db::~gateway_db() { sqlite3_close(db_); }
+
+std::vector<db_row> gateway_db::query(std::string_view sql, const std::vector<db_param>& params) {
+  db_statement statement(db_, sql, params);
+  std::vector<db_row> rows;
+  while (auto row = statement.next()) rows.push_back(std::move(*row));
+  return rows;
+}
+
+std::optional<db_row> gateway_db::query_one(std::string_view sql, const std::vector<db_param>& params) {
+  db_statement statement(db_, sql, params);
+  return statement.next();
+}
+
+std::int64_t gateway_db::query_int(std::string_view sql, const std::vector<db_param>& params) {
+  const auto row = query_one(sql, params);
+  BOOST_TEST_REQUIRE(row.has_value(), "no row from " << sql);
+  BOOST_TEST_REQUIRE(!row->empty(), "no column from " << sql);
+  return row->front().integer;
+}
+
+std::int64_t gateway_db::execute(std::string_view sql, const std::vector<db_param>& params) {
+  db_statement statement(db_, sql, params);
+  BOOST_TEST_REQUIRE(!statement.next().has_value(), sql << " returned rows");
+  return sqlite3_changes64(db_);
+}
+
+std::optional<std::int64_t> gateway_db::user_id(const std::string& name) {
+  const auto row = query_one("SELECT id FROM users WHERE name = ?1", {name});
+  if (!row) return std::nullopt;
+  return row->at(0).integer;
+}
+
+std::optional<std::string> gateway_db::sealed_secret(const std::string& installation_id, const std::string& kind) {
+  const auto row =
+      query_one("SELECT sealed FROM installation_secrets WHERE installation_id = ?1 AND kind = ?2", {installation_id, kind});
+  if (!row) return std::nullopt;
+  return row->at(0).text;
+}
+
+std::vector<audit_row> gateway_db::audit_rows(const std::string& installation_id, const std::string& event_type) {
+  std::vector<audit_row> out;
+  for (const db_row& r :
+       query("SELECT id, environment_id, user_id, installation_id, event_type, tool_name, detail, created_at"
+             " FROM audit_events WHERE installation_id = ?1 AND event_type = ?2 ORDER BY created_at, id",
+             {installation_id, event_type})) {
+    audit_row row;
+    row.id = r.at(0).text;
+    row.environment_id = r.at(1).integer;
+    row.user_id = r.at(2).integer;
+    row.installation_id = r.at(3).text;
+    row.event_type = r.at(4).text;
+    row.tool_name = r.at(5).text;
+    row.detail = r.at(6).text;
+    row.created_at = r.at(7).integer;
+    out.push_back(std::move(row));
+  }
+  return out;
 }
 
 }  // namespace mcpgate::it

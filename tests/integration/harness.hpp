@@ -23,6 +23,8 @@
 
 #include <sys/types.h>
 
+struct sqlite3;
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -287,6 +289,73 @@ class gateway {
   std::string previous_logs_;  // stderr of earlier runs, shown on failure
   std::string base_url_;
   std::uint16_t port_ = 0;
+};
+
+// The daemon's SQLite database, opened beside it --------------------------------
+
+// One column of a row read with gateway_db.
+struct db_value {
+  bool null = true;
+  std::int64_t integer = 0;  // the column as an integer (0 for NULL)
+  std::string text;          // the column's text or blob bytes ("" for NULL)
+};
+using db_row = std::vector<db_value>;
+
+// A blob bound to a statement (a std::string is bound as text).
+struct db_blob {
+  std::string bytes;
+};
+// A value for ?1, ?2, ... of a statement, in order.
+using db_param = std::variant<std::int64_t, std::string, db_blob>;
+
+// One row of audit_events.
+struct audit_row {
+  std::string id;
+  std::int64_t environment_id = 0;
+  std::int64_t user_id = 0;
+  std::string installation_id;
+  std::string event_type;
+  std::string tool_name;
+  std::string detail;
+  std::int64_t created_at = 0;
+};
+
+// The database of a gateway (mcpgate.db in its data folder), opened while the
+// daemon runs, for what the API does not show (sealed secrets, audit rows
+// and users as stored) or cannot do (a key's scopes rewritten, a secret
+// replaced). A busy database is waited for up to 5 s. Every failure (open,
+// prepare, step) fails the test (REQUIRE), naming the statement and
+// SQLite's message. Belongs to the test's thread.
+class gateway_db {
+ public:
+  enum class access { read_only, read_write };
+
+  // The database in `data_dir` (gateway::data_dir()); it must exist.
+  explicit gateway_db(const fs::path& data_dir, access mode = access::read_only);
+  ~gateway_db();
+  gateway_db(const gateway_db&) = delete;
+  gateway_db& operator=(const gateway_db&) = delete;
+
+  // Every row of `sql` with `params` bound to ?1, ?2, ...
+  std::vector<db_row> query(std::string_view sql, const std::vector<db_param>& params = {});
+  // The first row; nullopt when there is none.
+  std::optional<db_row> query_one(std::string_view sql, const std::vector<db_param>& params = {});
+  // The first column of the one row of `sql` ("SELECT count(*) ...").
+  std::int64_t query_int(std::string_view sql, const std::vector<db_param>& params = {});
+  // Runs a statement that writes; the number of rows it changed.
+  std::int64_t execute(std::string_view sql, const std::vector<db_param>& params = {});
+
+  // users.id of this user name; nullopt when there is no such user.
+  std::optional<std::int64_t> user_id(const std::string& name);
+  // installation_secrets.sealed of this installation and kind ("api_key",
+  // "access_token", ...); nullopt when there is none.
+  std::optional<std::string> sealed_secret(const std::string& installation_id, const std::string& kind);
+  // The audit_events of one installation and type, oldest first.
+  std::vector<audit_row> audit_rows(const std::string& installation_id, const std::string& event_type);
+
+ private:
+  fs::path path_;
+  sqlite3* db_ = nullptr;
 };
 
 // The config file gateway writes for these options.

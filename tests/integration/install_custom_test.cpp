@@ -8,35 +8,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 using namespace mcpgate::it;
 
 namespace {
 
 const std::string p1 = projects_collection(1);
 const std::string install_custom = p1 + "/install_custom/";
-
-// The sealed api_key row of an installation, read straight from the database.
-std::optional<std::string> sealed_api_key(const fs::path& db_path, const std::string& installation_id) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return std::nullopt;
-  }
-  std::optional<std::string> sealed;
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, "SELECT sealed FROM installation_secrets WHERE installation_id = ?1 AND kind = 'api_key'",
-                     -1, &stmt, nullptr);
-  sqlite3_bind_text(stmt, 1, installation_id.c_str(), -1, SQLITE_STATIC);
-  if (sqlite3_step(stmt) == SQLITE_ROW) {
-    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt, 0));
-    sealed = std::string(bytes, static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return sealed;
-}
 
 }  // namespace
 
@@ -71,7 +48,7 @@ BOOST_AUTO_TEST_CASE(api_key_install_answers_201_and_seals_the_key) {
     const fs::path file = db.string() + suffix;
     if (fs::exists(file)) BOOST_TEST(read_file(file).find(upstream_key) == std::string::npos, file);
   }
-  const auto sealed = sealed_api_key(db, id_of(inst));
+  const auto sealed = gateway_db(data_dir()).sealed_secret(id_of(inst), "api_key");
   BOOST_TEST_REQUIRE(sealed.has_value());
   auto ring = mcpgate::auth::key_ring::from_files({(data_dir() / "secret.key").string()}, false);
   BOOST_TEST_REQUIRE(ring.has_value());
@@ -89,7 +66,7 @@ BOOST_AUTO_TEST_CASE(none_install_answers_201_without_a_secret) {
                                                           {"api_key", "ignored-for-none"}});
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   BOOST_TEST(string_of(r.json(), "auth_type") == "none");
-  BOOST_TEST(!sealed_api_key(data_dir() / "mcpgate.db", id_of(r.json().as_object())).has_value());
+  BOOST_TEST(!gateway_db(data_dir()).sealed_secret(id_of(r.json().as_object()), "api_key").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(same_url_twice_is_400_already_installed) {

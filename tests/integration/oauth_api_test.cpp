@@ -24,8 +24,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <set>
 
@@ -160,48 +158,9 @@ struct template_fixture : template_upstreams, gateway {
   mcp_upstream mcp;
 };
 
-// One sealed secret of an installation, read straight from the database.
-std::optional<std::string> sealed_secret(const fs::path& db_path, const std::string& installation_id,
-                                         const std::string& kind) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return std::nullopt;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  std::optional<std::string> sealed;
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, "SELECT sealed FROM installation_secrets WHERE installation_id = ?1 AND kind = ?2", -1, &stmt,
-                     nullptr);
-  sqlite3_bind_text(stmt, 1, installation_id.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 2, kind.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(stmt) == SQLITE_ROW) {
-    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt, 0));
-    sealed = std::string(bytes, static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return sealed;
-}
-
-// Rows in the installations table, every user and environment together; -1
-// when the database cannot be read.
-std::int64_t installation_rows(const fs::path& db_path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return -1;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  std::int64_t count = -1;
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM installations", -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    count = sqlite3_column_int64(stmt, 0);
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return count;
+// Rows in the installations table, every user and environment together.
+std::int64_t installation_rows(const fs::path& data_dir) {
+  return gateway_db(data_dir).query_int("SELECT COUNT(*) FROM installations");
 }
 
 // True when no file of the database (main, WAL, shared memory) holds `text`.
@@ -220,7 +179,7 @@ boost::test_tools::assertion_result not_on_disk(const fs::path& data_dir, const 
 
 // The sealed API key of an installation, opened with the daemon's key file.
 std::optional<std::string> opened_api_key(const fs::path& data_dir, const std::string& installation_id) {
-  const auto sealed = sealed_secret(data_dir / "mcpgate.db", installation_id, "api_key");
+  const auto sealed = gateway_db(data_dir).sealed_secret(installation_id, "api_key");
   if (!sealed) return std::nullopt;
   auto ring = mcpgate::auth::key_ring::from_files({(data_dir / "secret.key").string()}, false);
   if (!ring) return std::nullopt;
@@ -407,7 +366,7 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_400_or_404_and_store_nothing) {
                                  "required", "api_key"));
   BOOST_TEST(is_error(alice.send("GET", target), 405, "invalid_request", "method_not_allowed"));
   BOOST_TEST(count_of(alice, p1) == 0);
-  BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 0);
+  BOOST_TEST(installation_rows(data_dir()) == 0);
   // None of this reached the template's server.
   BOOST_TEST(keyed.request_count() == 0u);
 }
@@ -557,7 +516,7 @@ BOOST_AUTO_TEST_CASE(an_oauth_template_whose_server_has_no_metadata_is_400_and_l
   const reply r = alice.post(p1 + "/install_template/", json::object{{"template_id", "nometa"}});
   BOOST_TEST(is_400_detail_prefix(r, "OAuth discovery failed"));
   BOOST_TEST(count_of(alice, p1) == 0);
-  BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 0);
+  BOOST_TEST(installation_rows(data_dir()) == 0);
   // It did look, and sent no credential of anyone's.
   BOOST_TEST(nometa.request_count() > 0u);
   for (const auto& req : nometa.requests()) BOOST_TEST(req.header_count("Authorization") == 0u, req);
@@ -580,7 +539,7 @@ BOOST_AUTO_TEST_CASE(exactly_one_of_template_id_or_installation_id) {
       BOOST_TEST(detail_of(r) == "Pass exactly one of template_id or installation_id", r);
     }
   }
-  BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 1);
+  BOOST_TEST(installation_rows(data_dir()) == 1);
 }
 
 BOOST_AUTO_TEST_CASE(what_is_not_the_callers_is_404) {
@@ -595,7 +554,7 @@ BOOST_AUTO_TEST_CASE(what_is_not_the_callers_is_404) {
   // bob's installation is also not reachable through another environment of his.
   BOOST_TEST(is_error(bob.get(authorize("installation_id=" + bobs, e3)), 404, "invalid_request", "not_found"));
   BOOST_TEST(count_of(alice, p1) == 0);
-  BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 1);
+  BOOST_TEST(installation_rows(data_dir()) == 1);
 }
 
 BOOST_AUTO_TEST_CASE(what_does_not_use_oauth_is_400) {
@@ -806,7 +765,7 @@ BOOST_AUTO_TEST_CASE(a_callback_url_elsewhere_is_400_and_creates_nothing) {
                                                                    {"posthog_code_callback_url", "https://evil.example/cb"}});
   BOOST_TEST(is_validation_error(r, "invalid", "posthog_code_callback_url"));
   BOOST_TEST(count_of(alice, p1) == 0);
-  BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 0);
+  BOOST_TEST(installation_rows(data_dir()) == 0);
   BOOST_TEST(upstream.request_count() == 0u);
 }
 
@@ -845,7 +804,7 @@ BOOST_AUTO_TEST_CASE(an_upstream_with_no_oauth_metadata_is_400_and_leaves_nothin
     BOOST_TEST(is_400_detail_prefix(r, "OAuth discovery failed"), upstream->url("/a/mcp"));
     BOOST_TEST(r.header("Location").empty(), r);
     BOOST_TEST(count_of(alice, p1) == 0);
-    BOOST_TEST(installation_rows(data_dir() / "mcpgate.db") == 0);
+    BOOST_TEST(installation_rows(data_dir()) == 0);
 
     // It looked where the spec says (RFC 9728 with and without the path,
     // then the origin as the authorization server), with no credential.

@@ -10,8 +10,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <memory>
 #include <set>
@@ -198,91 +196,6 @@ void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std
     }
   }
 }
-
-// The approval part of the audit trail (tool_approval_changed records; an
-// install is on record too, as installation_created), read straight from the
-// daemon's database.
-struct audit_row {
-  std::string id;
-  std::int64_t environment_id = 0;
-  std::int64_t user_id = 0;
-  std::string installation_id;
-  std::string event_type;
-  std::string tool_name;
-  std::string detail;
-  std::int64_t created_at = 0;
-};
-
-class database {
- public:
-  explicit database(const fs::path& path) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      db_ = nullptr;
-      BOOST_TEST_REQUIRE(false, "cannot open " << path << ": " << why);
-    }
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~database() { sqlite3_close(db_); }
-  database(const database&) = delete;
-  database& operator=(const database&) = delete;
-
-  std::vector<audit_row> audit_rows(const std::string& installation_id) {
-    std::vector<audit_row> rows;
-    statement s(db_,
-                "SELECT id, environment_id, user_id, installation_id, event_type, tool_name, detail, created_at"
-                " FROM audit_events WHERE installation_id = ?1 AND event_type = 'tool_approval_changed'"
-                " ORDER BY created_at, id");
-    sqlite3_bind_text(s.stmt, 1, installation_id.c_str(), -1, SQLITE_TRANSIENT);
-    int rc = 0;
-    while ((rc = sqlite3_step(s.stmt)) == SQLITE_ROW) {
-      audit_row row;
-      row.id = s.text(0);
-      row.environment_id = sqlite3_column_int64(s.stmt, 1);
-      row.user_id = sqlite3_column_int64(s.stmt, 2);
-      row.installation_id = s.text(3);
-      row.event_type = s.text(4);
-      row.tool_name = s.text(5);
-      row.detail = s.text(6);
-      row.created_at = sqlite3_column_int64(s.stmt, 7);
-      rows.push_back(std::move(row));
-    }
-    BOOST_TEST_REQUIRE(rc == SQLITE_DONE, "reading audit_events: " << sqlite3_errmsg(db_));
-    return rows;
-  }
-
-  std::int64_t count_audit_rows() {
-    statement s(db_, "SELECT count(*) FROM audit_events WHERE event_type = 'tool_approval_changed'");
-    BOOST_TEST_REQUIRE(sqlite3_step(s.stmt) == SQLITE_ROW, sqlite3_errmsg(db_));
-    return sqlite3_column_int64(s.stmt, 0);
-  }
-
-  std::optional<std::int64_t> user_id(const std::string& name) {
-    statement s(db_, "SELECT id FROM users WHERE name = ?1");
-    sqlite3_bind_text(s.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s.stmt) != SQLITE_ROW) return std::nullopt;
-    return sqlite3_column_int64(s.stmt, 0);
-  }
-
- private:
-  struct statement {
-    statement(sqlite3* db, const char* sql) {
-      BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK, sqlite3_errmsg(db));
-    }
-    ~statement() { sqlite3_finalize(stmt); }
-    statement(const statement&) = delete;
-    statement& operator=(const statement&) = delete;
-    std::string text(int column) const {
-      const auto* p = sqlite3_column_text(stmt, column);
-      return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-    }
-    sqlite3_stmt* stmt = nullptr;
-  };
-
-  sqlite3* db_ = nullptr;
-};
 
 // A gateway that may reach loopback upstreams, alice's key, and one
 // mcp_upstream.
@@ -480,8 +393,10 @@ BOOST_AUTO_TEST_CASE(a_tool_named_refresh_can_be_patched) {
 
 BOOST_AUTO_TEST_CASE(each_effective_approval_change_writes_one_audit_row) {
   const std::string id = install_with({named("deploy"), named("read")});
-  database db(data_dir() / "mcpgate.db");
-  BOOST_TEST(db.audit_rows(id).empty(), "the install and its sync are no approval changes");
+  // The approval part of the audit trail, read straight from the daemon's
+  // database (an install is on record too, as installation_created).
+  gateway_db db(data_dir());
+  BOOST_TEST(db.audit_rows(id, "tool_approval_changed").empty(), "the install and its sync are no approval changes");
 
   const std::int64_t start = now_micros();
   BOOST_TEST_REQUIRE(patch_state(alice, e1, id, "deploy", "approved").status == 200u);
@@ -497,7 +412,7 @@ BOOST_AUTO_TEST_CASE(each_effective_approval_change_writes_one_audit_row) {
   BOOST_TEST_REQUIRE(alice.post(refresh_path(e1, id), json::object{}).status == 200u);
   const std::int64_t end = now_micros();
 
-  const auto rows = db.audit_rows(id);
+  const auto rows = db.audit_rows(id, "tool_approval_changed");
   BOOST_TEST_REQUIRE(rows.size() == 2u);
   const auto alice_id = db.user_id("alice");
   BOOST_TEST_REQUIRE(alice_id.has_value());
@@ -521,7 +436,7 @@ BOOST_AUTO_TEST_CASE(each_effective_approval_change_writes_one_audit_row) {
     }
   }
   BOOST_TEST(rows[0].id != rows[1].id);
-  BOOST_TEST(db.count_audit_rows() == 2);
+  BOOST_TEST(db.query_int("SELECT count(*) FROM audit_events WHERE event_type = 'tool_approval_changed'") == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

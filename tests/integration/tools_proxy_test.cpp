@@ -13,8 +13,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -151,81 +149,6 @@ boost::test_tools::assertion_result is_json_answer(const reply& r, const json::v
   }
   return true;
 }
-
-// The audit trail, read straight from the daemon's database (read-only).
-struct audit_row {
-  std::int64_t environment_id = 0;
-  std::int64_t user_id = 0;
-  std::string installation_id;
-  std::string event_type;
-  std::string tool_name;
-  std::string detail;
-  std::int64_t created_at = 0;
-};
-
-class database {
- public:
-  explicit database(const fs::path& path) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      db_ = nullptr;
-      BOOST_TEST_REQUIRE(false, "cannot open " << path << ": " << why);
-    }
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~database() { sqlite3_close(db_); }
-  database(const database&) = delete;
-  database& operator=(const database&) = delete;
-
-  std::vector<audit_row> rows(const std::string& installation_id, const std::string& event_type) {
-    std::vector<audit_row> out;
-    sqlite3_stmt* stmt = nullptr;
-    BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db_,
-                                          "SELECT environment_id, user_id, installation_id, event_type, tool_name,"
-                                          " detail, created_at FROM audit_events"
-                                          " WHERE installation_id = ?1 AND event_type = ?2 ORDER BY created_at, id",
-                                          -1, &stmt, nullptr) == SQLITE_OK,
-                       sqlite3_errmsg(db_));
-    sqlite3_bind_text(stmt, 1, installation_id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, event_type.c_str(), -1, SQLITE_TRANSIENT);
-    const auto text = [stmt](int column) {
-      const auto* p = sqlite3_column_text(stmt, column);
-      return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-    };
-    int rc = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      audit_row row;
-      row.environment_id = sqlite3_column_int64(stmt, 0);
-      row.user_id = sqlite3_column_int64(stmt, 1);
-      row.installation_id = text(2);
-      row.event_type = text(3);
-      row.tool_name = text(4);
-      row.detail = text(5);
-      row.created_at = sqlite3_column_int64(stmt, 6);
-      out.push_back(std::move(row));
-    }
-    const std::string why = sqlite3_errmsg(db_);
-    sqlite3_finalize(stmt);
-    BOOST_TEST_REQUIRE(rc == SQLITE_DONE, "reading audit_events: " << why);
-    return out;
-  }
-
-  std::optional<std::int64_t> user_id(const std::string& name) {
-    sqlite3_stmt* stmt = nullptr;
-    BOOST_TEST_REQUIRE(sqlite3_prepare_v2(db_, "SELECT id FROM users WHERE name = ?1", -1, &stmt, nullptr) == SQLITE_OK,
-                       sqlite3_errmsg(db_));
-    sqlite3_bind_text(stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-    std::optional<std::int64_t> id;
-    if (sqlite3_step(stmt) == SQLITE_ROW) id = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return id;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // The upstream's server-initiated stream (the answer to GET): a chunked
 // text/event-stream that stays open and carries whatever the test pushes,
@@ -782,10 +705,10 @@ BOOST_AUTO_TEST_CASE(each_refused_call_leaves_a_tool_call_blocked_row_on_disk) {
   set_state("gone", "approved");
   mcp.set_tools(named_tools({"pending", "off", "ok"}));
   refresh();
-  database db(data_dir() / "mcpgate.db");
+  gateway_db db(data_dir());  // the audit trail, read straight from the daemon's database
   const auto alice_id = db.user_id("alice");
   BOOST_TEST_REQUIRE(alice_id.has_value());
-  BOOST_TEST(db.rows(id, "tool_call_blocked").empty());
+  BOOST_TEST(db.audit_rows(id, "tool_call_blocked").empty());
 
   const std::int64_t start = now_micros();
   BOOST_TEST(is_json_answer(rpc(call_body(1, "pending")), needs_approval_error(1, "pending")));
@@ -799,7 +722,7 @@ BOOST_AUTO_TEST_CASE(each_refused_call_leaves_a_tool_call_blocked_row_on_disk) {
   BOOST_TEST(is_json_answer(rpc(call_body(7, "ok")), call_result(7, "ok")));
   const std::int64_t end = now_micros();
 
-  const auto rows = db.rows(id, "tool_call_blocked");
+  const auto rows = db.audit_rows(id, "tool_call_blocked");
   std::vector<std::pair<std::string, std::string>> got;
   for (const auto& row : rows) {
     BOOST_TEST_CONTEXT("row for " << row.tool_name) {
@@ -918,7 +841,6 @@ BOOST_AUTO_TEST_CASE(a_tool_the_registry_has_not_seen_is_listed_and_then_synced_
     }
   }
 }
-
 
 BOOST_AUTO_TEST_CASE(a_removed_tool_the_upstream_lists_again_is_synced_back_with_its_state) {
   install_with(named_tools({"a", "back"}));

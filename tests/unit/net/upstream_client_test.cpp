@@ -1,15 +1,14 @@
-// upstream_pool / async_request against tiny HTTP(S) servers on loopback.
+// upstream_pool / async_request against the scripted upstream of
+// tests/support, over HTTP and HTTPS on loopback.
 #include "net/upstream_client.hpp"
 
+#include "support/scripted_upstream.hpp"
+
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <openssl/evp.h>
@@ -23,7 +22,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -31,115 +29,47 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using mcpgate::net::client_error;
 using namespace std::chrono_literals;
 
-// One keep-alive HTTP/1.1 session: answers every request with 200, body
-// "hello <target>" and header X-Test: upstream.
-template <class Stream>
-class session : public std::enable_shared_from_this<session<Stream>> {
- public:
-  session(Stream stream, std::atomic<int>& requests, bool close_after_response)
-      : stream_(std::move(stream)),
-        requests_(requests),
-        close_after_response_(close_after_response) {}
+// HTTPS with this server context; plain HTTP without one.
+mcpgate::test::upstream_options https(std::shared_ptr<ssl::context> tls) {
+  mcpgate::test::upstream_options o;
+  o.tls = std::move(tls);
+  return o;
+}
 
-  void start() {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      do_read();
-    } else {
-      beast::get_lowest_layer(stream_).expires_after(5s);
-      stream_.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](
-                                                            error_code ec) {
-        if (!ec) self->do_read();
-      });
-    }
-  }
-
- private:
-  void do_read() {
-    request_ = {};  // empty before reading, as Beast requires
-    beast::get_lowest_layer(stream_).expires_after(5s);
-    http::async_read(stream_, buffer_, request_,
-                     [self = this->shared_from_this()](error_code ec, std::size_t) {
-                       if (!ec) self->on_read();
-                     });
-  }
-
-  void on_read() {
-    ++requests_;
-    response_ = {http::status::ok, 11};
-    response_.set(http::field::content_type, "text/plain");
-    response_.set("X-Test", "upstream");
-    response_.body() = "hello " + std::string(request_.target());
-    response_.keep_alive(request_.keep_alive());
-    response_.prepare_payload();
-    http::async_write(stream_, response_,
-                      [self = this->shared_from_this()](error_code ec, std::size_t) {
-                        if (self->close_after_response_) {
-                          // Announced keep-alive, closes anyway (as an idle timeout would).
-                          error_code ignored;
-                          beast::get_lowest_layer(self->stream_).socket().close(ignored);
-                          return;
-                        }
-                        if (!ec && self->response_.keep_alive()) self->do_read();
-                      });
-  }
-
-  Stream stream_;
-  std::atomic<int>& requests_;
-  const bool close_after_response_;
-  beast::flat_buffer buffer_;
-  http::request<http::string_body> request_;
-  http::response<http::string_body> response_;
-};
-
-// HTTP (or HTTPS with `tls`) on 127.0.0.1:<ephemeral>, on its own thread.
+// The scripted upstream of tests/support (HTTPS with `tls`) answering every
+// request with 200, body "hello <target>" and header X-Test: upstream,
+// keeping the connection unless the request said to close it.
+// close_after_response: announces keep-alive, closes anyway (as an idle
+// timeout would).
 class test_server {
  public:
-  explicit test_server(std::shared_ptr<ssl::context> tls = nullptr,
-                       bool close_after_response = false)
-      : tls_(std::move(tls)),
-        close_after_response_(close_after_response),
-        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    do_accept();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~test_server() {
-    io_.stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  explicit test_server(std::shared_ptr<ssl::context> tls = nullptr, bool close_after_response = false)
+      : upstream_(mcpgate::test::scripted_upstream::serve(
+                      [this, close_after_response](const mcpgate::test::http_request& request) {
+                        ++requests;
+                        http::response<http::string_body> response{http::status::ok, 11};
+                        response.set(http::field::content_type, "text/plain");
+                        response.set("X-Test", "upstream");
+                        response.body() = "hello " + std::string(request.target());
+                        response.keep_alive(request.keep_alive());
+                        response.prepare_payload();
+                        std::string wire = mcpgate::test::to_wire(response);
+                        return close_after_response ? mcpgate::test::answer::then_close(std::move(wire))
+                                                    : mcpgate::test::answer(std::move(wire));
+                      }),
+                  https(std::move(tls))) {}
 
-  std::atomic<int> accepts{0};
-  std::atomic<int> requests{0};
+  std::uint16_t port() const { return upstream_.port(); }
+  int accepts() const { return upstream_.accepts(); }
+
+  std::atomic<int> requests{0};  // before upstream_, whose threads count in it
 
  private:
-  void do_accept() {
-    acceptor_.async_accept([this](error_code ec, tcp::socket socket) {
-      if (ec) return;
-      ++accepts;
-      if (tls_) {
-        std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
-            beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_),
-            requests, close_after_response_)
-            ->start();
-      } else {
-        std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
-                                                     requests, close_after_response_)
-            ->start();
-      }
-      do_accept();
-    });
-  }
-
-  std::shared_ptr<ssl::context> tls_;
-  const bool close_after_response_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::thread thread_;
+  mcpgate::test::scripted_upstream upstream_;
 };
 
 struct outcome {
@@ -278,7 +208,7 @@ BOOST_AUTO_TEST_CASE(sequential_requests_reuse_one_connection) {
   BOOST_TEST(!second.ec, second.detail);
   BOOST_TEST(second.response.body() == "hello /two");
   BOOST_TEST(server.requests == 2);
-  BOOST_TEST(server.accepts == 1);
+  BOOST_TEST(server.accepts() == 1);
 }
 
 BOOST_AUTO_TEST_CASE(idle_connection_closed_by_upstream_is_not_used) {
@@ -293,7 +223,7 @@ BOOST_AUTO_TEST_CASE(idle_connection_closed_by_upstream_is_not_used) {
     BOOST_TEST(out.response.body() == std::string("hello ") + path);
   }
   BOOST_TEST(server.requests == 3);
-  BOOST_TEST(server.accepts == 3);
+  BOOST_TEST(server.accepts() == 3);
 }
 
 BOOST_AUTO_TEST_CASE(default_policy_refuses_loopback_before_connecting) {
@@ -321,7 +251,7 @@ BOOST_AUTO_TEST_CASE(default_policy_refuses_loopback_before_connecting) {
   BOOST_TEST_REQUIRE(connect_ec.has_value());
   BOOST_TEST((*connect_ec == client_error::ssrf_denied));
   BOOST_TEST(detail.find("loopback") != std::string::npos, detail);
-  BOOST_TEST(server.accepts == 0);
+  BOOST_TEST(server.accepts() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
@@ -373,7 +303,7 @@ BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
   BOOST_TEST_REQUIRE(read_ec.has_value());
   BOOST_TEST(!*read_ec, read_ec->message());
   BOOST_TEST(response.body() == "hello /via-visit");
-  BOOST_TEST(server.accepts == 1);
+  BOOST_TEST(server.accepts() == 1);
 
   // Another port on the same address is not covered by the entry.
   const std::uint16_t other_port = server.port() == 65535 ? 65534 : server.port() + 1;
@@ -388,12 +318,7 @@ BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
 }
 
 BOOST_AUTO_TEST_CASE(closed_port_fails_with_connect_failed) {
-  std::uint16_t port = 0;
-  {
-    asio::io_context scratch;
-    tcp::acceptor acceptor(scratch, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = acceptor.local_endpoint().port();
-  }  // closed: nothing listens there now
+  const std::uint16_t port = mcpgate::test::closed_port();  // nothing listens there
   asio::io_context io;
   auto pool = make_pool(io, private_allowed());
   const auto out = get(io, pool, url_for("http", "127.0.0.1", port));
@@ -437,7 +362,7 @@ BOOST_AUTO_TEST_CASE(https_verifies_certificate_against_ca_file) {
       BOOST_TEST(out.response.body() == "hello /secure");
     }
     BOOST_TEST(server.requests == 3);
-    BOOST_TEST(server.accepts == 3);  // 1 refused above, localhost, 127.0.0.1 (reused once)
+    BOOST_TEST(server.accepts() == 3);  // 1 refused above, localhost, 127.0.0.1 (reused once)
   }
 }
 

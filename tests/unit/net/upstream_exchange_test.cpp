@@ -1,37 +1,28 @@
-// upstream_exchange against a scripted upstream on 127.0.0.1.
+// upstream_exchange against the scripted upstream of tests/support on
+// 127.0.0.1, one connection per test.
 //
-// The upstream runs on its own thread with blocking sockets; every wait it
-// does is a poll() on its socket with a deadline (and on a stop pipe, so the
-// fixture ends promptly). The client side runs on the test's thread: the
-// io_context is run until the awaited handler has been called, at most 10 s.
-// Ordering between the two sides goes through promises/futures, never sleeps.
+// The upstream runs the test's script on its own thread; every wait there is
+// bounded and ends when the fixture goes. The client side runs on the test's
+// thread: the io_context is run until the awaited handler has been called, at
+// most 10 s. Ordering between the two sides goes through promises/futures,
+// never sleeps.
 #include "net/upstream_exchange.hpp"
 
-#include <boost/asio/buffer.hpp>
+#include "support/scripted_upstream.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <array>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <functional>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 namespace {
 
@@ -43,170 +34,28 @@ using boost::system::error_code;
 using mcpgate::net::client_error;
 using mcpgate::net::exchange_options;
 using mcpgate::net::upstream_exchange;
+using mcpgate::test::chunk;
+using mcpgate::test::scripted_upstream;
+using mcpgate::test::upstream_conn;
 using namespace std::chrono_literals;
 
 constexpr auto deadline = 10s;
 
-enum class ready { readable, stopped, timed_out };
+// Every upstream here serves one connection: a second one would wait in the
+// backlog, unserved, and the test would fail at its deadline.
+const mcpgate::test::upstream_options one_connection = [] {
+  mcpgate::test::upstream_options o;
+  o.max_connections = 1;
+  return o;
+}();
 
-// Waits until fd is readable (data, EOF or error) or stop_fd is, at most timeout.
-ready wait_readable(int fd, int stop_fd, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{stop_fd, POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return ready::timed_out;
-    const int n = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ready::timed_out;
-    if (fds[1].revents != 0) return ready::stopped;
-    return ready::readable;
-  }
-}
+mcpgate::net::origin where(const scripted_upstream& upstream) { return {false, "127.0.0.1", upstream.port()}; }
 
-// One accepted connection, as the upstream's script sees it.
-class upstream_conn {
- public:
-  upstream_conn(tcp::socket socket, int stop_fd) : socket_(std::move(socket)), stop_fd_(stop_fd) {}
-
-  // The next whole request (header + Content-Length body) as raw text;
-  // nullopt on EOF, error, stop or after the deadline.
-  std::optional<std::string> read_request() {
-    for (;;) {
-      const auto end = pending_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const std::size_t need = end + 4 + content_length(pending_.substr(0, end + 4));
-        if (pending_.size() >= need) {
-          std::string request = pending_.substr(0, need);
-          pending_.erase(0, need);
-          return request;
-        }
-      }
-      if (!receive()) return std::nullopt;
-    }
-  }
-
-  void write(std::string_view bytes) {
-    error_code ignored;
-    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ignored);
-  }
-
-  // True when the client closed the connection (EOF or reset) within timeout.
-  bool wait_closed(std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      const ready r = wait_readable(socket_.native_handle(), stop_fd_, left);
-      if (r != ready::readable) return false;
-      std::array<char, 4096> scratch{};
-      error_code ec;
-      socket_.read_some(asio::buffer(scratch), ec);
-      if (ec) return true;  // eof, connection_reset
-    }
-  }
-
-  // Waits (bounded) for the test to signal; false when it did not in time.
-  static bool wait_for(std::shared_future<void> signal) {
-    return signal.wait_for(deadline) == std::future_status::ready;
-  }
-
- private:
-  static std::size_t content_length(const std::string& header) {
-    std::string lower = header;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const auto at = lower.find("\r\ncontent-length:");
-    if (at == std::string::npos) return 0;
-    return std::stoul(lower.substr(at + 17));
-  }
-
-  bool receive() {
-    if (wait_readable(socket_.native_handle(), stop_fd_, deadline) != ready::readable) return false;
-    std::array<char, 4096> chunk{};
-    error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
-    if (ec) return false;
-    pending_.append(chunk.data(), n);
-    return true;
-  }
-
-  tcp::socket socket_;
-  const int stop_fd_;
-  std::string pending_;
-};
-
-// Listens on 127.0.0.1:<ephemeral>; runs `script` on each accepted
-// connection, one after the other, up to max_connections.
-class scripted_upstream {
- public:
-  using script = std::function<void(upstream_conn&)>;
-
-  explicit scripted_upstream(script s, int max_connections = 1)
-      : script_(std::move(s)),
-        max_connections_(max_connections),
-        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    BOOST_TEST_REQUIRE(::pipe(stop_.data()) == 0);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~scripted_upstream() {
-    [[maybe_unused]] const auto written = ::write(stop_[1], "x", 1);
-    thread_.join();
-    ::close(stop_[0]);
-    ::close(stop_[1]);
-  }
-  scripted_upstream(const scripted_upstream&) = delete;
-  scripted_upstream& operator=(const scripted_upstream&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  std::string url(std::string_view path = "/mcp") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
-  }
-  mcpgate::net::origin where() const { return {false, "127.0.0.1", port_}; }
-
-  std::atomic<int> accepts{0};
-
- private:
-  void run() {
-    for (int i = 0; i < max_connections_; ++i) {
-      if (wait_readable(acceptor_.native_handle(), stop_[0], deadline) != ready::readable) return;
-      tcp::socket socket(io_);
-      error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      ++accepts;
-      upstream_conn conn(std::move(socket), stop_[0]);
-      script_(conn);
-    }
-  }
-
-  const script script_;
-  const int max_connections_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  const std::uint16_t port_ = acceptor_.local_endpoint().port();
-  std::array<int, 2> stop_{-1, -1};
-  std::thread thread_;
-};
-
+// A request as the upstream received it, parsed on the test's thread.
 http::request<http::string_body> parse_request(const std::string& raw) {
-  http::request_parser<http::string_body> parser;
-  parser.eager(true);
-  error_code ec;
-  std::size_t used = 0;
-  while (used < raw.size() && !parser.is_done()) {
-    const std::size_t n = parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
-    BOOST_TEST_REQUIRE(!ec, ec.message() << " in " << raw);
-    if (n == 0) break;
-    used += n;
-  }
-  BOOST_TEST_REQUIRE(parser.is_done(), raw);
-  return parser.release();
-}
-
-std::string chunk(std::string_view data) {
-  std::array<char, 32> size{};
-  const int n = std::snprintf(size.data(), size.size(), "%zx\r\n", data.size());
-  return std::string(size.data(), static_cast<std::size_t>(n)) + std::string(data) + "\r\n";
+  auto parsed = mcpgate::test::parse_request(raw);
+  BOOST_TEST_REQUIRE(parsed.has_value(), raw);
+  return std::move(*parsed);
 }
 
 constexpr std::string_view sse_head =
@@ -316,7 +165,7 @@ BOOST_AUTO_TEST_CASE(json_answer_is_read_whole_through_pieces) {
     c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s-1\r\nContent-Length: " +
             std::to_string(body.size()) + "\r\n\r\n" + body);
     c.wait_closed(deadline);
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -368,7 +217,7 @@ BOOST_AUTO_TEST_CASE(sse_events_are_delivered_as_they_arrive) {
     if (!signalled) return;
     c.write(chunk(event2) + "0\r\n\r\n");
     c.wait_closed(deadline);
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -400,7 +249,7 @@ BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
     if (!c.read_request()) return closed.set_value(false);
     c.write(std::string(sse_head) + chunk("data: one\n\n"));
     closed.set_value(c.wait_closed(deadline));  // the stream is never ended by the upstream
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -432,7 +281,7 @@ BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
   head.exchange.reset();
   io.restart();
   io.poll();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
@@ -441,7 +290,7 @@ BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
     if (!c.read_request()) return closed.set_value(false);
     c.write(std::string(sse_head) + chunk("data: one\n\n"));
     closed.set_value(c.wait_closed(deadline));
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -456,7 +305,7 @@ BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
   auto saw_close = closed.get_future();
   BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
   BOOST_TEST(saw_close.get(), "the upstream did not see its connection closed");
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
@@ -464,7 +313,7 @@ BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
   scripted_upstream upstream([&](upstream_conn& c) {
     if (!c.read_request()) return closed.set_value(false);
     closed.set_value(c.wait_closed(deadline));  // never answers
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -478,7 +327,7 @@ BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
   auto saw_close = closed.get_future();
   BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
   BOOST_TEST(saw_close.get(), "the upstream did not see its connection closed");
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
@@ -487,7 +336,7 @@ BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
     if (!c.read_request()) return closed.set_value(false);
     c.write(std::string(sse_head) + chunk("data: one\n\n"));
     closed.set_value(c.wait_closed(deadline));  // then silence
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -503,7 +352,7 @@ BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
   head.exchange.reset();
   io.restart();
   io.poll();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(fully_read_keep_alive_connection_goes_back_to_the_pool) {
@@ -514,25 +363,25 @@ BOOST_AUTO_TEST_CASE(fully_read_keep_alive_connection_goes_back_to_the_pool) {
       c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
               "\r\n\r\n" + body);
     }
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
   auto first = start(io, pool, upstream.url());
   BOOST_TEST_REQUIRE(!first.ec, first.ec.message() << ": " << first.detail);
   BOOST_TEST(read_to_end(io, *first.exchange) == R"({"jsonrpc":"2.0","id":1,"result":{}})");
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);  // still held by the exchange
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);  // still held by the exchange
   first.exchange.reset();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 1u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 1u);
 
   // The next exchange reuses it: one connection, two requests.
   auto second = start(io, pool, upstream.url());
   BOOST_TEST_REQUIRE(!second.ec, second.ec.message() << ": " << second.detail);
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
   BOOST_TEST(read_to_end(io, *second.exchange) == R"({"jsonrpc":"2.0","id":2,"result":{}})");
   second.exchange.reset();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 1u);
-  BOOST_TEST(upstream.accepts == 1);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 1u);
+  BOOST_TEST(upstream.accepts() == 1);
   BOOST_TEST(requests == 2);
 }
 
@@ -541,7 +390,7 @@ BOOST_AUTO_TEST_CASE(body_not_read_to_its_end_does_not_go_back_to_the_pool) {
     if (!c.read_request()) return;
     c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial\":");
     c.wait_closed(deadline);
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());
@@ -549,7 +398,7 @@ BOOST_AUTO_TEST_CASE(body_not_read_to_its_end_does_not_go_back_to_the_pool) {
   head.exchange.reset();  // dropped with body bytes still due
   io.restart();
   io.poll();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
@@ -557,7 +406,7 @@ BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
     if (!c.read_request()) return;
     c.write("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
     c.wait_closed(deadline);
-  });
+  }, one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());
@@ -568,21 +417,21 @@ BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
   BOOST_TEST(!piece.ec);
   BOOST_TEST(piece.bytes.empty());
   head.exchange.reset();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 1u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(body_ended_by_close_is_read_whole_and_not_pooled) {
   scripted_upstream upstream([&](upstream_conn& c) {
     if (!c.read_request()) return;
     c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"ok\":true}");
-  });  // the socket closes when the script returns
+  }, one_connection);  // the socket closes when the script returns
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());
   BOOST_TEST_REQUIRE(!head.ec, head.ec.message() << ": " << head.detail);
   BOOST_TEST(read_to_end(io, *head.exchange) == R"({"ok":true})");
   head.exchange.reset();
-  BOOST_TEST(pool->idle_count(upstream.where()) == 0u);
+  BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(url_refused_by_policy_fails_without_connecting) {

@@ -1,18 +1,15 @@
-// discover / register_client / exchange_code / refresh_token against a
-// scripted HTTP server on 127.0.0.1 (MCP server and authorization server in
-// one). The server runs Beast on its own thread and records every request;
-// each answer comes from the test's handler. The client side runs on the
-// test's thread until the operation completes, at most 10 s. No sleeps.
+// discover / register_client / exchange_code / refresh_token against the
+// scripted upstream of tests/support on 127.0.0.1 (MCP server and
+// authorization server in one). It records every request; each answer comes
+// from the test's handler. The client side runs on the test's thread until
+// the operation completes, at most 10 s. No sleeps.
 #include "oauth/client.hpp"
+
+#include "support/scripted_upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -28,7 +25,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -38,7 +34,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 namespace oauth = mcpgate::oauth;
-using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 
@@ -67,45 +62,17 @@ struct received {
   std::optional<std::string> authorization;
 };
 
-class test_server;
-
-class session : public std::enable_shared_from_this<session> {
- public:
-  session(tcp::socket socket, test_server& owner) : stream_(std::move(socket)), owner_(owner) {}
-  void start() { do_read(); }
-
- private:
-  void do_read() {
-    request_ = {};  // empty before reading, as Beast requires
-    stream_.expires_after(5s);
-    http::async_read(stream_, buffer_, request_, [self = shared_from_this()](error_code ec, std::size_t) {
-      if (!ec) self->on_read();
-    });
-  }
-  void on_read();
-
-  beast::tcp_stream stream_;
-  test_server& owner_;
-  beast::flat_buffer buffer_;
-  request request_;
-  response response_;
-};
-
+// The scripted upstream answering every request through `respond`,
+// recording what it received.
 class test_server {
  public:
   explicit test_server(responder respond)
-      : respond_(std::move(respond)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    do_accept();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~test_server() {
-    io_.stop();
-    thread_.join();
-  }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
+      : respond_(std::move(respond)),
+        upstream_(mcpgate::test::scripted_upstream::serve(
+            [this](const mcpgate::test::http_request& req) { return answer_for(req); })) {}
 
-  const std::string& base() const { return base_; }
+  // "http://127.0.0.1:<port>"
+  std::string base() const { return upstream_.base(); }
 
   std::vector<received> requests() const {
     const std::lock_guard lock(mu_);
@@ -117,7 +84,9 @@ class test_server {
     return out;
   }
 
-  response answer(const request& req) {
+ private:
+  // On the upstream's thread: no Boost.Test here.
+  mcpgate::test::answer answer_for(const request& req) {
     received r;
     r.method = std::string(req.method_string());
     r.target = std::string(req.target());
@@ -129,44 +98,21 @@ class test_server {
       const std::lock_guard lock(mu_);
       requests_.push_back(r);
     }
-    return respond_(req, base_);
+    response res = respond_(req, base());
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    return mcpgate::test::to_wire(res);
   }
 
- private:
-  void do_accept() {
-    acceptor_.async_accept([this](error_code ec, tcp::socket socket) {
-      if (ec) return;
-      std::make_shared<session>(std::move(socket), *this)->start();
-      do_accept();
-    });
-  }
-
+  // Declared before upstream_, whose threads use them.
   const responder respond_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  const std::string base_ = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
-  std::thread thread_;
   mutable std::mutex mu_;
   std::vector<received> requests_;  // guarded by mu_
+  mcpgate::test::scripted_upstream upstream_;
 };
 
-void session::on_read() {
-  response_ = owner_.answer(request_);
-  response_.keep_alive(request_.keep_alive());
-  response_.prepare_payload();
-  http::async_write(stream_, response_, [self = shared_from_this()](error_code ec, std::size_t) {
-    if (!ec && self->response_.keep_alive()) self->do_read();
-  });
-}
-
 // A port on loopback where nothing listens.
-std::string closed_base() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const auto port = a.local_endpoint().port();
-  a.close();
-  return "http://127.0.0.1:" + std::to_string(port);
-}
+std::string closed_base() { return "http://127.0.0.1:" + std::to_string(mcpgate::test::closed_port()); }
 
 // --- the client side ----------------------------------------------------------------
 
@@ -232,7 +178,8 @@ std::string resource_metadata(const std::string& resource, const std::string& is
 
 // The form fields of a token request.
 std::map<std::string, std::string> form(const std::string& body) {
-  const auto parsed = boost::urls::parse_uri("http://x/?" + body);
+  const std::string uri = "http://x/?" + body;  // the url_view below points into it
+  const auto parsed = boost::urls::parse_uri(uri);
   BOOST_TEST_REQUIRE(parsed.has_value(), body);
   std::map<std::string, std::string> out;
   for (const auto p : parsed->params()) out[p.key] = p.value;

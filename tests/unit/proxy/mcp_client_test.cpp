@@ -1,156 +1,45 @@
-// list_upstream_tools against a scripted MCP upstream on 127.0.0.1.
+// list_upstream_tools against a scripted MCP upstream on 127.0.0.1 (the
+// scripted upstream of tests/support).
 //
-// The upstream runs on its own thread with blocking sockets; every wait it
-// does is a poll() on its socket with a deadline (and on a stop pipe, so the
-// fixture ends promptly). It answers each request through a handler the test
+// The upstream runs on its own threads; every wait there is bounded and ends
+// when the fixture goes. It answers each request through a handler the test
 // gives and records what it received. The client side runs on the test's
 // thread: the io_context is run until the listing is there, at most 10 s.
 // No sleeps anywhere.
 #include "proxy/mcp_client.hpp"
 
-#include <boost/asio/buffer.hpp>
+#include "support/scripted_upstream.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <array>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using mcpgate::net::client_error;
 using mcpgate::proxy::list_upstream_tools;
 using mcpgate::proxy::mcp_client_error;
 using mcpgate::proxy::mcp_client_options;
 using mcpgate::proxy::tools_listing;
+using mcpgate::test::chunk;
 using namespace std::chrono_literals;
 
 constexpr auto deadline = 10s;
-
-enum class ready { readable, stopped, timed_out };
-
-// Waits until fd is readable (data, EOF or error) or stop_fd is, at most timeout.
-ready wait_readable(int fd, int stop_fd, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{stop_fd, POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return ready::timed_out;
-    const int n = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ready::timed_out;
-    if (fds[1].revents != 0) return ready::stopped;
-    return ready::readable;
-  }
-}
-
-// One accepted connection, as the upstream's script sees it.
-class upstream_conn {
- public:
-  upstream_conn(tcp::socket socket, int stop_fd) : socket_(std::move(socket)), stop_fd_(stop_fd) {}
-
-  // The next whole request (header + Content-Length body) as raw text;
-  // nullopt on EOF, error, stop or after the deadline.
-  std::optional<std::string> read_request() {
-    for (;;) {
-      const auto end = pending_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const std::size_t need = end + 4 + content_length(pending_.substr(0, end + 4));
-        if (pending_.size() >= need) {
-          std::string request = pending_.substr(0, need);
-          pending_.erase(0, need);
-          return request;
-        }
-      }
-      if (!receive()) return std::nullopt;
-    }
-  }
-
-  void write(std::string_view bytes) {
-    error_code ignored;
-    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ignored);
-  }
-
-  // True when the client closed the connection (EOF or reset) within timeout.
-  bool wait_closed(std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      const ready r = wait_readable(socket_.native_handle(), stop_fd_, left);
-      if (r != ready::readable) return false;
-      std::array<char, 4096> scratch{};
-      error_code ec;
-      socket_.read_some(asio::buffer(scratch), ec);
-      if (ec) return true;  // eof, connection_reset
-    }
-  }
-
- private:
-  static std::size_t content_length(const std::string& header) {
-    std::string lower = header;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const auto at = lower.find("\r\ncontent-length:");
-    if (at == std::string::npos) return 0;
-    return std::stoul(lower.substr(at + 17));
-  }
-
-  bool receive() {
-    if (wait_readable(socket_.native_handle(), stop_fd_, deadline) != ready::readable) return false;
-    std::array<char, 4096> chunk{};
-    error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
-    if (ec) return false;
-    pending_.append(chunk.data(), n);
-    return true;
-  }
-
-  tcp::socket socket_;
-  const int stop_fd_;
-  std::string pending_;
-};
-
-http::request<http::string_body> parse_request(const std::string& raw) {
-  http::request_parser<http::string_body> parser;
-  parser.eager(true);
-  error_code ec;
-  std::size_t used = 0;
-  while (used < raw.size() && !parser.is_done()) {
-    const std::size_t n = parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
-    BOOST_TEST_REQUIRE(!ec, ec.message() << " in " << raw);
-    if (n == 0) break;
-    used += n;
-  }
-  BOOST_TEST_REQUIRE(parser.is_done(), raw);
-  return parser.release();
-}
 
 // One request as the upstream received it.
 struct received {
@@ -188,26 +77,17 @@ struct received {
 // stay silent until the client closes the connection.
 using responder = std::function<std::optional<std::string>(const received&)>;
 
-// Listens on 127.0.0.1:<ephemeral>; serves requests on each accepted
-// connection (one connection after the other) through `respond`.
+// A scripted upstream on 127.0.0.1 that serves every request through
+// `respond` and records what it received.
 class mcp_upstream {
  public:
   explicit mcp_upstream(responder respond)
-      : respond_(std::move(respond)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    BOOST_TEST_REQUIRE(::pipe(stop_.data()) == 0);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~mcp_upstream() {
-    [[maybe_unused]] const auto written = ::write(stop_[1], "x", 1);
-    thread_.join();
-    ::close(stop_[0]);
-    ::close(stop_[1]);
-  }
-  mcp_upstream(const mcp_upstream&) = delete;
-  mcp_upstream& operator=(const mcp_upstream&) = delete;
+      : respond_(std::move(respond)),
+        upstream_(mcpgate::test::scripted_upstream::serve(
+            [this](const mcpgate::test::http_request& request) { return answer_for(request); })) {}
 
   mcpgate::net::parsed_url url() const {
-    auto parsed = mcpgate::net::parse_url("http://127.0.0.1:" + std::to_string(port_) + "/mcp");
+    auto parsed = mcpgate::net::parse_url(upstream_.url("/mcp"));
     BOOST_TEST_REQUIRE(parsed.has_value());
     return *parsed;
   }
@@ -218,28 +98,15 @@ class mcp_upstream {
   }
 
  private:
-  void run() {
-    for (int i = 0; i < 32; ++i) {
-      if (wait_readable(acceptor_.native_handle(), stop_[0], deadline) != ready::readable) return;
-      tcp::socket socket(io_);
-      error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      upstream_conn conn(std::move(socket), stop_[0]);
-      while (auto raw = conn.read_request()) {
-        const received r = record(*raw);
-        const auto answer = respond_(r);
-        if (!answer) {
-          conn.wait_closed(deadline);
-          break;
-        }
-        conn.write(*answer);
-      }
-    }
+  // On the upstream's thread: no Boost.Test here.
+  mcpgate::test::answer answer_for(const mcpgate::test::http_request& request) {
+    const received r = record(request);
+    auto bytes = respond_(r);
+    if (!bytes) return mcpgate::test::answer::silence();
+    return std::move(*bytes);
   }
 
-  received record(const std::string& raw) {
-    const auto request = parse_request(raw);
+  received record(const mcpgate::test::http_request& request) {
     received r;
     r.method = std::string(request.method_string());
     const auto field = [&request](std::string_view name, std::string& value, bool* has) {
@@ -262,14 +129,11 @@ class mcp_upstream {
     return r;
   }
 
+  // Declared before upstream_, whose threads use them.
   const responder respond_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  const std::uint16_t port_ = acceptor_.local_endpoint().port();
-  std::array<int, 2> stop_{-1, -1};
-  std::thread thread_;
   mutable std::mutex mu_;
-  std::vector<received> requests_;
+  std::vector<received> requests_;  // guarded by mu_
+  mcpgate::test::scripted_upstream upstream_;
 };
 
 // --- answers ---------------------------------------------------------------------
@@ -288,12 +152,6 @@ std::string json_answer(std::string_view body, std::string_view extra_headers = 
 }
 
 std::string accepted() { return http_answer(202, {}, {}); }
-
-std::string chunk(std::string_view data) {
-  std::array<char, 32> size{};
-  const int n = std::snprintf(size.data(), size.size(), "%zx\r\n", data.size());
-  return std::string(size.data(), static_cast<std::size_t>(n)) + std::string(data) + "\r\n";
-}
 
 // An SSE answer, chunked, one chunk per piece; `end` false leaves the stream open.
 std::string sse_answer(const std::vector<std::string>& pieces, bool end = true, std::string_view extra_headers = {}) {
@@ -659,13 +517,8 @@ BOOST_AUTO_TEST_CASE(an_sse_stream_that_goes_silent_times_out) {
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_an_error_naming_initialize) {
-  asio::io_context io;
-  std::string url_text;
-  {
-    tcp::acceptor closed(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    url_text = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port()) + "/mcp";
-  }  // nothing listens there any more
-  const auto url = mcpgate::net::parse_url(url_text);
+  const auto url =
+      mcpgate::net::parse_url("http://127.0.0.1:" + std::to_string(mcpgate::test::closed_port()) + "/mcp");
   BOOST_TEST_REQUIRE(url.has_value());
   const auto listing = list(*url);
   BOOST_TEST(listing.ec.failed());
