@@ -89,7 +89,7 @@ void render_head(std::string& head, const net::http_response& resp, unsigned ver
 // client's socket: the client closing it (or resetting) cancels the body's
 // source at once, so the upstream request ends promptly even when the stream
 // is silent. Bytes the client sends meanwhile (a pipelined request) are kept
-// for after the stream. Everything runs on the connection's strand.
+// for after the stream. Everything runs on the connection's shard.
 class client_watch : public std::enable_shared_from_this<client_watch> {
  public:
   client_watch(tcp::socket& socket, std::shared_ptr<net::body_source> source)
@@ -263,7 +263,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // Constant after construction.
   const std::shared_ptr<http_server::impl> server_;
-  // Touched only on the connection's strand.
+  // Touched only on the connection's shard.
   tcp::socket socket_;
   net::deadline deadline_;  // cancels socket_'s operations when it passes
   const std::uint64_t id_;

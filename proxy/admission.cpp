@@ -6,6 +6,9 @@
 #include "proxy/answers.hpp"
 #include "proxy/installation_cache.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <spdlog/spdlog.h>
 
 namespace mcpgate::proxy {
@@ -36,25 +39,56 @@ std::string_view bearer_token(std::string_view authorization) {
   return token;
 }
 
-boost::asio::awaitable<std::variant<std::shared_ptr<const registry::api_key>, net::http_response>> authenticate(
-    const context& ctx, const net::http_request& req, bool cached) {
+namespace {
+
+using key_lookup = std::variant<std::shared_ptr<const registry::api_key>, net::http_response>;
+
+// The key from the store: the key, or the answer refusing the request.
+boost::asio::awaitable<key_lookup> read_key(const context& ctx, const auth::key_digest& digest, bool cached) {
+  const auto lookup = [hash = auth::hex_of(digest)](registry::store& s) { return s.find_api_key_by_hash(hash); };
+  auto found = co_await ctx.db.run(lookup);
+  if (!found) {
+    if (found.error() == errc::not_found) {
+      if (cached) ctx.cache->forget_key(digest);
+      co_return net::authentication_failed().to_response();
+    }
+    spdlog::error("API key lookup failed: {}", found.error().message());
+    co_return net::from_error_code(found.error()).to_response();
+  }
+  if (cached) co_return ctx.cache->put_key(digest, std::move(*found));
+  co_return std::make_shared<const registry::api_key>(std::move(*found));
+}
+
+// Reads a stale cached key again without anyone waiting for it: the cache
+// then holds it afresh, or forgets it when it was revoked.
+boost::asio::awaitable<void> refresh_key(const context& ctx, auth::key_digest digest) {
+  auto reading = read_key(ctx, digest, true);
+  auto outcome = co_await std::move(reading);
+  if (auto* refused = std::get_if<net::http_response>(&outcome); refused != nullptr && refused->status != 401) {
+    ctx.cache->refresh_failed(digest);  // the store could not say: the next request tries again
+  }
+}
+
+}  // namespace
+
+boost::asio::awaitable<key_lookup> authenticate(const context& ctx, const net::http_request& req, bool cached) {
   const std::string_view token = bearer_token(req.header("Authorization"));
   if (token.empty()) co_return net::not_authenticated().to_response();
   const auth::key_digest digest = auth::digest_api_key(token);
-  std::shared_ptr<const registry::api_key> key;
-  if (cached) key = ctx.cache->find_key(digest);
-  if (!key) {
-    const auto lookup = [hash = auth::hex_of(digest)](registry::store& s) { return s.find_api_key_by_hash(hash); };
-    auto found = co_await ctx.db.run(lookup);
-    if (!found) {
-      if (found.error() == errc::not_found) co_return net::authentication_failed().to_response();
-      spdlog::error("API key lookup failed: {}", found.error().message());
-      co_return net::from_error_code(found.error()).to_response();
+  if (cached) {
+    auto hit = ctx.cache->find_key(digest);
+    if (hit.key) {
+      // Past its TTL: served while one request reads it again (the hot
+      // path never waits behind the store for a key it knows).
+      if (hit.stale && ctx.cache->claim_refresh(digest)) {
+        const boost::asio::any_io_executor here = co_await boost::asio::this_coro::executor;
+        boost::asio::co_spawn(here, refresh_key(ctx, digest), boost::asio::detached);
+      }
+      co_return std::move(hit.key);
     }
-    key = cached ? ctx.cache->put_key(digest, std::move(*found))
-                 : std::make_shared<const registry::api_key>(std::move(*found));
   }
-  co_return key;
+  auto reading = read_key(ctx, digest, cached);
+  co_return co_await std::move(reading);
 }
 
 }  // namespace mcpgate::proxy

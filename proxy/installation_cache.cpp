@@ -80,11 +80,30 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
 
 }  // namespace
 
-std::shared_ptr<const registry::api_key> installation_cache::find_key(const auth::key_digest& digest) const {
+installation_cache::key_hit installation_cache::find_key(const auth::key_digest& digest) const {
   const std::shared_lock lock(mu_);
   const auto it = keys_.find(digest);
-  if (it == keys_.end() || it->second.expires <= clock::now()) return nullptr;
-  return it->second.key;
+  if (it == keys_.end()) return {};
+  const auto now = clock::now();
+  if (it->second.expires > now) return {it->second.key, false};
+  if (it->second.expires + key_stale_ <= now) return {};
+  return {it->second.key, true};
+}
+
+bool installation_cache::claim_refresh(const auth::key_digest& digest) {
+  const std::unique_lock lock(mu_);
+  const auto it = keys_.find(digest);
+  return it != keys_.end() && !std::exchange(it->second.refreshing, true);
+}
+
+void installation_cache::refresh_failed(const auth::key_digest& digest) {
+  const std::unique_lock lock(mu_);
+  if (const auto it = keys_.find(digest); it != keys_.end()) it->second.refreshing = false;
+}
+
+void installation_cache::forget_key(const auth::key_digest& digest) {
+  const std::unique_lock lock(mu_);
+  keys_.erase(digest);
 }
 
 std::shared_ptr<const registry::api_key> installation_cache::put_key(const auth::key_digest& digest,
@@ -93,7 +112,9 @@ std::shared_ptr<const registry::api_key> installation_cache::put_key(const auth:
   const std::unique_lock lock(mu_);
   // Expired entries go on the way, so keys that stopped being used do not
   // stay in memory.
-  if (keys_.size() >= 1024) std::erase_if(keys_, [now = clock::now()](const auto& kv) { return kv.second.expires <= now; });
+  if (keys_.size() >= 1024) {
+    std::erase_if(keys_, [this, now = clock::now()](const auto& kv) { return kv.second.expires + key_stale_ <= now; });
+  }
   keys_[digest] = key_entry{shared, clock::now() + key_ttl_};
   return shared;
 }

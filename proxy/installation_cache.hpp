@@ -3,9 +3,13 @@
 // a proxied request costs no store query once its key and installation have
 // been seen.
 //
-// Keys come from the store on a miss and are trusted for `key_ttl`, so a key
-// revoked by `mcpgate keys revoke` (another process) stops working within
-// that time. Installations change only through this process's REST API,
+// Keys come from the store on a miss and are trusted for `key_ttl`. After
+// that a key is still served for up to `key_stale` more while one request
+// reads it again in the background (find_key says `stale`, claim_refresh()
+// picks the one that reads), so the hot path never waits behind the store
+// for a key it knows; a key revoked by `mcpgate keys revoke` (another
+// process) stops working within key_ttl plus that one read. Past key_stale
+// (the store unreachable that long) the key is read again in the request. Installations change only through this process's REST API,
 // which calls forget_installation() after every write; a generation counter
 // keeps a read that raced with such a write from caching what it read.
 //
@@ -79,12 +83,24 @@ class installation_cache {
  public:
   using clock = std::chrono::steady_clock;
 
-  explicit installation_cache(std::chrono::milliseconds key_ttl = std::chrono::seconds(2)) : key_ttl_(key_ttl) {}
+  explicit installation_cache(std::chrono::milliseconds key_ttl = std::chrono::seconds(2),
+                              std::chrono::milliseconds key_stale = std::chrono::seconds(30))
+      : key_ttl_(key_ttl), key_stale_(key_stale) {}
 
+  struct key_hit {
+    std::shared_ptr<const registry::api_key> key;  // nullptr: not cached, or too old to serve
+    bool stale = false;                            // past key_ttl: read it again (claim_refresh)
+  };
   // Keyed by the key's SHA-256 (auth::digest_api_key); a hit costs no
   // allocation and no copy.
-  std::shared_ptr<const registry::api_key> find_key(const auth::key_digest& digest) const;
+  key_hit find_key(const auth::key_digest& digest) const;
   std::shared_ptr<const registry::api_key> put_key(const auth::key_digest& digest, registry::api_key key);
+  // True for the one caller that should read a stale key again; false while
+  // such a read is running. Ends with put_key, forget_key or refresh_failed.
+  bool claim_refresh(const auth::key_digest& digest);
+  void refresh_failed(const auth::key_digest& digest);
+  // The key is gone from the store (revoked): never served again from here.
+  void forget_key(const auth::key_digest& digest);
 
   // Take generation() before reading the store; put_installation() drops the
   // entry when a forget happened since.
@@ -100,6 +116,7 @@ class installation_cache {
   struct key_entry {
     std::shared_ptr<const registry::api_key> key;
     clock::time_point expires;
+    bool refreshing = false;  // a claim_refresh() read is running
   };
   struct digest_hash {
     std::size_t operator()(const auth::key_digest& d) const noexcept {
@@ -110,6 +127,7 @@ class installation_cache {
   };
 
   const std::chrono::milliseconds key_ttl_;
+  const std::chrono::milliseconds key_stale_;
   mutable std::shared_mutex mu_;
   std::unordered_map<auth::key_digest, key_entry, digest_hash> keys_;                    // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<const cached_installation>> installations_;  // guarded by mu_

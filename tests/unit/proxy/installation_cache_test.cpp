@@ -48,32 +48,49 @@ BOOST_AUTO_TEST_SUITE(registry_cache_keys)
 
 BOOST_AUTO_TEST_CASE(unknown_key_is_a_miss) {
   const installation_cache cache(1h);
-  BOOST_TEST(cache.find_key(digest("nope")) == nullptr);
+  BOOST_TEST(cache.find_key(digest("nope")).key == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(stored_key_is_found_within_its_ttl) {
   installation_cache cache(1h);
   cache.put_key(digest("h1"), key_for("k1", 7));
-  const auto found = cache.find_key(digest("h1"));
+  const auto hit = cache.find_key(digest("h1"));
+  BOOST_TEST(!hit.stale);
+  const auto& found = hit.key;
   BOOST_TEST_REQUIRE(found != nullptr);
   BOOST_TEST(found->id == "k1");
   BOOST_TEST(found->user_id == 7);
   BOOST_TEST(found->scopes == std::vector<std::string>{"project:read"});
   BOOST_TEST((found->projects == std::vector<std::int64_t>{1, 2}));
-  BOOST_TEST(cache.find_key(digest("h2")) == nullptr);
+  BOOST_TEST(cache.find_key(digest("h2")).key == nullptr);
 }
 
-BOOST_AUTO_TEST_CASE(key_with_zero_ttl_is_expired_at_once) {
-  installation_cache cache(0ms);
+BOOST_AUTO_TEST_CASE(key_with_zero_ttl_and_no_grace_is_expired_at_once) {
+  installation_cache cache(0ms, 0ms);
   cache.put_key(digest("h1"), key_for("k1", 7));
-  BOOST_TEST(cache.find_key(digest("h1")) == nullptr);
+  BOOST_TEST(cache.find_key(digest("h1")).key == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_key_is_served_stale_while_one_caller_reads_it_again) {
+  installation_cache cache(0ms, 1h);
+  cache.put_key(digest("h1"), key_for("k1", 7));
+  auto hit = cache.find_key(digest("h1"));
+  BOOST_TEST_REQUIRE(hit.key != nullptr);
+  BOOST_TEST(hit.stale);
+  BOOST_TEST(cache.claim_refresh(digest("h1")));   // the one that reads
+  BOOST_TEST(!cache.claim_refresh(digest("h1")));  // everyone else goes on
+  cache.refresh_failed(digest("h1"));               // the store could not say
+  BOOST_TEST(cache.claim_refresh(digest("h1")));   // the next request tries again
+  cache.forget_key(digest("h1"));                   // revoked
+  BOOST_TEST(cache.find_key(digest("h1")).key == nullptr);
+  BOOST_TEST(!cache.claim_refresh(digest("h1")));
 }
 
 BOOST_AUTO_TEST_CASE(put_replaces_the_key_under_the_same_hash) {
   installation_cache cache(1h);
   cache.put_key(digest("h1"), key_for("k1", 7));
   cache.put_key(digest("h1"), key_for("k2", 8));
-  const auto found = cache.find_key(digest("h1"));
+  const auto found = cache.find_key(digest("h1")).key;
   BOOST_TEST_REQUIRE(found != nullptr);
   BOOST_TEST(found->id == "k2");
   BOOST_TEST(found->user_id == 8);
@@ -84,7 +101,7 @@ BOOST_AUTO_TEST_CASE(many_live_keys_all_stay_found) {
   installation_cache cache(1h);
   for (int i = 0; i < 1100; ++i) cache.put_key(digest("h" + std::to_string(i)), key_for("k" + std::to_string(i), i));
   for (int i = 0; i < 1100; ++i) {
-    const auto found = cache.find_key(digest("h" + std::to_string(i)));
+    const auto found = cache.find_key(digest("h" + std::to_string(i))).key;
     BOOST_TEST_REQUIRE(found != nullptr, "h" << i);
     BOOST_TEST(found->id == "k" + std::to_string(i));
   }
