@@ -91,7 +91,11 @@ class relay_body final : public net::body_source {
       if (ec) co_return piece{ec, {}};
       if (bytes.empty()) {
         ended_ = true;
-        if (std::string rest = splitter_.take_remainder(); !rest.empty()) ready_.push_back(std::move(rest));
+        // An event the upstream ended without its blank line is judged like
+        // any other: a tools/list answer in it is filtered, never passed raw.
+        if (std::string rest = splitter_.take_remainder(); !rest.empty()) {
+          ready_.push_back(inspect_event(std::move(rest), hooks_, true, scanner_));
+        }
         continue;
       }
       splitter_.feed(bytes);
@@ -185,7 +189,7 @@ class listen_body final : public net::body_source, public std::enable_shared_fro
       const auto [ec, bytes] = co_await std::move(reading);
       if (ec || bytes.empty() || self->cancelled_) {
         if (std::string rest = self->splitter_.take_remainder(); !rest.empty() && !ec) {
-          self->ready_.push_back(std::move(rest));
+          self->ready_.push_back(inspect_event(std::move(rest), self->hooks_, true, self->scanner_));
         }
         self->end_ = ec;
         self->ended_ = true;

@@ -340,6 +340,26 @@ BOOST_AUTO_TEST_CASE(filtered_relay_drops_hidden_tools_and_reports_an_unseen_one
   BOOST_TEST(end.bytes.empty());
 }
 
+BOOST_AUTO_TEST_CASE(filtered_relay_filters_a_last_event_that_lacks_its_blank_line) {
+  // The upstream ends cleanly in the middle of its tools/list answer's
+  // event (no blank line after it): the rest is judged as an event too, so
+  // a hidden tool never reaches the agent raw.
+  const std::string unterminated = "id: 9\ndata: " + tools_answer_data;
+  sse_upstream upstream({{unterminated}}, ending::finish);
+  asio::io_context io;
+  auto pool = make_pool(io);
+  auto slots = std::make_shared<proxy::stream_slots>();
+  hook_log log;
+  auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), true);
+  const auto last = next_piece(io, *body);
+  BOOST_TEST_REQUIRE(!last.ec, last.ec.message());
+  BOOST_TEST(last.bytes.find("\"rm\"") == std::string::npos, last.bytes);
+  BOOST_TEST(tool_names(last.bytes) == (std::vector<std::string>{"echo", "fresh"}), boost::test_tools::per_element());
+  const auto end = next_piece(io, *body);
+  BOOST_TEST(!end.ec, end.ec.message());
+  BOOST_TEST(end.bytes.empty());
+}
+
 BOOST_AUTO_TEST_CASE(filtered_relay_replaces_an_unreadable_tools_answer_with_uninspectable) {
   // Looks like a tools/list answer, but is not JSON: it could hide anything.
   const std::string broken = "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"rm\"}\n\n";
@@ -459,6 +479,22 @@ BOOST_AUTO_TEST_CASE(the_slot_is_held_while_the_relay_body_lives) {
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(listen_body)
+
+BOOST_AUTO_TEST_CASE(a_get_stream_filters_a_last_event_that_lacks_its_blank_line) {
+  const std::string unterminated = "id: 9\ndata: " + tools_answer_data;
+  sse_upstream upstream({{unterminated}}, ending::finish);
+  asio::io_context io;
+  auto pool = make_pool(io);
+  auto slots = std::make_shared<proxy::stream_slots>();
+  proxy::open_streams streams;
+  hook_log log;
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
+                                      io.get_executor(), streams, installation_id);
+  const auto last = next_piece(io, *body);
+  BOOST_TEST_REQUIRE(!last.ec, last.ec.message());
+  BOOST_TEST(last.bytes.find("\"rm\"") == std::string::npos, last.bytes);
+  BOOST_TEST(tool_names(last.bytes) == (std::vector<std::string>{"echo", "fresh"}), boost::test_tools::per_element());
+}
 
 BOOST_AUTO_TEST_CASE(tools_changed_puts_list_changed_before_the_next_upstream_event) {
   const std::string answer = "id: 9\ndata: " + tools_answer_data + "\n\n";
