@@ -29,6 +29,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -41,6 +42,13 @@ namespace {
 
 namespace json = boost::json;
 namespace proxy = mcpgate::proxy;
+// Equal JSON values, where a NaN equals a NaN: Boost.JSON 1.81 reads some
+// numbers (0e3091, for one) as NaN, which compares equal to nothing, though
+// both readings of the same text agree.
+bool same_json(const json::value& a, const json::value& b) {
+  const auto nan = [](const json::value& v) { return v.is_double() && std::isnan(v.get_double()); };
+  return a == b || (nan(a) && nan(b));
+}
 using mcpgate::fuzz::fnv1a;
 
 // The registry's view of a tool, from its name: a few prefixes fix the state
@@ -211,7 +219,7 @@ void check_answer(const json::value& answer, const expected_message& e, int code
   const json::object& o = answer.get_object();
   FUZZ_CHECK(o.size() == 3);
   FUZZ_CHECK(o.contains("jsonrpc") && o.at("jsonrpc") == "2.0");
-  FUZZ_CHECK(o.contains("id") && e.id_value != nullptr && o.at("id") == *e.id_value);
+  FUZZ_CHECK(o.contains("id") && e.id_value != nullptr && same_json(o.at("id"), *e.id_value));
   FUZZ_CHECK(o.contains("error") && o.at("error").is_object());
   const json::object& error = o.at("error").get_object();
   FUZZ_CHECK(error.contains("code") && error.at("code") == code);
@@ -330,8 +338,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       case proxy::id_kind::number: {
         // The number exactly as written: it reads back as the same number.
+        // (Boost.JSON 1.81 reads some numbers, such as 0e3091, as NaN, which
+        // equals nothing: then both readings must be NaN.)
         const auto n = proxy::read_json(m.id_text);
-        FUZZ_CHECK(n && n->is_number() && *n == *e.id_value);
+        FUZZ_CHECK(n && n->is_number() && same_json(*n, *e.id_value));
         break;
       }
       default: FUZZ_CHECK(m.id_text.empty()); break;
@@ -340,7 +350,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto echoed = proxy::read_json(proxy::jsonrpc_id_text(m));
     FUZZ_CHECK(echoed.has_value());
     if (e.id == proxy::id_kind::string || e.id == proxy::id_kind::number || e.id == proxy::id_kind::null) {
-      FUZZ_CHECK(*echoed == *e.id_value);
+      FUZZ_CHECK(same_json(*echoed, *e.id_value));
     } else {
       FUZZ_CHECK(echoed->is_null());
     }
