@@ -35,9 +35,7 @@ struct cipher_ctx_free {
 };
 using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
 
-const unsigned char* bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 void wipe(std::string& s) { OPENSSL_cleanse(s.data(), s.size()); }
@@ -45,22 +43,18 @@ void wipe(std::string& s) { OPENSSL_cleanse(s.data(), s.size()); }
 // AES-256-GCM of `in` into `out` (in.size() bytes), authenticating `aad` too.
 // Encrypting writes the tag to `tag`; decrypting checks it. False on any
 // failure, a tag mismatch included.
-bool run_gcm(bool encrypt, const key_ring::key& key, const unsigned char* nonce,
-             std::string_view aad, std::string_view in, unsigned char* out, unsigned char* tag) {
+bool run_gcm(bool encrypt, const key_ring::key& key, const unsigned char* nonce, std::string_view aad,
+             std::string_view in, unsigned char* out, unsigned char* tag) {
   if (in.size() > INT_MAX || aad.size() > INT_MAX) return false;
   const cipher_ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   // Empty inputs are skipped: OpenSSL takes a null input pointer as "final".
   const auto update = [&](unsigned char* to, std::string_view from) {
-    return from.empty() ||
-           EVP_CipherUpdate(ctx.get(), to, &len, bytes(from), static_cast<int>(from.size())) == 1;
+    return from.empty() || EVP_CipherUpdate(ctx.get(), to, &len, bytes(from), static_cast<int>(from.size())) == 1;
   };
-  return ctx &&
-         EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce,
-                           encrypt ? 1 : 0) == 1 &&
+  return ctx && EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce, encrypt ? 1 : 0) == 1 &&
          (encrypt || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_size, tag) == 1) &&
-         update(nullptr, aad) && update(out, in) &&
-         EVP_CipherFinal_ex(ctx.get(), out + in.size(), &len) == 1 &&
+         update(nullptr, aad) && update(out, in) && EVP_CipherFinal_ex(ctx.get(), out + in.size(), &len) == 1 &&
          (!encrypt || EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_size, tag) == 1);
 }
 
@@ -74,9 +68,8 @@ int hex_digit(char c) {
 result<key_ring::key> parse_key(std::string_view text) {
   constexpr std::string_view space = " \t\r\n\v\f";
   const auto first = text.find_first_not_of(space);
-  text = first == std::string_view::npos
-             ? std::string_view{}
-             : text.substr(first, text.find_last_not_of(space) - first + 1);
+  text = first == std::string_view::npos ? std::string_view{}
+                                         : text.substr(first, text.find_last_not_of(space) - first + 1);
   key_ring::key k{};
   if (text.size() != 2 * k.size()) return errc::invalid_argument;
   for (std::size_t i = 0; i < k.size(); ++i) {
@@ -185,8 +178,7 @@ key_ring::~key_ring() {
   for (key& k : keys_) OPENSSL_cleanse(k.data(), k.size());
 }
 
-result<key_ring> key_ring::from_files(const std::vector<std::string>& paths,
-                                      bool create_first_if_missing) {
+result<key_ring> key_ring::from_files(const std::vector<std::string>& paths, bool create_first_if_missing) {
   if (paths.empty()) return errc::invalid_argument;
   std::vector<key> keys;
   keys.reserve(paths.size());  // no reallocation leaves unwiped copies behind
@@ -209,22 +201,19 @@ std::string key_ring::seal(std::string_view plaintext, std::string_view context)
   const std::string nonce = random_bytes(nonce_size);
   std::copy(nonce.begin(), nonce.end(), blob.begin() + 1 + id_size);
   unsigned char* const out = bytes(blob) + header_size;
-  if (!run_gcm(true, keys_.front(), out - nonce_size, context, plaintext, out,
-               out + plaintext.size())) {
+  if (!run_gcm(true, keys_.front(), out - nonce_size, context, plaintext, out, out + plaintext.size())) {
     throw std::runtime_error("AES-256-GCM sealing failed");  // only on allocation failure
   }
   return blob;
 }
 
 result<std::string> key_ring::open(std::string_view sealed, std::string_view context) const {
-  if (sealed.size() < header_size + tag_size ||
-      static_cast<unsigned char>(sealed[0]) != blob_version) {
+  if (sealed.size() < header_size + tag_size || static_cast<unsigned char>(sealed[0]) != blob_version) {
     return errc::crypto_failure;
   }
   const unsigned char* const id = bytes(sealed) + 1;
   const unsigned char* const nonce = id + id_size;
-  const std::string_view ciphertext =
-      sealed.substr(header_size, sealed.size() - header_size - tag_size);
+  const std::string_view ciphertext = sealed.substr(header_size, sealed.size() - header_size - tag_size);
   std::array<unsigned char, tag_size> tag{};
   std::copy_n(bytes(sealed) + sealed.size() - tag_size, tag_size, tag.begin());
   std::string plaintext(ciphertext.size(), '\0');

@@ -39,8 +39,7 @@ class key_ring {
   // content is not a key. When `create_first_if_missing` and the first file
   // does not exist, a new random key is written there with mode 0600 (its
   // folder is created with 0700).
-  static result<key_ring> from_files(const std::vector<std::string>& paths,
-                                     bool create_first_if_missing);
+  static result<key_ring> from_files(const std::vector<std::string>& paths, bool create_first_if_missing);
 
   // Opaque binary blob: version (1), key id (first 4 bytes of the key's
   // SHA-256), 12-byte nonce, ciphertext, 16-byte tag. Throws

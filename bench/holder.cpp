@@ -90,7 +90,8 @@ class connection : public std::enable_shared_from_this<connection> {
 
 class holder {
  public:
-  holder(asio::io_context& io, options opt) : io_(io), opt_(std::move(opt)), timer_(io), signals_(io, SIGINT, SIGTERM) {}
+  holder(asio::io_context& io, options opt)
+      : io_(io), opt_(std::move(opt)), timer_(io), signals_(io, SIGINT, SIGTERM) {}
 
   void run() {
     signals_.async_wait([this](beast::error_code ec, int) {
@@ -202,7 +203,8 @@ void connection::send_request() {
     req.method(http::verb::post);
     req.set(http::field::content_type, "application/json");
     req.set(http::field::accept, "application/json, text/event-stream");
-    req.body() = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hold"}}})";
+    req.body() =
+        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hold"}}})";
     req.prepare_payload();
   }
   auto self = shared_from_this();
@@ -226,7 +228,8 @@ void connection::send_request() {
         if (rec) return self->setup_done(false, "read: " + rec.message());
         const auto& res = self->parser_->get();
         if (res.result() != http::status::ok)
-          return self->setup_done(false, "status " + std::to_string(res.result_int()) + " " + res.body().substr(0, 200));
+          return self->setup_done(false,
+                                  "status " + std::to_string(res.result_int()) + " " + res.body().substr(0, 200));
         if (res.body().find("\"result\"") == std::string::npos)
           return self->setup_done(false, "no JSON-RPC result: " + res.body().substr(0, 200));
         self->setup_done(true, {});

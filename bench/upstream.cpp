@@ -102,9 +102,9 @@ std::optional<json::value> answer(const json::value& message, bool with_big) {
   const auto* id = obj->if_contains("id");
   const auto* method_value = obj->if_contains("method");
   if (id == nullptr) return std::nullopt;  // notification (or a response from the client)
-  const std::string_view method =
-      method_value != nullptr && method_value->is_string() ? std::string_view{method_value->get_string()}
-                                                           : std::string_view{};
+  const std::string_view method = method_value != nullptr && method_value->is_string()
+                                      ? std::string_view{method_value->get_string()}
+                                      : std::string_view{};
   const auto* params_value = obj->if_contains("params");
   const auto* params = params_value != nullptr ? params_value->if_object() : nullptr;
 
@@ -156,16 +156,14 @@ class session : public std::enable_shared_from_this<session> {
     parser_.emplace();
     parser_->body_limit(4 * 1024 * 1024);
     auto self = shared_from_this();
-    http::async_read(socket_, buffer_, *parser_,
-                     [self](beast::error_code ec, std::size_t) { self->on_request(ec); });
+    http::async_read(socket_, buffer_, *parser_, [self](beast::error_code ec, std::size_t) { self->on_request(ec); });
   }
 
   void on_request(beast::error_code ec) {
     if (ec) return close();
     ++count_.requests;
     auto& req = parser_->get();
-    if (!config_.expected_authorization.empty() &&
-        req[http::field::authorization] == config_.expected_authorization)
+    if (!config_.expected_authorization.empty() && req[http::field::authorization] == config_.expected_authorization)
       ++count_.auth_ok;
 
     response_ = {};
@@ -374,9 +372,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--big-bytes" && has_value) {
       const auto n = std::strtoull(argv[++i], nullptr, 10);
       if (n == 0) return usage();
-      config.big_tail = std::make_shared<const std::string>(
-          ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"" + std::string(n, 'a') +
-          "\"}],\"isError\":false}}");
+      config.big_tail = std::make_shared<const std::string>(",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"" +
+                                                            std::string(n, 'a') + "\"}],\"isError\":false}}");
     } else {
       return usage();
     }

@@ -53,7 +53,8 @@ class budget {
    public:
     share() = default;
     explicit share(budget& owner) : owner_(&owner) {}
-    share(share&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), held_(std::exchange(other.held_, 0)) {}
+    share(share&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), held_(std::exchange(other.held_, 0)) {}
     share& operator=(share&& other) noexcept {
       if (this != &other) {
         release();

@@ -36,9 +36,7 @@ constexpr bool is_storage_unavailable(errc e) {
 
 const boost::system::error_category& mcpgate_category() noexcept;
 
-inline boost::system::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), mcpgate_category()};
-}
+inline boost::system::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), mcpgate_category()}; }
 
 // result<T>: a T or an error_code. Use .has_value(), .value(), .error().
 template <class T>

@@ -11,8 +11,7 @@ namespace mcpgate {
 
 std::string random_bytes(std::size_t bytes) {
   std::string out(bytes, '\0');
-  if (bytes != 0 &&
-      RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(bytes)) != 1) {
+  if (bytes != 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(bytes)) != 1) {
     throw std::runtime_error("CSPRNG failure");
   }
   return out;
@@ -54,8 +53,8 @@ class id_randomness {
 }  // namespace
 
 std::string new_uuid_v7(std::chrono::system_clock::time_point now) {
-  const auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  const auto ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
   thread_local id_randomness randomness;
   std::array<unsigned char, 16> b;
   randomness.take(b.data() + 6, 10);

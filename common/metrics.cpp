@@ -14,7 +14,7 @@ namespace {
 
 // Upper bounds of the latency histogram's buckets, in seconds.
 constexpr std::array<double, 14> bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                        0.1,    0.25,  0.5,    1.0,   2.5,   5.0,   10.0};
+                                        0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 
 // A count only its thread writes: a plain load and store, no lock and no
 // locked instruction; render() reads it from another thread at any time.
@@ -64,8 +64,8 @@ struct block {
   histogram proxy_latency;
   std::map<std::string, by_name, std::less<>> upstream_errors;  // installation -> kind -> n
   std::map<std::string, by_name, std::less<>> tool_calls;       // decision -> state -> n
-  by_name refreshes;                                             // outcome -> n
-  by_name shed;                                                  // reason -> n
+  by_name refreshes;                                            // outcome -> n
+  by_name shed;                                                 // reason -> n
 };
 
 struct registry {
@@ -129,8 +129,7 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
 
 }  // namespace
 
-void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency,
-                   bool proxied) {
+void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency, bool proxied) {
   block& b = my_block();
   entry(b, entry(b, b.requests, route), status).bump();
   if (proxied) b.proxy_latency.observe(std::chrono::duration<double>(latency).count());

@@ -34,8 +34,7 @@ namespace mcpgate::metrics {
 // One answered request. `route` is a fixed name (daemon/router.hpp's
 // resources, "healthz", "readyz", "metrics", "unknown"); `proxied` adds the
 // latency to the proxy histogram.
-void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency,
-                   bool proxied);
+void count_request(std::string_view route, unsigned status, std::chrono::steady_clock::duration latency, bool proxied);
 // A proxied request the upstream failed: "unreachable", "timeout", "too_large", "refresh",
 // "uninspectable" (an answer to tools/list that is not JSON).
 void count_upstream_error(std::string_view installation_id, std::string_view kind);

@@ -51,7 +51,7 @@ class rate_limiter {
   struct stripe {
     mutable std::mutex mu;
     std::unordered_map<std::string, bucket, text_hash, std::equal_to<>> buckets;  // guarded by mu
-    std::size_t prune_at = 1024;                                                 // guarded by mu
+    std::size_t prune_at = 1024;                                                  // guarded by mu
   };
   static constexpr std::size_t stripe_count = 16;
 

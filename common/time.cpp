@@ -1,7 +1,7 @@
 #include "common/time.hpp"
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace mcpgate {
 
@@ -25,9 +25,8 @@ std::string to_iso8601(sys_time t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[96];  // generous: the compiler cannot bound tm_year
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
   return buf;
 }
 

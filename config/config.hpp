@@ -54,11 +54,11 @@ struct rate_limits {
 struct timeouts {
   std::chrono::milliseconds upstream_connect{10'000};
   std::chrono::milliseconds upstream_first_byte{180'000};
-  std::chrono::milliseconds idle{60'000};           // keep-alive connection with no request
-  std::chrono::milliseconds request_read{30'000};   // whole request (headers + body) from a client
-  std::chrono::milliseconds shutdown_grace{10'000}; // in-flight work allowed to finish on SIGTERM
-  std::chrono::milliseconds stream_idle{300'000};   // proxied SSE stream with no upstream byte
-  std::chrono::milliseconds oauth_state{600'000};   // an authorize link (state, cookie) stays usable
+  std::chrono::milliseconds idle{60'000};            // keep-alive connection with no request
+  std::chrono::milliseconds request_read{30'000};    // whole request (headers + body) from a client
+  std::chrono::milliseconds shutdown_grace{10'000};  // in-flight work allowed to finish on SIGTERM
+  std::chrono::milliseconds stream_idle{300'000};    // proxied SSE stream with no upstream byte
+  std::chrono::milliseconds oauth_state{600'000};    // an authorize link (state, cookie) stays usable
 };
 
 struct server {

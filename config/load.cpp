@@ -177,8 +177,9 @@ struct project_ids {
 // Each project gets the environment with its own id if it did not declare it.
 void add_own_environments(std::vector<project>& projects) {
   for (project& p : projects) {
-    const bool has_own = std::any_of(p.environments.begin(), p.environments.end(),
-                                     [&](const environment& e) { return e.id == p.id; });
+    const bool has_own = std::any_of(p.environments.begin(), p.environments.end(), [&](const environment& e) {
+      return e.id == p.id;
+    });
     if (p.id <= 0 || has_own) continue;
     const char* name = p.environments.empty() ? "production" : "default";
     p.environments.insert(p.environments.begin(), {p.id, name});
@@ -251,24 +252,23 @@ class reader {
     }
     struct config c = default_config(data_dir);
     read_map(top, {
-        {"data_dir", [](const value&) {}},
-        {"server", [&](const value& v) { read_server(v, c.server); }},
-        {"storage", [&](const value& v) { read_storage(v, c.storage); }},
-        {"secrets", [&](const value& v) { read_secrets(v, c.secrets); }},
-        {"upstreams", [&](const value& v) { read_upstreams(v, c.upstreams); }},
-        {"projects", [&](const value& v) { read_projects(v, c.projects); }},
-        {"templates", [&](const value& v) { read_templates(v, c.templates); }},
-        {"proxy", [&](const value& v) { read_proxy(v, c.proxy); }},
-        {"rate_limits", [&](const value& v) { read_rate_limits(v, c.rate_limits); }},
-        {"audit", [&](const value& v) { read_audit(v, c.audit); }},
-        {"logging", [&](const value& v) { read_logging(v, c.logging); }},
-    });
+                      {"data_dir", [](const value&) {}},
+                      {"server", [&](const value& v) { read_server(v, c.server); }},
+                      {"storage", [&](const value& v) { read_storage(v, c.storage); }},
+                      {"secrets", [&](const value& v) { read_secrets(v, c.secrets); }},
+                      {"upstreams", [&](const value& v) { read_upstreams(v, c.upstreams); }},
+                      {"projects", [&](const value& v) { read_projects(v, c.projects); }},
+                      {"templates", [&](const value& v) { read_templates(v, c.templates); }},
+                      {"proxy", [&](const value& v) { read_proxy(v, c.proxy); }},
+                      {"rate_limits", [&](const value& v) { read_rate_limits(v, c.rate_limits); }},
+                      {"audit", [&](const value& v) { read_audit(v, c.audit); }},
+                      {"logging", [&](const value& v) { read_logging(v, c.logging); }},
+                  });
     return c;
   }
 
  private:
-  static value child(const value& parent, std::string path, const YAML::Mark& key_mark,
-                     const YAML::Node& node) {
+  static value child(const value& parent, std::string path, const YAML::Mark& key_mark, const YAML::Node& node) {
     const YAML::Mark own = node.IsNull() && has_position(key_mark) ? key_mark : node.Mark();
     return {node, std::move(path), key_mark, has_position(own) ? own : parent.mark};
   }
@@ -287,8 +287,7 @@ class reader {
         fail(key.Mark(), "expected a plain key " + where(v));
         continue;
       }
-      const auto f =
-          std::find_if(fields.begin(), fields.end(), [&](const field& x) { return x.key == *name; });
+      const auto f = std::find_if(fields.begin(), fields.end(), [&](const field& x) { return x.key == *name; });
       if (f == fields.end()) {
         fail(key.Mark(), "unknown key '" + *name + "' " + where(v));
       } else if (!seen.insert(*name).second) {
@@ -360,8 +359,7 @@ class reader {
   }
 
   // A list of strings (each among `choices` when given) replacing `out`.
-  void read_strings(const value& v, std::vector<std::string>& out, length n,
-                    const choice_list& choices = {}) {
+  void read_strings(const value& v, std::vector<std::string>& out, length n, const choice_list& choices = {}) {
     out.clear();
     read_list(v, n, [&](const value& item) {
       std::string s;
@@ -391,43 +389,49 @@ class reader {
   }
 
   void read_server(const value& v, server& s) {
-    read_map(v, {
-        {"listen", [&](const value& x) { read_listen(x, s.listen); }},
-        {"metrics_listen", [&](const value& x) {
-           const auto text = scalar(x.node);
-           s.metrics_listen = text ? parse_listen(*text) : std::nullopt;
-           if (!s.metrics_listen) fail(x, "expected \"host:port\" with an IP address or localhost and a port 0-65535");
-         }},
-        {"public_url", [&](const value& x) { read_public_url(x, s.public_url); }},
-        {"tls", [&](const value& x) {
-           fail(x.key_mark, "server.tls is not supported in this version: terminate TLS in front of mcpgate");
-         }},
-        {"workers", [&](const value& x) { read_workers(x, s.workers); }},
-        {"allowed_hosts", [&](const value& x) { read_host_values(x, s.allowed_hosts); }},
-        {"allowed_origins", [&](const value& x) { read_origins(x, s.allowed_origins); }},
-        {"limits", [&](const value& x) {
-           read_map(x, {
-               {"max_connections", store(s.limits.max_connections)},
-               {"max_body_bytes", store(s.limits.max_body_bytes)},
-               {"max_header_bytes", store(s.limits.max_header_bytes)},
-               {"max_streams_per_installation", store(s.limits.max_streams_per_installation)},
-               {"max_upstream_requests", store(s.limits.max_upstream_requests)},
-               {"max_buffered_bytes", store(s.limits.max_buffered_bytes)},
-               {"max_response_bytes", store(s.limits.max_response_bytes)},
-           });
-         }},
-        {"timeouts", [&](const value& x) {
-           read_map(x, {
-               {"upstream_connect", store(s.timeouts.upstream_connect)},
-               {"upstream_first_byte", store(s.timeouts.upstream_first_byte)},
-               {"idle", store(s.timeouts.idle)},
-               {"request_read", store(s.timeouts.request_read)},
-               {"shutdown_grace", store(s.timeouts.shutdown_grace)},
-               {"stream_idle", store(s.timeouts.stream_idle)},
-               {"oauth_state", store(s.timeouts.oauth_state)},
-           });
-         }},
-    });
+    read_map(v,
+             {
+                 {"listen", [&](const value& x) { read_listen(x, s.listen); }},
+                 {"metrics_listen",
+                  [&](const value& x) {
+                    const auto text = scalar(x.node);
+                    s.metrics_listen = text ? parse_listen(*text) : std::nullopt;
+                    if (!s.metrics_listen)
+                      fail(x, "expected \"host:port\" with an IP address or localhost and a port 0-65535");
+                  }},
+                 {"public_url", [&](const value& x) { read_public_url(x, s.public_url); }},
+                 {"tls",
+                  [&](const value& x) {
+                    fail(x.key_mark, "server.tls is not supported in this version: terminate TLS in front of mcpgate");
+                  }},
+                 {"workers", [&](const value& x) { read_workers(x, s.workers); }},
+                 {"allowed_hosts", [&](const value& x) { read_host_values(x, s.allowed_hosts); }},
+                 {"allowed_origins", [&](const value& x) { read_origins(x, s.allowed_origins); }},
+                 {"limits",
+                  [&](const value& x) {
+                    read_map(x, {
+                                    {"max_connections", store(s.limits.max_connections)},
+                                    {"max_body_bytes", store(s.limits.max_body_bytes)},
+                                    {"max_header_bytes", store(s.limits.max_header_bytes)},
+                                    {"max_streams_per_installation", store(s.limits.max_streams_per_installation)},
+                                    {"max_upstream_requests", store(s.limits.max_upstream_requests)},
+                                    {"max_buffered_bytes", store(s.limits.max_buffered_bytes)},
+                                    {"max_response_bytes", store(s.limits.max_response_bytes)},
+                                });
+                  }},
+                 {"timeouts",
+                  [&](const value& x) {
+                    read_map(x, {
+                                    {"upstream_connect", store(s.timeouts.upstream_connect)},
+                                    {"upstream_first_byte", store(s.timeouts.upstream_first_byte)},
+                                    {"idle", store(s.timeouts.idle)},
+                                    {"request_read", store(s.timeouts.request_read)},
+                                    {"shutdown_grace", store(s.timeouts.shutdown_grace)},
+                                    {"stream_idle", store(s.timeouts.stream_idle)},
+                                    {"oauth_state", store(s.timeouts.oauth_state)},
+                                });
+                  }},
+             });
   }
 
   void read_listen(const value& v, std::vector<listen_address>& out) {
@@ -442,8 +446,7 @@ class reader {
 
   void read_public_url(const value& v, std::string& out) {
     if (!read(v, out)) return;
-    if (!is_http_url(out, true))
-      return fail(v, "expected an absolute http or https URL without query or fragment");
+    if (!is_http_url(out, true)) return fail(v, "expected an absolute http or https URL without query or fragment");
     while (out.ends_with('/')) out.pop_back();
   }
 
@@ -485,22 +488,26 @@ class reader {
 
   void read_storage(const value& v, storage& s) {
     read_map(v, {
-        {"sqlite", [&](const value& x) { read_map(x, {{"path", store(s.sqlite_path)}}); }},
-        {"postgres", [&](const value& x) { fail(x.key_mark, "storage.postgres is not supported yet"); }},
-    });
+                    {"sqlite",
+                     [&](const value& x) {
+                       read_map(x, {{"path", store(s.sqlite_path)}});
+                     }},
+                    {"postgres", [&](const value& x) { fail(x.key_mark, "storage.postgres is not supported yet"); }},
+                });
   }
 
   void read_secrets(const value& v, secrets& s) {
     read_map(v, {
-        {"key_files", [&](const value& x) {
-           s.key_files.clear();
-           read_list(x, length::non_empty, [&](const value& item) {
-             std::string path;
-             if (read_key_file(item, path)) s.key_files.push_back(std::move(path));
-           });
-           s.generate_missing = false;
-         }},
-    });
+                    {"key_files",
+                     [&](const value& x) {
+                       s.key_files.clear();
+                       read_list(x, length::non_empty, [&](const value& item) {
+                         std::string path;
+                         if (read_key_file(item, path)) s.key_files.push_back(std::move(path));
+                       });
+                       s.generate_missing = false;
+                     }},
+                });
   }
 
   // A key file path; "${NAME}" or "${NAME}/rest" takes the start from the
@@ -525,61 +532,65 @@ class reader {
 
   void read_upstreams(const value& v, upstreams& u) {
     read_map(v, {
-        {"allow_private_networks", store(u.allow_private_networks)},
-        {"allow_hosts", [&](const value& x) { read_strings(x, u.allow_hosts, length::any); }},
-        {"ca_file", store(u.ca_file)},
-    });
+                    {"allow_private_networks", store(u.allow_private_networks)},
+                    {"allow_hosts", [&](const value& x) { read_strings(x, u.allow_hosts, length::any); }},
+                    {"ca_file", store(u.ca_file)},
+                });
   }
 
   void read_proxy(const value& v, proxy& p) {
     read_map(v, {
-        {"tools_list_hide", [&](const value& x) {
-           read_strings(x, p.tools_list_hide, length::any, {"needs_approval", "do_not_use", "removed"});
-         }},
-    });
+                    {"tools_list_hide",
+                     [&](const value& x) {
+                       read_strings(x, p.tools_list_hide, length::any, {"needs_approval", "do_not_use", "removed"});
+                     }},
+                });
   }
 
   void read_rate_limits(const value& v, rate_limits& r) {
     read_map(v, {
-        {"per_key", [&](const value& x) { read_rate_limit(x, r.per_key); }},
-        {"per_installation", [&](const value& x) { read_rate_limit(x, r.per_installation); }},
-    });
+                    {"per_key", [&](const value& x) { read_rate_limit(x, r.per_key); }},
+                    {"per_installation", [&](const value& x) { read_rate_limit(x, r.per_installation); }},
+                });
   }
 
   // {requests_per_second: 20, burst: 40}; requests_per_second 0 is off.
   void read_rate_limit(const value& v, rate_limit& out) {
     rate_limit r;
-    read_map(v, {
-        {"requests_per_second", [&](const value& x) {
-           const auto s = plain_scalar(x.node);
-           const auto n = s ? parse_rate(*s) : std::nullopt;
-           if (!n) return fail(x, "expected a number of requests per second (0 turns the limit off), e.g. 20 or 0.5");
-           r.requests_per_second = *n;
-         }, true},
-        {"burst", store(r.burst)},
-    });
+    read_map(v,
+             {
+                 {"requests_per_second",
+                  [&](const value& x) {
+                    const auto s = plain_scalar(x.node);
+                    const auto n = s ? parse_rate(*s) : std::nullopt;
+                    if (!n)
+                      return fail(x,
+                                  "expected a number of requests per second (0 turns the limit off), e.g. 20 or 0.5");
+                    r.requests_per_second = *n;
+                  },
+                  true},
+                 {"burst", store(r.burst)},
+             });
     out = r;
   }
 
   void read_audit(const value& v, audit& a) {
     read_map(v, {
-        {"forwarded_calls", store(a.forwarded_calls, {"all", "blocked_only", "off"})},
-    });
+                    {"forwarded_calls", store(a.forwarded_calls, {"all", "blocked_only", "off"})},
+                });
   }
 
   void read_logging(const value& v, logging& l) {
     read_map(v, {
-        {"level", store(l.level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
-        {"format", store(l.format, {"json", "text"})},
-    });
+                    {"level", store(l.level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
+                    {"format", store(l.format, {"json", "text"})},
+                });
   }
 
   void read_projects(const value& v, std::vector<project>& out) {
     out.clear();
     project_ids ids;
-    read_list(v, length::non_empty, [&](const value& item) {
-      out.push_back(read_project(item, out.size(), ids));
-    });
+    read_list(v, length::non_empty, [&](const value& item) { out.push_back(read_project(item, out.size(), ids)); });
     check_environment_ids(out, ids);
     add_own_environments(out);
   }
@@ -587,28 +598,32 @@ class reader {
   project read_project(const value& v, std::size_t index, project_ids& ids) {
     project p;
     read_map(v, {
-        {"id", [&](const value& x) {
-           if (read(x, p.id) && !ids.projects.emplace(p.id, index).second)
-             fail(x, "duplicate project id " + std::to_string(p.id));
-         }, true},
-        {"name", store(p.name), true},
-        {"environments", [&](const value& x) {
-           read_list(x, length::any, [&](const value& e) {
-             p.environments.push_back(read_environment(e, index, ids));
-           });
-         }},
-    });
+                    {"id",
+                     [&](const value& x) {
+                       if (read(x, p.id) && !ids.projects.emplace(p.id, index).second)
+                         fail(x, "duplicate project id " + std::to_string(p.id));
+                     },
+                     true},
+                    {"name", store(p.name), true},
+                    {"environments",
+                     [&](const value& x) {
+                       read_list(x, length::any,
+                                 [&](const value& e) { p.environments.push_back(read_environment(e, index, ids)); });
+                     }},
+                });
     return p;
   }
 
   environment read_environment(const value& v, std::size_t project_index, project_ids& ids) {
     environment e;
     read_map(v, {
-        {"id", [&](const value& x) {
-           if (read(x, e.id)) ids.environments.push_back({project_index, e.id, x});
-         }, true},
-        {"name", store(e.name), true},
-    });
+                    {"id",
+                     [&](const value& x) {
+                       if (read(x, e.id)) ids.environments.push_back({project_index, e.id, x});
+                     },
+                     true},
+                    {"name", store(e.name), true},
+                });
     return e;
   }
 
@@ -636,35 +651,37 @@ class reader {
   template_entry read_template(const value& v, name_set& ids) {
     template_entry t;
     read_map(v, {
-        {"id", [&](const value& x) {
-           if (!read(x, t.id)) return;
-           if (!is_slug(t.id)) fail(x, "expected lower-case letters, digits, '_' or '-'");
-           else if (!ids.insert(t.id).second) fail(x, "duplicate template id '" + t.id + "'");
-         }, true},
-        {"name", store(t.name), true},
-        {"url", store_url(t.url), true},
-        {"docs_url", store_url(t.docs_url)},
-        {"description", store(t.description)},
-        {"auth_type", [&](const value& x) {
-           std::string name;
-           if (read(x, name, {"oauth", "api_key", "none"})) t.auth_type = auth_type_named(name);
-         }},
-        {"icon_key", store(t.icon_key)},
-        {"category", store(t.category, {"business", "data", "design", "dev", "infra", "productivity"})},
-        {"is_active", store(t.is_active)},
-        {"client_id", store(t.client_id)},
-        {"client_secret_file", store(t.client_secret_file)},
-        {"client_secret", [&](const value& x) { read_secret_reference(x, t.client_secret_env); }},
-        {"api_key_header", store_checked(t.api_key_header, is_token, "expected an HTTP header name")},
-        {"api_key_format",
-         store_checked(t.api_key_format, has_key_placeholder, "expected a format containing {key}")},
-    });
+                    {"id",
+                     [&](const value& x) {
+                       if (!read(x, t.id)) return;
+                       if (!is_slug(t.id)) fail(x, "expected lower-case letters, digits, '_' or '-'");
+                       else if (!ids.insert(t.id).second) fail(x, "duplicate template id '" + t.id + "'");
+                     },
+                     true},
+                    {"name", store(t.name), true},
+                    {"url", store_url(t.url), true},
+                    {"docs_url", store_url(t.docs_url)},
+                    {"description", store(t.description)},
+                    {"auth_type",
+                     [&](const value& x) {
+                       std::string name;
+                       if (read(x, name, {"oauth", "api_key", "none"})) t.auth_type = auth_type_named(name);
+                     }},
+                    {"icon_key", store(t.icon_key)},
+                    {"category", store(t.category, {"business", "data", "design", "dev", "infra", "productivity"})},
+                    {"is_active", store(t.is_active)},
+                    {"client_id", store(t.client_id)},
+                    {"client_secret_file", store(t.client_secret_file)},
+                    {"client_secret", [&](const value& x) { read_secret_reference(x, t.client_secret_env); }},
+                    {"api_key_header", store_checked(t.api_key_header, is_token, "expected an HTTP header name")},
+                    {"api_key_format",
+                     store_checked(t.api_key_format, has_key_placeholder, "expected a format containing {key}")},
+                });
     if (!t.client_secret_file.empty() && !t.client_secret_env.empty())
       fail(v, "give client_secret_file or client_secret, not both");
     else if ((!t.client_secret_file.empty() || !t.client_secret_env.empty()) && t.client_id.empty())
       fail(v, "a client secret needs a client_id");
-    else if (!t.client_secret_file.empty() || !t.client_secret_env.empty())
-      read_client_secret(v, t);
+    else if (!t.client_secret_file.empty() || !t.client_secret_env.empty()) read_client_secret(v, t);
     return t;
   }
 
@@ -673,7 +690,8 @@ class reader {
   void read_client_secret(const value& v, template_entry& t) {
     if (!t.client_secret_env.empty()) {
       const char* from_env = std::getenv(t.client_secret_env.c_str());
-      if (!from_env || !*from_env) return fail(v, "client_secret: environment variable " + t.client_secret_env + " is not set");
+      if (!from_env || !*from_env)
+        return fail(v, "client_secret: environment variable " + t.client_secret_env + " is not set");
       t.client_secret = from_env;
       return;
     }
@@ -755,12 +773,11 @@ load_result load_file(const std::string& path) {
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
-  static constexpr std::pair<std::string_view, std::int64_t> units[] = {
-      {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}};
+  static constexpr std::pair<std::string_view, std::int64_t> units[] =
+      {{"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}};
   const auto suffix_at = std::min(text.find_first_not_of("0123456789"), text.size());
   const std::string_view suffix = std::string_view(text).substr(suffix_at);
-  const auto unit =
-      std::find_if(std::begin(units), std::end(units), [&](const auto& u) { return u.first == suffix; });
+  const auto unit = std::find_if(std::begin(units), std::end(units), [&](const auto& u) { return u.first == suffix; });
   const auto n = parse_number<std::int64_t>(std::string_view(text).substr(0, suffix_at));
   if (unit == std::end(units) || !n || *n > std::numeric_limits<std::int64_t>::max() / unit->second)
     return std::nullopt;

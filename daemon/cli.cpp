@@ -210,10 +210,11 @@ int keys_create(const arguments& args) {
     std::fprintf(stderr, "mcpgate: cannot store the key: %s\n", stored.error().message().c_str());
     return 1;
   }
-  std::printf("Created API key %s for user '%s' (scopes: %s; projects: %s).\n"
-              "The secret is shown only now; store it safely:\n%s\n",
-              key.id.c_str(), key.user_name.c_str(), join(key.scopes, ",").c_str(),
-              projects_text(key.projects).c_str(), generated.secret.c_str());
+  std::printf(
+      "Created API key %s for user '%s' (scopes: %s; projects: %s).\n"
+      "The secret is shown only now; store it safely:\n%s\n",
+      key.id.c_str(), key.user_name.c_str(), join(key.scopes, ",").c_str(), projects_text(key.projects).c_str(),
+      generated.secret.c_str());
   return 0;
 }
 
@@ -227,8 +228,8 @@ int keys_list(const arguments& args) {
     std::fprintf(stderr, "mcpgate: cannot list keys: %s\n", keys.error().message().c_str());
     return 1;
   }
-  std::printf("%-36s  %-16s  %-28s  %-10s  %-20s  %-27s  %s\n", "ID", "USER", "SCOPES", "PROJECTS", "KEY",
-              "CREATED", "REVOKED");
+  std::printf("%-36s  %-16s  %-28s  %-10s  %-20s  %-27s  %s\n", "ID", "USER", "SCOPES", "PROJECTS", "KEY", "CREATED",
+              "REVOKED");
   for (const auto& k : *keys) {
     std::printf("%-36s  %-16s  %-28s  %-10s  %-20s  %-27s  %s\n", k.id.c_str(), k.user_name.c_str(),
                 join(k.scopes, ",").c_str(), projects_text(k.projects).c_str(), k.mask.c_str(),
@@ -267,8 +268,7 @@ int keys(int argc, char** argv) {
   if (sub == "create") return keys_create(args);
   if (sub == "list") return keys_list(args);
   if (sub == "revoke") return keys_revoke(args);
-  return usage_error(sub.empty() ? "keys needs a subcommand" : "unknown keys subcommand '" + sub + "'",
-                     keys_usage);
+  return usage_error(sub.empty() ? "keys needs a subcommand" : "unknown keys subcommand '" + sub + "'", keys_usage);
 }
 
 int check_config(int argc, char** argv) {

@@ -2,27 +2,27 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
-#include "net/request_reader.hpp"
 #include "net/deadline.hpp"
+#include "net/request_reader.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -53,9 +53,8 @@ std::optional<unsigned> status_for_read_error(const error_code& ec) {
   if (ec == http::error::body_limit) return 413;
   if (ec == errc::overloaded) return 503;  // the memory budget is spent: shed
   if (ec == http::error::header_limit) return 431;
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-      ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-      ec == asio::error::eof || ec == http::error::partial_message) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+      ec == asio::error::connection_reset || ec == asio::error::eof || ec == http::error::partial_message) {
     return std::nullopt;
   }
   if (ec.category() == make_error_code(http::error::bad_target).category()) return 400;  // malformed HTTP
@@ -183,9 +182,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
 
   mutable std::mutex mu_;
   std::map<std::uint64_t, std::weak_ptr<connection>> connections_;  // guarded by mu_
-  std::uint64_t next_id_ = 0;                                         // guarded by mu_
-  std::atomic<bool> stopping_{false};  // set once, under mu_; read without it
-  std::function<void()> on_drained_;                                  // guarded by mu_
+  std::uint64_t next_id_ = 0;                                       // guarded by mu_
+  std::atomic<bool> stopping_{false};                               // set once, under mu_; read without it
+  std::function<void()> on_drained_;                                // guarded by mu_
 
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -293,7 +292,7 @@ asio::awaitable<error_code> connection::read_request(net::request_reader& parser
       want = left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 64 * 1024)) : 16 * 1024;
     }
     const std::size_t n = co_await socket_.async_read_some(buffer.prepare(std::max<std::size_t>(want, 512)),
-                                                          asio::redirect_error(asio::use_awaitable, ec));
+                                                           asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::eof) {
       // The client closed: a message that needs no more bytes is complete.
       co_return parser.finish_at_eof();
@@ -310,8 +309,7 @@ asio::awaitable<void> connection::linger() {
   deadline_.expires_after(std::chrono::seconds(2));
   std::array<char, 16 * 1024> scratch;
   for (std::size_t discarded = 0; !ec && discarded < max_discard;) {
-    discarded += co_await socket_.async_read_some(asio::buffer(scratch),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+    discarded += co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
@@ -365,7 +363,7 @@ asio::awaitable<bool> connection::write_streamed(net::http_response resp, unsign
     complete = !ec;
   }
   co_await watch->stop(buffer);
-  co_return complete && keep_alive && !watch->client_gone();
+  co_return complete&& keep_alive && !watch->client_gone();
 }
 
 asio::awaitable<void> connection::run() {
@@ -405,7 +403,7 @@ asio::awaitable<void> connection::run() {
     auto header = read_request(parser, buffer, false, body_share, req);
     ec = co_await std::move(header);
     std::optional<net::http_response> refused;  // by admit(), before the body
-    if (!ec) ec = parser.start_body();     // over the limit by its Content-Length: not read
+    if (!ec) ec = parser.start_body();          // over the limit by its Content-Length: not read
     if (!ec) {
       // A declared length is taken at once: a body that cannot fit is shed
       // before a byte of it is read.
@@ -540,8 +538,8 @@ std::unique_ptr<tcp::acceptor> http_server::impl::open_acceptor(const tcp::endpo
     acceptor->bind(endpoint);
     acceptor->listen(asio::socket_base::max_listen_connections);
   } catch (const boost::system::system_error& e) {
-    throw boost::system::system_error(
-        e.code(), "cannot listen on " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()));
+    throw boost::system::system_error(e.code(), "cannot listen on " + endpoint.address().to_string() + ":" +
+                                                    std::to_string(endpoint.port()));
   }
   return acceptor;
 }
@@ -595,8 +593,7 @@ std::vector<tcp::endpoint> http_server::relisten(const std::vector<tcp::endpoint
     if (taken[j]) continue;
     error_code ignored;
     current[j].acceptor->close(ignored);
-    spdlog::info("stopped listening on {}:{}", current[j].requested.address().to_string(),
-                 current[j].requested.port());
+    spdlog::info("stopped listening on {}:{}", current[j].requested.address().to_string(), current[j].requested.port());
     impl_->retired_.push_back(std::move(current[j].acceptor));
   }
   current = std::move(next);

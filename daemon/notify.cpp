@@ -13,7 +13,8 @@ void ready() { sd_notify(0, "READY=1"); }
 void reloading() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+  const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000u +
+                    static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
   sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, usec);
 }
 

@@ -19,15 +19,15 @@ std::optional<ops_route> match_ops_route(std::string_view target) {
   return std::nullopt;
 }
 
-boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route, const net::http_request& req) {
+boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route,
+                                                      const net::http_request& req) {
   if (req.method != "GET" && req.method != "HEAD") {
     net::http_response refused = net::http_response::json(405, R"({"status":"method not allowed"})");
     refused.headers.emplace_back("Allow", "GET");
     co_return refused;
   }
   switch (route) {
-    case ops_route::healthz:
-      co_return net::http_response::json(200, R"({"status":"ok"})");
+    case ops_route::healthz: co_return net::http_response::json(200, R"({"status":"ok"})");
     case ops_route::readyz: {
       // The store answers, and takes writes again if they have been failing
       // (the probe is also how it recovers: see store::check_ready).

@@ -30,7 +30,8 @@ struct ops_context {
 };
 
 // Answers an operator route; 405 with Allow: GET for another method.
-boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route, const net::http_request& req);
+boost::asio::awaitable<net::http_response> handle_ops(const ops_context& ctx, ops_route route,
+                                                      const net::http_request& req);
 
 // The whole of the metrics listener (server.metrics_listen): the operator
 // routes, 404 for anything else.

@@ -31,7 +31,8 @@ server_options make_server_options(const config::config& cfg) {
 namespace {
 
 rate rate_of(const config::rate_limit& limit) {
-  const double burst = limit.burst > 0 ? static_cast<double>(limit.burst) : std::max(1.0, 2 * limit.requests_per_second);
+  const double burst = limit.burst > 0 ? static_cast<double>(limit.burst)
+                                       : std::max(1.0, 2 * limit.requests_per_second);
   return rate{limit.requests_per_second, burst};
 }
 
@@ -48,7 +49,7 @@ net::client_options make_client_options(const config::config& cfg) {
 }
 
 proxy::options make_proxy_options(const config::config& cfg, const std::string& public_url,
-                                      const std::vector<asio::ip::tcp::endpoint>& bound) {
+                                  const std::vector<asio::ip::tcp::endpoint>& bound) {
   proxy::options o;
   o.first_byte_timeout = cfg.server.timeouts.upstream_first_byte;
   o.stream_idle = cfg.server.timeouts.stream_idle;
@@ -67,7 +68,8 @@ proxy::options make_proxy_options(const config::config& cfg, const std::string& 
   if (const auto url = net::parse_url(public_url)) {
     const std::string scheme = url->origin.tls ? "https" : "http";
     add(scheme, url->host_header);
-    const std::string host = url->origin.host.find(':') != std::string::npos ? "[" + url->origin.host + "]" : url->origin.host;
+    const std::string host =
+        url->origin.host.find(':') != std::string::npos ? "[" + url->origin.host + "]" : url->origin.host;
     add(scheme, host + ":" + std::to_string(url->origin.port));  // the default port spelled out
   }
   for (const auto& endpoint : bound) {
@@ -85,9 +87,9 @@ proxy::options make_proxy_options(const config::config& cfg, const std::string& 
   return o;
 }
 
-std::shared_ptr<const proxy::live_settings> make_live_settings(std::shared_ptr<const config::config> cfg,
-                                                             const std::string& public_url,
-                                                             const std::vector<asio::ip::tcp::endpoint>& bound) {
+std::shared_ptr<const proxy::live_settings> make_live_settings(
+    std::shared_ptr<const config::config> cfg, const std::string& public_url,
+    const std::vector<asio::ip::tcp::endpoint>& bound) {
   auto live = std::make_shared<proxy::live_settings>();
   live->proxy = make_proxy_options(*cfg, public_url, bound);
   live->templates = cfg->templates;
@@ -108,10 +110,10 @@ std::vector<std::string> restart_only_changes(const config::config& was, const c
        "secrets");
   note(was.server.workers != now.server.workers, "server.workers");
   note(was.server.public_url != now.server.public_url, "server.public_url");
-  const auto same_address = [](const std::optional<config::listen_address>& a,
-                               const std::optional<config::listen_address>& b) {
-    return a.has_value() == b.has_value() && (!a || (a->host == b->host && a->port == b->port));
-  };
+  const auto same_address =
+      [](const std::optional<config::listen_address>& a, const std::optional<config::listen_address>& b) {
+        return a.has_value() == b.has_value() && (!a || (a->host == b->host && a->port == b->port));
+      };
   note(!same_address(was.server.metrics_listen, now.server.metrics_listen), "server.metrics_listen");
   note(was.server.timeouts.upstream_connect != now.server.timeouts.upstream_connect,
        "server.timeouts.upstream_connect");

@@ -3,16 +3,16 @@
 #include "auth/api_keys.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "daemon/api/audit.hpp"
-#include "net/api_error.hpp"
 #include "daemon/api/installations.hpp"
 #include "daemon/api/oauth.hpp"
+#include "daemon/api/tools.hpp"
+#include "daemon/router.hpp"
+#include "net/api_error.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/answers.hpp"
 #include "proxy/route.hpp"
-#include "daemon/api/tools.hpp"
-#include "common/metrics.hpp"
-#include "daemon/router.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -116,7 +116,8 @@ boost::asio::awaitable<std::optional<net::http_response>> rest_api::admit(const 
   co_return std::nullopt;
 }
 
-boost::asio::awaitable<net::http_response> rest_api::route_request(net::http_request& req, request_record& record) const {
+boost::asio::awaitable<net::http_response> rest_api::route_request(net::http_request& req,
+                                                                   request_record& record) const {
   const auto r = match_route(req.target);
   if (!r) co_return net::not_found().to_response();
   record.route = route_name(r->resource);
@@ -180,8 +181,7 @@ boost::asio::awaitable<net::http_response> rest_api::route_request(net::http_req
   }
   const std::string_view scope = required_scope(r->resource, req.method);
   if (!auth::has_scope(key->scopes, scope)) {
-    co_return net::permission_denied("API key missing required scope '" + std::string(scope) + "'.")
-        .to_response();
+    co_return net::permission_denied("API key missing required scope '" + std::string(scope) + "'.").to_response();
   }
   switch (r->resource) {
     case resource::proxy: co_return co_await proxy::handle_proxy(ctx_, who, r->installation_id, req);

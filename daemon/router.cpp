@@ -51,13 +51,25 @@ bool is_collection_verb(std::string_view segment) {
 constexpr bool plain_path_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '-': case '.': case '_': case '~':                                 // unreserved
-    case '!': case '$': case '&': case '\'': case '(': case ')': case '*':  // sub-delims
-    case '+': case ',': case ';': case '=':
-    case ':': case '@': case '/':
-      return true;
-    default:
-      return false;
+    case '-':
+    case '.':
+    case '_':
+    case '~':  // unreserved
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':  // sub-delims
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+    case '/': return true;
+    default: return false;
   }
 }
 
@@ -80,7 +92,7 @@ std::optional<route> match_plain_path(std::string_view target, bool& handled) {
     const std::string_view segment = rest.substr(0, slash);
     if (segment.empty()) {
       if (slash == std::string_view::npos && count > 0) break;  // trailing slash
-      return std::nullopt;                                       // "//" is no route of ours
+      return std::nullopt;                                      // "//" is no route of ours
     }
     if (count == max_segments) return std::nullopt;
     segments[count++] = segment;
@@ -140,7 +152,7 @@ std::optional<route> match_route(std::string_view target) {
     const boost::urls::pct_string_view segment = *it;
     if (segment.empty()) {
       if (std::next(it) == encoded.end() && count > 0) break;  // trailing slash
-      return std::nullopt;                                       // "//" is no route of ours
+      return std::nullopt;                                     // "//" is no route of ours
     }
     if (count == segments.size()) return std::nullopt;
     segments[count++] = segment;

@@ -16,12 +16,12 @@ namespace mcpgate::daemon {
 enum class route_family { projects, environments };
 
 enum class resource {
-  installations,  // .../mcp_server_installations
-  installation,   // .../mcp_server_installations/{id}
-  install_custom, // .../mcp_server_installations/install_custom
-  proxy,          // .../mcp_server_installations/{id}/proxy
-  tools,          // .../mcp_server_installations/{id}/tools
-  tool,           // .../mcp_server_installations/{id}/tools/{tool_name}
+  installations,   // .../mcp_server_installations
+  installation,    // .../mcp_server_installations/{id}
+  install_custom,  // .../mcp_server_installations/install_custom
+  proxy,           // .../mcp_server_installations/{id}/proxy
+  tools,           // .../mcp_server_installations/{id}/tools
+  tool,            // .../mcp_server_installations/{id}/tools/{tool_name}
   // .../mcp_server_installations/{id}/tools/refresh: POST refreshes; PATCH
   // is the approval of a tool that happens to be named "refresh".
   tools_refresh,
@@ -31,9 +31,9 @@ enum class resource {
   audit_events,      // .../mcp_audit_events: the caller's audit trail
   // Below /api/mcp_store/, outside any project: the browser's side of an
   // OAuth flow, reached without an API key (spec: oauth.md).
-  oauth_start,       // /api/mcp_store/oauth_start/: binds the browser, then to the AS
-  oauth_callback,    // /api/mcp_store/oauth_redirect/: the AS sends the browser back here
-  oauth_result,      // /api/mcp_store/oauth_result/: the gateway's "connected" page
+  oauth_start,     // /api/mcp_store/oauth_start/: binds the browser, then to the AS
+  oauth_callback,  // /api/mcp_store/oauth_redirect/: the AS sends the browser back here
+  oauth_result,    // /api/mcp_store/oauth_result/: the gateway's "connected" page
 };
 
 // The resources reached without an API key.
@@ -43,7 +43,7 @@ constexpr bool is_oauth_browser_route(resource r) {
 
 struct route {
   route_family family = route_family::environments;
-  std::int64_t scope_id = 0;    // the project or environment id in the path
+  std::int64_t scope_id = 0;  // the project or environment id in the path
   enum resource resource = resource::installations;
   std::string installation_id;  // percent-decoded; set for everything below an installation
   std::string tool_name;        // percent-decoded; set for tool (and tools_refresh: "refresh")

@@ -45,8 +45,8 @@ void print_banner(const config::config& cfg, const std::string& listen_url) {
       "  database: %s\n"
       "  create an API key:  %s keys create%s --user you --scopes '*'\n"
       "  then try:           curl -H 'Authorization: Bearer <key>' %s/api/projects/1/mcp_server_installations/\n",
-      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(), self.c_str(),
-      config_flag.c_str(), listen_url.c_str());
+      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(), self.c_str(), config_flag.c_str(),
+      listen_url.c_str());
   std::fflush(stdout);
 }
 
@@ -138,8 +138,8 @@ bool gateway::open_storage() {
 }
 
 void gateway::make_shards() {
-  const unsigned workers = current_->server.workers != 0 ? current_->server.workers
-                                                         : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned workers =
+      current_->server.workers != 0 ? current_->server.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) {
     shards_.push_back(std::make_unique<asio::io_context>(1));
     keep_running_.push_back(asio::make_work_guard(*shards_.back()));
@@ -159,21 +159,22 @@ void gateway::make_servers() {
   };
   options.admit = [this](const net::http_request& req) { return rest_->admit(req); };
   const bool separate_metrics = current_->server.metrics_listen.has_value();
-  server_ = std::make_unique<http_server>(shard_list, std::move(options),
-                                          [this, separate_metrics](net::http_request& req) {
-                                            const auto route = match_ops_route(req.target);
-                                            if (route && !(separate_metrics && *route == ops_route::metrics)) {
-                                              return handle_ops(*ops_, *route, req);
-                                            }
-                                            return rest_->handle(req);
-                                          });
+  server_ =
+      std::make_unique<http_server>(shard_list, std::move(options), [this, separate_metrics](net::http_request& req) {
+        const auto route = match_ops_route(req.target);
+        if (route && !(separate_metrics && *route == ops_route::metrics)) {
+          return handle_ops(*ops_, *route, req);
+        }
+        return rest_->handle(req);
+      });
   ops_ = std::make_unique<ops_context>(ops_context{*db_, [this] { return server_->open_connections(); }});
   if (separate_metrics) {
     config::config only_metrics = *current_;
     only_metrics.server.listen = {*current_->server.metrics_listen};
-    metrics_server_ = std::make_unique<http_server>(
-        shard_list, make_server_options(only_metrics),
-        [this](net::http_request& req) { return handle_ops_listener(*ops_, req); });
+    metrics_server_ =
+        std::make_unique<http_server>(shard_list, make_server_options(only_metrics), [this](net::http_request& req) {
+          return handle_ops_listener(*ops_, req);
+        });
   }
 }
 
@@ -233,7 +234,8 @@ void gateway::reload() {
   notify::reloading();
   const unsigned n = ++reloads_;
   if (current_->source.empty()) {
-    spdlog::warn("SIGHUP received: reload #{}: mcpgate runs on the embedded default (no --config), nothing to reload", n);
+    spdlog::warn("SIGHUP received: reload #{}: mcpgate runs on the embedded default (no --config), nothing to reload",
+                 n);
     notify::ready();
     return;
   }

@@ -26,13 +26,12 @@ api_error parse_error(std::string detail) {
 }
 
 api_error not_authenticated() {
-  return {401, "authentication_error", "not_authenticated",
-          "Authentication credentials were not provided.", std::nullopt};
+  return {401, "authentication_error", "not_authenticated", "Authentication credentials were not provided.",
+          std::nullopt};
 }
 
 api_error authentication_failed() {
-  return {401, "authentication_error", "authentication_failed", "Invalid personal API key.",
-          std::nullopt};
+  return {401, "authentication_error", "authentication_failed", "Invalid personal API key.", std::nullopt};
 }
 
 api_error permission_denied(std::string detail) {
@@ -40,27 +39,23 @@ api_error permission_denied(std::string detail) {
 }
 
 api_error method_not_allowed(std::string_view method) {
-  return {405, "invalid_request", "method_not_allowed",
-          "Method \"" + std::string(method) + "\" not allowed.", std::nullopt};
+  return {405, "invalid_request", "method_not_allowed", "Method \"" + std::string(method) + "\" not allowed.",
+          std::nullopt};
 }
 
 api_error payload_too_large() {
-  return {413, "invalid_request", "request_too_large", "Request body exceeds the size limit.",
-          std::nullopt};
+  return {413, "invalid_request", "request_too_large", "Request body exceeds the size limit.", std::nullopt};
 }
 
 api_error header_too_large() {
-  return {431, "invalid_request", "header_too_large", "Request headers exceed the size limit.",
-          std::nullopt};
+  return {431, "invalid_request", "header_too_large", "Request headers exceed the size limit.", std::nullopt};
 }
 
 api_error bad_request(std::string detail) {
   return {400, "invalid_request", "bad_request", std::move(detail), std::nullopt};
 }
 
-api_error server_error() {
-  return {500, "server_error", "error", "A server error occurred.", std::nullopt};
-}
+api_error server_error() { return {500, "server_error", "error", "A server error occurred.", std::nullopt}; }
 
 api_error storage_unavailable(const boost::system::error_code& ec) {
   api_error e{503, "server_error", "storage_unavailable",

@@ -29,7 +29,7 @@ auto await_callback(Start start) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         start([shared, ex](Args... args) {
           boost::asio::dispatch(ex, [shared, ... args = std::move(args)]() mutable {
-            std::move(*shared)(std::move(args)...);
+            std::move (*shared)(std::move(args)...);
           });
         });
       },

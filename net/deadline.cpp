@@ -8,7 +8,7 @@ struct deadline::state {
 
   boost::asio::steady_timer timer;
   std::function<void()> on_expire;
-  clock::time_point at = clock::time_point::max();          // the deadline in force
+  clock::time_point at = clock::time_point::max();             // the deadline in force
   clock::time_point waiting_until = clock::time_point::max();  // the pending wait's expiry; max: none
   bool expired = false;
   bool gone = false;  // the owner was destroyed
@@ -61,7 +61,7 @@ void deadline::wait(const std::shared_ptr<state>& s, clock::time_point at) {
   s->timer.async_wait([s](const boost::system::error_code& ec) {
     if (ec || s->gone) return;  // replaced by a newer wait, or the owner left
     s->waiting_until = clock::time_point::max();
-    if (s->at == clock::time_point::max()) return;  // nothing to enforce: idle timer
+    if (s->at == clock::time_point::max()) return;    // nothing to enforce: idle timer
     if (clock::now() < s->at) return wait(s, s->at);  // pushed forward meanwhile
     s->expired = true;
     s->at = clock::time_point::max();

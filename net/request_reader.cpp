@@ -103,8 +103,7 @@ void request_reader::on_request_impl(http::verb, beast::string_view method, beas
   version_ = static_cast<unsigned>(version);
 }
 
-void request_reader::on_field_impl(http::field f, beast::string_view name, beast::string_view value,
-                                   error_code& ec) {
+void request_reader::on_field_impl(http::field f, beast::string_view name, beast::string_view value, error_code& ec) {
   if (header_complete_) return;  // a trailer field: parsed, not kept
   switch (f) {
     case http::field::host:
@@ -127,8 +126,7 @@ void request_reader::on_field_impl(http::field f, beast::string_view name, beast
   if (ec) return;
   const std::uint32_t n = add(name);
   const std::uint32_t v = add(value);
-  storage_.fields.push_back(
-      {n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
+  storage_.fields.push_back({n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
 }
 
 void request_reader::on_header_impl(error_code& ec) {

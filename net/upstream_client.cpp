@@ -78,8 +78,7 @@ const boost::system::error_category& client_category() noexcept {
 upstream_connection::upstream_connection(net::origin where, plain_stream stream)
     : origin_(std::move(where)), stream_(std::in_place_type<plain_stream>, std::move(stream)) {}
 
-upstream_connection::upstream_connection(net::origin where, plain_stream stream,
-                                         std::shared_ptr<ssl::context> tls)
+upstream_connection::upstream_connection(net::origin where, plain_stream stream, std::shared_ptr<ssl::context> tls)
     : origin_(std::move(where)),
       tls_context_(std::move(tls)),
       stream_(std::in_place_type<tls_stream>, std::move(stream), *tls_context_) {}
@@ -97,8 +96,7 @@ net::deadline& upstream_connection::deadline() {
 }
 
 beast::tcp_stream& upstream_connection::tcp() {
-  return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
-                    stream_);
+  return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
 }
 
 // --- connect_op: resolve, SSRF filter, connect, TLS handshake ------------------
@@ -107,8 +105,7 @@ beast::tcp_stream& upstream_connection::tcp() {
 // runs on the strand of the connection being built.
 class connect_op : public std::enable_shared_from_this<connect_op> {
  public:
-  connect_op(std::shared_ptr<upstream_pool> pool, origin where,
-             upstream_pool::connect_handler handler)
+  connect_op(std::shared_ptr<upstream_pool> pool, origin where, upstream_pool::connect_handler handler)
       : pool_(std::move(pool)),
         origin_(std::move(where)),
         handler_(std::move(handler)),
@@ -128,11 +125,10 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
       }
     });
     resolving_ = true;
-    resolver_.async_resolve(
-        origin_.host, std::to_string(origin_.port),
-        [self = shared_from_this()](error_code ec, const tcp::resolver::results_type& results) {
-          self->on_resolve(ec, results);
-        });
+    resolver_.async_resolve(origin_.host, std::to_string(origin_.port),
+                            [self = shared_from_this()](error_code ec, const tcp::resolver::results_type& results) {
+                              self->on_resolve(ec, results);
+                            });
   }
 
  private:
@@ -149,8 +145,7 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
     std::string first_reason;
     for (const auto& entry : results) {
       const auto endpoint = entry.endpoint();
-      auto reason = check_address(endpoint.address(), origin_.host, origin_.port,
-                                  pool_->options().policy);
+      auto reason = check_address(endpoint.address(), origin_.host, origin_.port, pool_->options().policy);
       if (!reason) {
         allowed.push_back(endpoint);
       } else if (first_reason.empty()) {
@@ -176,8 +171,7 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
       conn_ = std::make_unique<upstream_connection>(origin_, std::move(stream_));
       return finish(client_error::ok, {});
     }
-    conn_ = std::make_unique<upstream_connection>(origin_, std::move(stream_),
-                                                  pool_->tls_context_);
+    conn_ = std::make_unique<upstream_connection>(origin_, std::move(stream_), pool_->tls_context_);
     auto& tls = std::get<upstream_connection::tls_stream>(conn_->stream_);
     // SNI carries names only (RFC 6066), never an IP literal.
     if (!is_ip_literal(origin_.host) &&
@@ -231,16 +225,14 @@ class connect_op : public std::enable_shared_from_this<connect_op> {
 
 // --- upstream_pool -------------------------------------------------------------
 
-upstream_pool::upstream_pool(asio::any_io_executor executor, client_options options,
-                             std::shared_ptr<ssl::context> tls)
+upstream_pool::upstream_pool(asio::any_io_executor executor, client_options options, std::shared_ptr<ssl::context> tls)
     : executor_(std::move(executor)), options_(std::move(options)), tls_context_(std::move(tls)) {}
 
-result<std::shared_ptr<upstream_pool>> upstream_pool::create(asio::any_io_executor executor,
-                                                             client_options options) {
+result<std::shared_ptr<upstream_pool>> upstream_pool::create(asio::any_io_executor executor, client_options options) {
   auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
   error_code ec;
-  tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+  tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
                    ec);
   if (!ec) tls->set_default_verify_paths(ec);
   if (!ec && !options.ca_file.empty()) tls->load_verify_file(options.ca_file, ec);
@@ -331,9 +323,8 @@ namespace {
 
 class request_op : public std::enable_shared_from_this<request_op> {
  public:
-  request_op(std::shared_ptr<upstream_pool> pool, origin where,
-             http::request<http::string_body> request, request_options options,
-             request_handler handler)
+  request_op(std::shared_ptr<upstream_pool> pool, origin where, http::request<http::string_body> request,
+             request_options options, request_handler handler)
       : pool_(std::move(pool)),
         origin_(std::move(where)),
         request_(std::move(request)),
@@ -344,8 +335,7 @@ class request_op : public std::enable_shared_from_this<request_op> {
   void start(bool reuse_idle) {
     pool_->connect(
         origin_,
-        [self = shared_from_this()](error_code ec, std::unique_ptr<upstream_connection> conn,
-                                    std::string detail) {
+        [self = shared_from_this()](error_code ec, std::unique_ptr<upstream_connection> conn, std::string detail) {
           self->on_connect(ec, std::move(conn), std::move(detail));
         },
         reuse_idle);
@@ -361,9 +351,7 @@ class request_op : public std::enable_shared_from_this<request_op> {
     conn_->tcp().expires_at(deadline_);
     conn_->visit([this](auto& stream) {
       http::async_write(stream, request_,
-                        [self = shared_from_this()](error_code wec, std::size_t) {
-                          self->on_write(wec);
-                        });
+                        [self = shared_from_this()](error_code wec, std::size_t) { self->on_write(wec); });
     });
   }
 
@@ -373,9 +361,7 @@ class request_op : public std::enable_shared_from_this<request_op> {
     parser_->body_limit(options_.body_limit);
     conn_->visit([this](auto& stream) {
       http::async_read(stream, buffer_, *parser_,
-                       [self = shared_from_this()](error_code rec, std::size_t) {
-                         self->on_read(rec);
-                       });
+                       [self = shared_from_this()](error_code rec, std::size_t) { self->on_read(rec); });
     });
   }
 
@@ -429,8 +415,7 @@ class request_op : public std::enable_shared_from_this<request_op> {
 }  // namespace
 
 void async_request(const std::shared_ptr<upstream_pool>& pool, std::string_view url,
-                   http::request<http::string_body> request, request_options options,
-                   request_handler handler) {
+                   http::request<http::string_body> request, request_options options, request_handler handler) {
   auto refuse = [&](client_error e, std::string detail) {
     asio::post(pool->executor(), [handler = std::move(handler), e, detail = std::move(detail)] {
       handler(make_error_code(e), {}, detail);
@@ -447,8 +432,7 @@ void async_request(const std::shared_ptr<upstream_pool>& pool, std::string_view 
   request.set(http::field::host, parsed->host_header);
   request.keep_alive(true);
   request.prepare_payload();
-  std::make_shared<request_op>(pool, std::move(parsed->origin), std::move(request), options,
-                               std::move(handler))
+  std::make_shared<request_op>(pool, std::move(parsed->origin), std::move(request), options, std::move(handler))
       ->start(true);
 }
 

@@ -70,7 +70,7 @@ inline boost::system::error_code make_error_code(client_error e) noexcept {
 struct client_options {
   ssrf_policy policy;
   std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS handshake
-  std::string ca_file;  // optional PEM file of extra trusted CAs
+  std::string ca_file;                               // optional PEM file of extra trusted CAs
   std::size_t max_idle_per_origin = 16;
   std::chrono::milliseconds idle_keepalive{30000};  // idle connections older than this are dropped
   // The executor runs on one thread only: connections use it directly, no
@@ -87,8 +87,7 @@ class upstream_connection {
   using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
   upstream_connection(net::origin where, plain_stream stream);
-  upstream_connection(net::origin where, plain_stream stream,
-                      std::shared_ptr<boost::asio::ssl::context> tls);
+  upstream_connection(net::origin where, plain_stream stream, std::shared_ptr<boost::asio::ssl::context> tls);
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
   ~upstream_connection();
@@ -142,13 +141,11 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   // ec is a client_error (or the Asio code behind it); detail is the SSRF
   // reason for ssrf_denied ("address 10.0.0.1 is in a private network") and a
   // human-readable cause otherwise; conn is set exactly when !ec.
-  using connect_handler = std::function<void(boost::system::error_code ec,
-                                             std::unique_ptr<upstream_connection> conn,
-                                             std::string detail)>;
+  using connect_handler =
+      std::function<void(boost::system::error_code ec, std::unique_ptr<upstream_connection> conn, std::string detail)>;
 
   // Fails (with the SSL error) when ca_file cannot be loaded.
-  static result<std::shared_ptr<upstream_pool>> create(boost::asio::any_io_executor executor,
-                                                       client_options options);
+  static result<std::shared_ptr<upstream_pool>> create(boost::asio::any_io_executor executor, client_options options);
 
   // Runs handler on the connection's strand (never inline).
   // reuse_idle=false always opens a new connection.
@@ -191,8 +188,7 @@ struct request_options {
 
 using request_handler =
     std::function<void(boost::system::error_code ec,
-                       boost::beast::http::response<boost::beast::http::string_body> response,
-                       std::string detail)>;
+                       boost::beast::http::response<boost::beast::http::string_body> response, std::string detail)>;
 
 // One request to `url` and its whole response. The URL's target and Host
 // replace those of `request`; Content-Length is set from the body. The URL
@@ -201,8 +197,8 @@ using request_handler =
 // byte is retried once on a new connection. The handler runs on the
 // connection's strand, or on the pool's executor when no connection was made.
 void async_request(const std::shared_ptr<upstream_pool>& pool, std::string_view url,
-                   boost::beast::http::request<boost::beast::http::string_body> request,
-                   request_options options, request_handler handler);
+                   boost::beast::http::request<boost::beast::http::string_body> request, request_options options,
+                   request_handler handler);
 
 }  // namespace mcpgate::net
 

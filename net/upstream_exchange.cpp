@@ -63,8 +63,8 @@ class response_reader final : public http::basic_parser<false> {
     scratch_.text.append(name);
     const auto v = static_cast<std::uint32_t>(scratch_.text.size());
     scratch_.text.append(value);
-    scratch_.fields.push_back(
-        {n, static_cast<std::uint32_t>(name.size()), v, static_cast<std::uint32_t>(value.size())});
+    scratch_.fields.push_back({n, static_cast<std::uint32_t>(name.size()), v,
+                               static_cast<std::uint32_t>(value.size())});
   }
   void on_header_impl(error_code&) override {
     const std::string& t = scratch_.text;  // no longer grows: views can be taken
@@ -123,18 +123,16 @@ void render_request_head(std::string& head, const parsed_url& url, const upstrea
 
 }  // namespace
 
-asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
-                                                                      const parsed_url& url, raw_request request,
-                                                                      exchange_options options) {
+asio::awaitable<upstream_exchange::started> upstream_exchange::start(
+    std::shared_ptr<upstream_pool> pool, const parsed_url& url, raw_request request, exchange_options options) {
   auto self = std::make_shared<upstream_exchange>(std::move(pool), options);
   upstream_exchange* const exchange = self.get();
   return exchange->send(std::move(self), url, std::move(request));  // the frame holds self
 }
 
-asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared_ptr<upstream_pool> pool,
-                                                                      std::string_view url,
-                                                                      http::request<http::string_body> request,
-                                                                      exchange_options options) {
+asio::awaitable<upstream_exchange::started> upstream_exchange::start(
+    std::shared_ptr<upstream_pool> pool, std::string_view url, http::request<http::string_body> request,
+    exchange_options options) {
   const auto verdict = check_upstream_url(url, pool->options().policy);
   if (verdict.problem == url_problem::not_allowed) {
     co_return started{make_error_code(client_error::ssrf_denied), verdict.reason, nullptr};
@@ -157,7 +155,7 @@ asio::awaitable<upstream_exchange::started> upstream_exchange::start(std::shared
 }
 
 asio::awaitable<upstream_exchange::started> upstream_exchange::send(std::shared_ptr<upstream_exchange> self,
-                                                                     const parsed_url& url, raw_request request) {
+                                                                    const parsed_url& url, raw_request request) {
   const origin& where = url.origin;
   for (bool retried = false;;) {
     conn_ = retried ? nullptr : pool_->take_idle_connection(where);
@@ -206,7 +204,8 @@ asio::awaitable<upstream_exchange::started> upstream_exchange::send(std::shared_
     failed_ = true;
     conn_.reset();  // closed: the upstream sees it at once
     parser_.reset();
-    if (timed_out) co_return started{make_error_code(client_error::timeout), "upstream did not answer in time", nullptr};
+    if (timed_out)
+      co_return started{make_error_code(client_error::timeout), "upstream did not answer in time", nullptr};
     co_return started{ec, ec.message(), nullptr};
   }
 }
@@ -243,7 +242,8 @@ asio::awaitable<error_code> upstream_exchange::read_head() {
 bool upstream_exchange::body_done() const { return parser_ && parser_->is_done(); }
 
 asio::awaitable<std::pair<error_code, std::string_view>> upstream_exchange::read_some() {
-  if (cancelled_ || failed_ || !conn_) co_return std::pair{error_code(asio::error::operation_aborted), std::string_view()};
+  if (cancelled_ || failed_ || !conn_)
+    co_return std::pair{error_code(asio::error::operation_aborted), std::string_view()};
   auto& scratch = conn_->scratch();
   scratch.piece.clear();
   if (parser_->is_done()) co_return std::pair{error_code(), std::string_view()};

@@ -78,8 +78,7 @@ struct finding {
 };
 
 template <std::size_t N>
-bool in_prefix(const std::array<unsigned char, N>& addr, const std::array<unsigned char, N>& net,
-               unsigned bits) {
+bool in_prefix(const std::array<unsigned char, N>& addr, const std::array<unsigned char, N>& net, unsigned bits) {
   for (std::size_t i = 0; i < N && bits > 0; ++i) {
     const unsigned take = std::min(bits, 8u);
     const unsigned mask = (0xffu << (8 - take)) & 0xffu;
@@ -182,11 +181,10 @@ bool host_matches(std::string_view pattern, const std::string& host) {
 
 bool allowed_by_entry(const ssrf_policy& policy, std::string_view host, std::uint16_t port) {
   const std::string h = normalize_host(host);
-  return std::any_of(policy.allow_hosts.begin(), policy.allow_hosts.end(),
-                     [&](const std::string& entry) {
-                       const auto e = parse_allow_entry(entry);
-                       return e && (!e->port || *e->port == port) && host_matches(e->host, h);
-                     });
+  return std::any_of(policy.allow_hosts.begin(), policy.allow_hosts.end(), [&](const std::string& entry) {
+    const auto e = parse_allow_entry(entry);
+    return e && (!e->port || *e->port == port) && host_matches(e->host, h);
+  });
 }
 
 // A host name the system resolver takes as an IPv4 address without asking
@@ -202,8 +200,7 @@ std::optional<ip::address_v4> numeric_ipv4(const std::string& name) {
 }
 
 bool is_private_name(const std::string& name) {
-  return name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") ||
-         name.ends_with(".internal");
+  return name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") || name.ends_with(".internal");
 }
 
 url_verdict invalid(std::string reason) { return {url_problem::invalid, std::move(reason)}; }
@@ -215,8 +212,7 @@ url_verdict address_verdict(const ip::address& addr, std::string_view host, std:
   return {url_problem::not_allowed, std::move(*reason)};
 }
 
-url_verdict check_host_name(const std::string& name, std::uint16_t port,
-                            const ssrf_policy& policy) {
+url_verdict check_host_name(const std::string& name, std::uint16_t port, const ssrf_policy& policy) {
   // Letters, digits, '-', '.', '_': anything else (sub-delims, decoded
   // percent-escapes, raw UTF-8) cannot be resolved and is refused outright.
   const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
@@ -225,8 +221,7 @@ url_verdict check_host_name(const std::string& name, std::uint16_t port,
   if (!plain) return invalid("host name is not valid");
   // As the connect path reads it: a trailing dot dropped ("224.0." is 224.0.0.0).
   if (const auto addr = numeric_ipv4(normalize_host(name))) return address_verdict(*addr, name, port, policy);
-  if (policy.allow_private_networks || allowed_by_entry(policy, name, port) ||
-      !is_private_name(normalize_host(name))) {
+  if (policy.allow_private_networks || allowed_by_entry(policy, name, port) || !is_private_name(normalize_host(name))) {
     return {};
   }
   return {url_problem::not_allowed, "host '" + name + "' is not allowed"};
@@ -236,8 +231,7 @@ url_verdict check_host_name(const std::string& name, std::uint16_t port,
 
 url_verdict check_upstream_url(std::string_view url, const ssrf_policy& policy) {
   if (url.size() > max_url_length) {
-    return {url_problem::too_long,
-            "URL is longer than " + std::to_string(max_url_length) + " characters"};
+    return {url_problem::too_long, "URL is longer than " + std::to_string(max_url_length) + " characters"};
   }
   const auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) return invalid("not a valid absolute URL");
@@ -263,28 +257,23 @@ url_verdict check_upstream_url(std::string_view url, const ssrf_policy& policy) 
   }
   switch (u.host_type()) {
     case boost::urls::host_type::ipv4:
-      return address_verdict(ip::address_v4(u.host_ipv4_address().to_uint()), u.encoded_host(),
-                             port, policy);
+      return address_verdict(ip::address_v4(u.host_ipv4_address().to_uint()), u.encoded_host(), port, policy);
     case boost::urls::host_type::ipv6:
-      return address_verdict(ip::address_v6(u.host_ipv6_address().to_bytes()), u.encoded_host(),
-                             port, policy);
-    case boost::urls::host_type::name:
-      return check_host_name(u.host(), port, policy);
-    default:
-      return invalid("host must be a name or an IP address");
+      return address_verdict(ip::address_v6(u.host_ipv6_address().to_bytes()), u.encoded_host(), port, policy);
+    case boost::urls::host_type::name: return check_host_name(u.host(), port, policy);
+    default: return invalid("host must be a name or an IP address");
   }
 }
 
-std::optional<std::string> check_address(const ip::address& addr, std::string_view host,
-                                         std::uint16_t port, const ssrf_policy& policy) {
+std::optional<std::string> check_address(const ip::address& addr, std::string_view host, std::uint16_t port,
+                                         const ssrf_policy& policy) {
   const std::string literal = addr.to_string();
   if (allowed_by_entry(policy, literal, port)) return std::nullopt;
   const auto found = addr.is_v4() ? classify(addr.to_v4()) : classify(addr.to_v6());
   if (!found) return std::nullopt;
-  const bool admitted =
-      found->kind != address_class::metadata &&
-      (allowed_by_entry(policy, host, port) ||
-       (found->kind == address_class::private_use && policy.allow_private_networks));
+  const bool admitted = found->kind != address_class::metadata &&
+                        (allowed_by_entry(policy, host, port) ||
+                         (found->kind == address_class::private_use && policy.allow_private_networks));
   if (admitted) return std::nullopt;
   return "address " + literal + " is " + found->what;
 }
@@ -340,12 +329,9 @@ std::optional<parsed_url> parse_url(std::string_view url) {
       host_text = out.origin.host;
       break;
     }
-    default:
-      return std::nullopt;
+    default: return std::nullopt;
   }
-  out.host_header = out.origin.port == default_port
-                        ? host_text
-                        : host_text + ':' + std::to_string(out.origin.port);
+  out.host_header = out.origin.port == default_port ? host_text : host_text + ':' + std::to_string(out.origin.port);
   out.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
   if (u.has_query()) out.target += '?' + std::string(u.encoded_query());
   return out;

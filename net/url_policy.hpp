@@ -53,9 +53,8 @@ url_verdict check_upstream_url(std::string_view url, const ssrf_policy& policy);
 
 // For one resolved address of `host:port`: nullopt when allowed, else the
 // reason ("address 10.0.0.1 is in a private network").
-std::optional<std::string> check_address(const boost::asio::ip::address& addr,
-                                         std::string_view host, std::uint16_t port,
-                                         const ssrf_policy& policy);
+std::optional<std::string> check_address(const boost::asio::ip::address& addr, std::string_view host,
+                                         std::uint16_t port, const ssrf_policy& policy);
 
 // Where a connection goes. host is lower case, IPv6 without brackets.
 struct origin {

@@ -77,10 +77,9 @@ string_request make_request(http::verb verb, std::string_view accept) {
 asio::awaitable<fetched> fetch(std::shared_ptr<net::upstream_pool> pool, std::string url, string_request request,
                                client_options options) {
   const net::request_options limits{options.timeout, options.max_document_bytes};
-  auto op = net::await_callback<error_code, string_response, std::string>(
-      [&pool, &url, &request, limits](auto done) {
-        net::async_request(pool, url, std::move(request), limits, std::move(done));
-      });
+  auto op = net::await_callback<error_code, string_response, std::string>([&pool, &url, &request, limits](auto done) {
+    net::async_request(pool, url, std::move(request), limits, std::move(done));
+  });
   auto [ec, response, detail] = co_await std::move(op);
   fetched out;
   out.ec = ec;
@@ -112,8 +111,7 @@ std::string failure_text(const error_code& ec, std::string_view detail, const cl
 bool unreachable(const error_code& ec) {
   using net::client_error;
   return ec == client_error::invalid_url || ec == client_error::ssrf_denied || ec == client_error::resolve_failed ||
-         ec == client_error::connect_failed || ec == client_error::connect_timeout ||
-         ec == client_error::tls_failed;
+         ec == client_error::connect_failed || ec == client_error::connect_timeout || ec == client_error::tls_failed;
 }
 
 bool is_json_object(std::string_view text) {
@@ -369,8 +367,7 @@ asio::awaitable<discovery> discover(std::shared_ptr<net::upstream_pool> pool, st
 
 asio::awaitable<registration> register_client(std::shared_ptr<net::upstream_pool> pool,
                                               std::string registration_endpoint, std::string client_name,
-                                              std::string redirect_uri, std::string scope,
-                                              client_options options) {
+                                              std::string redirect_uri, std::string scope, client_options options) {
   registration out;
   if (registration_endpoint.empty()) {
     out.error = "the authorization server has no registration endpoint";
@@ -415,9 +412,8 @@ asio::awaitable<registration> register_client(std::shared_ptr<net::upstream_pool
 }
 
 asio::awaitable<token_result> exchange_code(std::shared_ptr<net::upstream_pool> pool, std::string token_endpoint,
-                                            client_credentials client, std::string code,
-                                            std::string code_verifier, std::string redirect_uri,
-                                            std::string resource, client_options options) {
+                                            client_credentials client, std::string code, std::string code_verifier,
+                                            std::string redirect_uri, std::string resource, client_options options) {
   form_fields fields{{"grant_type", "authorization_code"},
                      {"code", code},
                      {"code_verifier", code_verifier},
@@ -429,8 +425,8 @@ asio::awaitable<token_result> exchange_code(std::shared_ptr<net::upstream_pool> 
 }
 
 asio::awaitable<token_result> refresh_token(std::shared_ptr<net::upstream_pool> pool, std::string token_endpoint,
-                                            client_credentials client, std::string refresh_token,
-                                            std::string resource, client_options options) {
+                                            client_credentials client, std::string refresh_token, std::string resource,
+                                            client_options options) {
   form_fields fields{{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}};
   if (!resource.empty()) fields.emplace_back("resource", std::move(resource));
   return token_request(std::move(pool), std::move(token_endpoint), std::move(client), std::move(fields),

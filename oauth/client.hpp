@@ -78,10 +78,9 @@ struct registration {
 // description", "registration at URL failed: why", "registration at URL
 // answered an unusable document: why", "the registration endpoint URL must
 // use https".
-boost::asio::awaitable<registration> register_client(std::shared_ptr<net::upstream_pool> pool,
-                                                     std::string registration_endpoint, std::string client_name,
-                                                     std::string redirect_uri, std::string scope,
-                                                     client_options options);
+boost::asio::awaitable<registration> register_client(
+    std::shared_ptr<net::upstream_pool> pool, std::string registration_endpoint, std::string client_name,
+    std::string redirect_uri, std::string scope, client_options options);
 
 // How the gateway authenticates at the token endpoint.
 struct client_credentials {
@@ -116,16 +115,13 @@ struct token_result {
 // empty.
 
 // grant_type=authorization_code with code_verifier, redirect_uri and resource.
-boost::asio::awaitable<token_result> exchange_code(std::shared_ptr<net::upstream_pool> pool,
-                                                   std::string token_endpoint, client_credentials client,
-                                                   std::string code, std::string code_verifier,
-                                                   std::string redirect_uri, std::string resource,
-                                                   client_options options);
+boost::asio::awaitable<token_result> exchange_code(
+    std::shared_ptr<net::upstream_pool> pool, std::string token_endpoint, client_credentials client, std::string code,
+    std::string code_verifier, std::string redirect_uri, std::string resource, client_options options);
 
 // grant_type=refresh_token with resource.
-boost::asio::awaitable<token_result> refresh_token(std::shared_ptr<net::upstream_pool> pool,
-                                                   std::string token_endpoint, client_credentials client,
-                                                   std::string refresh_token, std::string resource,
-                                                   client_options options);
+boost::asio::awaitable<token_result> refresh_token(std::shared_ptr<net::upstream_pool> pool, std::string token_endpoint,
+                                                   client_credentials client, std::string refresh_token,
+                                                   std::string resource, client_options options);
 
 }  // namespace mcpgate::oauth

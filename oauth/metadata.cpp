@@ -30,7 +30,6 @@ constexpr std::string_view well_known_resource = "/.well-known/oauth-protected-r
 constexpr std::string_view well_known_oauth = "/.well-known/oauth-authorization-server";
 constexpr std::string_view well_known_openid = "/.well-known/openid-configuration";
 
-
 // --- URLs -------------------------------------------------------------------------
 
 // An absolute http(s) URL split for the well-known constructions: origin
@@ -123,9 +122,8 @@ bool required_endpoint(const json::object& o, std::string_view name, std::string
 
 // What RFC 6749 section 5.2 allows in an "error" code.
 bool is_error_code_text(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-    return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\';
-  });
+  return !s.empty() && s.size() <= 128 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\'; });
 }
 
 // --- WWW-Authenticate (RFC 9110 section 11.6.1) -----------------------------------------
@@ -144,7 +142,7 @@ class challenge_reader {
 
   std::optional<bearer_challenge> find_bearer() {
     std::optional<bearer_challenge> found;
-    bool in_bearer = false;   // the parameters read now belong to the (first) Bearer challenge
+    bool in_bearer = false;  // the parameters read now belong to the (first) Bearer challenge
     bool have_scheme = false;
     bool after_comma = true;  // a bare token here starts a new challenge
     for (;;) {
@@ -333,8 +331,7 @@ std::optional<server_metadata> parse_server_metadata(std::string_view text, std:
   return out;
 }
 
-std::string registration_request(std::string_view client_name, std::string_view redirect_uri,
-                                 std::string_view scope) {
+std::string registration_request(std::string_view client_name, std::string_view redirect_uri, std::string_view scope) {
   json::object body;
   body["client_name"] = client_name;
   body["redirect_uris"] = json::array{json::string(redirect_uri)};

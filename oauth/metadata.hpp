@@ -104,8 +104,7 @@ std::optional<server_metadata> parse_server_metadata(std::string_view json, std:
 // {"client_name", "redirect_uris":[redirect_uri], "grant_types":
 // ["authorization_code","refresh_token"], "response_types":["code"],
 // "token_endpoint_auth_method":"none"} plus "scope" when not empty.
-std::string registration_request(std::string_view client_name, std::string_view redirect_uri,
-                                 std::string_view scope);
+std::string registration_request(std::string_view client_name, std::string_view redirect_uri, std::string_view scope);
 struct registered_client {
   std::string client_id;
   std::string client_secret;               // "" for a public client

@@ -80,8 +80,8 @@ net::http_response relay_stream(proxied_call& call, net::http_response out) {
   const bool get = call.req.method == "GET";
   hooks.uninspectable = uninspectable_message(get ? std::nullopt : call.message);
   if (get) {
-    out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here,
-                                  *call.ctx.streams, call.inst().id);
+    out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here, *call.ctx.streams,
+                                  call.inst().id);
   } else {
     out.stream = make_relay_body(call.exchange, std::move(*call.slot), std::move(hooks), call.lists_tools);
   }
@@ -153,8 +153,9 @@ step_result filter_tools_answer(const proxied_call& call, net::http_response& ou
     return jsonrpc_errors(call.message, uninspectable_error())
         .value_or(proxy_error(502, "Upstream answer could not be inspected"));
   }
-  const bool unseen = std::any_of(answer.names.begin(), answer.names.end(),
-                                  [&entry](const std::string& n) { return !known_tool(*entry, n); });
+  const bool unseen = std::any_of(answer.names.begin(), answer.names.end(), [&entry](const std::string& n) {
+    return !known_tool(*entry, n);
+  });
   if (unseen) sync_soon(call)();
   if (answer.filtered) out.body = std::move(*answer.filtered);
   return std::nullopt;

@@ -62,7 +62,8 @@ std::string uninspectable_error() {
   return json::serialize(json::object{
       {"code", -32603},
       {"message", "The upstream's answer could not be inspected"},
-      {"data", json::object{{"reason", "The answer to tools/list is not valid JSON, so the gateway cannot filter it"}}}});
+      {"data",
+       json::object{{"reason", "The answer to tools/list is not valid JSON, so the gateway cannot filter it"}}}});
 }
 
 std::string uninspectable_message(const std::optional<inspection>& message) {

@@ -73,8 +73,8 @@ approval_outcome apply_tool_approval(const inspection& body, const tool_state_lo
     if (all_blocked || !body.is_batch) {
       if (!verdicts[i].allowed) answers.push_back(error_answer(m, verdicts[i].code, verdicts[i].message));
     } else {
-      answers.push_back(error_answer(
-          m, -32000, "Batch rejected: it holds a tool call that is not allowed; send items individually"));
+      answers.push_back(
+          error_answer(m, -32000, "Batch rejected: it holds a tool call that is not allowed; send items individually"));
     }
   }
   if (answers.empty()) return out;  // notifications only: 202, nothing forwarded

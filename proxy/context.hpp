@@ -70,10 +70,10 @@ struct options {
 struct live_settings {
   std::shared_ptr<const config::config> cfg;  // projects and environments among the rest
   options proxy;
-  std::vector<config::template_entry> templates;  // the catalog, active and inactive
+  std::vector<config::template_entry> templates;            // the catalog, active and inactive
   std::chrono::milliseconds oauth_state_lifetime{600'000};  // an authorize link stays usable
-  rate per_key{};  // every request of one API key; off by default
-  std::uint64_t generation = 0;  // set by live_config::set(): which snapshot this is
+  rate per_key{};                                           // every request of one API key; off by default
+  std::uint64_t generation = 0;                             // set by live_config::set(): which snapshot this is
 
   // The active template with this id; nullptr when unknown or inactive.
   // Valid as long as this snapshot.
@@ -147,14 +147,14 @@ class upstream_pools {
 struct context {
   registry::store_executor& db;
   net::ssrf_policy ssrf;
-  std::string public_url;             // absolute, no trailing slash
-  const auth::key_ring& secrets;      // seals credentials before they reach the store
-  installation_cache* cache = nullptr;  // forget_installation() after every write
-  upstream_pools upstreams;           // the outbound pools, one per shard
-  std::shared_ptr<stream_slots> slots;  // requests in flight and streams open, per installation
-  std::shared_ptr<live_config> live;    // what a reload may change: settings()
-  std::shared_ptr<running_syncs> syncs;   // background tool syncs (proxy/tool_sync.hpp)
-  std::shared_ptr<open_streams> streams;  // GET streams, for list_changed (proxy/relay.hpp)
+  std::string public_url;                      // absolute, no trailing slash
+  const auth::key_ring& secrets;               // seals credentials before they reach the store
+  installation_cache* cache = nullptr;         // forget_installation() after every write
+  upstream_pools upstreams;                    // the outbound pools, one per shard
+  std::shared_ptr<stream_slots> slots;         // requests in flight and streams open, per installation
+  std::shared_ptr<live_config> live;           // what a reload may change: settings()
+  std::shared_ptr<running_syncs> syncs;        // background tool syncs (proxy/tool_sync.hpp)
+  std::shared_ptr<open_streams> streams;       // GET streams, for list_changed (proxy/relay.hpp)
   std::shared_ptr<token_refresher> refresher;  // OAuth grants (proxy/token_refresher.hpp)
   std::shared_ptr<rate_limiter> installation_limits = std::make_shared<rate_limiter>();
   // The tool_call_forwarded records, written in batches (registry/audit.hpp).

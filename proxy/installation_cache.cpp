@@ -22,9 +22,8 @@ std::string_view state_constant(const registry::tool& t) {
 
 // The installation from the store (its credential opened), then cached.
 // nullptr with ok=true: not found for this caller.
-asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(const context& ctx,
-                                                                            const caller& who,
-                                                                            const std::string& id, bool& ok) {
+asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(const context& ctx, const caller& who,
+                                                                              const std::string& id, bool& ok) {
   ok = true;
   const std::uint64_t generation = ctx.cache->generation();
   struct loaded {
@@ -36,7 +35,8 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
     loaded out;
     out.inst = s.get_installation(who.environment_id, who.user_id, id);
     if (!out.inst) return out;
-    if (out.inst->has_credential) out.sealed = s.get_secret(id, out.inst->auth_type == "oauth" ? "access_token" : "api_key");
+    if (out.inst->has_credential)
+      out.sealed = s.get_secret(id, out.inst->auth_type == "oauth" ? "access_token" : "api_key");
     out.tools = s.list_tools(id, true);
     return out;
   };
@@ -53,7 +53,8 @@ asio::awaitable<std::shared_ptr<const cached_installation>> load_installation(co
   entry->inst = std::move(*row.inst);
   for (const auto& t : *row.tools) entry->tool_states.emplace(t.tool_name, state_constant(t));
   if (row.sealed) {
-    const std::string context = "installation:" + id + ":" + (entry->inst.auth_type == "oauth" ? "access_token" : "api_key");
+    const std::string context = "installation:" + id + ":" +
+                                (entry->inst.auth_type == "oauth" ? "access_token" : "api_key");
     auto opened = ctx.secrets.open(*row.sealed, context);
     if (opened) {
       entry->credential = std::move(*opened);
@@ -107,7 +108,7 @@ void installation_cache::forget_key(const auth::key_digest& digest) {
 }
 
 std::shared_ptr<const registry::api_key> installation_cache::put_key(const auth::key_digest& digest,
-                                                                 registry::api_key key) {
+                                                                     registry::api_key key) {
   auto shared = std::make_shared<const registry::api_key>(std::move(key));
   const std::unique_lock lock(mu_);
   // Expired entries go on the way, so keys that stopped being used do not
@@ -187,7 +188,6 @@ std::size_t stream_slots::total() const {
   return total_;
 }
 
-
 std::string credential_line(const cached_installation& entry, const std::string& credential) {
   if (credential.empty()) return {};
   std::string value = entry.credential_format;
@@ -196,9 +196,8 @@ std::string credential_line(const cached_installation& entry, const std::string&
   return entry.credential_header + ": " + value + "\r\n";
 }
 
-asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const context& ctx,
-                                                                            const caller& who,
-                                                                            const std::string& id, bool& ok) {
+asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const context& ctx, const caller& who,
+                                                                              const std::string& id, bool& ok) {
   ok = true;
   bool cached = false;
   auto entry = cached_installation_of(ctx, who, id, cached);

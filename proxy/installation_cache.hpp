@@ -9,17 +9,17 @@
 // picks the one that reads), so the hot path never waits behind the store
 // for a key it knows; a key revoked by `mcpgate keys revoke` (another
 // process) stops working within key_ttl plus that one read. Past key_stale
-// (the store unreachable that long) the key is read again in the request. Installations change only through this process's REST API,
-// which calls forget_installation() after every write; a generation counter
-// keeps a read that raced with such a write from caching what it read.
+// (the store unreachable that long) the key is read again in the request. Installations change only through this
+// process's REST API, which calls forget_installation() after every write; a generation counter keeps a read that raced
+// with such a write from caching what it read.
 //
 // Thread-safety: every member function may be called from any thread. Readers
 // share a std::shared_mutex; writers (misses, forgets) take it exclusively.
 #pragma once
 
 #include "auth/api_keys.hpp"
-#include "proxy/context.hpp"
 #include "net/url_policy.hpp"
+#include "proxy/context.hpp"
 #include "registry/types.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -129,9 +129,9 @@ class installation_cache {
   const std::chrono::milliseconds key_ttl_;
   const std::chrono::milliseconds key_stale_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<auth::key_digest, key_entry, digest_hash> keys_;                    // guarded by mu_
+  std::unordered_map<auth::key_digest, key_entry, digest_hash> keys_;                          // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<const cached_installation>> installations_;  // guarded by mu_
-  std::uint64_t generation_ = 0;                                                           // guarded by mu_
+  std::uint64_t generation_ = 0;                                                               // guarded by mu_
 };
 
 // Proxied requests in flight (and SSE streams until they end) per
@@ -143,8 +143,7 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
   class slot {
    public:
     slot(std::shared_ptr<stream_slots> owner, std::size_t* counter) : owner_(std::move(owner)), counter_(counter) {}
-    slot(slot&& other) noexcept
-        : owner_(std::move(other.owner_)), counter_(std::exchange(other.counter_, nullptr)) {}
+    slot(slot&& other) noexcept : owner_(std::move(other.owner_)), counter_(std::exchange(other.counter_, nullptr)) {}
     slot& operator=(slot&&) = delete;
     slot(const slot&) = delete;
     slot& operator=(const slot&) = delete;
@@ -161,8 +160,8 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
 
   // nullopt when the installation already has `cap` slots taken, or all
   // installations `total_cap` together; `why` (if given) says which.
-  std::optional<slot> acquire(std::string_view installation_id, std::size_t cap,
-                              std::size_t total_cap = SIZE_MAX, refusal* why = nullptr);
+  std::optional<slot> acquire(std::string_view installation_id, std::size_t cap, std::size_t total_cap = SIZE_MAX,
+                              refusal* why = nullptr);
   std::size_t open(std::string_view installation_id) const;
   std::size_t total() const;
 
@@ -174,15 +173,14 @@ class stream_slots : public std::enable_shared_from_this<stream_slots> {
   // zero rather than erased, so that a slot's pointer stays valid and the
   // next request allocates nothing).
   std::unordered_map<std::string, std::size_t, text_hash, std::equal_to<>> open_;  // guarded by mu_
-  std::size_t total_ = 0;                                                           // guarded by mu_
+  std::size_t total_ = 0;                                                          // guarded by mu_
 };
 
 // The caller's installation with its credential opened and its URL checked:
 // from the cache, else from the store (then cached). nullptr with ok=true:
 // no such installation for this caller; ok=false: the store failed.
-boost::asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(const context& ctx,
-                                                                                   const caller& who,
-                                                                                   const std::string& id, bool& ok);
+boost::asio::awaitable<std::shared_ptr<const cached_installation>> find_installation(
+    const context& ctx, const caller& who, const std::string& id, bool& ok);
 
 // The installation from the cache alone (no coroutine, no store): nullptr
 // with found=true: cached, but not this caller's; found=false: not cached.

@@ -69,9 +69,7 @@ class handler {
     return true;
   }
 
-  bool on_object_end(std::size_t, boost::system::error_code&) {
-    return on_container_end();
-  }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return on_container_end(); }
 
   bool on_array_begin(boost::system::error_code& ec) {
     if (depth_ == 0) {
@@ -158,15 +156,9 @@ class handler {
     return true;
   }
 
-  bool on_int64(std::int64_t, boost::json::string_view s, boost::system::error_code& ec) {
-    return on_number(s, ec);
-  }
-  bool on_uint64(std::uint64_t, boost::json::string_view s, boost::system::error_code& ec) {
-    return on_number(s, ec);
-  }
-  bool on_double(double, boost::json::string_view s, boost::system::error_code& ec) {
-    return on_number(s, ec);
-  }
+  bool on_int64(std::int64_t, boost::json::string_view s, boost::system::error_code& ec) { return on_number(s, ec); }
+  bool on_uint64(std::uint64_t, boost::json::string_view s, boost::system::error_code& ec) { return on_number(s, ec); }
+  bool on_double(double, boost::json::string_view s, boost::system::error_code& ec) { return on_number(s, ec); }
 
   bool on_bool(bool, boost::system::error_code& ec) {
     if (!on_scalar(ec)) return false;
@@ -239,8 +231,7 @@ class handler {
         msg_.kind = has_id ? message_kind::request : message_kind::notification;
       }
       if (*msg_.method == method_tools_call) msg_.tool_name = std::move(tool_name_);
-    } else if (!method_not_string_ && has_result_or_error_ && has_id &&
-               msg_.id != id_kind::invalid) {
+    } else if (!method_not_string_ && has_result_or_error_ && has_id && msg_.id != id_kind::invalid) {
       msg_.kind = message_kind::response;
     } else {
       msg_.kind = message_kind::invalid;

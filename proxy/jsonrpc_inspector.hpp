@@ -73,7 +73,7 @@ enum class message_kind {
 struct message_info {
   bool has_jsonrpc_2_0 = false;  // "jsonrpc": "2.0" was present
   id_kind id = id_kind::absent;
-  std::string id_text;  // see id_kind; empty for absent / null / invalid
+  std::string id_text;                // see id_kind; empty for absent / null / invalid
   std::optional<std::string> method;  // set only when "method" is a string
   message_kind kind = message_kind::invalid;
   // For method tools/call only: "params.name" when params is an object whose

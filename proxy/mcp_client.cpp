@@ -76,7 +76,6 @@ bool is_header_safe(std::string_view s) {
   });
 }
 
-
 // "Application/JSON; charset=utf-8" -> "application/json".
 std::string media_type(std::string_view content_type) {
   content_type = content_type.substr(0, content_type.find(';'));
@@ -131,8 +130,8 @@ struct session {
   std::shared_ptr<net::upstream_pool> pool;
   net::parsed_url url;
   mcp_client_options options;
-  std::string authorization;  // "Authorization: Bearer ...\r\n" or ""
-  std::string session_id;     // from the initialize answer
+  std::string authorization;     // "Authorization: Bearer ...\r\n" or ""
+  std::string session_id;        // from the initialize answer
   std::string protocol_version;  // negotiated; "" until initialize answered
   std::int64_t next_id = 1;
 };
@@ -169,8 +168,7 @@ std::string request_fields(const session& s, bool post) {
   return fields;
 }
 
-failure transport_failure(std::string_view step, const error_code& ec, std::string_view detail,
-                          const session& s) {
+failure transport_failure(std::string_view step, const error_code& ec, std::string_view detail, const session& s) {
   std::string text(step);
   if (ec == net::client_error::timeout) {
     text.append(": upstream did not answer within ")
@@ -202,7 +200,8 @@ rpc_answer failed(failure f) {
 }
 
 rpc_answer malformed(std::string_view step, std::string_view what) {
-  return failed(failure{make_error_code(mcp_client_error::malformed_answer), std::string(step) + ": " + std::string(what)});
+  return failed(failure{make_error_code(mcp_client_error::malformed_answer),
+                        std::string(step) + ": " + std::string(what)});
 }
 
 // The JSON-RPC response to a call: its result object, or its error.
@@ -256,7 +255,8 @@ asio::awaitable<rpc_answer> call(session& s, std::string_view method, json::obje
   if (!is_sse && type != "application/json") {
     exchange->cancel();
     if (type.empty()) {
-      co_return malformed(method, "upstream answered HTTP " + std::to_string(head.status) + " without a JSON-RPC response");
+      co_return malformed(method,
+                          "upstream answered HTTP " + std::to_string(head.status) + " without a JSON-RPC response");
     }
     co_return malformed(method, "upstream answered with Content-Type '" + printable(type, 100) + "'");
   }
@@ -345,8 +345,8 @@ registry::listed_tool to_listed_tool(const json::object& entry) {
   if (const json::value* a = entry.if_contains("annotations"); a != nullptr && a->is_object()) {
     annotations = &a->get_object();
   }
-  if (const json::value* title = entry.if_contains("title"); title != nullptr && title->is_string() &&
-                                                             !title->get_string().empty()) {
+  if (const json::value* title = entry.if_contains("title");
+      title != nullptr && title->is_string() && !title->get_string().empty()) {
     t.title = std::string(title->get_string());
   } else if (annotations != nullptr) {
     if (const json::value* at = annotations->if_contains("title"); at != nullptr && at->is_string()) {
@@ -487,9 +487,8 @@ const boost::system::error_category& mcp_client_category() noexcept {
   return instance;
 }
 
-asio::awaitable<tools_listing> list_upstream_tools(std::shared_ptr<net::upstream_pool> pool,
-                                                   const net::parsed_url& url, std::string credential,
-                                                   mcp_client_options options) {
+asio::awaitable<tools_listing> list_upstream_tools(std::shared_ptr<net::upstream_pool> pool, const net::parsed_url& url,
+                                                   std::string credential, mcp_client_options options) {
   // Not a coroutine itself: `url` is copied into the operation now, so the
   // caller's may go before the awaiting ends.
   return run_listing(std::move(pool), url, std::move(credential), options);

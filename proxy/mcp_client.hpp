@@ -79,8 +79,8 @@ inline boost::system::error_code make_error_code(mcp_client_error e) noexcept {
 
 struct mcp_client_options {
   std::chrono::milliseconds step_timeout{30'000};   // per HTTP exchange (first byte and between pieces)
-  std::size_t max_pages = 100;                        // tools/list pages followed at most
-  std::size_t max_answer_bytes = 16 * 1024 * 1024;    // one answer (JSON body or SSE stream) at most
+  std::size_t max_pages = 100;                      // tools/list pages followed at most
+  std::size_t max_answer_bytes = 16 * 1024 * 1024;  // one answer (JSON body or SSE stream) at most
   // How the credential is presented: `credential_header: <format with {key}
   // replaced>` (a template may name another header, e.g. X-Api-Key: {key}).
   std::string credential_header = "Authorization";
@@ -89,7 +89,7 @@ struct mcp_client_options {
 
 struct tools_listing {
   boost::system::error_code ec;
-  std::string detail;  // when ec: what failed, naming the step
+  std::string detail;                        // when ec: what failed, naming the step
   std::vector<registry::listed_tool> tools;  // when !ec: every tool listed, in the upstream's order
 };
 

@@ -19,8 +19,7 @@ inline constexpr std::string_view method_tools_call = "tools/call";
 
 // Notifications.
 inline constexpr std::string_view notification_initialized = "notifications/initialized";
-inline constexpr std::string_view notification_tools_list_changed =
-    "notifications/tools/list_changed";
+inline constexpr std::string_view notification_tools_list_changed = "notifications/tools/list_changed";
 
 // Streamable HTTP headers.
 inline constexpr std::string_view header_mcp_session_id = "Mcp-Session-Id";

@@ -26,7 +26,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using piece = std::pair<error_code, std::string_view>;
 
-
 // True when `data` may hold a "tools" key: written plainly, or behind an
 // escape ("\u0074ools"), which a plain search cannot rule out.
 bool may_list_tools(std::string_view data) {
@@ -46,8 +45,8 @@ std::string inspect_event(std::string event, const relay_hooks& hooks, bool filt
   if (answer.verdict == proxy::tools_list_verdict::unreadable) {
     return proxy::replace_event_data(event, hooks.uninspectable);
   }
-  if (hooks.unseen_tool && std::any_of(answer.names.begin(), answer.names.end(),
-                                       [&](const std::string& n) { return !hooks.known(n); })) {
+  if (hooks.unseen_tool &&
+      std::any_of(answer.names.begin(), answer.names.end(), [&](const std::string& n) { return !hooks.known(n); })) {
     hooks.unseen_tool();
   }
   if (!answer.filtered) return event;
@@ -64,8 +63,7 @@ struct counted_stream {
 
 class relay_body final : public net::body_source {
  public:
-  relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
-             bool filter)
+  relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks, bool filter)
       : exchange_(std::move(exchange)),
         slot_(std::move(slot)),
         hooks_(std::move(hooks)),
@@ -286,14 +284,13 @@ void open_streams::tools_changed(const std::string& installation_id) {
 }
 
 std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                             stream_slots::slot slot, relay_hooks hooks, bool filter) {
+                                                  stream_slots::slot slot, relay_hooks hooks, bool filter) {
   return std::make_shared<relay_body>(std::move(exchange), std::move(slot), std::move(hooks), filter);
 }
 
-std::shared_ptr<net::body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                              stream_slots::slot slot, relay_hooks hooks,
-                                              const asio::any_io_executor& shard, open_streams& streams,
-                                              const std::string& installation_id) {
+std::shared_ptr<net::body_source> make_listen_body(
+    std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
+    const asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id) {
   auto body = std::make_shared<listen_body>(std::move(exchange), std::move(slot), std::move(hooks), shard);
   streams.add(installation_id, body);
   return body;

@@ -76,14 +76,13 @@ class open_streams {
 // A body for an upstream SSE answer to a POST. `slot` is held while the
 // stream is open.
 std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                             stream_slots::slot slot, relay_hooks hooks, bool filter);
+                                                  stream_slots::slot slot, relay_hooks hooks, bool filter);
 
 // A body for an upstream GET stream; registered with `streams` under the
 // installation's id.
-std::shared_ptr<net::body_source> make_listen_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                              stream_slots::slot slot, relay_hooks hooks,
-                                              const boost::asio::any_io_executor& shard,
-                                              open_streams& streams, const std::string& installation_id);
+std::shared_ptr<net::body_source> make_listen_body(
+    std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
+    const boost::asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id);
 
 // Scans pieces of a stream for notifications/tools/list_changed, also when
 // the text is cut between two pieces.

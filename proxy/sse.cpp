@@ -164,7 +164,8 @@ void append_data_lines(std::string& out, std::string_view data, std::string_view
   std::size_t pos = 0;
   for (;;) {
     const std::size_t stop = data.find_first_of("\r\n", pos);
-    const std::string_view part = data.substr(pos, stop == std::string_view::npos ? std::string_view::npos : stop - pos);
+    const std::string_view part =
+        data.substr(pos, stop == std::string_view::npos ? std::string_view::npos : stop - pos);
     out.append(part.empty() ? "data:" : "data: ");
     out.append(part);
     out.append(eol);

@@ -68,13 +68,13 @@ class sse_splitter {
 
   std::size_t max_event_bytes_;
   std::string buffer_;
-  std::size_t head_ = 0;       // start of the next unit to hand out
-  std::size_t cut_ = 0;        // end of the last complete unit found
-  std::size_t scanned_ = 0;    // bytes of buffer_ looked at
+  std::size_t head_ = 0;          // start of the next unit to hand out
+  std::size_t cut_ = 0;           // end of the last complete unit found
+  std::size_t scanned_ = 0;       // bytes of buffer_ looked at
   std::deque<std::size_t> ends_;  // ends of the complete units not handed out
-  bool in_event_ = false;    // the pending unit has a field or comment line
-  bool line_empty_ = true;   // nothing of the current line seen yet
-  bool after_cr_ = false;    // the last byte seen was a "\r" line end
+  bool in_event_ = false;         // the pending unit has a field or comment line
+  bool line_empty_ = true;        // nothing of the current line seen yet
+  bool after_cr_ = false;         // the last byte seen was a "\r" line end
   bool overflowed_ = false;
 };
 

@@ -51,7 +51,7 @@ struct proxied_call {
   // Constant for the call.
   const context& ctx;
   const caller& who;
-  net::http_request& req;  // the body moves upstream in `exchange`
+  net::http_request& req;                   // the body moves upstream in `exchange`
   const boost::asio::any_io_executor here;  // the connection's shard
   // The start of the latency a forwarded tools/call's audit record shows.
   const std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();

@@ -1,8 +1,8 @@
 #include "proxy/token_refresher.hpp"
 
 #include "common/metrics.hpp"
-#include "proxy/installation_cache.hpp"
 #include "net/await_callback.hpp"
+#include "proxy/installation_cache.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -36,7 +36,8 @@ asio::awaitable<refresh_result> store_new_grant(const context& ctx, const std::s
                                                 oauth::token_response tokens) {
   refresh_result out;
   const auto now = std::chrono::system_clock::now();
-  const std::string sealed_access = ctx.secrets.seal(tokens.access_token, secret_context(installation_id, "access_token"));
+  const std::string sealed_access =
+      ctx.secrets.seal(tokens.access_token, secret_context(installation_id, "access_token"));
   const std::string sealed_refresh =
       tokens.refresh_token.empty()
           ? std::string()
@@ -72,14 +73,16 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
   const auto mark_needs_reauth = [&ctx, &installation_id]() -> asio::awaitable<void> {
     const auto mark = [&installation_id](registry::store& s) { return s.set_needs_reauth(installation_id, true); };
     auto marked = co_await ctx.db.run(mark);
-    if (!marked) spdlog::error("installation {}: marking needs_reauth failed: {}", installation_id, marked.error().message());
+    if (!marked)
+      spdlog::error("installation {}: marking needs_reauth failed: {}", installation_id, marked.error().message());
     if (ctx.cache) ctx.cache->forget_installation(installation_id);
   };
 
   refresh_result out;
-  auto refresh_token = material.sealed_refresh.empty()
-                           ? result<std::string>(errc::not_found)
-                           : ctx.secrets.open(material.sealed_refresh, secret_context(installation_id, "refresh_token"));
+  auto refresh_token =
+      material.sealed_refresh.empty()
+          ? result<std::string>(errc::not_found)
+          : ctx.secrets.open(material.sealed_refresh, secret_context(installation_id, "refresh_token"));
   std::optional<oauth::client_credentials> credentials;
   if (material.client) credentials = open_client_credentials(ctx, *material.client, material.sealed_client_secret);
   if (!material.client || !refresh_token || !credentials) {
@@ -94,8 +97,8 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
 
   const asio::any_io_executor here = co_await asio::this_coro::executor;
   for (std::size_t attempt = 0;; ++attempt) {
-    auto asking = oauth::refresh_token(ctx.upstreams.for_executor(here), material.client->token_endpoint,
-                                       *credentials, *refresh_token, material.client->resource, oauth_options(ctx));
+    auto asking = oauth::refresh_token(ctx.upstreams.for_executor(here), material.client->token_endpoint, *credentials,
+                                       *refresh_token, material.client->resource, oauth_options(ctx));
     oauth::token_result answer = co_await std::move(asking);
     if (answer.outcome == oauth::token_outcome::ok) {
       auto storing = store_new_grant(ctx, installation_id, std::move(answer.tokens));
@@ -134,9 +137,8 @@ oauth::client_options oauth_options(const context& ctx) {
   return options;
 }
 
-std::optional<oauth::client_credentials> open_client_credentials(const context& ctx,
-                                                                 const registry::oauth_client& client,
-                                                                 const std::string& sealed_secret) {
+std::optional<oauth::client_credentials> open_client_credentials(
+    const context& ctx, const registry::oauth_client& client, const std::string& sealed_secret) {
   oauth::client_credentials out;
   out.client_id = client.client_id;
   out.auth_method = client.token_endpoint_auth_method;
@@ -161,8 +163,9 @@ asio::awaitable<refresh_result> token_refresher::refresh(const context& ctx, std
     }
   }
   const asio::any_io_executor here = co_await asio::this_coro::executor;
-  auto outcome = net::await_callback<refresh_result>(
-      [&](auto done) { join_or_start(ctx, installation_id, here, std::move(done)); });
+  auto outcome = net::await_callback<refresh_result>([&](auto done) {
+    join_or_start(ctx, installation_id, here, std::move(done));
+  });
   auto [result] = co_await std::move(outcome);
   co_return result;
 }

@@ -21,8 +21,8 @@
 // Thread-safety: token_refresher may be used from every shard at once.
 #pragma once
 
-#include "proxy/context.hpp"
 #include "oauth/client.hpp"
+#include "proxy/context.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -58,9 +58,8 @@ oauth::client_options oauth_options(const context& ctx);
 
 // The token endpoint credentials of an installation's cached OAuth client.
 // `sealed_secret` is the stored "client_secret" secret, or "" when none.
-std::optional<oauth::client_credentials> open_client_credentials(const context& ctx,
-                                                                 const registry::oauth_client& client,
-                                                                 const std::string& sealed_secret);
+std::optional<oauth::client_credentials> open_client_credentials(
+    const context& ctx, const registry::oauth_client& client, const std::string& sealed_secret);
 
 class token_refresher {
  public:
@@ -73,8 +72,8 @@ class token_refresher {
   // Starts a refresh without waiting for it (a token past half its
   // lifetime); nothing when one is running already, or when a refresh has
   // replaced `current_token` already.
-  void refresh_in_background(const context& ctx, const std::string& installation_id,
-                             const std::string& current_token, const boost::asio::any_io_executor& shard);
+  void refresh_in_background(const context& ctx, const std::string& installation_id, const std::string& current_token,
+                             const boost::asio::any_io_executor& shard);
 
   // A new grant came from elsewhere (the OAuth callback): what the last
   // refresh produced is no longer the newest token.
@@ -87,14 +86,14 @@ class token_refresher {
   };
   // Starts the job's coroutine on `shard` when none is running; `w` (may be
   // empty) hears the outcome.
-  void join_or_start(const context& ctx, const std::string& installation_id,
-                     const boost::asio::any_io_executor& shard, waiter w);
+  void join_or_start(const context& ctx, const std::string& installation_id, const boost::asio::any_io_executor& shard,
+                     waiter w);
   boost::asio::awaitable<void> run_job(const context& ctx, std::string installation_id);
   void finish(const std::string& installation_id, const refresh_result& result);
 
   std::mutex mu_;
-  std::map<std::string, job> running_;                // guarded by mu_
-  std::map<std::string, std::string> latest_token_;   // guarded by mu_: the last token a refresh produced
+  std::map<std::string, job> running_;               // guarded by mu_
+  std::map<std::string, std::string> latest_token_;  // guarded by mu_: the last token a refresh produced
 };
 
 }  // namespace mcpgate::proxy

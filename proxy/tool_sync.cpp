@@ -33,8 +33,7 @@ asio::awaitable<sync_outcome> sync_tools_now(const context& ctx, std::shared_ptr
   options.max_answer_bytes = live->proxy.max_response_bytes;
   options.credential_header = entry->credential_header;
   options.credential_format = entry->credential_format;
-  auto listing_op = list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream,
-                                               entry->credential, options);
+  auto listing_op = list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream, entry->credential, options);
   auto listing = co_await std::move(listing_op);
   if (listing.ec) {
     out.detail = listing.detail.empty() ? listing.ec.message() : listing.detail;

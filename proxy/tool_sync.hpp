@@ -45,7 +45,7 @@ class running_syncs {
 
 struct sync_outcome {
   bool ok = false;
-  std::string detail;  // when !ok: what failed (for logs; never holds a credential)
+  std::string detail;                 // when !ok: what failed (for logs; never holds a credential)
   std::vector<registry::tool> tools;  // when ok: every tool afterwards, removed ones included
 };
 

@@ -295,8 +295,7 @@ class tools_filter {
 
 }  // namespace
 
-tools_list_answer filter_tools_list(std::string_view message,
-                                                   const std::function<bool(std::string_view)>& hidden) {
+tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden) {
   return tools_filter(message, hidden).run();
 }
 

@@ -55,7 +55,6 @@ struct tools_list_answer {
 // a "result" object whose "tools" is an array. A batch (an array of such
 // objects) is handled element by element, the names of all of them in
 // order. `hidden(name)` says which tools to drop.
-tools_list_answer filter_tools_list(std::string_view message,
-                                                   const std::function<bool(std::string_view)>& hidden);
+tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden);
 
 }  // namespace mcpgate::proxy

@@ -85,8 +85,7 @@ void audit_batch::add(std::vector<audit_event> events, const boost::asio::any_io
   if (dropped != 0) {
     metrics::count_audit_dropped(dropped);
     static summarised_log lost;
-    lost("{} audit record(s) of forwarded calls dropped: {} are waiting for the store already", dropped,
-         max_pending);
+    lost("{} audit record(s) of forwarded calls dropped: {} are waiting for the store already", dropped, max_pending);
   }
   if (write_now) post_write();
   if (!start_window) return;

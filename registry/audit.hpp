@@ -58,15 +58,15 @@ inline constexpr std::string_view audit_tool_call_forwarded = "tool_call_forward
 
 // Every event type, in the order the list's 400 names them.
 inline constexpr std::array audit_event_types{
-    audit_installation_created, audit_installation_changed, audit_installation_deleted,
-    audit_tool_approval_changed, audit_tool_call_blocked,   audit_tool_call_forwarded,
+    audit_installation_created,  audit_installation_changed, audit_installation_deleted,
+    audit_tool_approval_changed, audit_tool_call_blocked,    audit_tool_call_forwarded,
 };
 
 // A record of the user's (in the environment) about `installation_id`, made at `when` (id: a UUIDv7
 // of `when`); `tool_name` "" when it is not about a tool.
-audit_event make_audit_event(std::int64_t user_id, std::int64_t environment_id, std::string installation_id, std::string_view event_type,
-                                       const boost::json::object& detail, sys_time when,
-                                       std::string tool_name = {});
+audit_event make_audit_event(std::int64_t user_id, std::int64_t environment_id, std::string installation_id,
+                             std::string_view event_type, const boost::json::object& detail, sys_time when,
+                             std::string tool_name = {});
 
 // The same with a detail already written as JSON object text (the proxy
 // path writes its few fixed members itself rather than build a DOM).

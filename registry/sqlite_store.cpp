@@ -239,8 +239,7 @@ errc storage_error(sqlite3* db, int rc) {
 error_code failure(sqlite3* db, int rc, std::string_view what) {
   switch (rc) {
     case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-      return errc::already_exists;
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return errc::already_exists;
     case SQLITE_CONSTRAINT_FOREIGNKEY:  // the row referred to does not exist
       return errc::not_found;
     default: {
@@ -347,8 +346,7 @@ class query {
     if (error_) return {in_place_error, error_};
     column_ = 0;
     switch (const int rc = sqlite3_step(stmt_)) {
-      case SQLITE_ROW:
-        return true;
+      case SQLITE_ROW: return true;
       case SQLITE_DONE:
         // A write outside a transaction has just been kept.
         if (health_ != nullptr && sqlite3_stmt_readonly(stmt_) == 0 && sqlite3_get_autocommit(db_) != 0) {
@@ -400,9 +398,8 @@ class query {
   std::string text() {  // TEXT or BLOB, byte for byte
     const int i = column_++;
     const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
-    return data != nullptr
-               ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
-               : std::string();
+    return data != nullptr ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+                           : std::string();
   }
   std::optional<std::string> optional_text() {
     if (next_is_null()) return std::nullopt;
@@ -660,8 +657,7 @@ result<audit_event> read_audit_event(query& r) {
 }
 
 bool is_approval_state(std::string_view state) {
-  return state == approval_approved || state == approval_needs_approval ||
-         state == approval_do_not_use;
+  return state == approval_approved || state == approval_needs_approval || state == approval_do_not_use;
 }
 
 std::string with(std::string_view head, std::string_view tail) {
@@ -773,9 +769,7 @@ class sqlite_store final : public store {
         !r) {
       return r.error();
     }
-    return prepare("SELECT id, name, created_at FROM users WHERE name = ?1")
-        .bind(name)
-        .one(read_user);
+    return prepare("SELECT id, name, created_at FROM users WHERE name = ?1").bind(name).one(read_user);
   } catch (...) {
     return exception_failure();
   }
@@ -787,16 +781,15 @@ class sqlite_store final : public store {
     return prepare(
                "INSERT INTO api_keys (id, user_id, secret_hash, mask, scopes, projects,"
                " created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-        .bind(key.id, key.user_id, key.secret_hash, key.mask, join_list(key.scopes),
-              join_list(key.projects), key.created_at, key.revoked_at)
+        .bind(key.id, key.user_id, key.secret_hash, key.mask, join_list(key.scopes), join_list(key.projects),
+              key.created_at, key.revoked_at)
         .exec();
   } catch (...) {
     return exception_failure();
   }
 
   result<api_key> find_api_key_by_hash(std::string_view secret_hash) override try {
-    static const std::string sql =
-        with(api_key_select, "WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL");
+    static const std::string sql = with(api_key_select, "WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL");
     return prepare(sql).bind(secret_hash).one(read_api_key);
   } catch (...) {
     return exception_failure();
@@ -810,9 +803,8 @@ class sqlite_store final : public store {
   }
 
   result<void> revoke_api_key(std::string_view id, sys_time when) override try {
-    if (auto r = prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-                     .bind(id, when)
-                     .exec();
+    if (auto r =
+            prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL").bind(id, when).exec();
         !r) {
       return r;
     }
@@ -827,16 +819,16 @@ class sqlite_store final : public store {
                " display_name, url, description, auth_type, is_enabled, needs_reauth,"
                " token_issued_at, token_expires_at, created_at, updated_at)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
-        .bind(inst.id, inst.environment_id, inst.user_id, inst.template_id, inst.display_name,
-              inst.url, inst.description, inst.auth_type, inst.is_enabled, inst.needs_reauth,
-              inst.token_issued_at, inst.token_expires_at, inst.created_at, inst.updated_at)
+        .bind(inst.id, inst.environment_id, inst.user_id, inst.template_id, inst.display_name, inst.url,
+              inst.description, inst.auth_type, inst.is_enabled, inst.needs_reauth, inst.token_issued_at,
+              inst.token_expires_at, inst.created_at, inst.updated_at)
         .exec();
   } catch (...) {
     return exception_failure();
   }
 
-  result<installation> get_installation(std::int64_t environment_id, std::int64_t user_id,
-                                        std::string_view id) override try {
+  result<installation> get_installation(std::int64_t environment_id, std::int64_t user_id, std::string_view id) override
+      try {
     static const std::string sql =
         with(installation_select, "WHERE i.environment_id = ?1 AND i.user_id = ?2 AND i.id = ?3");
     return prepare(sql).bind(environment_id, user_id, id).one(read_installation);
@@ -844,8 +836,8 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<page_of<installation>> list_installations(std::int64_t environment_id,
-                                                   std::int64_t user_id, page p) override try {
+  result<page_of<installation>> list_installations(std::int64_t environment_id, std::int64_t user_id, page p) override
+      try {
     if (p.limit < 0 || p.offset < 0) return errc::invalid_argument;
     // One snapshot, so the count and the page agree.
     auto tx = begin(transaction::kind::read);
@@ -856,12 +848,10 @@ class sqlite_store final : public store {
                      .bind(environment_id, user_id)
                      .one(read_int64);
     if (!count) return count.error();
-    static const std::string sql =
-        with(installation_select,
-             "WHERE i.environment_id = ?1 AND i.user_id = ?2"
-             " ORDER BY i.created_at DESC, i.id DESC LIMIT ?3 OFFSET ?4");
-    auto items =
-        prepare(sql).bind(environment_id, user_id, p.limit, p.offset).all(read_installation);
+    static const std::string sql = with(installation_select,
+                                        "WHERE i.environment_id = ?1 AND i.user_id = ?2"
+                                        " ORDER BY i.created_at DESC, i.id DESC LIMIT ?3 OFFSET ?4");
+    auto items = prepare(sql).bind(environment_id, user_id, p.limit, p.offset).all(read_installation);
     if (!items) return items.error();
     if (auto r = tx->commit(); !r) return r.error();
     return page_of<installation>{*count, std::move(*items)};
@@ -869,9 +859,8 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<installation> update_installation(std::int64_t environment_id, std::int64_t user_id,
-                                           std::string_view id, const installation_patch& patch,
-                                           sys_time when) override try {
+  result<installation> update_installation(std::int64_t environment_id, std::int64_t user_id, std::string_view id,
+                                           const installation_patch& patch, sys_time when) override try {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
     // An unset patch field binds NULL and coalesce() keeps the stored value.
@@ -879,8 +868,7 @@ class sqlite_store final : public store {
                          " description = coalesce(?5, description),"
                          " is_enabled = coalesce(?6, is_enabled), updated_at = ?7"
                          " WHERE environment_id = ?1 AND user_id = ?2 AND id = ?3")
-                     .bind(environment_id, user_id, id, patch.display_name, patch.description,
-                           patch.is_enabled, when)
+                     .bind(environment_id, user_id, id, patch.display_name, patch.description, patch.is_enabled, when)
                      .exec();
         !r) {
       return r.error();
@@ -903,8 +891,8 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
-                                   std::string_view id) override try {
+  result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id, std::string_view id) override
+      try {
     // Secrets, tools, the OAuth client and OAuth states go with it: ON DELETE
     // CASCADE (foreign_keys is on). Audit events stay: they are history.
     if (auto r = prepare("DELETE FROM installations"
@@ -919,15 +907,14 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<void> put_secret(std::string_view installation_id, std::string_view kind,
-                          std::string_view sealed) override try {
+  result<void> put_secret(std::string_view installation_id, std::string_view kind, std::string_view sealed) override
+      try {
     return upsert_secret(installation_id, kind, sealed, now());
   } catch (...) {
     return exception_failure();
   }
 
-  result<std::string> get_secret(std::string_view installation_id, std::string_view kind) override
-      try {
+  result<std::string> get_secret(std::string_view installation_id, std::string_view kind) override try {
     return prepare(
                "SELECT sealed FROM installation_secrets"
                " WHERE installation_id = ?1 AND kind = ?2")
@@ -951,10 +938,9 @@ class sqlite_store final : public store {
                " client_id = excluded.client_id, client_source = excluded.client_source,"
                " token_endpoint_auth_method = excluded.token_endpoint_auth_method,"
                " created_at = excluded.created_at")
-        .bind(client.installation_id, client.issuer, client.authorization_endpoint,
-              client.token_endpoint, client.registration_endpoint, client.resource, client.scope,
-              client.client_id, client.client_source, client.token_endpoint_auth_method,
-              client.created_at)
+        .bind(client.installation_id, client.issuer, client.authorization_endpoint, client.token_endpoint,
+              client.registration_endpoint, client.resource, client.scope, client.client_id, client.client_source,
+              client.token_endpoint_auth_method, client.created_at)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -973,10 +959,9 @@ class sqlite_store final : public store {
                " verifier_sealed, authorization_url, binding_hash, install_source, callback_url,"
                " created_at, expires_at, used_at)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
-        .bind(state.state_hash, state.installation_id, state.environment_id, state.user_id,
-              blob{state.verifier_sealed}, state.authorization_url, state.binding_hash,
-              state.install_source, state.callback_url, state.created_at, state.expires_at,
-              state.used_at)
+        .bind(state.state_hash, state.installation_id, state.environment_id, state.user_id, blob{state.verifier_sealed},
+              state.authorization_url, state.binding_hash, state.install_source, state.callback_url, state.created_at,
+              state.expires_at, state.used_at)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -1013,13 +998,11 @@ class sqlite_store final : public store {
     // one sees the state unused.
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
-    static const std::string sql = with(
-        oauth_state_select, "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3");
+    static const std::string sql =
+        with(oauth_state_select, "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3");
     auto before = prepare(sql).bind(state_hash, binding_hash, now).one(read_oauth_state);
     if (!before) return before;
-    if (auto r = prepare("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1")
-                     .bind(state_hash, now)
-                     .exec();
+    if (auto r = prepare("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1").bind(state_hash, now).exec();
         !r) {
       return r.error();
     }
@@ -1030,8 +1013,7 @@ class sqlite_store final : public store {
   }
 
   result<std::int64_t> delete_expired_oauth_states(sys_time before) override try {
-    if (auto r = prepare("DELETE FROM oauth_states WHERE expires_at < ?1").bind(before).exec();
-        !r) {
+    if (auto r = prepare("DELETE FROM oauth_states WHERE expires_at < ?1").bind(before).exec(); !r) {
       return r.error();
     }
     return std::int64_t{sqlite3_changes64(db())};
@@ -1054,15 +1036,12 @@ class sqlite_store final : public store {
       return r;
     }
     if (auto r = changed_or_not_found(); !r) return r;
-    if (auto r = upsert_secret(installation_id, secret_access_token, sealed_access, issued_at);
-        !r) {
+    if (auto r = upsert_secret(installation_id, secret_access_token, sealed_access, issued_at); !r) {
       return r;
     }
     // No refresh token in the answer: the stored one stays (no rotation).
     if (!sealed_refresh.empty()) {
-      if (auto r =
-              upsert_secret(installation_id, secret_refresh_token, sealed_refresh, issued_at);
-          !r) {
+      if (auto r = upsert_secret(installation_id, secret_refresh_token, sealed_refresh, issued_at); !r) {
         return r;
       }
     }
@@ -1095,9 +1074,8 @@ class sqlite_store final : public store {
   }
 
   result<void> set_needs_reauth(std::string_view installation_id, bool value) override try {
-    if (auto r = prepare("UPDATE installations SET needs_reauth = ?2 WHERE id = ?1")
-                     .bind(installation_id, value)
-                     .exec();
+    if (auto r =
+            prepare("UPDATE installations SET needs_reauth = ?2 WHERE id = ?1").bind(installation_id, value).exec();
         !r) {
       return r;
     }
@@ -1118,30 +1096,23 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<std::vector<tool>> list_tools(std::string_view installation_id,
-                                       bool include_removed) override try {
-    static const std::string sql = with(
-        tool_select,
-        "WHERE installation_id = ?1 AND (?2 OR removed_at IS NULL) ORDER BY tool_name");
+  result<std::vector<tool>> list_tools(std::string_view installation_id, bool include_removed) override try {
+    static const std::string sql =
+        with(tool_select, "WHERE installation_id = ?1 AND (?2 OR removed_at IS NULL) ORDER BY tool_name");
     return prepare(sql).bind(installation_id, include_removed).all(read_tool);
   } catch (...) {
     return exception_failure();
   }
 
-  result<std::vector<tool>> sync_tools(std::string_view installation_id,
-                                       const std::vector<listed_tool>& listed,
+  result<std::vector<tool>> sync_tools(std::string_view installation_id, const std::vector<listed_tool>& listed,
                                        sys_time when) override try {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
-    if (auto r = prepare("SELECT 1 FROM installations WHERE id = ?1")
-                     .bind(installation_id)
-                     .one(read_int64);
-        !r) {
+    if (auto r = prepare("SELECT 1 FROM installations WHERE id = ?1").bind(installation_id).one(read_int64); !r) {
       return r.error();
     }
-    auto known_names = prepare("SELECT tool_name FROM tools WHERE installation_id = ?1")
-                           .bind(installation_id)
-                           .all(read_text);
+    auto known_names =
+        prepare("SELECT tool_name FROM tools WHERE installation_id = ?1").bind(installation_id).all(read_text);
     if (!known_names) return known_names.error();
     const std::set<std::string, std::less<>> known(known_names->begin(), known_names->end());
 
@@ -1151,28 +1122,24 @@ class sqlite_store final : public store {
       if (known.contains(t.name)) {
         // updated_at moves only when something besides last_seen_at changes
         // (the right-hand sides read the row as it was).
-        if (auto r = prepare(
-                         "UPDATE tools SET updated_at = CASE WHEN removed_at IS NOT NULL"
-                         "   OR display_name IS NOT ?3 OR description IS NOT ?4"
-                         "   OR input_schema IS NOT ?5 OR annotations IS NOT ?6"
-                         "   THEN ?7 ELSE updated_at END,"
-                         " display_name = ?3, description = ?4, input_schema = ?5,"
-                         " annotations = ?6, last_seen_at = ?7, removed_at = NULL"
-                         " WHERE installation_id = ?1 AND tool_name = ?2")
-                         .bind(installation_id, t.name, t.title, t.description, t.input_schema,
-                               t.annotations, when)
+        if (auto r = prepare("UPDATE tools SET updated_at = CASE WHEN removed_at IS NOT NULL"
+                             "   OR display_name IS NOT ?3 OR description IS NOT ?4"
+                             "   OR input_schema IS NOT ?5 OR annotations IS NOT ?6"
+                             "   THEN ?7 ELSE updated_at END,"
+                             " display_name = ?3, description = ?4, input_schema = ?5,"
+                             " annotations = ?6, last_seen_at = ?7, removed_at = NULL"
+                             " WHERE installation_id = ?1 AND tool_name = ?2")
+                         .bind(installation_id, t.name, t.title, t.description, t.input_schema, t.annotations, when)
                          .exec();
             !r) {
           return r.error();
         }
-      } else if (auto r = prepare(
-                              "INSERT INTO tools (id, installation_id, tool_name, display_name,"
-                              " description, input_schema, annotations, approval_state,"
-                              " last_seen_at, removed_at, created_at, updated_at)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?9, ?9)")
-                              .bind(new_uuid_v7(when), installation_id, t.name, t.title,
-                                    t.description, t.input_schema, t.annotations,
-                                    approval_needs_approval, when)
+      } else if (auto r = prepare("INSERT INTO tools (id, installation_id, tool_name, display_name,"
+                                  " description, input_schema, annotations, approval_state,"
+                                  " last_seen_at, removed_at, created_at, updated_at)"
+                                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?9, ?9)")
+                              .bind(new_uuid_v7(when), installation_id, t.name, t.title, t.description, t.input_schema,
+                                    t.annotations, approval_needs_approval, when)
                               .exec();
                  !r) {
         return r.error();
@@ -1196,13 +1163,12 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
-                                 std::string_view state, sys_time when, const approval_audit& audit) override try {
+  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name, std::string_view state,
+                                 sys_time when, const approval_audit& audit) override try {
     if (!is_approval_state(state)) return errc::invalid_argument;
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
-    static const std::string sql =
-        with(tool_select, "WHERE installation_id = ?1 AND tool_name = ?2");
+    static const std::string sql = with(tool_select, "WHERE installation_id = ?1 AND tool_name = ?2");
     auto before = prepare(sql).bind(installation_id, tool_name).one(read_tool);
     if (!before) return before;
     // Setting the state it has already changes nothing, updated_at included.
@@ -1228,8 +1194,8 @@ class sqlite_store final : public store {
                "INSERT INTO audit_events (id, environment_id, user_id, installation_id,"
                " event_type, tool_name, detail, created_at)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-        .bind(event.id, event.environment_id, event.user_id, event.installation_id,
-              event.event_type, event.tool_name, event.detail, event.created_at)
+        .bind(event.id, event.environment_id, event.user_id, event.installation_id, event.event_type, event.tool_name,
+              event.detail, event.created_at)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -1259,8 +1225,8 @@ class sqlite_store final : public store {
     if (filter.event_type) where += fmt::format(" AND event_type = ?{}", ++n);
     const std::string count_sql = with("SELECT count(*) FROM audit_events ", where);
     const std::string page_sql =
-        with(audit_select, fmt::format("{} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
-                                       where, n + 1, n + 2));
+        with(audit_select,
+             fmt::format("{} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}", where, n + 1, n + 2));
 
     // One snapshot, so the count and the page agree.
     auto tx = begin(transaction::kind::read);
@@ -1268,17 +1234,14 @@ class sqlite_store final : public store {
     auto run = [&](const auto&... filters) -> result<page_of<audit_event>> {
       auto count = prepare(count_sql).bind(environment_id, user_id, filters...).one(read_int64);
       if (!count) return count.error();
-      auto items = prepare(page_sql)
-                       .bind(environment_id, user_id, filters..., p.limit, p.offset)
-                       .all(read_audit_event);
+      auto items = prepare(page_sql).bind(environment_id, user_id, filters..., p.limit, p.offset).all(read_audit_event);
       if (!items) return items.error();
       return page_of<audit_event>{*count, std::move(*items)};
     };
-    auto found = filter.installation_id && filter.event_type
-                     ? run(*filter.installation_id, *filter.event_type)
-                 : filter.installation_id ? run(*filter.installation_id)
-                 : filter.event_type      ? run(*filter.event_type)
-                                          : run();
+    auto found = filter.installation_id && filter.event_type ? run(*filter.installation_id, *filter.event_type)
+                 : filter.installation_id                    ? run(*filter.installation_id)
+                 : filter.event_type                         ? run(*filter.event_type)
+                                                             : run();
     if (!found) return found;
     if (auto r = tx->commit(); !r) return r.error();
     return found;
@@ -1295,8 +1258,8 @@ class sqlite_store final : public store {
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
       sqlite3_stmt* raw = nullptr;
-      const int rc = sqlite3_prepare_v3(db(), sql.data(), static_cast<int>(sql.size()),
-                                        SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+      const int rc =
+          sqlite3_prepare_v3(db(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
       stmt_handle stmt(raw);
       if (rc != SQLITE_OK) return query(db(), nullptr, &health_, failure(db(), rc, sql));
       it = statements_.emplace(std::string(sql), std::move(stmt)).first;
@@ -1307,8 +1270,8 @@ class sqlite_store final : public store {
   result<transaction> begin(transaction::kind k) { return transaction::begin(db(), k, health_); }
 
   // errc::not_found when the installation does not exist (foreign key).
-  result<void> upsert_secret(std::string_view installation_id, std::string_view kind,
-                             std::string_view sealed, sys_time when) {
+  result<void> upsert_secret(std::string_view installation_id, std::string_view kind, std::string_view sealed,
+                             sys_time when) {
     return prepare(
                "INSERT INTO installation_secrets (installation_id, kind, sealed, updated_at)"
                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (installation_id, kind)"
@@ -1326,8 +1289,8 @@ class sqlite_store final : public store {
   // True when the schema is at this build's version already: opening needs
   // no write then (so a read-only database can still be served).
   bool schema_current() {
-    auto exists = prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
-                      .one(read_int64);
+    auto exists =
+        prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").one(read_int64);
     if (!exists || *exists == 0) return false;
     auto version = schema_version();
     return version && *version == latest_version;
@@ -1345,17 +1308,14 @@ class sqlite_store final : public store {
       if (!version) return version.error();
       if (*version == latest_version) return tx->commit();
       if (*version > latest_version || *version < 0) {
-        spdlog::error("store: schema version {} is not one this build knows (latest {})", *version,
-                      latest_version);
+        spdlog::error("store: schema version {} is not one this build knows (latest {})", *version, latest_version);
         return errc::store_failure;
       }
       const int next = *version + 1;
       if (auto r = exec_script(db(), migrations[*version], fmt::format("migration {}", next)); !r) {
         return r;
       }
-      if (auto r =
-              prepare("UPDATE schema_version SET version = ?1").bind(std::int64_t{next}).exec();
-          !r) {
+      if (auto r = prepare("UPDATE schema_version SET version = ?1").bind(std::int64_t{next}).exec(); !r) {
         return r;
       }
       if (auto r = tx->commit(); !r) return r;
@@ -1444,8 +1404,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const std::string& path) try {
   if (opened.error() != errc::storage_read_only && !on_read_only_filesystem(path)) return opened;
   auto read_only = open_with(file_uri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, path);
   if (!read_only) return opened;
-  spdlog::warn("store: {} could not be opened for writing ({}); serving it read-only", path,
-               opened.error().message());
+  spdlog::warn("store: {} could not be opened for writing ({}); serving it read-only", path, opened.error().message());
   return read_only;
 } catch (...) {
   return exception_failure();

@@ -77,26 +77,22 @@ class store {
   virtual result<installation> get_installation(std::int64_t environment_id, std::int64_t user_id,
                                                 std::string_view id) = 0;
   // Newest first (created_at, then id, descending).
-  virtual result<page_of<installation>> list_installations(std::int64_t environment_id,
-                                                           std::int64_t user_id, page p) = 0;
-  virtual result<installation> update_installation(std::int64_t environment_id,
-                                                   std::int64_t user_id, std::string_view id,
-                                                   const installation_patch& patch,
+  virtual result<page_of<installation>> list_installations(std::int64_t environment_id, std::int64_t user_id,
+                                                           page p) = 0;
+  virtual result<installation> update_installation(std::int64_t environment_id, std::int64_t user_id,
+                                                   std::string_view id, const installation_patch& patch,
                                                    sys_time when) = 0;
   // The caller's installation of `url` in the environment (exact match).
   virtual result<installation> find_installation_by_url(std::int64_t environment_id, std::int64_t user_id,
                                                         std::string_view url) = 0;
   // Removes the installation and everything hanging off it (secrets, tools,
   // its OAuth client and OAuth states).
-  virtual result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id,
-                                           std::string_view id) = 0;
+  virtual result<void> delete_installation(std::int64_t environment_id, std::int64_t user_id, std::string_view id) = 0;
 
   // Sealed secrets of an installation, by kind ("api_key", "access_token",
   // ...). The store only ever sees sealed bytes (auth/secret_box.hpp).
-  virtual result<void> put_secret(std::string_view installation_id, std::string_view kind,
-                                  std::string_view sealed) = 0;
-  virtual result<std::string> get_secret(std::string_view installation_id,
-                                         std::string_view kind) = 0;
+  virtual result<void> put_secret(std::string_view installation_id, std::string_view kind, std::string_view sealed) = 0;
+  virtual result<std::string> get_secret(std::string_view installation_id, std::string_view kind) = 0;
 
   // OAuth (spec: oauth.md). Callers check the installation's scope first.
   //
@@ -139,15 +135,13 @@ class store {
 
   // Tools of an installation, ordered by tool_name; removed ones only when
   // `include_removed`. Callers check the installation's scope first.
-  virtual result<std::vector<tool>> list_tools(std::string_view installation_id,
-                                               bool include_removed) = 0;
+  virtual result<std::vector<tool>> list_tools(std::string_view installation_id, bool include_removed) = 0;
   // Applies one complete tools/list answer, in one transaction: new names are
   // inserted as needs_approval, known ones keep their state and take the new
   // metadata (and lose removed_at), names not listed get removed_at = `when`
   // and keep their state. Returns every tool afterwards (removed included).
   // errc::not_found when the installation is gone.
-  virtual result<std::vector<tool>> sync_tools(std::string_view installation_id,
-                                               const std::vector<listed_tool>& listed,
+  virtual result<std::vector<tool>> sync_tools(std::string_view installation_id, const std::vector<listed_tool>& listed,
                                                sys_time when) = 0;
   // Sets a tool's approval_state (one of the approval_* constants, else
   // errc::invalid_argument) and returns the tool as it was BEFORE, so the
@@ -156,11 +150,10 @@ class store {
   // `audit`, when set, makes the record of the change from the tool as it
   // was; it is written in the same transaction, so a change is never kept
   // without its record (a record that cannot be written undoes the change).
-  virtual result<tool> set_tool_approval(std::string_view installation_id,
-                                         std::string_view tool_name, std::string_view state,
-                                         sys_time when, const approval_audit& audit) = 0;
-  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
-                                 std::string_view state, sys_time when) {
+  virtual result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name,
+                                         std::string_view state, sys_time when, const approval_audit& audit) = 0;
+  result<tool> set_tool_approval(std::string_view installation_id, std::string_view tool_name, std::string_view state,
+                                 sys_time when) {
     return set_tool_approval(installation_id, tool_name, state, when, approval_audit{});
   }
 
@@ -170,10 +163,8 @@ class store {
   // storage about as much for a hundred rows as for one.
   virtual result<void> insert_audit_events(const std::vector<audit_event>& events) = 0;
   // Newest first, scoped to (environment, user).
-  virtual result<page_of<audit_event>> list_audit_events(std::int64_t environment_id,
-                                                         std::int64_t user_id,
-                                                         const audit_filter& filter,
-                                                         page p) = 0;
+  virtual result<page_of<audit_event>> list_audit_events(std::int64_t environment_id, std::int64_t user_id,
+                                                         const audit_filter& filter, page p) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and
@@ -190,8 +181,7 @@ struct found_or_inserted {
 // one, handed to `adopt` (which may update it in the store, or refuse it with
 // an error that becomes the row's); else `fresh`, inserted.
 template <typename Adopt>
-found_or_inserted find_or_insert_installation(store& s, const installation& fresh,
-                                              Adopt&& adopt) {
+found_or_inserted find_or_insert_installation(store& s, const installation& fresh, Adopt&& adopt) {
   found_or_inserted out;
   out.row = s.find_installation_by_url(fresh.environment_id, fresh.user_id, fresh.url);
   if (out.row) {

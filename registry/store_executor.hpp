@@ -20,9 +20,9 @@
 
 #include "registry/store.hpp"
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -38,8 +38,7 @@ namespace mcpgate::registry {
 
 class store_executor {
  public:
-  explicit store_executor(std::unique_ptr<store> backend)
-      : store_(std::move(backend)), pool_(1) {}
+  explicit store_executor(std::unique_ptr<store> backend) : store_(std::move(backend)), pool_(1) {}
   ~store_executor() { stop(); }
   store_executor(const store_executor&) = delete;
   store_executor& operator=(const store_executor&) = delete;
@@ -53,8 +52,7 @@ class store_executor {
   template <class F>
   auto run(const F& fn) -> boost::asio::awaitable<std::invoke_result_t<F&, store&>> {
     using R = std::invoke_result_t<F&, store&>;
-    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                       void(std::exception_ptr, R)>(
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(std::exception_ptr, R)>(
         [this](auto handler, F f) {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
           boost::asio::post(pool_, [s = store_.get(), h = std::move(handler), f = std::move(f),

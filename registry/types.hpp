@@ -20,12 +20,12 @@ struct user {
 
 // A personal API key. Only the SHA-256 hash of the secret is ever stored.
 struct api_key {
-  std::string id;                    // UUIDv7, public
+  std::string id;  // UUIDv7, public
   std::int64_t user_id{};
-  std::string user_name;             // joined from users, for display
-  std::string secret_hash;           // lower-case hex SHA-256 of the secret
-  std::string mask;                  // "mcpg_abcd...wxyz": enough to recognise it
-  std::vector<std::string> scopes;   // "project:read", "project:write", "*"
+  std::string user_name;               // joined from users, for display
+  std::string secret_hash;             // lower-case hex SHA-256 of the secret
+  std::string mask;                    // "mcpg_abcd...wxyz": enough to recognise it
+  std::vector<std::string> scopes;     // "project:read", "project:write", "*"
   std::vector<std::int64_t> projects;  // empty: every project
   sys_time created_at{};
   std::optional<sys_time> revoked_at;
@@ -44,7 +44,7 @@ struct project {
 };
 
 struct installation {
-  std::string id;                // UUIDv7
+  std::string id;  // UUIDv7
   std::int64_t environment_id{};
   std::int64_t user_id{};
   std::optional<std::string> template_id;
@@ -54,12 +54,12 @@ struct installation {
   std::string auth_type = "oauth";  // "oauth", "api_key", "none"
   bool is_enabled = true;
   bool needs_reauth = false;
-  bool has_credential = false;   // an API key or access token is stored (sealed)
+  bool has_credential = false;  // an API key or access token is stored (sealed)
   // oauth: when the stored access token was issued and when it expires
   // (nullopt: no token, or the AS gave no expires_in).
   std::optional<sys_time> token_issued_at;
   std::optional<sys_time> token_expires_at;
-  std::int64_t tool_count = 0;   // tools not marked removed
+  std::int64_t tool_count = 0;  // tools not marked removed
   sys_time created_at{};
   sys_time updated_at{};
 };
@@ -79,7 +79,7 @@ inline constexpr std::string_view approval_do_not_use = "do_not_use";
 // One tool as an upstream's tools/list describes it (JSON values as text).
 struct listed_tool {
   std::string name;
-  std::string title;         // "title", else annotations.title, else ""
+  std::string title;  // "title", else annotations.title, else ""
   std::string description;
   std::string input_schema;  // serialized JSON ("{}" when the upstream gave none)
   std::string annotations;   // serialized JSON object, "{}" when none
@@ -127,7 +127,7 @@ struct oauth_client {
   std::string resource;               // RFC 8707 resource indicator: the canonical upstream URL
   std::string scope;                  // space-separated; "" to send none
   std::string client_id;
-  std::string client_source;          // "template", "user" or "dynamic"
+  std::string client_source;  // "template", "user" or "dynamic"
   // "none", "client_secret_basic" or "client_secret_post"
   std::string token_endpoint_auth_method = "none";
   sys_time created_at{};
@@ -137,15 +137,15 @@ struct oauth_client {
 // its hash; the browser that may finish the flow is the one holding the
 // cookie whose hash is binding_hash.
 struct oauth_state {
-  std::string state_hash;         // lower-case hex SHA-256 of the state token
+  std::string state_hash;  // lower-case hex SHA-256 of the state token
   std::string installation_id;
   std::int64_t environment_id{};
   std::int64_t user_id{};
-  std::string verifier_sealed;    // the PKCE code_verifier, sealed
-  std::string authorization_url;  // the AS URL the browser is sent to (not secret)
-  std::string binding_hash;       // hex SHA-256 of the browser-binding cookie; "" until bound
+  std::string verifier_sealed;             // the PKCE code_verifier, sealed
+  std::string authorization_url;           // the AS URL the browser is sent to (not secret)
+  std::string binding_hash;                // hex SHA-256 of the browser-binding cookie; "" until bound
   std::string install_source = "posthog";  // "posthog" or "posthog-code"
-  std::string callback_url;       // posthog_code_callback_url, or ""
+  std::string callback_url;                // posthog_code_callback_url, or ""
   sys_time created_at{};
   sys_time expires_at{};
   std::optional<sys_time> used_at;

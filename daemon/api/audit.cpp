@@ -3,8 +3,8 @@
 #include "common/log.hpp"
 
 #include "common/ids.hpp"
-#include "net/api_error.hpp"
 #include "daemon/api/pagination.hpp"
+#include "net/api_error.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
@@ -32,8 +32,8 @@ std::variant<registry::audit_filter, net::api_error> read_filter(const route& r)
       filter.event_type = value.empty() ? std::nullopt : std::optional<std::string>(value);
     }
   }
-  if (filter.event_type &&
-      std::find(registry::audit_event_types.begin(), registry::audit_event_types.end(), *filter.event_type) == registry::audit_event_types.end()) {
+  if (filter.event_type && std::find(registry::audit_event_types.begin(), registry::audit_event_types.end(),
+                                     *filter.event_type) == registry::audit_event_types.end()) {
     std::string valid;
     for (const auto type : registry::audit_event_types) valid.append(valid.empty() ? "" : ", ").append(type);
     return net::validation_error("event_type", "invalid_choice", "event_type must be one of: " + valid + ".");
@@ -63,7 +63,8 @@ json::object audit_event_json(const registry::audit_event& e) {
   };
 }
 
-boost::asio::awaitable<net::http_response> handle_audit_events(const api_context& ctx, const caller& who, const route& r) {
+boost::asio::awaitable<net::http_response> handle_audit_events(const api_context& ctx, const caller& who,
+                                                               const route& r) {
   auto page = read_page(r);
   if (auto* e = std::get_if<net::api_error>(&page)) co_return e->to_response();
   auto filtering = read_filter(r);
@@ -86,7 +87,8 @@ boost::asio::awaitable<net::http_response> handle_audit_events(const api_context
   link_params carried;
   if (filter.installation_id) carried.emplace_back("installation_id", *filter.installation_id);
   if (filter.event_type) carried.emplace_back("event_type", *filter.event_type);
-  co_return net::http_response::json(200, json::serialize(page_body(ctx, r, p, rows->count, std::move(results), carried)));
+  co_return net::http_response::json(200,
+                                     json::serialize(page_body(ctx, r, p, rows->count, std::move(results), carried)));
 }
 
 }  // namespace mcpgate::daemon::api

@@ -24,6 +24,7 @@ namespace mcpgate::daemon::api {
 // (null when none), detail (the object), user_id, created_at (ISO 8601 UTC).
 boost::json::object audit_event_json(const registry::audit_event& e);
 
-boost::asio::awaitable<net::http_response> handle_audit_events(const api_context& ctx, const caller& who, const route& r);
+boost::asio::awaitable<net::http_response> handle_audit_events(const api_context& ctx, const caller& who,
+                                                               const route& r);
 
 }  // namespace mcpgate::daemon::api

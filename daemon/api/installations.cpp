@@ -1,13 +1,13 @@
 #include "daemon/api/installations.hpp"
 
 #include "common/ids.hpp"
-#include "registry/audit.hpp"
-#include "proxy/token_refresher.hpp"
 #include "daemon/api/oauth_flow.hpp"
 #include "daemon/api/pagination.hpp"
-#include "proxy/installation_cache.hpp"
-#include "proxy/tool_sync.hpp"
 #include "daemon/api/request_body.hpp"
+#include "proxy/installation_cache.hpp"
+#include "proxy/token_refresher.hpp"
+#include "proxy/tool_sync.hpp"
+#include "registry/audit.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
@@ -34,8 +34,8 @@ void check_url(field_reader& fields, const std::string& url, const net::ssrf_pol
     case net::url_problem::none: return;
     case net::url_problem::too_long:
       fields.fail(net::validation_error("url", "max_length",
-                                   "Ensure this field has no more than " +
-                                       std::to_string(net::max_url_length) + " characters."));
+                                        "Ensure this field has no more than " + std::to_string(net::max_url_length) +
+                                            " characters."));
       return;
     case net::url_problem::invalid:
       fields.fail(net::validation_error("url", "invalid", "Enter a valid URL: " + verdict.reason + "."));
@@ -124,7 +124,9 @@ std::variant<template_install, net::api_error> read_install_template(const json:
 }
 
 // Where an installation's API key is sealed: binds the blob to its row.
-std::string api_key_context(const std::string& installation_id) { return proxy::secret_context(installation_id, "api_key"); }
+std::string api_key_context(const std::string& installation_id) {
+  return proxy::secret_context(installation_id, "api_key");
+}
 
 // The body of a PATCH: only display_name, description and is_enabled.
 std::variant<registry::installation_patch, net::api_error> read_patch(const json::object& body) {
@@ -133,8 +135,8 @@ std::variant<registry::installation_patch, net::api_error> read_patch(const json
     const std::string_view key = member.key();
     if (key != "display_name" && key != "description" && key != "is_enabled") {
       fields.fail(net::validation_error(std::string(key), "read_only",
-                                   "This field cannot be changed; only display_name, description "
-                                   "and is_enabled may be updated."));
+                                        "This field cannot be changed; only display_name, description "
+                                        "and is_enabled may be updated."));
     }
   }
   registry::installation_patch patch;
@@ -149,9 +151,7 @@ boost::asio::awaitable<net::http_response> list(const api_context& ctx, const ca
   auto page = read_page(r);
   if (auto* e = std::get_if<net::api_error>(&page)) co_return e->to_response();
   const auto p = std::get<registry::page>(page);
-  const auto query = [who, p](registry::store& s) {
-    return s.list_installations(who.environment_id, who.user_id, p);
-  };
+  const auto query = [who, p](registry::store& s) { return s.list_installations(who.environment_id, who.user_id, p); };
   auto rows = co_await ctx.db.run(query);
   if (!rows) co_return net::from_error_code(rows.error()).to_response();
 
@@ -166,8 +166,8 @@ boost::asio::awaitable<net::http_response> list(const api_context& ctx, const ca
 // (The strings are taken by value: a caller may start this coroutine in one
 // statement and await it in the next.)
 boost::asio::awaitable<net::http_response> insert_new(const api_context& ctx, const caller& who, installation& inst,
-                                                 std::string api_key, std::string duplicate_detail,
-                                                 std::string source) {
+                                                      std::string api_key, std::string duplicate_detail,
+                                                      std::string source) {
   const auto now = std::chrono::system_clock::now();
   inst.id = new_uuid_v7(now);
   inst.environment_id = who.environment_id;
@@ -184,8 +184,9 @@ boost::asio::awaitable<net::http_response> insert_new(const api_context& ctx, co
         return kept;
       }
     }
-    registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_created,
-                                          registry::installation_created_detail(inst, source), now));
+    registry::store_audit_event(
+        s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_created,
+                                      registry::installation_created_detail(inst, source), now));
     return {};
   };
   auto stored = co_await ctx.db.run(insert);
@@ -202,7 +203,7 @@ boost::asio::awaitable<net::http_response> insert_new(const api_context& ctx, co
 }
 
 boost::asio::awaitable<net::http_response> create(const api_context& ctx, const caller& who,
-                                             const net::http_request& req) {
+                                                  const net::http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_create(std::get<json::object>(body), ctx);
@@ -215,7 +216,7 @@ boost::asio::awaitable<net::http_response> create(const api_context& ctx, const 
 // so tool_count is right at once; a failed sync does not fail the install
 // (refresh retries it).
 boost::asio::awaitable<net::http_response> answer_synced(const api_context& ctx, const caller& who, installation inst,
-                                                    unsigned status) {
+                                                         unsigned status) {
   if (ctx.cache) ctx.cache->forget_installation(inst.id);
   if (inst.is_enabled) {
     bool ok = true;
@@ -235,7 +236,7 @@ boost::asio::awaitable<net::http_response> answer_synced(const api_context& ctx,
 }
 
 boost::asio::awaitable<net::http_response> answer_flow(const api_context& ctx, const caller& who, installation inst,
-                                                  bool created_now, flow_options flow) {
+                                                       bool created_now, flow_options flow) {
   auto starting = start_oauth_flow(ctx, who, std::move(inst), created_now, std::move(flow));
   auto started = co_await std::move(starting);
   if (auto* e = std::get_if<net::api_error>(&started)) co_return e->to_response();
@@ -245,7 +246,7 @@ boost::asio::awaitable<net::http_response> answer_flow(const api_context& ctx, c
 // install_custom with auth_type oauth: the user's installation of the url
 // (an existing one loses its grant and needs re-authentication), then a flow.
 boost::asio::awaitable<net::http_response> install_custom_oauth(const api_context& ctx, const caller& who,
-                                                           custom_install custom) {
+                                                                custom_install custom) {
   const auto now = std::chrono::system_clock::now();
   installation& fresh = custom.inst;
   fresh.id = new_uuid_v7(now);
@@ -253,16 +254,22 @@ boost::asio::awaitable<net::http_response> install_custom_oauth(const api_contex
   fresh.user_id = who.user_id;
   fresh.created_at = fresh.updated_at = now;
   const auto find_or_insert = [&fresh, &who, now](registry::store& s) {
-    auto found = registry::find_or_insert_installation(s, fresh, [](registry::store& st, installation& existing) -> result<void> {
-      // An oauth install of the url starts over; an api_key or none one is a duplicate.
-      if (existing.auth_type != "oauth") return errc::already_exists;
-      return st.clear_grant(existing.id, true);
-    });
+    auto found = registry::find_or_insert_installation(s, fresh,
+                                                       [](registry::store& st, installation& existing) -> result<void> {
+                                                         // An oauth install of the url starts over; an api_key or none
+                                                         // one is a duplicate.
+                                                         if (existing.auth_type != "oauth") return errc::already_exists;
+                                                         return st.clear_grant(existing.id, true);
+                                                       });
     if (found.row) {
-      registry::store_audit_event(s, found.inserted ? registry::make_audit_event(who.user_id, who.environment_id, fresh.id, registry::audit_installation_created,
-                                                            registry::installation_created_detail(fresh, "install_custom"), now)
-                                          : registry::make_audit_event(who.user_id, who.environment_id, found.row->id, registry::audit_installation_changed,
-                                                             json::object{{"fields", json::array{"oauth_grant"}}}, now));
+      registry::store_audit_event(
+          s, found.inserted
+                 ? registry::make_audit_event(who.user_id, who.environment_id, fresh.id,
+                                              registry::audit_installation_created,
+                                              registry::installation_created_detail(fresh, "install_custom"), now)
+                 : registry::make_audit_event(who.user_id, who.environment_id, found.row->id,
+                                              registry::audit_installation_changed,
+                                              json::object{{"fields", json::array{"oauth_grant"}}}, now));
     }
     return found;
   };
@@ -287,7 +294,7 @@ boost::asio::awaitable<net::http_response> install_custom_oauth(const api_contex
 // (the key sealed at rest; duplicate url 400); oauth answers 200 with the
 // redirect_url of a new flow.
 boost::asio::awaitable<net::http_response> install_custom(const api_context& ctx, const caller& who,
-                                                     const net::http_request& req) {
+                                                          const net::http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_install_custom(std::get<json::object>(body), ctx);
@@ -297,8 +304,8 @@ boost::asio::awaitable<net::http_response> install_custom(const api_context& ctx
     auto flowing = install_custom_oauth(ctx, who, std::move(custom));
     co_return co_await std::move(flowing);
   }
-  auto inserting =
-      insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.", "install_custom");
+  auto inserting = insert_new(ctx, who, custom.inst, custom.api_key, "This server URL is already installed.",
+                              "install_custom");
   auto created = co_await std::move(inserting);
   if (created.status != 201 || !custom.inst.is_enabled) co_return created;
   auto answering = answer_synced(ctx, who, custom.inst, 201);
@@ -310,7 +317,7 @@ boost::asio::awaitable<net::http_response> install_custom(const api_context& ctx
 // answer 201 with it, oauth answers 200 with the redirect_url of a flow
 // that uses the template's client when the admin configured one.
 boost::asio::awaitable<net::http_response> install_template(const api_context& ctx, const caller& who,
-                                                       const net::http_request& req) {
+                                                            const net::http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_install_template(std::get<json::object>(body));
@@ -338,7 +345,7 @@ boost::asio::awaitable<net::http_response> install_template(const api_context& c
   }
   if (inst.auth_type != (t->auth_type == config::auth_type::api_key ? "api_key" : "none")) {
     co_return net::validation_error("template_id", "unique",
-                               "This server URL is already installed with another auth_type.")
+                                    "This server URL is already installed with another auth_type.")
         .to_response();
   }
   if (t->auth_type == config::auth_type::api_key) {
@@ -347,9 +354,10 @@ boost::asio::awaitable<net::http_response> install_template(const api_context& c
       auto kept = s.put_secret(inst.id, "api_key", sealed);
       // A new row's key is part of its creation; an existing one's is a change.
       if (kept && !created_now) {
-        registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_changed,
-                                              json::object{{"fields", json::array{"api_key"}}},
-                                              std::chrono::system_clock::now()));
+        registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id,
+                                                                  registry::audit_installation_changed,
+                                                                  json::object{{"fields", json::array{"api_key"}}},
+                                                                  std::chrono::system_clock::now()));
       }
       return kept;
     };
@@ -365,18 +373,15 @@ boost::asio::awaitable<net::http_response> install_template(const api_context& c
   co_return co_await std::move(answering);
 }
 
-boost::asio::awaitable<net::http_response> retrieve(const api_context& ctx, const caller& who,
-                                               const std::string& id) {
-  const auto query = [who, &id](registry::store& s) {
-    return s.get_installation(who.environment_id, who.user_id, id);
-  };
+boost::asio::awaitable<net::http_response> retrieve(const api_context& ctx, const caller& who, const std::string& id) {
+  const auto query = [who, &id](registry::store& s) { return s.get_installation(who.environment_id, who.user_id, id); };
   auto row = co_await ctx.db.run(query);
   if (!row) co_return net::from_error_code(row.error()).to_response();
   co_return json_response(200, installation_json(*row, ctx));
 }
 
-boost::asio::awaitable<net::http_response> update(const api_context& ctx, const caller& who,
-                                             const std::string& id, const net::http_request& req) {
+boost::asio::awaitable<net::http_response> update(const api_context& ctx, const caller& who, const std::string& id,
+                                                  const net::http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   auto parsed = read_patch(std::get<json::object>(body));
@@ -395,8 +400,9 @@ boost::asio::awaitable<net::http_response> update(const api_context& ctx, const 
     if (patch.description && *patch.description != before->description) fields.emplace_back("description");
     if (patch.is_enabled && *patch.is_enabled != before->is_enabled) fields.emplace_back("is_enabled");
     if (!fields.empty()) {
-      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, id, registry::audit_installation_changed,
-                                            json::object{{"fields", std::move(fields)}}, now));
+      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, id,
+                                                                registry::audit_installation_changed,
+                                                                json::object{{"fields", std::move(fields)}}, now));
     }
     return after;
   };
@@ -406,15 +412,15 @@ boost::asio::awaitable<net::http_response> update(const api_context& ctx, const 
   co_return json_response(200, installation_json(*row, ctx));
 }
 
-boost::asio::awaitable<net::http_response> remove(const api_context& ctx, const caller& who,
-                                             const std::string& id) {
+boost::asio::awaitable<net::http_response> remove(const api_context& ctx, const caller& who, const std::string& id) {
   const auto erase = [who, &id](registry::store& s) -> result<void> {
     auto row = s.get_installation(who.environment_id, who.user_id, id);  // for the record's detail
     if (!row) return row.error();
     auto done = s.delete_installation(who.environment_id, who.user_id, id);
     if (done) {
-      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, id, registry::audit_installation_deleted, registry::installation_deleted_detail(*row),
-                                            std::chrono::system_clock::now()));
+      registry::store_audit_event(
+          s, registry::make_audit_event(who.user_id, who.environment_id, id, registry::audit_installation_deleted,
+                                        registry::installation_deleted_detail(*row), std::chrono::system_clock::now()));
     }
     return done;
   };
@@ -456,7 +462,7 @@ json::object installation_json(const installation& inst, const api_context& ctx)
 }
 
 boost::asio::awaitable<net::http_response> handle_installations(const api_context& ctx, const caller& who,
-                                                           const route& r, const net::http_request& req) {
+                                                                const route& r, const net::http_request& req) {
   if (r.resource == resource::install_custom) co_return co_await install_custom(ctx, who, req);
   if (r.resource == resource::install_template) co_return co_await install_template(ctx, who, req);
   if (r.resource == resource::installations) {

@@ -19,11 +19,10 @@
 namespace mcpgate::daemon::api {
 
 boost::asio::awaitable<net::http_response> handle_installations(const api_context& ctx, const caller& who,
-                                                           const route& r, const net::http_request& req);
+                                                                const route& r, const net::http_request& req);
 
 // The installation object as the API shows it; never includes secrets.
 // The installation object; name and icon_key fall back to its template's.
 boost::json::object installation_json(const registry::installation& inst, const api_context& ctx);
-
 
 }  // namespace mcpgate::daemon::api

@@ -3,11 +3,11 @@
 #include "auth/api_keys.hpp"
 #include "auth/digest.hpp"
 #include "common/ids.hpp"
-#include "registry/audit.hpp"
-#include "proxy/token_refresher.hpp"
-#include "proxy/installation_cache.hpp"
-#include "proxy/tool_sync.hpp"
 #include "oauth/metadata.hpp"
+#include "proxy/installation_cache.hpp"
+#include "proxy/token_refresher.hpp"
+#include "proxy/tool_sync.hpp"
+#include "registry/audit.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/array.hpp>
@@ -27,9 +27,7 @@ namespace json = boost::json;
 constexpr std::string_view cookie_prefix = "mcpgate_oauth_";
 
 // The state's cookie: one per flow, so two flows in one browser do not clash.
-std::string cookie_name(const std::string& state_hash) {
-  return std::string(cookie_prefix) + state_hash.substr(0, 16);
-}
+std::string cookie_name(const std::string& state_hash) { return std::string(cookie_prefix) + state_hash.substr(0, 16); }
 
 net::api_error invalid_state() {
   return {400, "validation_error", "invalid_state", "Invalid or expired OAuth state", std::nullopt};
@@ -130,7 +128,9 @@ asio::awaitable<net::http_response> oauth_start(const api_context& ctx, const ro
   }
   net::http_response out = redirect(bound->authorization_url);
   std::string cookie = cookie_name(hash) + "=" + binding + "; Path=/api/mcp_store/; Max-Age=" +
-                       std::to_string(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(ctx.settings()->oauth_state_lifetime).count())) + "; HttpOnly; SameSite=Lax";
+                       std::to_string(std::max<long long>(
+                           1, std::chrono::ceil<std::chrono::seconds>(ctx.settings()->oauth_state_lifetime).count())) +
+                       "; HttpOnly; SameSite=Lax";
   if (ctx.public_url.starts_with("https:")) cookie += "; Secure";
   out.headers.emplace_back("Set-Cookie", std::move(cookie));
   co_return out;
@@ -142,7 +142,8 @@ struct callback_material {
   std::string sealed_client_secret;
 };
 
-asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const route& r, const net::http_request& req) {
+asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const route& r,
+                                                   const net::http_request& req) {
   const std::string* state = param(r, "state");
   if (!state || state->empty()) co_return missing_state().to_response();
   const std::string hash = sha256_hex(*state);
@@ -189,7 +190,8 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
   auto material = co_await ctx.db.run(read);
   auto verifier = ctx.secrets.open(st.verifier_sealed, "oauth_state:" + hash);
   std::optional<oauth::client_credentials> credentials;
-  if (material.client) credentials = proxy::open_client_credentials(ctx, *material.client, material.sealed_client_secret);
+  if (material.client)
+    credentials = proxy::open_client_credentials(ctx, *material.client, material.sealed_client_secret);
   if (!material.client || !verifier || !credentials) {
     spdlog::error("installation {}: OAuth callback cannot proceed: the client or verifier is missing",
                   st.installation_id);
@@ -197,9 +199,9 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
   }
 
   const asio::any_io_executor here = co_await asio::this_coro::executor;
-  auto exchanging = oauth::exchange_code(ctx.upstreams.for_executor(here), material.client->token_endpoint,
-                                         *credentials, *code, *verifier, redirect_uri(ctx),
-                                         material.client->resource, proxy::oauth_options(ctx));
+  auto exchanging =
+      oauth::exchange_code(ctx.upstreams.for_executor(here), material.client->token_endpoint, *credentials, *code,
+                           *verifier, redirect_uri(ctx), material.client->resource, proxy::oauth_options(ctx));
   oauth::token_result answer = co_await std::move(exchanging);
   if (answer.outcome != oauth::token_outcome::ok) {
     spdlog::warn("installation {}: code exchange failed: {}", st.installation_id, answer.error);
@@ -225,8 +227,10 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
       caller owner;
       owner.user_id = st.user_id;
       owner.environment_id = st.environment_id;
-      registry::store_audit_event(s, registry::make_audit_event(owner.user_id, owner.environment_id, st.installation_id, registry::audit_installation_changed,
-                                            json::object{{"fields", json::array{"oauth_grant"}}}, issued));
+      registry::store_audit_event(
+          s, registry::make_audit_event(owner.user_id, owner.environment_id, st.installation_id,
+                                        registry::audit_installation_changed,
+                                        json::object{{"fields", json::array{"oauth_grant"}}}, issued));
     }
     return granted;
   };
@@ -249,11 +253,11 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
   if (entry && entry->upstream && entry->inst.is_enabled) {
     auto syncing = proxy::sync_tools_now(ctx, entry);
     const auto synced = co_await std::move(syncing);
-    if (!synced.ok) spdlog::warn("installation {}: tools sync after OAuth failed: {}", st.installation_id, synced.detail);
+    if (!synced.ok)
+      spdlog::warn("installation {}: tools sync after OAuth failed: {}", st.installation_id, synced.detail);
   }
   co_return finish(true, "");
 }
-
 
 }  // namespace
 
@@ -287,7 +291,8 @@ asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, con
   flow_options options;
   options.install_source = param_or(r, "install_source", "posthog");
   if (options.install_source != "posthog" && options.install_source != "posthog-code") {
-    co_return net::validation_error("install_source", "invalid_choice", "\"" + options.install_source + "\" is not a valid choice.")
+    co_return net::validation_error("install_source", "invalid_choice",
+                                    "\"" + options.install_source + "\" is not a valid choice.")
         .to_response();
   }
   options.callback_url = param_or(r, "posthog_code_callback_url");
@@ -306,7 +311,8 @@ asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, con
   } else {
     const config::template_entry* t = live->find_template(*template_id);
     if (!t) co_return net::not_found().to_response();
-    if (t->auth_type != config::auth_type::oauth) co_return net::bad_request("This template does not use OAuth.").to_response();
+    if (t->auth_type != config::auth_type::oauth)
+      co_return net::bad_request("This template does not use OAuth.").to_response();
     auto ensuring = ensure_template_installation(ctx, who, *t, created_now);
     auto row = co_await std::move(ensuring);
     if (auto* e = std::get_if<net::api_error>(&row)) co_return e->to_response();
@@ -322,7 +328,8 @@ asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, con
   co_return redirect(std::move(std::get<std::string>(started)));
 }
 
-asio::awaitable<net::http_response> handle_oauth_browser(const api_context& ctx, const route& r, const net::http_request& req) {
+asio::awaitable<net::http_response> handle_oauth_browser(const api_context& ctx, const route& r,
+                                                         const net::http_request& req) {
   switch (r.resource) {
     case resource::oauth_start: co_return co_await oauth_start(ctx, r);
     case resource::oauth_callback: co_return co_await oauth_callback(ctx, r, req);

@@ -39,6 +39,6 @@ namespace mcpgate::daemon::api {
 boost::asio::awaitable<net::http_response> handle_templates(const api_context& ctx);
 boost::asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, const caller& who, const route& r);
 boost::asio::awaitable<net::http_response> handle_oauth_browser(const api_context& ctx, const route& r,
-                                                           const net::http_request& req);
+                                                                const net::http_request& req);
 
 }  // namespace mcpgate::daemon::api

@@ -29,7 +29,9 @@ namespace {
 // The client name the gateway registers with (dynamic client registration).
 constexpr std::string_view client_name = "mcpgate";
 
-net::api_error flow_error(std::string detail) { return {400, "validation_error", "oauth_failed", std::move(detail), std::nullopt}; }
+net::api_error flow_error(std::string detail) {
+  return {400, "validation_error", "oauth_failed", std::move(detail), std::nullopt};
+}
 
 // The client a flow will use: cached (same client id, or no override), or
 // the override with freshly discovered metadata, or a new registration.
@@ -39,9 +41,8 @@ struct prepared_client {
   bool fresh = false;         // store it
 };
 
-asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(const api_context& ctx,
-                                                                         const registry::installation& inst,
-                                                                         const flow_options& options) {
+asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(
+    const api_context& ctx, const registry::installation& inst, const flow_options& options) {
   const auto read = [id = inst.id](registry::store& s) { return s.get_oauth_client(id); };
   auto cached = co_await ctx.db.run(read);
   if (cached && (!options.client || options.client->client_id == cached->client_id)) {
@@ -77,7 +78,8 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(co
     if (!out.client_secret.empty()) {
       // Basic unless the AS says it only takes the secret in the body.
       const auto& methods = found.server.token_endpoint_auth_methods_supported;
-      const bool basic = methods.empty() || std::find(methods.begin(), methods.end(), "client_secret_basic") != methods.end();
+      const bool basic = methods.empty() ||
+                         std::find(methods.begin(), methods.end(), "client_secret_basic") != methods.end();
       c.token_endpoint_auth_method = basic ? "client_secret_basic" : "client_secret_post";
     }
     co_return out;
@@ -85,9 +87,9 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(co
   if (found.server.registration_endpoint.empty()) {
     co_return flow_error("This MCP server does not support Dynamic Client Registration (DCR).");
   }
-  auto registering = oauth::register_client(ctx.upstreams.for_executor(here), found.server.registration_endpoint,
-                                            std::string(client_name), redirect_uri(ctx), found.scope,
-                                            proxy::oauth_options(ctx));
+  auto registering =
+      oauth::register_client(ctx.upstreams.for_executor(here), found.server.registration_endpoint,
+                             std::string(client_name), redirect_uri(ctx), found.scope, proxy::oauth_options(ctx));
   oauth::registration reg = co_await std::move(registering);
   if (!reg.error.empty()) {
     spdlog::warn("installation {}: client registration failed: {}", inst.id, reg.error);
@@ -106,8 +108,9 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(co
 std::optional<net::api_error> check_callback_url(const std::string& url) {
   if (url.empty()) return std::nullopt;
   const auto refused = [] {
-    return net::validation_error("posthog_code_callback_url", "invalid",
-                            "The callback URL must use the posthog-code: or array: scheme, or http on a loopback address.");
+    return net::validation_error(
+        "posthog_code_callback_url", "invalid",
+        "The callback URL must use the posthog-code: or array: scheme, or http on a loopback address.");
   };
   const auto parsed = boost::urls::parse_uri(url);
   if (!parsed) return refused();
@@ -129,9 +132,8 @@ std::optional<net::api_error> check_callback_url(const std::string& url) {
   return refused();
 }
 
-asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(const api_context& ctx, const caller& who,
-                                                                      registry::installation inst, bool created_now,
-                                                                      flow_options options) {
+asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(
+    const api_context& ctx, const caller& who, registry::installation inst, bool created_now, flow_options options) {
   const auto forget_row = [&]() -> asio::awaitable<void> {
     if (!created_now) co_return;
     const auto erase = [&](registry::store& s) {
@@ -139,8 +141,9 @@ asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(cons
       if (done) {
         json::object detail = registry::installation_deleted_detail(inst);
         detail["reason"] = "oauth_flow_failed";
-        registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id, registry::audit_installation_deleted, detail,
-                                              std::chrono::system_clock::now()));
+        registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, inst.id,
+                                                                  registry::audit_installation_deleted, detail,
+                                                                  std::chrono::system_clock::now()));
       }
       return done;
     };
@@ -173,7 +176,9 @@ asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(cons
   row.created_at = now;
   row.expires_at = now + ctx.settings()->oauth_state_lifetime;
   const std::string sealed_secret =
-      client.client_secret.empty() ? "" : ctx.secrets.seal(client.client_secret, proxy::secret_context(inst.id, "client_secret"));
+      client.client_secret.empty()
+          ? ""
+          : ctx.secrets.seal(client.client_secret, proxy::secret_context(inst.id, "client_secret"));
   const auto save = [&](registry::store& s) -> result<void> {
     if (client.fresh) {
       if (auto kept = s.put_oauth_client(client.client); !kept) return kept;
@@ -210,20 +215,24 @@ asio::awaitable<std::variant<registry::installation, net::api_error>> ensure_tem
                                                                 : "none";
   fresh.created_at = fresh.updated_at = now;
   const auto find_or_insert = [&fresh, &t, &who, now](registry::store& s) {
-    auto found = registry::find_or_insert_installation(s, fresh, [&](registry::store& st, registry::installation& existing) -> result<void> {
-      // The url installed with another auth_type is a duplicate; one of ours
-      // (by hand or from another template) becomes the template's.
-      if (existing.auth_type != fresh.auth_type) return errc::already_exists;
-      if (existing.template_id == t.id) return {};
-      if (auto adopted = st.set_template_id(existing.id, t.id); !adopted) return adopted;
-      existing.template_id = t.id;
-      registry::store_audit_event(st, registry::make_audit_event(who.user_id, who.environment_id, existing.id, registry::audit_installation_changed,
+    auto found = registry::find_or_insert_installation(
+        s, fresh, [&](registry::store& st, registry::installation& existing) -> result<void> {
+          // The url installed with another auth_type is a duplicate; one of ours
+          // (by hand or from another template) becomes the template's.
+          if (existing.auth_type != fresh.auth_type) return errc::already_exists;
+          if (existing.template_id == t.id) return {};
+          if (auto adopted = st.set_template_id(existing.id, t.id); !adopted) return adopted;
+          existing.template_id = t.id;
+          registry::store_audit_event(
+              st, registry::make_audit_event(who.user_id, who.environment_id, existing.id,
+                                             registry::audit_installation_changed,
                                              json::object{{"fields", json::array{"template_id"}}}, now));
-      return {};
-    });
+          return {};
+        });
     if (found.inserted) {
-      registry::store_audit_event(s, registry::make_audit_event(who.user_id, who.environment_id, fresh.id, registry::audit_installation_created,
-                                            registry::installation_created_detail(fresh, "install_template"), now));
+      registry::store_audit_event(
+          s, registry::make_audit_event(who.user_id, who.environment_id, fresh.id, registry::audit_installation_created,
+                                        registry::installation_created_detail(fresh, "install_template"), now));
     }
     return found;
   };

@@ -35,7 +35,7 @@ struct flow_options {
   std::optional<oauth::client_credentials> client;
   std::string client_source;  // "template" or "user" when `client` is set
   std::string install_source = "posthog";
-  std::string callback_url;   // posthog_code_callback_url, checked already
+  std::string callback_url;  // posthog_code_callback_url, checked already
 };
 
 // posthog_code_callback_url may be posthog-code:, array: or loopback http.
@@ -46,10 +46,8 @@ std::optional<net::api_error> check_callback_url(const std::string& url);
 // registration unless cached, then a new state. Answers the redirect_url.
 // On failure a row created by the caller (`created_now`) is removed and the
 // error says what failed (400).
-boost::asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(const api_context& ctx,
-                                                                             const caller& who,
-                                                                             registry::installation inst,
-                                                                             bool created_now, flow_options options);
+boost::asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(
+    const api_context& ctx, const caller& who, registry::installation inst, bool created_now, flow_options options);
 
 // The caller's installation of the template's url: the existing one, else a
 // new row (template_id set, auth_type the template's; created_now = true).

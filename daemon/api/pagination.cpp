@@ -40,7 +40,7 @@ std::variant<registry::page, net::api_error> read_page(const route& r) {
     if (key == "limit") {
       if (!value || *value == 0 || *value > max_page_limit) {
         return net::validation_error("limit", "invalid",
-                                "limit must be an integer from 1 to " + std::to_string(max_page_limit) + ".");
+                                     "limit must be an integer from 1 to " + std::to_string(max_page_limit) + ".");
       }
       p.limit = *value;
     } else {

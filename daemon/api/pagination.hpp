@@ -10,8 +10,8 @@
 #pragma once
 
 #include "daemon/api/context.hpp"
-#include "net/api_error.hpp"
 #include "daemon/router.hpp"
+#include "net/api_error.hpp"
 #include "registry/store.hpp"
 
 #include <boost/json/array.hpp>

@@ -35,8 +35,7 @@ const boost::json::value* field_reader::present(std::string_view name) {
   return value;
 }
 
-std::optional<std::string> field_reader::string(std::string_view name, std::size_t max_length,
-                                                bool allow_blank) {
+std::optional<std::string> field_reader::string(std::string_view name, std::size_t max_length, bool allow_blank) {
   const auto* value = present(name);
   if (!value) return std::nullopt;
   if (!value->is_string()) {
@@ -49,12 +48,12 @@ std::optional<std::string> field_reader::string(std::string_view name, std::size
     return std::nullopt;
   }
   // Length in characters (code points), as the API documents it.
-  const auto chars = static_cast<std::size_t>(std::count_if(
-      text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+  const auto chars = static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  }));
   if (chars > max_length) {
     fail(net::validation_error(std::string(name), "max_length",
-                          "Ensure this field has no more than " + std::to_string(max_length) +
-                              " characters."));
+                               "Ensure this field has no more than " + std::to_string(max_length) + " characters."));
     return std::nullopt;
   }
   return text;
@@ -64,8 +63,8 @@ std::optional<std::string> field_reader::credential(std::string_view name, std::
   auto text = string(name, max_length);
   if (text && std::any_of(text->begin(), text->end(), [](char c) { return is_control_char(c); })) {
     fail(net::validation_error(std::string(name), "invalid",
-                          "Must not contain control characters (line breaks, tabs, NUL or DEL): it is sent in an "
-                          "HTTP header."));
+                               "Must not contain control characters (line breaks, tabs, NUL or DEL): it is sent in an "
+                               "HTTP header."));
     return std::nullopt;
   }
   return text;
@@ -90,8 +89,7 @@ std::optional<std::string> field_reader::choice(std::string_view name,
     return std::string(value->as_string());
   }
   const std::string shown = value->is_string() ? std::string(value->as_string()) : "value";
-  fail(net::validation_error(std::string(name), "invalid_choice",
-                        "\"" + shown + "\" is not a valid choice."));
+  fail(net::validation_error(std::string(name), "invalid_choice", "\"" + shown + "\" is not a valid choice."));
   return std::nullopt;
 }
 

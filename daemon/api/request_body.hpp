@@ -34,12 +34,10 @@ class field_reader {
   // can carry.
   std::optional<std::string> credential(std::string_view name, std::size_t max_length);
 
-  std::optional<std::string> string(std::string_view name, std::size_t max_length,
-                                    bool allow_blank = true);
+  std::optional<std::string> string(std::string_view name, std::size_t max_length, bool allow_blank = true);
   std::optional<bool> boolean(std::string_view name);
   // A string that must be one of `choices`.
-  std::optional<std::string> choice(std::string_view name,
-                                    std::initializer_list<std::string_view> choices);
+  std::optional<std::string> choice(std::string_view name, std::initializer_list<std::string_view> choices);
 
   // Records a problem unless one is recorded already.
   void fail(net::api_error e);

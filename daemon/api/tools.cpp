@@ -1,15 +1,15 @@
 #include "daemon/api/tools.hpp"
 
 #include "common/ids.hpp"
-#include "registry/audit.hpp"
 #include "common/text.hpp"
+#include "daemon/api/request_body.hpp"
 #include "net/api_error.hpp"
 #include "proxy/installation_cache.hpp"
-#include "proxy/relay.hpp"
-#include "proxy/tool_sync.hpp"
-#include "daemon/api/request_body.hpp"
 #include "proxy/json_text.hpp"
 #include "proxy/mcp_client.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/tool_sync.hpp"
+#include "registry/audit.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -71,7 +71,7 @@ asio::awaitable<net::http_response> list(const api_context& ctx, const caller& w
 // audit record in one trip to the store; the cache forgets the installation
 // so the very next proxied request enforces the new state.
 asio::awaitable<net::http_response> set_approval(const api_context& ctx, const caller& who, const route& r,
-                                            const net::http_request& req) {
+                                                 const net::http_request& req) {
   auto body = parse_json_object(req.body);
   if (auto* e = std::get_if<net::api_error>(&body)) co_return e->to_response();
   field_reader fields(std::get<json::object>(body));
@@ -81,7 +81,7 @@ asio::awaitable<net::http_response> set_approval(const api_context& ctx, const c
   for (const auto& member : std::get<json::object>(body)) {
     if (member.key() != "approval_state") {
       fields.fail(net::validation_error(std::string(member.key()), "read_only",
-                                   "This field cannot be changed; only approval_state may be updated."));
+                                        "This field cannot be changed; only approval_state may be updated."));
     }
   }
   if (fields.error()) co_return fields.error()->to_response();
@@ -100,9 +100,9 @@ asio::awaitable<net::http_response> set_approval(const api_context& ctx, const c
     }
     // The change and its audit record in one transaction: never one without the other.
     const auto audit = [&](const registry::tool& before) {
-      return registry::make_audit_event(who.user_id, who.environment_id, r.installation_id,
-                                        registry::audit_tool_approval_changed,
-                                        json::object{{"from", before.approval_state}, {"to", *state}}, now, r.tool_name);
+      return registry::make_audit_event(
+          who.user_id, who.environment_id, r.installation_id, registry::audit_tool_approval_changed,
+          json::object{{"from", before.approval_state}, {"to", *state}}, now, r.tool_name);
     };
     out.before = s.set_tool_approval(r.installation_id, r.tool_name, *state, now, audit);
     if (!out.before) {
@@ -135,10 +135,11 @@ asio::awaitable<net::http_response> refresh(const api_context& ctx, const caller
   if (!ok) co_return net::storage_unavailable(errc::store_failure).to_response();
   if (!entry) co_return net::not_found().to_response();
   if (!entry->inst.is_enabled) {
-    co_return net::api_error{400, "invalid_request", "disabled", "Installation is disabled", std::nullopt}.to_response();
+    co_return net::api_error{400, "invalid_request", "disabled", "Installation is disabled", std::nullopt}
+        .to_response();
   }
   const net::api_error upstream_failed{502, "server_error", "upstream_error",
-                                  "Could not refresh tools from the upstream MCP server", std::nullopt};
+                                       "Could not refresh tools from the upstream MCP server", std::nullopt};
   if (!entry->upstream) {
     spdlog::warn("installation {}: refresh refused: URL not allowed: {}", entry->inst.id, entry->url_refusal);
     co_return upstream_failed.to_response();
@@ -168,7 +169,7 @@ json::object tool_json(const registry::tool& t) {
 }
 
 asio::awaitable<net::http_response> handle_tools(const api_context& ctx, const caller& who, const route& r,
-                                            const net::http_request& req) {
+                                                 const net::http_request& req) {
   if (r.resource == resource::tools) co_return co_await list(ctx, who, r);
   if (r.resource == resource::tools_refresh && req.method == "POST") co_return co_await refresh(ctx, who, r);
   co_return co_await set_approval(ctx, who, r, req);  // PATCH .../tools/{name}, "refresh" included

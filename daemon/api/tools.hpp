@@ -25,7 +25,7 @@
 namespace mcpgate::daemon::api {
 
 boost::asio::awaitable<net::http_response> handle_tools(const api_context& ctx, const caller& who, const route& r,
-                                                   const net::http_request& req);
+                                                        const net::http_request& req);
 
 // The tool object as the API shows it.
 boost::json::object tool_json(const registry::tool& t);

@@ -48,7 +48,7 @@ class splitmix {
 }  // namespace mcpgate::fuzz
 
 // Aborts with the condition's text when it does not hold.
-#define FUZZ_CHECK(cond)                                                   \
-  do {                                                                     \
+#define FUZZ_CHECK(cond)                                                    \
+  do {                                                                      \
     if (!(cond)) ::mcpgate::fuzz::oracle_failed(#cond, __FILE__, __LINE__); \
   } while (0)

@@ -166,12 +166,8 @@ void check_refusal(std::string_view body, proxy::inspect_error why) {
       break;
     // The inspector stops at the first thing it refuses, so what follows
     // may be anything: the DOM confirms the reason only when it is JSON.
-    case proxy::inspect_error::not_object_or_array:
-      FUZZ_CHECK(!dom || (!dom->is_object() && !dom->is_array()));
-      break;
-    case proxy::inspect_error::empty_batch:
-      FUZZ_CHECK(!dom || (dom->is_array() && dom->get_array().empty()));
-      break;
+    case proxy::inspect_error::not_object_or_array: FUZZ_CHECK(!dom || (!dom->is_object() && !dom->is_array())); break;
+    case proxy::inspect_error::empty_batch: FUZZ_CHECK(!dom || (dom->is_array() && dom->get_array().empty())); break;
     case proxy::inspect_error::batch_element_not_object: {
       bool found = false;
       if (dom && dom->is_array()) {
@@ -333,9 +329,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(!m.tool_name.has_value());
     }
     switch (e.id) {
-      case proxy::id_kind::string:
-        FUZZ_CHECK(json::string(m.id_text) == e.id_value->get_string());
-        break;
+      case proxy::id_kind::string: FUZZ_CHECK(json::string(m.id_text) == e.id_value->get_string()); break;
       case proxy::id_kind::number: {
         // The number exactly as written: it reads back as the same number.
         // (Boost.JSON 1.81 reads some numbers, such as 0e3091, as NaN, which

@@ -221,10 +221,9 @@ void check_authorization_url(std::string_view text) {
   FUZZ_CHECK(u.has_value());
   std::vector<std::pair<std::string, std::string>> tail;
   for (const auto& p : u->encoded_params()) tail.emplace_back(p.key.decode(), p.has_value ? p.value.decode() : "");
-  std::vector<std::pair<std::string, std::string>> want{{"response_type", "code"}, {"client_id", r.client_id},
-                                                        {"redirect_uri", r.redirect_uri}, {"state", r.state},
-                                                        {"code_challenge", r.code_challenge},
-                                                        {"code_challenge_method", "S256"}};
+  std::vector<std::pair<std::string, std::string>> want{
+      {"response_type", "code"}, {"client_id", r.client_id},           {"redirect_uri", r.redirect_uri},
+      {"state", r.state},        {"code_challenge", r.code_challenge}, {"code_challenge_method", "S256"}};
   if (!r.resource.empty()) want.emplace_back("resource", r.resource);
   if (!r.scope.empty()) want.emplace_back("scope", r.scope);
   FUZZ_CHECK(tail.size() >= want.size());
@@ -260,8 +259,8 @@ void check_form(std::string_view text) {
   const std::string body = oauth::form_encode(fields);
   // Only unreserved characters, '%', '=' and '&' are written.
   for (const char c : body) {
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '.' || c == '_' || c == '~';
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                            c == '.' || c == '_' || c == '~';
     FUZZ_CHECK(unreserved || c == '%' || c == '=' || c == '&');
   }
   // Split and decoded, it gives the fields back.

@@ -105,8 +105,8 @@ void check_bounds(const read_buffer& buffer, const client& peer, const net::http
 
 // connection::read_request(): parse what is buffered, drop what was used,
 // read more while the parser needs it; the peer closing ends the message.
-error_code read_request(net::request_reader& parser, read_buffer& buffer, client& peer,
-                        const net::http_request& req, bool whole_message) {
+error_code read_request(net::request_reader& parser, read_buffer& buffer, client& peer, const net::http_request& req,
+                        bool whole_message) {
   error_code ec;
   for (;;) {
     const std::size_t used = parser.parse(buffer.data(), whole_message, ec);
@@ -173,7 +173,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // No admit() here: an "Expect: 100-continue" request gets its go-ahead.
     if (!ec && !parser.is_done()) ec = read_request(parser, buffer, peer, req, true);
     if (header_accepted) check_header(req, parser.version());  // the views are still good
-    if (ec) break;  // refused (or cut short): the connection closes
+    if (ec) break;                                             // refused (or cut short): the connection closes
 
     FUZZ_CHECK(parser.is_done());
     FUZZ_CHECK(req.body.size() <= limits.max_body_bytes);

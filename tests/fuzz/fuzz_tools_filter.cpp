@@ -34,7 +34,8 @@ constexpr std::size_t filter_max_depth = 4096;
 
 bool hidden(std::string_view name) {
   if (name.starts_with("ok_")) return false;
-  if (name.starts_with("no_") || name.starts_with("gone_") || name.find("secret") != std::string_view::npos) return true;
+  if (name.starts_with("no_") || name.starts_with("gone_") || name.find("secret") != std::string_view::npos)
+    return true;
   return mcpgate::fuzz::fnv1a(name) % 3 == 0;
 }
 

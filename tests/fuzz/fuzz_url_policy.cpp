@@ -46,17 +46,19 @@ using v4_bytes = std::array<std::uint8_t, 4>;
 using v6_bytes = std::array<std::uint8_t, 16>;
 
 bool in_v4(const v4_bytes& a, std::uint32_t network, unsigned bits) {
-  const std::uint32_t value = (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) |
-                              (std::uint32_t{a[2]} << 8) | std::uint32_t{a[3]};
+  const std::uint32_t value = (std::uint32_t{a[0]} << 24) | (std::uint32_t{a[1]} << 16) | (std::uint32_t{a[2]} << 8) |
+                              std::uint32_t{a[3]};
   const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t{0} << (32 - bits);
   return (value & mask) == (network & mask);
 }
 
-constexpr std::uint32_t v4(unsigned a, unsigned b, unsigned c, unsigned d) { return (a << 24) | (b << 16) | (c << 8) | d; }
+constexpr std::uint32_t v4(unsigned a, unsigned b, unsigned c, unsigned d) {
+  return (a << 24) | (b << 16) | (c << 8) | d;
+}
 
 address_class classify_v4(const v4_bytes& a) {
   if (in_v4(a, v4(169, 254, 169, 254), 32) || in_v4(a, v4(100, 100, 100, 200), 32)) return address_class::metadata;
-  if (in_v4(a, v4(0, 0, 0, 0), 8)) return address_class::never;          // unspecified, "this network"
+  if (in_v4(a, v4(0, 0, 0, 0), 8)) return address_class::never;           // unspecified, "this network"
   if (in_v4(a, v4(255, 255, 255, 255), 32)) return address_class::never;  // broadcast
   if (in_v4(a, v4(224, 0, 0, 0), 4)) return address_class::never;         // multicast
   if (in_v4(a, v4(127, 0, 0, 0), 8) || in_v4(a, v4(10, 0, 0, 0), 8) || in_v4(a, v4(172, 16, 0, 0), 12) ||
@@ -75,7 +77,9 @@ bool in_v6(const v6_bytes& a, const v6_bytes& prefix, unsigned bits) {
   return true;
 }
 
-v4_bytes v4_at(const v6_bytes& a, std::size_t offset) { return {a[offset], a[offset + 1], a[offset + 2], a[offset + 3]}; }
+v4_bytes v4_at(const v6_bytes& a, std::size_t offset) {
+  return {a[offset], a[offset + 1], a[offset + 2], a[offset + 3]};
+}
 
 address_class classify_v6(const v6_bytes& a) {
   const v6_bytes zero{};
@@ -91,7 +95,7 @@ address_class classify_v6(const v6_bytes& a) {
   if (in_v6(a, v6_bytes{0xff}, 8)) return address_class::never;
   v6_bytes mapped{};
   mapped[10] = mapped[11] = 0xff;
-  if (in_v6(a, mapped, 96) || in_v6(a, zero, 96)) return classify_v4(v4_at(a, 12));  // mapped, compatible
+  if (in_v6(a, mapped, 96) || in_v6(a, zero, 96)) return classify_v4(v4_at(a, 12));      // mapped, compatible
   if (in_v6(a, v6_bytes{0x00, 0x64, 0xff, 0x9b}, 96)) return classify_v4(v4_at(a, 12));  // NAT64
   if (in_v6(a, v6_bytes{0x20, 0x02}, 16)) return classify_v4(v4_at(a, 2));               // 6to4
   return address_class::public_use;
@@ -158,7 +162,9 @@ net::ssrf_policy named_hosts_policy() {
 
 void check_url(std::string_view url) {
   const auto classes = url_classes(url);
-  const auto admitted_by = [&](const net::ssrf_policy& p) { return static_cast<bool>(net::check_upstream_url(url, p)); };
+  const auto admitted_by = [&](const net::ssrf_policy& p) {
+    return static_cast<bool>(net::check_upstream_url(url, p));
+  };
 
   for (const auto& policy : {strict_policy(), named_hosts_policy()}) {
     if (!admitted_by(policy)) continue;

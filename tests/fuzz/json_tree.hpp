@@ -25,9 +25,9 @@ namespace mcpgate::fuzz {
 struct json_node {
   enum class kind { object, array, string, number, boolean, null };
   kind type = kind::null;
-  std::string text;                // string: decoded; number: as written; boolean: "true"/"false"
-  std::vector<std::string> keys;   // object: one per member, in order, duplicates kept
-  std::vector<json_node> children; // object: the members' values; array: the elements
+  std::string text;                 // string: decoded; number: as written; boolean: "true"/"false"
+  std::vector<std::string> keys;    // object: one per member, in order, duplicates kept
+  std::vector<json_node> children;  // object: the members' values; array: the elements
 
   bool operator==(const json_node&) const = default;
 };

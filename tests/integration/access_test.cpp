@@ -24,8 +24,8 @@ BOOST_AUTO_TEST_CASE(a_request_without_a_key_is_401_not_authenticated) {
     BOOST_TEST(is_error(nobody.send("POST", p1, R"({"url":"https://x.example.com/"})", headers), 401,
                         "authentication_error", "not_authenticated"));
     BOOST_TEST(is_error(nobody.send("GET", item, "", headers), 401, "authentication_error", "not_authenticated"));
-    BOOST_TEST(is_error(nobody.send("PATCH", item, R"({"display_name":"x"})", headers), 401,
-                        "authentication_error", "not_authenticated"));
+    BOOST_TEST(is_error(nobody.send("PATCH", item, R"({"display_name":"x"})", headers), 401, "authentication_error",
+                        "not_authenticated"));
     BOOST_TEST(is_error(nobody.send("DELETE", item, "", headers), 401, "authentication_error", "not_authenticated"));
   };
   BOOST_TEST_CONTEXT("no Authorization header") { check({}); }

@@ -29,8 +29,7 @@ const std::string e3_events = "/api/environments/3/mcp_audit_events";
 
 const std::string upstream_key = "sk-upstream-SECRET-4711";
 
-const header_list json_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 mcp_tool named(std::string name) {
   mcp_tool t;
@@ -65,7 +64,8 @@ boost::test_tools::assertion_result is_audit_event(const json::value& v) {
   if (string_of(o, "event_type").empty()) return fail("no event_type");
   if (string_of(o, "installation_id").empty()) return fail("no installation_id");
   const json::value& tool = o.at("tool_name");
-  if (!tool.is_null() && !(tool.is_string() && !tool.as_string().empty())) return fail("tool_name neither null nor a name");
+  if (!tool.is_null() && !(tool.is_string() && !tool.as_string().empty()))
+    return fail("tool_name neither null nor a name");
   if (!o.at("detail").is_object()) return fail("detail is not an object");
   if (!o.at("user_id").is_int64() || o.at("user_id").as_int64() <= 0) return fail("user_id is not a positive integer");
   if (!is_iso_time(o.at("created_at"))) return fail("created_at is not an ISO 8601 UTC time");
@@ -128,7 +128,8 @@ struct audit_fixture : gateway {
   }
 
   void set_state(const std::string& installation_id, const std::string& tool, std::string_view state) {
-    const reply r = alice.patch(item_of(e1, installation_id) + "/tools/" + tool, json::object{{"approval_state", state}});
+    const reply r = alice.patch(item_of(e1, installation_id) + "/tools/" + tool,
+                                json::object{{"approval_state", state}});
     BOOST_TEST_REQUIRE(r.status == 200u, r);
   }
 
@@ -155,17 +156,22 @@ struct template_upstreams {
 
 gateway_options template_options(const template_upstreams& u) {
   gateway_options o = proxy_options();
-  o.extra_yaml = "templates:\n"
-                 "  - id: keyed\n"
-                 "    name: Keyed Service\n"
-                 "    url: \"" + u.keyed.url("/mcp") + "\"\n"
-                 "    auth_type: api_key\n"
-                 "    category: dev\n"
-                 "  - id: nometa\n"
-                 "    name: No Metadata\n"
-                 "    url: \"" + u.nometa.url("/mcp") + "\"\n"
-                 "    auth_type: oauth\n"
-                 "    category: data\n";
+  o.extra_yaml =
+      "templates:\n"
+      "  - id: keyed\n"
+      "    name: Keyed Service\n"
+      "    url: \"" +
+      u.keyed.url("/mcp") +
+      "\"\n"
+      "    auth_type: api_key\n"
+      "    category: dev\n"
+      "  - id: nometa\n"
+      "    name: No Metadata\n"
+      "    url: \"" +
+      u.nometa.url("/mcp") +
+      "\"\n"
+      "    auth_type: oauth\n"
+      "    category: data\n";
   return o;
 }
 
@@ -187,9 +193,8 @@ BOOST_FIXTURE_TEST_SUITE(installation_events, audit_fixture)
 
 BOOST_AUTO_TEST_CASE(create_patch_and_delete_are_recorded_with_their_details_and_no_secret) {
   const std::int64_t start = now_micros();
-  const json::object one =
-      create_installation(alice, e1, json::object{{"url", "https://one.example.com/mcp"}, {"auth_type", "none"},
-                                                  {"display_name", "One"}});
+  const json::object one = create_installation(
+      alice, e1, json::object{{"url", "https://one.example.com/mcp"}, {"auth_type", "none"}, {"display_name", "One"}});
   const std::string one_id = id_of(one);
   // install_custom with a key, whose tools sync fails (nothing listens).
   const std::string keyed_id =
@@ -255,17 +260,17 @@ BOOST_AUTO_TEST_CASE(create_patch_and_delete_are_recorded_with_their_details_and
                                                 {"template_id", nullptr},
                                                 {"source", "install_custom"}}));
   BOOST_TEST(string_of(got[4], "installation_id") == one_id);
-  BOOST_TEST(detail_of(got[4]) == (json::object{{"auth_type", "none"},
-                                                {"display_name", "One"},
-                                                {"template_id", nullptr},
-                                                {"source", "create"}}));
+  BOOST_TEST(
+      detail_of(got[4]) ==
+      (json::object{{"auth_type", "none"}, {"display_name", "One"}, {"template_id", nullptr}, {"source", "create"}}));
   // Nothing else was written: the projects twin reads the same records.
   BOOST_TEST(events(alice, p1_events) == got);
 }
 
 BOOST_AUTO_TEST_CASE(a_duplicate_create_records_nothing) {
   create_url(alice, e1, "https://one.example.com/mcp");
-  BOOST_TEST(is_validation_error(alice.post(e1, json::object{{"url", "https://one.example.com/mcp"}}), "unique", "url"));
+  BOOST_TEST(is_validation_error(alice.post(e1, json::object{{"url", "https://one.example.com/mcp"}}), "unique",
+                                 "url"));
   BOOST_TEST(alice.post(e1, json::object{{"url", "ftp://one.example.com/mcp"}}).status == 400u);
   BOOST_TEST(types_of(events(alice, e1_events)) == (std::vector<std::string>{"installation_created"}),
              boost::test_tools::per_element());
@@ -298,9 +303,8 @@ BOOST_AUTO_TEST_CASE(install_template_records_the_creation_and_a_replaced_key_wi
   BOOST_TEST(listed.body.find(first_key) == std::string::npos, listed.body);
   BOOST_TEST(listed.body.find(second_key) == std::string::npos, listed.body);
   const json::array got = results_of(page_of(listed));
-  const std::vector<std::string> expected_types{"installation_deleted", "installation_created",
-                                                "installation_deleted", "installation_created",
-                                                "installation_changed", "installation_created"};
+  const std::vector<std::string> expected_types{"installation_deleted", "installation_created", "installation_deleted",
+                                                "installation_created", "installation_changed", "installation_created"};
   BOOST_TEST_REQUIRE(types_of(got) == expected_types, boost::test_tools::per_element());
 
   BOOST_TEST(string_of(got[5], "installation_id") == keyed_id);
@@ -430,7 +434,7 @@ BOOST_AUTO_TEST_CASE(a_call_the_upstream_never_answers_is_recorded_with_its_erro
 
   const json::array got = events(alice, e1_events + "?installation_id=" + id);
   BOOST_TEST_REQUIRE(types_of(got) == (std::vector<std::string>{"tool_call_forwarded", "tool_approval_changed",
-                                                                 "installation_created"}),
+                                                                "installation_created"}),
                      boost::test_tools::per_element());
   BOOST_TEST(string_of(got[0], "tool_name") == "deploy");
   const json::object& detail = detail_of(got[0]);
@@ -475,7 +479,8 @@ BOOST_AUTO_TEST_CASE(limit_offset_links_and_count_walk_the_records_newest_first)
     if (page.at("next").is_null()) break;
     target = target_of_link(page.at("next"), base_url());
   }
-  BOOST_TEST(pages == (std::vector<std::string>{base + "?limit=3", base + "?limit=3&offset=3", base + "?limit=3&offset=6"}),
+  BOOST_TEST(pages ==
+                 (std::vector<std::string>{base + "?limit=3", base + "?limit=3&offset=3", base + "?limit=3&offset=6"}),
              boost::test_tools::per_element());
   BOOST_TEST(seen == newest_first, boost::test_tools::per_element());
 
@@ -484,7 +489,8 @@ BOOST_AUTO_TEST_CASE(limit_offset_links_and_count_walk_the_records_newest_first)
   BOOST_TEST(results_of(last).size() == 1u);
   BOOST_TEST(string_of(last, "previous") == base_url() + base + "?limit=3&offset=3");
   const json::object middle = page_of(alice.get(e1_events + "?offset=2&limit=3"));
-  BOOST_TEST(ids_of(results_of(middle)) == (std::vector<std::string>(newest_first.begin() + 2, newest_first.begin() + 5)),
+  BOOST_TEST(ids_of(results_of(middle)) ==
+                 (std::vector<std::string>(newest_first.begin() + 2, newest_first.begin() + 5)),
              boost::test_tools::per_element());
   BOOST_TEST(string_of(middle, "next") == base_url() + e1_events + "?limit=3&offset=5");
   BOOST_TEST(string_of(middle, "previous") == base_url() + e1_events + "?limit=3");
@@ -638,7 +644,8 @@ BOOST_AUTO_TEST_CASE(keys_scopes_projects_and_methods_are_refused_as_on_the_othe
   // A key without project:read (the CLI makes none: rewritten in the store).
   const api_key narrow = create_key("alice", "project:read");
   BOOST_TEST_REQUIRE(gateway_db(data_dir(), gateway_db::access::read_write)
-                         .execute("UPDATE api_keys SET scopes = ?1 WHERE id = ?2", {"feature_flag:read", narrow.id}) == 1,
+                             .execute("UPDATE api_keys SET scopes = ?1 WHERE id = ?2",
+                                      {"feature_flag:read", narrow.id}) == 1,
                      "no key " << narrow.id);
   api_client narrow_client = client(narrow);
   const reply refused = narrow_client.get(e1_events);

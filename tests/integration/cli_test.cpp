@@ -3,7 +3,6 @@
 
 #include <boost/test/unit_test.hpp>
 
-
 using namespace mcpgate::it;
 
 namespace {
@@ -48,13 +47,13 @@ BOOST_AUTO_TEST_CASE(check_config_accepts_a_valid_file) {
 
 BOOST_AUTO_TEST_CASE(check_config_names_an_unknown_key_by_file_line_and_column) {
   const fs::path bad = root.path() / "bad.yaml";
-  write_file(bad,
-             "data_dir: \"" + data.string() + "\"\n"
-             "server:\n"
-             "  listen: [\"127.0.0.1:0\"]\n"
-             "  bogus: 1\n"
-             "projects:\n"
-             "  - { id: 1, name: One, colour: red }\n");
+  write_file(bad, "data_dir: \"" + data.string() +
+                      "\"\n"
+                      "server:\n"
+                      "  listen: [\"127.0.0.1:0\"]\n"
+                      "  bogus: 1\n"
+                      "projects:\n"
+                      "  - { id: 1, name: One, colour: red }\n");
   const command_result r = run_mcpgate({"check-config", bad.string()});
   BOOST_TEST(r.exit_code == 1, r);
   BOOST_TEST(mentions(r, bad.string() + ":4:3: unknown key 'bogus'"), r);
@@ -108,8 +107,8 @@ BOOST_AUTO_TEST_CASE(keys_create_rejects_bad_scopes_and_unknown_projects) {
       BOOST_TEST(r.out.find("mcpg_") == std::string::npos, r);
     }
   }
-  const command_result r = run_mcpgate(
-      {"keys", "create", "--config", config.string(), "--user", "alice", "--scopes", "*", "--projects", "99"});
+  const command_result r = run_mcpgate({"keys", "create", "--config", config.string(), "--user", "alice", "--scopes",
+                                        "*", "--projects", "99"});
   BOOST_TEST(r.exit_code != 0, r);
   BOOST_TEST(r.out.find("mcpg_") == std::string::npos, r);
 }

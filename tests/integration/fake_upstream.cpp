@@ -65,8 +65,9 @@ std::optional<std::string> recorded_request::header(std::string_view name) const
 }
 
 std::size_t recorded_request::header_count(std::string_view name) const {
-  return static_cast<std::size_t>(
-      std::count_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }));
+  return static_cast<std::size_t>(std::count_if(headers.begin(), headers.end(), [&](const auto& h) {
+    return iequals(h.first, name);
+  }));
 }
 
 std::ostream& operator<<(std::ostream& os, const recorded_request& r) {
@@ -196,7 +197,8 @@ fake_upstream::fake_upstream(fake_upstream_options options) : options_(std::move
   }
   len = sizeof addr;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                   : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) {
     ::close(listen_fd_);
@@ -514,8 +516,7 @@ bool chunked_decoder::feed(std::string_view in, std::string& out) {
         }
         ++i;
         break;
-      case state::done:
-        return true;
+      case state::done: return true;
     }
   }
   return true;
@@ -622,8 +623,7 @@ agent_stream::read_status agent_stream::decode(std::string& out) {
       out += raw_;
       raw_.clear();
       break;
-    case framing::none:
-      return read_status::error;
+    case framing::none: return read_status::error;
   }
   return read_status::data;
 }
@@ -742,8 +742,8 @@ std::string install(api_client& client, const std::string& url, const std::strin
   return id_of(r.object());
 }
 
-std::string install(api_client& client, fake_upstream& upstream, const std::string& url,
-                    const std::string& auth_type, const std::string& api_key) {
+std::string install(api_client& client, fake_upstream& upstream, const std::string& url, const std::string& auth_type,
+                    const std::string& api_key) {
   fake_upstream::handler scripted = upstream.replace_handler([](fake_exchange& ex) {
     ex.respond(503, {{"Content-Type", "text/plain"}, {"Connection", "close"}}, "not an MCP server during install");
     ex.close_connection();

@@ -194,13 +194,13 @@ class fake_upstream {
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
-  handler handler_;                                    // guarded by mu_
-  std::vector<recorded_request> requests_;             // guarded by mu_
-  std::vector<connection_event> events_;               // guarded by mu_
-  std::set<int> open_fds_;                             // guarded by mu_
-  std::vector<std::thread> connection_threads_;        // guarded by mu_
-  std::map<int, steady::time_point> writing_since_;    // guarded by mu_: connection -> start of its write
-  int accepted_ = 0;                                   // guarded by mu_
+  handler handler_;                                  // guarded by mu_
+  std::vector<recorded_request> requests_;           // guarded by mu_
+  std::vector<connection_event> events_;             // guarded by mu_
+  std::set<int> open_fds_;                           // guarded by mu_
+  std::vector<std::thread> connection_threads_;      // guarded by mu_
+  std::map<int, steady::time_point> writing_since_;  // guarded by mu_: connection -> start of its write
+  int accepted_ = 0;                                 // guarded by mu_
 };
 
 // A chunked-transfer decoder fed with raw body bytes.
@@ -264,8 +264,8 @@ class agent_stream {
   read_status decode(std::string& out);
 
   int fd_ = -1;
-  std::string raw_;      // received, not yet consumed
-  std::string pending_;  // decoded body not yet returned as an event
+  std::string raw_;               // received, not yet consumed
+  std::string pending_;           // decoded body not yet returned as an event
   steady::time_point arrived_{};  // when the last body bytes arrived
   enum class framing { none, chunked, length, until_close } framing_ = framing::none;
   std::uint64_t remaining_ = 0;  // framing::length
@@ -306,8 +306,8 @@ std::string install(api_client& client, const std::string& url, const std::strin
 // the installation has no tools), then the test's handler is put back and the
 // records are cleared, so the test sees only its own traffic and connections
 // counted from 1.
-std::string install(api_client& client, fake_upstream& upstream, const std::string& url,
-                    const std::string& auth_type, const std::string& api_key = "");
+std::string install(api_client& client, fake_upstream& upstream, const std::string& url, const std::string& auth_type,
+                    const std::string& api_key = "");
 
 // "/api/environments/1/mcp_server_installations/<id>/proxy" (+ "/").
 std::string proxy_path(const std::string& collection, const std::string& installation_id, bool trailing_slash = true);
@@ -316,6 +316,5 @@ std::string proxy_path(const std::string& collection, const std::string& install
 // {"error": message} (or, with prefix, an "error" starting with message).
 boost::test_tools::assertion_result is_proxy_error(const reply& r, unsigned status, std::string_view message,
                                                    bool prefix = false);
-
 
 }  // namespace mcpgate::it

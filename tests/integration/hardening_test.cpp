@@ -24,8 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -37,8 +37,7 @@ namespace {
 const std::string e1 = environments_collection(1);
 const std::string p1 = projects_collection(1);
 
-const header_list json_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 // "Host: 127.0.0.1:PORT\r\n" and a request line; the rest is the test's.
 std::string head_of(std::string_view method, std::string_view target, std::uint16_t port) {
@@ -107,8 +106,8 @@ BOOST_FIXTURE_TEST_CASE(a_chunk_extension_that_never_ends_is_cut_at_the_header_l
 BOOST_FIXTURE_TEST_CASE(a_trailer_section_that_never_ends_is_cut_at_the_header_limit, default_gateway) {
   const api_key key = create_key("alice", "*");
   agent_stream agent(port());
-  std::string bytes =
-      head_of("POST", p1, port()) + authorized(key.secret) + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n";
+  std::string bytes = head_of("POST", p1, port()) + authorized(key.secret) +
+                      "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n";
   for (int i = 0; i < 2000; ++i) bytes += "X-Trailer-" + std::to_string(i) + ": padding\r\n";  // ~50 KiB, no end
   BOOST_TEST_REQUIRE(agent.send(bytes));
   const auto head = agent.read_head();
@@ -148,7 +147,8 @@ BOOST_FIXTURE_TEST_CASE(transfer_encoding_other_than_chunked_is_400_and_close, d
     BOOST_TEST(outcome.closed_after, "a second answer came after " << te);
   }
   // Exactly "chunked", any case and spacing, still works.
-  const auto fine = send_raw(port(), head_of("GET", "/healthz", port()) + "Transfer-Encoding:  Chunked \r\n\r\n0\r\n\r\n");
+  const auto fine = send_raw(port(),
+                             head_of("GET", "/healthz", port()) + "Transfer-Encoding:  Chunked \r\n\r\n0\r\n\r\n");
   BOOST_TEST_REQUIRE(fine.head.has_value());
   BOOST_TEST(fine.head->status == 200u);
 }
@@ -160,8 +160,8 @@ BOOST_FIXTURE_TEST_CASE(duplicate_host_or_origin_missing_host_and_obs_fold_are_4
            line + host + host + "\r\n",
            line + host + "Host: evil.example\r\n\r\n",
            line + host + "Origin: http://127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n",
-           line + "\r\n",                                     // no Host at all
-           line + host + "X-Folded: a\r\n b\r\n\r\n",          // obs-fold
+           line + "\r\n",                              // no Host at all
+           line + host + "X-Folded: a\r\n b\r\n\r\n",  // obs-fold
            line + "Host: 127.0.0.1:" + std::to_string(port()) + "\r\n\tx\r\n\r\n",
        }) {
     const auto outcome = send_raw(port(), request);
@@ -272,8 +272,8 @@ namespace {
 struct scripted_mcp {
   std::mutex mu;
   std::string tools_result = R"({"tools":[]})";  // the "result" member's text; guarded by mu
-  bool sse = false;                               // guarded by mu
-  std::string broken_answer;                      // when set, the whole tools/list body; guarded by mu
+  bool sse = false;                              // guarded by mu
+  std::string broken_answer;                     // when set, the whole tools/list body; guarded by mu
 
   void serve(fake_exchange& ex) {
     const auto& req = ex.request();
@@ -302,7 +302,8 @@ struct scripted_mcp {
     std::string result = "{}";
     std::lock_guard lock(mu);
     if (method == "initialize") {
-      result = R"({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}})";
+      result =
+          R"({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}})";
     } else if (method == "tools/list") {
       result = tools_result;
     } else if (method == "tools/call") {
@@ -319,8 +320,7 @@ struct scripted_mcp {
 };
 
 struct proxy_edges : gateway {
-  proxy_edges()
-      : gateway(proxy_options()), key(create_key("alice", "*")), alice(client(key)) {
+  proxy_edges() : gateway(proxy_options()), key(create_key("alice", "*")), alice(client(key)) {
     upstream.on_request([this](fake_exchange& ex) { mcp.serve(ex); });
   }
 
@@ -425,7 +425,8 @@ BOOST_FIXTURE_TEST_CASE(a_call_with_lone_surrogates_is_judged_by_its_exact_name,
   // "x\ufffd" approved; "x\ud800" (another tool to the upstream's parser) not.
   set_state("x%EF%BF%BD", "approved");
   set_state("x%ED%A0%80", "do_not_use");
-  const reply ok = rpc(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x\ufffd","arguments":{"t":"\ud83d"}}})");
+  const reply ok =
+      rpc(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x\ufffd","arguments":{"t":"\ud83d"}}})");
   BOOST_TEST(ok.status == 200u, ok);
   BOOST_TEST(ok.body.find("called") != std::string::npos, ok);
   const reply blocked = rpc(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x\ud800"}})");
@@ -438,13 +439,18 @@ BOOST_FIXTURE_TEST_CASE(a_call_with_lone_surrogates_is_judged_by_its_exact_name,
 
 BOOST_FIXTURE_TEST_CASE(api_keys_with_control_characters_are_refused_when_stored, proxy_edges) {
   const std::int64_t before = count_of(alice, e1);
-  for (const std::string& bad : {std::string("a\r\nX-Evil: 1"), std::string("a\nb"), std::string("a\rb"),
-                                std::string("a\0b", 3), std::string("a\x0b" "b"), std::string("a\x7f" "b"),
-                                std::string("a\tb")}) {
-    const reply r = alice.post(e1 + "/install_custom", json::object{{"name", "X"},
-                                                                    {"url", upstream.url("/k" + std::to_string(bad.size()))},
-                                                                    {"auth_type", "api_key"},
-                                                                    {"api_key", bad}});
+  for (const std::string& bad :
+       {std::string("a\r\nX-Evil: 1"), std::string("a\nb"), std::string("a\rb"), std::string("a\0b", 3),
+        std::string("a\x0b"
+                    "b"),
+        std::string("a\x7f"
+                    "b"),
+        std::string("a\tb")}) {
+    const reply r = alice.post(e1 + "/install_custom",
+                               json::object{{"name", "X"},
+                                            {"url", upstream.url("/k" + std::to_string(bad.size()))},
+                                            {"auth_type", "api_key"},
+                                            {"api_key", bad}});
     BOOST_TEST(is_validation_error(r, "invalid", "api_key"), hex(bad));
   }
   BOOST_TEST(count_of(alice, e1) == before);
@@ -558,7 +564,8 @@ BOOST_AUTO_TEST_CASE(a_key_rate_is_off_by_default_and_follows_a_reload) {
   limited gw(with(""));
   for (int i = 0; i < 20; ++i) BOOST_TEST_REQUIRE(gw.alice.get(e1).status == 200u);
   // Turned on by a reload: the management API throttles as DRF does.
-  write_file(gw.config_path(), config_yaml(gw.data_dir(), with("rate_limits: { per_key: { requests_per_second: 0.1, burst: 1 } }\n")));
+  write_file(gw.config_path(),
+             config_yaml(gw.data_dir(), with("rate_limits: { per_key: { requests_per_second: 0.1, burst: 1 } }\n")));
   gw.process().send_signal(SIGHUP);
   BOOST_TEST_REQUIRE(gw.process().wait_for_stderr("config reload #1 applied", io_deadline));
   BOOST_TEST(gw.alice.get(e1).status == 200u);
@@ -595,7 +602,8 @@ BOOST_AUTO_TEST_CASE(beyond_the_upstream_cap_new_work_is_shed_with_503) {
   BOOST_TEST_REQUIRE(first.send(raw_request("POST", proxy_path(e1, id), gw.port(), gw.key.secret, json_headers,
                                             R"({"jsonrpc":"2.0","id":1,"method":"ping"})")));
   BOOST_TEST_REQUIRE(upstream.wait_for_requests(1, io_deadline));
-  const reply shed = gw.alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","id":2,"method":"ping"})", json_headers);
+  const reply shed = gw.alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","id":2,"method":"ping"})",
+                                   json_headers);
   BOOST_TEST(is_proxy_error(shed, 503, "The gateway is overloaded; try again shortly"), shed);
   BOOST_TEST(shed.header("Retry-After") == "1");
   {
@@ -628,7 +636,8 @@ BOOST_AUTO_TEST_CASE(bodies_over_the_memory_budget_are_shed_with_503) {
       ex.respond_json(200, R"({"jsonrpc":"2.0","id":1,"result":{}})");
     }
   });
-  const reply shed = gw.alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","id":1,"method":"big"})", json_headers);
+  const reply shed = gw.alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","id":1,"method":"big"})",
+                                   json_headers);
   BOOST_TEST(is_proxy_error(shed, 503, "The gateway is overloaded; try again shortly"), shed);
   BOOST_TEST(shed.header("Retry-After") == "1");
   // A request body over the budget (within max_body_bytes): shed, closed.

@@ -13,9 +13,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,8 +24,8 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
-#include <variant>
 #include <stdexcept>
+#include <variant>
 
 extern char** environ;
 
@@ -254,11 +254,13 @@ daemon_process::~daemon_process() {
 void daemon_process::drain() {
   // No deadline needed: the pipes close when the child exits, and the owner
   // kills the child before joining this thread.
-  pump_pipes(out_fd_, err_fd_, [] { return -1; }, [this](int index, std::string_view data) {
-    std::lock_guard lock(mu_);
-    (index == 0 ? out_ : err_).append(data);
-    changed_.notify_all();
-  });
+  pump_pipes(
+      out_fd_, err_fd_, [] { return -1; },
+      [this](int index, std::string_view data) {
+        std::lock_guard lock(mu_);
+        (index == 0 ? out_ : err_).append(data);
+        changed_.notify_all();
+      });
   std::lock_guard lock(mu_);
   eof_ = true;
   changed_.notify_all();
@@ -414,8 +416,7 @@ http_connection::close_outcome http_connection::wait_for_close(std::chrono::mill
   const auto saved = timeout_;
   timeout_ = within;
   std::size_t n = 0;
-  const error_code ec = run(
-      [&](auto handler) { stream_.async_read_some(buffer_.prepare(1024), handler); }, &n);
+  const error_code ec = run([&](auto handler) { stream_.async_read_some(buffer_.prepare(1024), handler); }, &n);
   timeout_ = saved;
   if (!ec) {
     buffer_.commit(n);
@@ -448,8 +449,7 @@ http_connection& api_client::connection() {
   return *connection_;
 }
 
-reply api_client::send(std::string_view method, const std::string& target, std::string body,
-                       const header_list& extra) {
+reply api_client::send(std::string_view method, const std::string& target, std::string body, const header_list& extra) {
   http::request<http::string_body> req;
   req.method_string(beast::string_view(method.data(), method.size()));
   req.target(target);
@@ -466,7 +466,8 @@ reply api_client::send(std::string_view method, const std::string& target, std::
     throw std::runtime_error(std::string(method) + " " + target.substr(0, 200) + ": write: " + ec.message());
   }
   auto [r, ec] = conn.try_read();
-  if (!r) throw std::runtime_error(std::string(method) + " " + target.substr(0, 200) + ": no response: " + ec.message());
+  if (!r)
+    throw std::runtime_error(std::string(method) + " " + target.substr(0, 200) + ": no response: " + ec.message());
   if (!r->keep_alive) connection_.reset();
   return std::move(*r);
 }
@@ -529,8 +530,8 @@ gateway::~gateway() {
 }
 
 void gateway::start() {
-  process_ = std::make_unique<daemon_process>(
-      std::vector<std::string>{MCPGATE_BINARY, "serve", "--config", config_path_.string()});
+  process_ = std::make_unique<daemon_process>(std::vector<std::string>{MCPGATE_BINARY, "serve", "--config",
+                                                                       config_path_.string()});
   constexpr std::string_view banner = "mcpgate listening on ";
   const auto line = process_->wait_for_stdout_line(banner, startup_deadline);
   if (!line) {
@@ -559,7 +560,8 @@ void gateway::expect_clean_exit() {
     BOOST_ERROR("the daemon did not exit within " << exit_deadline.count() << " ms of SIGTERM; killed it");
   } else {
     const std::string how = describe_wait_status(*status);
-    BOOST_TEST(how == "exit 0", "the daemon ended with " << how << " after SIGTERM; stderr:\n" << tail(process_->err()));
+    BOOST_TEST(how == "exit 0", "the daemon ended with " << how << " after SIGTERM; stderr:\n"
+                                                         << tail(process_->err()));
   }
   previous_logs_ += process_->err();
   process_.reset();
@@ -571,8 +573,8 @@ void gateway::restart() {
 }
 
 api_key gateway::create_key(const std::string& user, const std::string& scopes, const std::string& projects) {
-  std::vector<std::string> args{"keys", "create", "--config", config_path_.string(), "--user", user, "--scopes",
-                                scopes};
+  std::vector<std::string> args{"keys",   "create", "--config", config_path_.string(),
+                                "--user", user,     "--scopes", scopes};
   if (!projects.empty()) {
     args.push_back("--projects");
     args.push_back(projects);
@@ -795,10 +797,10 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
   };
   if (!v.is_object()) return fail("not an object");
   const json::object& o = v.as_object();
-  static const std::vector<std::string> keys{"id",          "template_id",   "name",         "icon_key",
-                                             "display_name", "url",           "description",  "auth_type",
-                                             "is_enabled",   "needs_reauth",  "pending_oauth", "proxy_url",
-                                             "tool_count",   "created_at",    "updated_at"};
+  static const std::vector<std::string> keys{"id",           "template_id",  "name",          "icon_key",
+                                             "display_name", "url",          "description",   "auth_type",
+                                             "is_enabled",   "needs_reauth", "pending_oauth", "proxy_url",
+                                             "tool_count",   "created_at",   "updated_at"};
   for (const auto& k : keys) {
     if (!o.contains(k)) return fail("field " + k + " missing");
   }
@@ -925,8 +927,8 @@ std::optional<std::int64_t> gateway_db::user_id(const std::string& name) {
 }
 
 std::optional<std::string> gateway_db::sealed_secret(const std::string& installation_id, const std::string& kind) {
-  const auto row =
-      query_one("SELECT sealed FROM installation_secrets WHERE installation_id = ?1 AND kind = ?2", {installation_id, kind});
+  const auto row = query_one("SELECT sealed FROM installation_secrets WHERE installation_id = ?1 AND kind = ?2",
+                             {installation_id, kind});
   if (!row) return std::nullopt;
   return row->at(0).text;
 }

@@ -82,8 +82,7 @@ std::ostream& operator<<(std::ostream& os, const command_result& r);
 
 // Runs `args` (argv[0] a path) to completion, within `within`; a command
 // still running then is killed and reported as timed_out.
-command_result run_command(const std::vector<std::string>& args,
-                           std::chrono::milliseconds within = command_deadline);
+command_result run_command(const std::vector<std::string>& args, std::chrono::milliseconds within = command_deadline);
 // Runs the mcpgate binary with these arguments.
 command_result run_mcpgate(std::vector<std::string> args);
 
@@ -198,8 +197,7 @@ class api_client {
   reply del(const std::string& target);
   // Any method, a raw body (Content-Type: application/json when non-empty),
   // extra headers; Authorization: Bearer <secret> unless the secret is "".
-  reply send(std::string_view method, const std::string& target, std::string body = "",
-             const header_list& extra = {});
+  reply send(std::string_view method, const std::string& target, std::string body = "", const header_list& extra = {});
 
   int connections_opened() const { return connections_opened_; }
   // Closes the connection; the next request opens a new one.
@@ -228,7 +226,7 @@ struct gateway_options {
   std::string shutdown_grace = "10s";
   std::size_t max_body_bytes = 65536;
   std::size_t max_connections = 0;  // 0 = the daemon's default
-  std::string public_url;  // "" = derived from the listener
+  std::string public_url;           // "" = derived from the listener
   // For the proxy tests. Whole lines added under server: ("  allowed_origins:
   // [...]\n"); entries added inside server.timeouts and server.limits
   // ("upstream_first_byte: 1s, stream_idle: 5s"); the whole upstreams line
@@ -378,11 +376,9 @@ std::string item_of(const std::string& collection, const std::string& installati
 // Content-Type JSON; otherwise why not.
 std::variant<json::object, std::string> json_error_body(const reply& r, unsigned status);
 boost::test_tools::assertion_result is_error(const reply& r, unsigned status, std::string_view type,
-                                             std::string_view code,
-                                             std::optional<std::string> attr = std::nullopt);
+                                             std::string_view code, std::optional<std::string> attr = std::nullopt);
 // is_error(r, 400, "validation_error", code, attr).
-boost::test_tools::assertion_result is_validation_error(const reply& r, std::string_view code,
-                                                        const std::string& attr);
+boost::test_tools::assertion_result is_validation_error(const reply& r, std::string_view code, const std::string& attr);
 // Every field of the installation object present, with its type; id a
 // UUIDv7, timestamps ISO 8601 UTC.
 boost::test_tools::assertion_result is_installation(const json::value& v);

@@ -84,17 +84,21 @@ BOOST_AUTO_TEST_CASE(same_url_twice_is_400_already_installed) {
 
 BOOST_AUTO_TEST_CASE(bad_bodies_are_400_and_store_nothing) {
   auto alice = client(create_key("alice", "*"));
-  BOOST_TEST(is_validation_error(alice.post(install_custom, json::object{{"auth_type", "api_key"}}), "required", "url"));
+  BOOST_TEST(is_validation_error(alice.post(install_custom, json::object{{"auth_type", "api_key"}}), "required",
+                                 "url"));
   BOOST_TEST(is_validation_error(
-      alice.post(install_custom, json::object{{"url", "https://a.example.com/"}, {"api_key", 5}, {"auth_type", "api_key"}}),
+      alice.post(install_custom,
+                 json::object{{"url", "https://a.example.com/"}, {"api_key", 5}, {"auth_type", "api_key"}}),
       "invalid", "api_key"));
-  BOOST_TEST(is_validation_error(alice.post(install_custom, json::object{{"url", "http://10.1.2.3/mcp"}, {"auth_type", "none"}}),
+  BOOST_TEST(is_validation_error(alice.post(install_custom,
+                                            json::object{{"url", "http://10.1.2.3/mcp"}, {"auth_type", "none"}}),
                                  "url_not_allowed", "url"));
   BOOST_TEST(is_validation_error(
       alice.post(install_custom, json::object{{"url", "https://a.example.com/"}, {"install_source", "elsewhere"}}),
       "invalid_choice", "install_source"));
   BOOST_TEST(is_validation_error(
-      alice.post(install_custom, json::object{{"url", "https://a.example.com/"}, {"auth_type", "oauth"},
+      alice.post(install_custom, json::object{{"url", "https://a.example.com/"},
+                                              {"auth_type", "oauth"},
                                               {"posthog_code_callback_url", "https://evil.example/cb"}}),
       "invalid", "posthog_code_callback_url"));
   BOOST_TEST(is_error(alice.send("GET", install_custom), 405, "invalid_request", "method_not_allowed"));

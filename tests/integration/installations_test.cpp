@@ -63,8 +63,8 @@ BOOST_AUTO_TEST_CASE(create_defaults_to_oauth_enabled_and_pending_oauth) {
   BOOST_TEST(none.at("auth_type") == "none");
   BOOST_TEST(none.at("pending_oauth") == false);
 
-  const json::object api_key = create_installation(
-      alice, p1, json::object{{"url", "https://key.example.com/mcp"}, {"auth_type", "api_key"}});
+  const json::object api_key =
+      create_installation(alice, p1, json::object{{"url", "https://key.example.com/mcp"}, {"auth_type", "api_key"}});
   BOOST_TEST(api_key.at("pending_oauth") == false);
 }
 
@@ -101,11 +101,12 @@ BOOST_AUTO_TEST_CASE(retrieve_answers_200_with_the_installation) {
 
 BOOST_AUTO_TEST_CASE(patch_changes_only_the_given_fields) {
   auto alice = client(create_key("alice", "*"));
-  const json::object created = create_installation(alice, p1,
-                                      json::object{{"url", "https://one.example.com/mcp"},
-                                                   {"display_name", "Old"},
-                                                   {"description", "old description"},
-                                                   {"auth_type", "api_key"}});
+  const json::object created = create_installation(
+      alice, p1,
+      json::object{{"url", "https://one.example.com/mcp"},
+                   {"display_name", "Old"},
+                   {"description", "old description"},
+                   {"auth_type", "api_key"}});
   const std::string item = item_of(p1, id_of(created));
 
   const reply renamed = alice.patch(item, json::object{{"display_name", "New"}});
@@ -168,8 +169,7 @@ BOOST_AUTO_TEST_CASE(unknown_installation_ids_are_404) {
     BOOST_TEST_CONTEXT("id " << id) {
       const std::string item = item_of(p1, id);
       BOOST_TEST(is_error(alice.get(item), 404, "invalid_request", "not_found"));
-      BOOST_TEST(is_error(alice.patch(item, json::object{{"display_name", "x"}}), 404, "invalid_request",
-                          "not_found"));
+      BOOST_TEST(is_error(alice.patch(item, json::object{{"display_name", "x"}}), 404, "invalid_request", "not_found"));
       BOOST_TEST(is_error(alice.del(item), 404, "invalid_request", "not_found"));
     }
   }
@@ -256,7 +256,8 @@ BOOST_AUTO_TEST_CASE(length_limits_are_inclusive_and_count_characters) {
 
   // 200 two-byte characters: 400 bytes, still 200 characters.
   const std::string accented = repeated("\xc3\xa9", 200);
-  const json::object wide = create_installation(alice, p1, json::object{{"url", "https://b.example.com/"}, {"display_name", accented}});
+  const json::object wide =
+      create_installation(alice, p1, json::object{{"url", "https://b.example.com/"}, {"display_name", accented}});
   BOOST_TEST(string_of(wide, "display_name") == accented);
   BOOST_TEST(is_validation_error(
       alice.post(p1, json::object{{"url", "https://c.example.com/"}, {"display_name", accented + "\xc3\xa9"}}),
@@ -274,8 +275,7 @@ BOOST_AUTO_TEST_CASE(a_duplicate_url_for_the_same_user_is_400_unique) {
   const json::object first = create_url(alice, p1, "https://one.example.com/mcp");
   BOOST_TEST(is_validation_error(alice.post(p1, body_with_url("https://one.example.com/mcp")), "unique", "url"));
   BOOST_TEST(is_validation_error(
-      alice.post(p1, json::object{{"url", "https://one.example.com/mcp"}, {"auth_type", "api_key"}}), "unique",
-      "url"));
+      alice.post(p1, json::object{{"url", "https://one.example.com/mcp"}, {"auth_type", "api_key"}}), "unique", "url"));
   BOOST_TEST(count_of(alice, p1) == 1);
   // Once deleted, the url may be installed again.
   BOOST_TEST(alice.del(item_of(p1, id_of(first))).status == 204u);
@@ -285,8 +285,8 @@ BOOST_AUTO_TEST_CASE(a_duplicate_url_for_the_same_user_is_400_unique) {
 
 BOOST_AUTO_TEST_CASE(patch_rejects_read_only_fields_and_changes_nothing) {
   auto alice = client(create_key("alice", "*"));
-  const json::object created = create_installation(alice, p1,
-                                      json::object{{"url", "https://one.example.com/mcp"}, {"display_name", "Old"}});
+  const json::object created =
+      create_installation(alice, p1, json::object{{"url", "https://one.example.com/mcp"}, {"display_name", "Old"}});
   const std::string item = item_of(p1, id_of(created));
   for (const std::string field : {"url", "auth_type", "id", "name", "icon_key", "template_id", "needs_reauth",
                                   "pending_oauth", "proxy_url", "tool_count", "created_at", "updated_at", "bogus"}) {
@@ -304,8 +304,10 @@ BOOST_AUTO_TEST_CASE(text_fields_round_trip_byte_for_byte) {
   auto alice = client(create_key("alice", "*"));
   const std::string name = std::string("nul \0 inside, \"quotes\", back\\slash, emoji \xf0\x9f\x9a\x80, tab\t", 52);
   const std::string description = "line one\nline two \xe2\x80\xa8 \xc3\xa9\xc3\xa8 <script>";
-  const json::object created = create_installation(
-      alice, p1, json::object{{"url", "https://text.example.com/mcp?x=1&y=%20"}, {"display_name", name}, {"description", description}});
+  const json::object created = create_installation(alice, p1,
+                                                   json::object{{"url", "https://text.example.com/mcp?x=1&y=%20"},
+                                                                {"display_name", name},
+                                                                {"description", description}});
   BOOST_TEST(string_of(created, "display_name") == name);
   const reply fetched = alice.get(item_of(p1, id_of(created)));
   BOOST_TEST_REQUIRE(fetched.status == 200u, fetched);
@@ -375,13 +377,13 @@ BOOST_AUTO_TEST_CASE(malformed_json_is_400_parse_error) {
 BOOST_AUTO_TEST_CASE(invalid_utf8_in_a_json_string_is_400_parse_error) {
   auto alice = client(create_key("alice", "*"));
   const std::string item = item_of(p1, id_of(create_url(alice, p1, "https://one.example.com/mcp")));
-  for (const std::string& bad : {std::string("\xff"), std::string("\xc3\x28"), std::string("\xed\xa0\x80"),
-                                std::string("\xe2\x82")}) {
+  for (const std::string& bad :
+       {std::string("\xff"), std::string("\xc3\x28"), std::string("\xed\xa0\x80"), std::string("\xe2\x82")}) {
     BOOST_TEST_CONTEXT("bytes " << hex(bad)) {
       BOOST_TEST(is_error(alice.send("POST", p1, R"({"url":"https://x.example.com/)" + bad + R"("})"), 400,
                           "invalid_request", "parse_error"));
-      BOOST_TEST(is_error(alice.send("PATCH", item, R"({"display_name":")" + bad + R"("})"), 400,
-                          "invalid_request", "parse_error"));
+      BOOST_TEST(is_error(alice.send("PATCH", item, R"({"display_name":")" + bad + R"("})"), 400, "invalid_request",
+                          "parse_error"));
     }
   }
   BOOST_TEST(count_of(alice, p1) == 1);
@@ -390,8 +392,8 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_in_a_json_string_is_400_parse_error) {
 BOOST_AUTO_TEST_CASE(json_that_is_not_an_object_is_400_invalid_input) {
   auto alice = client(create_key("alice", "*"));
   const std::string item = item_of(p1, id_of(create_url(alice, p1, "https://one.example.com/mcp")));
-  for (const std::string body : {"[]", R"(["https://x.example.com/"])", R"("https://x.example.com/")", "42",
-                                 "null", "true"}) {
+  for (const std::string body :
+       {"[]", R"(["https://x.example.com/"])", R"("https://x.example.com/")", "42", "null", "true"}) {
     BOOST_TEST_CONTEXT("body " << body) {
       BOOST_TEST(is_error(alice.send("POST", p1, body), 400, "validation_error", "invalid_input"));
       BOOST_TEST(is_error(alice.send("PATCH", item, body), 400, "validation_error", "invalid_input"));

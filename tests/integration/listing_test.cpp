@@ -21,8 +21,8 @@ BOOST_AUTO_TEST_CASE(next_and_previous_links_walk_250_installations_newest_first
   auto alice = client(create_key("alice", "*"));
   std::vector<std::string> created;  // oldest first
   for (int i = 0; i < 250; ++i) {
-    const reply r = alice.post(p1, json::object{{"url", "https://example.com/mcp/" + std::to_string(i)},
-                                                {"auth_type", "none"}});
+    const reply r =
+        alice.post(p1, json::object{{"url", "https://example.com/mcp/" + std::to_string(i)}, {"auth_type", "none"}});
     BOOST_TEST_REQUIRE(r.status == 201u, r);
     created.push_back(string_of(r.json(), "id"));
   }
@@ -44,7 +44,7 @@ BOOST_AUTO_TEST_CASE(next_and_previous_links_walk_250_installations_newest_first
     target = target_of_link(page.at("next"), base_url());
   }
   BOOST_TEST(pages == (std::vector<std::string>{p1 + "?limit=100", p1 + "?limit=100&offset=100",
-                                                 p1 + "?limit=100&offset=200"}),
+                                                p1 + "?limit=100&offset=200"}),
              boost::test_tools::per_element());
   BOOST_TEST(seen.size() == 250u);
   BOOST_TEST(std::set<std::string>(seen.begin(), seen.end()).size() == 250u);
@@ -66,10 +66,11 @@ BOOST_AUTO_TEST_CASE(next_and_previous_links_walk_250_installations_newest_first
     target = target_of_link(page.at("previous"), base_url());
   }
   BOOST_TEST(back_pages == (std::vector<std::string>{p1 + "?limit=100&offset=200", p1 + "?limit=100&offset=100",
-                                                      p1 + "?limit=100"}),
+                                                     p1 + "?limit=100"}),
              boost::test_tools::per_element());
   std::vector<std::string> rebuilt;
-  for (auto it = back_results.rbegin(); it != back_results.rend(); ++it) rebuilt.insert(rebuilt.end(), it->begin(), it->end());
+  for (auto it = back_results.rbegin(); it != back_results.rend(); ++it)
+    rebuilt.insert(rebuilt.end(), it->begin(), it->end());
   BOOST_TEST(rebuilt == newest_first, boost::test_tools::per_element());
 
   // The default page is 100, with absolute links built from the listener.
@@ -147,8 +148,8 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_of_one_url_make_exactly_one_installation
   for (int i = 0; i < clients; ++i) connections.push_back(std::make_unique<http_connection>(port()));
   const std::string body = R"({"url":"https://race.example.com/mcp","auth_type":"none"})";
   const std::string request = "POST " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key.secret +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
+                              "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\n\r\n" + body;
   // Every request is sent before any answer is read, so they race.
   for (auto& c : connections) BOOST_TEST_REQUIRE(!c->write(request));
   int created = 0, unique = 0;
@@ -220,10 +221,13 @@ BOOST_AUTO_TEST_CASE(an_unknown_route_is_404_with_the_not_found_body) {
   for (const std::string& target :
        {std::string("/"), std::string("/api"), std::string("/api/"), std::string("/api/projects/1"),
         std::string("/api/projects/1/"), std::string("/api/projects/1/mcp_server_installation"),
-        std::string("/api/projects/1/mcp_servers_installations"), std::string("/api/projects/abc/mcp_server_installations"),
-        std::string("/api/projects/0/mcp_server_installations"), std::string("/api/projects/-1/mcp_server_installations"),
+        std::string("/api/projects/1/mcp_servers_installations"),
+        std::string("/api/projects/abc/mcp_server_installations"),
+        std::string("/api/projects/0/mcp_server_installations"),
+        std::string("/api/projects/-1/mcp_server_installations"),
         std::string("/api/projects/1.0/mcp_server_installations"), std::string("/api/teams/1/mcp_server_installations"),
-        std::string("/api/projects//mcp_server_installations"), std::string("/api/projects/1//mcp_server_installations"),
+        std::string("/api/projects//mcp_server_installations"),
+        std::string("/api/projects/1//mcp_server_installations"),
         std::string("/api/projects/1/mcp_server_installations//"), p1 + "/" + id + "/no/such/thing",
         std::string("/v1/api/projects/1/mcp_server_installations"), std::string("/favicon.ico")}) {
     BOOST_TEST_CONTEXT("GET " << target) {

@@ -87,8 +87,7 @@ json::object answer_to(const json::object& message, const settings& s) {
     if (params != nullptr) {
       if (const auto* n = params->if_contains("name"); n != nullptr && n->is_string()) tool = n->get_string();
     }
-    return result(json::object{
-        {"content", json::array{json::object{{"type", "text"}, {"text", "called " + tool}}}}});
+    return result(json::object{{"content", json::array{json::object{{"type", "text"}, {"text", "called " + tool}}}}});
   }
   return result(json::object{});
 }
@@ -232,8 +231,8 @@ std::size_t calls_received(const fake_upstream& server, const std::string& tool_
   return calls;
 }
 
-std::string install_mcp(api_client& client, fake_upstream& server, const std::string& url,
-                        const std::string& auth_type, const std::string& api_key) {
+std::string install_mcp(api_client& client, fake_upstream& server, const std::string& url, const std::string& auth_type,
+                        const std::string& api_key) {
   const std::string id = install(client, url, auth_type, api_key);
   server.clear_records();
   return id;

@@ -73,7 +73,7 @@ std::size_t calls_received(const fake_upstream& server, const std::string& tool_
 // install() for an upstream that is an mcp_upstream: installs, then clears
 // what the install's tools sync sent the upstream from its records, so a test
 // sees only its own traffic.
-std::string install_mcp(api_client& client, fake_upstream& server, const std::string& url,
-                        const std::string& auth_type, const std::string& api_key = "");
+std::string install_mcp(api_client& client, fake_upstream& server, const std::string& url, const std::string& auth_type,
+                        const std::string& api_key = "");
 
 }  // namespace mcpgate::it

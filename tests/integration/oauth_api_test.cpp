@@ -35,8 +35,7 @@ const std::string p1 = projects_collection(1);
 const std::string e1 = environments_collection(1);
 const std::string e3 = environments_collection(3);
 
-const header_list json_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 // An upstream with no OAuth metadata anywhere (and no MCP either).
 void answer_404(fake_exchange& ex) { ex.respond(404, {{"Content-Type", "text/plain"}}, "not found"); }
@@ -51,7 +50,9 @@ std::string templates_yaml(const std::string& keyed_url, const std::string& nome
   return "templates:\n"
          "  - id: keyed\n"
          "    name: Keyed Service\n"
-         "    url: \"" + keyed_url + "\"\n"
+         "    url: \"" +
+         keyed_url +
+         "\"\n"
          "    docs_url: \"https://docs.keyed.example/start\"\n"
          "    description: \"An MCP server that takes an API key\"\n"
          "    auth_type: api_key\n"
@@ -61,13 +62,17 @@ std::string templates_yaml(const std::string& keyed_url, const std::string& nome
          "    api_key_format: \"Token {key}\"\n"
          "  - id: nometa\n"
          "    name: No Metadata\n"
-         "    url: \"" + nometa_url + "\"\n"
+         "    url: \"" +
+         nometa_url +
+         "\"\n"
          "    auth_type: oauth\n"
          "    icon_key: nometa-icon\n"
          "    category: data\n"
          "  - id: withas\n"
          "    name: With Metadata\n"
-         "    url: \"" + withas_url + "\"\n"
+         "    url: \"" +
+         withas_url +
+         "\"\n"
          "    auth_type: oauth\n"
          "    category: infra\n"
          "  - id: retired\n"
@@ -104,13 +109,12 @@ void serve_metadata_only(fake_exchange& ex, const std::string& base) {
     ex.respond_json(200, json::serialize(json::object{{"resource", base + "/mcp"},
                                                       {"authorization_servers", json::array{json::value(base)}}}));
   } else if (method == "GET" && target == "/.well-known/oauth-authorization-server") {
-    ex.respond_json(200, json::serialize(json::object{
-                             {"issuer", base},
-                             {"authorization_endpoint", base + "/authorize"},
-                             {"token_endpoint", base + "/token"},
-                             {"registration_endpoint", base + "/register"},
-                             {"response_types_supported", json::array{"code"}},
-                             {"code_challenge_methods_supported", json::array{"S256"}}}));
+    ex.respond_json(200, json::serialize(json::object{{"issuer", base},
+                                                      {"authorization_endpoint", base + "/authorize"},
+                                                      {"token_endpoint", base + "/token"},
+                                                      {"registration_endpoint", base + "/register"},
+                                                      {"response_types_supported", json::array{"code"}},
+                                                      {"code_challenge_methods_supported", json::array{"S256"}}}));
   } else if (method == "POST" && target == "/register") {
     ex.respond_json(201, R"({"client_id":"dyn-client","token_endpoint_auth_method":"none"})");
   } else {
@@ -382,7 +386,8 @@ BOOST_AUTO_TEST_CASE(api_key_template_installs_seals_the_key_and_presents_it_as_
   // install_template needs project:read only.
   auto reader = client(create_key("reader", "project:read"));
   const std::string first_key = "first-upstream-key-" + hex("\x11\x22\x33\x44\x55\x66");
-  const reply r = reader.post(p1 + "/install_template/", json::object{{"template_id", "keyed"}, {"api_key", first_key}});
+  const reply r = reader.post(p1 + "/install_template/",
+                              json::object{{"template_id", "keyed"}, {"api_key", first_key}});
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   const json::object inst = r.object();
   BOOST_TEST(is_installation(inst));
@@ -421,8 +426,7 @@ BOOST_AUTO_TEST_CASE(api_key_template_installs_seals_the_key_and_presents_it_as_
 
   // A proxied tools/call (the tool approved first) carries the key the same
   // way; the agent's own Authorization stays at the gateway.
-  const reply approved =
-      reader.patch(item_of(e1, id) + "/tools/echo", json::object{{"approval_state", "approved"}});
+  const reply approved = reader.patch(item_of(e1, id) + "/tools/echo", json::object{{"approval_state", "approved"}});
   BOOST_TEST_REQUIRE(approved.status == 200u, approved);
   keyed.clear_records();
   const reply call = reader.send("POST", proxy_path(e1, id), tools_call(7, "echo"), json_headers);
@@ -449,7 +453,8 @@ BOOST_AUTO_TEST_CASE(installing_again_replaces_the_key_of_the_same_installation)
   keyed.clear_records();
 
   // Through the environments route this time: the same data.
-  const reply second = alice.post(e1 + "/install_template", json::object{{"template_id", "keyed"}, {"api_key", second_key}});
+  const reply second = alice.post(e1 + "/install_template",
+                                  json::object{{"template_id", "keyed"}, {"api_key", second_key}});
   BOOST_TEST_REQUIRE(second.status == 201u, second);
   BOOST_TEST(id_of(second.object()) == id, second);
   BOOST_TEST(string_of(second.json(), "template_id") == "keyed");
@@ -480,16 +485,17 @@ BOOST_AUTO_TEST_CASE(installing_again_replaces_the_key_of_the_same_installation)
 BOOST_AUTO_TEST_CASE(a_custom_install_of_the_templates_url_is_taken_over_and_keyed_as_the_template_says) {
   // alice installed the template's url by hand first (no template: the key
   // goes as Authorization: Bearer).
-  const reply custom = alice.post(p1 + "/install_custom/", json::object{{"url", keyed.url("/mcp")},
-                                                                        {"auth_type", "api_key"},
-                                                                        {"api_key", "hand-made-key"}});
+  const reply custom =
+      alice.post(p1 + "/install_custom/",
+                 json::object{{"url", keyed.url("/mcp")}, {"auth_type", "api_key"}, {"api_key", "hand-made-key"}});
   BOOST_TEST_REQUIRE(custom.status == 201u, custom);
   const std::string id = id_of(custom.object());
   BOOST_TEST(custom.json().at("template_id").is_null(), custom);
   keyed.clear_records();
 
   // install_template of that url overwrites the key of that installation...
-  const reply r = alice.post(p1 + "/install_template/", json::object{{"template_id", "keyed"}, {"api_key", "templ-key"}});
+  const reply r = alice.post(p1 + "/install_template/",
+                             json::object{{"template_id", "keyed"}, {"api_key", "templ-key"}});
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   BOOST_TEST(id_of(r.object()) == id, r);
   BOOST_TEST(count_of(alice, p1) == 1);
@@ -531,8 +537,8 @@ BOOST_FIXTURE_TEST_SUITE(oauth_authorize, template_fixture)
 BOOST_AUTO_TEST_CASE(exactly_one_of_template_id_or_installation_id) {
   const json::object oauth_inst = create_installation(alice, p1, body_with_url("https://o.example.com/mcp"));
   const std::string id = id_of(oauth_inst);
-  for (const std::string& query : std::vector<std::string>{"", "install_source=posthog",
-                                                           "template_id=plain&installation_id=" + id}) {
+  for (const std::string& query :
+       std::vector<std::string>{"", "install_source=posthog", "template_id=plain&installation_id=" + id}) {
     for (const auto& collection : {p1, e1}) {
       const reply r = alice.get(authorize(query, collection));
       BOOST_TEST(is_error(r, 400, "invalid_request", "bad_request"), query);
@@ -560,13 +566,14 @@ BOOST_AUTO_TEST_CASE(what_is_not_the_callers_is_404) {
 BOOST_AUTO_TEST_CASE(what_does_not_use_oauth_is_400) {
   // (Its install-time tools sync meets a closed port and fails: that is fine.)
   const std::string closed = "http://127.0.0.1:" + std::to_string(closed_port()) + "/mcp";
-  const reply installed = alice.post(
-      p1 + "/install_custom/", json::object{{"name", "K"}, {"url", closed}, {"auth_type", "api_key"}, {"api_key", "k"}});
+  const reply installed =
+      alice.post(p1 + "/install_custom/",
+                 json::object{{"name", "K"}, {"url", closed}, {"auth_type", "api_key"}, {"api_key", "k"}});
   BOOST_TEST_REQUIRE(installed.status == 201u, installed);
   const reply r = alice.get(authorize("installation_id=" + id_of(installed.object())));
   BOOST_TEST(is_error(r, 400, "invalid_request", "bad_request"));
-  const json::object none = create_installation(
-      alice, p1, json::object{{"url", "https://n.example.com/mcp"}, {"auth_type", "none"}});
+  const json::object none =
+      create_installation(alice, p1, json::object{{"url", "https://n.example.com/mcp"}, {"auth_type", "none"}});
   BOOST_TEST(json_error_body(alice.get(authorize("installation_id=" + id_of(none))), 400).index() == 0u);
   // An api_key template cannot be authorized either, and gets no installation.
   BOOST_TEST(json_error_body(alice.get(authorize("template_id=keyed")), 400).index() == 0u);
@@ -576,7 +583,8 @@ BOOST_AUTO_TEST_CASE(what_does_not_use_oauth_is_400) {
 
 BOOST_AUTO_TEST_CASE(a_callback_url_elsewhere_is_400_before_anything_happens) {
   const json::object oauth_inst = create_installation(alice, p1, body_with_url(nometa.url("/other")));
-  for (const std::string& subject : std::vector<std::string>{"template_id=nometa", "installation_id=" + id_of(oauth_inst)}) {
+  for (const std::string& subject :
+       std::vector<std::string>{"template_id=nometa", "installation_id=" + id_of(oauth_inst)}) {
     for (const std::string callback : {"https%3A%2F%2Fevil.example%2Fcb", "http%3A%2F%2Fevil.example%2Fcb",
                                        "javascript%3Aalert(1)", "http%3A%2F%2F10.0.0.1%2Fcb"}) {
       const std::string query = subject + "&install_source=posthog-code&posthog_code_callback_url=" + callback;
@@ -631,9 +639,8 @@ BOOST_AUTO_TEST_CASE(an_oauth_template_whose_url_is_installed_with_an_api_key_is
   // alice has the url as an api_key installation; the oauth template of the
   // same url must not start a flow on it (installations are unique per url;
   // install_custom oauth answers "This server URL is already installed.").
-  const reply keyed_install = alice.post(p1 + "/install_custom/", json::object{{"url", withas.url("/mcp")},
-                                                                               {"auth_type", "api_key"},
-                                                                               {"api_key", "k"}});
+  const reply keyed_install = alice.post(
+      p1 + "/install_custom/", json::object{{"url", withas.url("/mcp")}, {"auth_type", "api_key"}, {"api_key", "k"}});
   BOOST_TEST_REQUIRE(keyed_install.status == 201u, keyed_install);
   const std::string id = id_of(keyed_install.object());
   const reply r = alice.get(authorize("template_id=withas"));
@@ -758,11 +765,12 @@ BOOST_FIXTURE_TEST_SUITE(oauth_install_custom, template_fixture)
 BOOST_AUTO_TEST_CASE(a_callback_url_elsewhere_is_400_and_creates_nothing) {
   fake_upstream upstream;
   upstream.on_request(answer_404);
-  const reply r = alice.post(p1 + "/install_custom/", json::object{{"name", "O"},
-                                                                   {"url", upstream.url("/mcp")},
-                                                                   {"auth_type", "oauth"},
-                                                                   {"install_source", "posthog-code"},
-                                                                   {"posthog_code_callback_url", "https://evil.example/cb"}});
+  const reply r = alice.post(p1 + "/install_custom/",
+                             json::object{{"name", "O"},
+                                          {"url", upstream.url("/mcp")},
+                                          {"auth_type", "oauth"},
+                                          {"install_source", "posthog-code"},
+                                          {"posthog_code_callback_url", "https://evil.example/cb"}});
   BOOST_TEST(is_validation_error(r, "invalid", "posthog_code_callback_url"));
   BOOST_TEST(count_of(alice, p1) == 0);
   BOOST_TEST(installation_rows(data_dir()) == 0);
@@ -772,8 +780,8 @@ BOOST_AUTO_TEST_CASE(a_callback_url_elsewhere_is_400_and_creates_nothing) {
 BOOST_AUTO_TEST_CASE(a_client_secret_needs_its_client_id) {
   fake_upstream upstream;
   upstream.on_request(answer_404);
-  for (const json::object& extra : {json::object{{"client_secret", "s3cret"}},
-                                   json::object{{"client_secret", "s3cret"}, {"client_id", ""}}}) {
+  for (const json::object& extra :
+       {json::object{{"client_secret", "s3cret"}}, json::object{{"client_secret", "s3cret"}, {"client_id", ""}}}) {
     json::object body{{"url", upstream.url("/mcp")}, {"auth_type", "oauth"}};
     for (const auto& kv : extra) body[kv.key()] = kv.value();
     const reply r = alice.post(p1 + "/install_custom/", body);
@@ -799,8 +807,9 @@ BOOST_AUTO_TEST_CASE(an_upstream_with_no_oauth_metadata_is_400_and_leaves_nothin
     }
   });
   for (fake_upstream* upstream : {&not_found, &no_challenge}) {
-    const reply r = alice.post(p1 + "/install_custom/",
-                               json::object{{"name", "Meta-less"}, {"url", upstream->url("/a/mcp")}, {"auth_type", "oauth"}});
+    const reply r =
+        alice.post(p1 + "/install_custom/",
+                   json::object{{"name", "Meta-less"}, {"url", upstream->url("/a/mcp")}, {"auth_type", "oauth"}});
     BOOST_TEST(is_400_detail_prefix(r, "OAuth discovery failed"), upstream->url("/a/mcp"));
     BOOST_TEST(r.header("Location").empty(), r);
     BOOST_TEST(count_of(alice, p1) == 0);
@@ -809,10 +818,9 @@ BOOST_AUTO_TEST_CASE(an_upstream_with_no_oauth_metadata_is_400_and_leaves_nothin
     // It looked where the spec says (RFC 9728 with and without the path,
     // then the origin as the authorization server), with no credential.
     const std::vector<std::string> asked = targets_of(*upstream);
-    for (const std::string expected : {"GET /.well-known/oauth-protected-resource/a/mcp",
-                                       "GET /.well-known/oauth-protected-resource",
-                                       "GET /.well-known/oauth-authorization-server",
-                                       "GET /.well-known/openid-configuration"}) {
+    for (const std::string expected :
+         {"GET /.well-known/oauth-protected-resource/a/mcp", "GET /.well-known/oauth-protected-resource",
+          "GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration"}) {
       BOOST_TEST(contains(asked, expected), expected << " not requested of " << upstream->url("/a/mcp"));
     }
     for (const auto& req : upstream->requests()) BOOST_TEST(req.header_count("Authorization") == 0u, req);
@@ -851,8 +859,9 @@ BOOST_FIXTURE_TEST_SUITE(oauth_browser_routes, default_gateway)
 
 BOOST_AUTO_TEST_CASE(the_callback_without_state_is_400_missing_state) {
   auto browser = anonymous();
-  for (const std::string target : {"/api/mcp_store/oauth_redirect/", "/api/mcp_store/oauth_redirect",
-                                   "/api/mcp_store/oauth_redirect/?code=abc", "/api/mcp_store/oauth_redirect/?state="}) {
+  for (const std::string target :
+       {"/api/mcp_store/oauth_redirect/", "/api/mcp_store/oauth_redirect", "/api/mcp_store/oauth_redirect/?code=abc",
+        "/api/mcp_store/oauth_redirect/?state="}) {
     const reply r = browser.get(target);
     BOOST_TEST(json_error_body(r, 400).index() == 0u, target << ": " << r);
     BOOST_TEST(detail_of(r) == "Missing state parameter", target << ": " << r);
@@ -862,10 +871,10 @@ BOOST_AUTO_TEST_CASE(the_callback_without_state_is_400_missing_state) {
 
 BOOST_AUTO_TEST_CASE(an_unknown_state_is_400_invalid_or_expired) {
   auto browser = anonymous();
-  for (const std::string target : {"/api/mcp_store/oauth_redirect/?state=unknown",
-                                   "/api/mcp_store/oauth_redirect/?state=unknown&code=abc",
-                                   "/api/mcp_store/oauth_redirect/?state=unknown&error=access_denied",
-                                   "/api/mcp_store/oauth_start/?state=unknown", "/api/mcp_store/oauth_start?state=x"}) {
+  for (const std::string target :
+       {"/api/mcp_store/oauth_redirect/?state=unknown", "/api/mcp_store/oauth_redirect/?state=unknown&code=abc",
+        "/api/mcp_store/oauth_redirect/?state=unknown&error=access_denied", "/api/mcp_store/oauth_start/?state=unknown",
+        "/api/mcp_store/oauth_start?state=x"}) {
     const reply r = browser.get(target);
     BOOST_TEST(json_error_body(r, 400).index() == 0u, target << ": " << r);
     BOOST_TEST(detail_of(r) == "Invalid or expired OAuth state", target << ": " << r);
@@ -930,8 +939,8 @@ BOOST_AUTO_TEST_CASE(a_json_rpc_request_gets_minus_32003_with_the_authorize_url)
   BOOST_TEST_REQUIRE(!public_url.empty(), proxy_url);
 
   for (const auto& collection : {e1, p1}) {
-    const reply r = alice.send("POST", proxy_path(collection, id), R"({"jsonrpc":"2.0","id":"x1","method":"tools/list"})",
-                               json_headers);
+    const reply r = alice.send("POST", proxy_path(collection, id),
+                               R"({"jsonrpc":"2.0","id":"x1","method":"tools/list"})", json_headers);
     BOOST_TEST_REQUIRE(r.status == 200u, r);
     BOOST_TEST(r.header("Content-Type").starts_with("application/json"), r);
     BOOST_TEST(r.header("WWW-Authenticate").empty(), r);
@@ -959,8 +968,8 @@ BOOST_AUTO_TEST_CASE(a_json_rpc_request_gets_minus_32003_with_the_authorize_url)
   BOOST_TEST_REQUIRE(answers.as_array().size() == 2u, batch);
   for (const auto& a : answers.as_array()) BOOST_TEST(a.at("error").at("code") == json::value(-32003), batch);
   // Notifications only: 409, never 401.
-  const reply note =
-      alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})", json_headers);
+  const reply note = alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
+                                json_headers);
   BOOST_TEST(is_proxy_error(note, 409, "Installation needs re-authentication", true));
 
   // Nothing reached the upstream.
@@ -970,8 +979,7 @@ BOOST_AUTO_TEST_CASE(a_json_rpc_request_gets_minus_32003_with_the_authorize_url)
   // flow (here: discovery against an upstream with no metadata: 400), and the
   // installation stays.
   upstream.on_request(answer_404);
-  const reply authorize =
-      alice.get("/api/environments/1/mcp_server_installations/authorize/?installation_id=" + id);
+  const reply authorize = alice.get("/api/environments/1/mcp_server_installations/authorize/?installation_id=" + id);
   BOOST_TEST(is_400_detail_prefix(authorize, "OAuth discovery failed"));
   BOOST_TEST(alice.get(item_of(p1, id)).status == 200u);
 }

@@ -15,8 +15,7 @@ using namespace mcpgate::it;
 namespace {
 
 const std::string e1 = environments_collection(1);
-const header_list json_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 // The value of the sample `series` (name with its labels, exactly as
 // rendered) in a metrics text; -1 when absent.
@@ -65,7 +64,8 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_move_with_traffic) {
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
   const std::string id = install(alice, upstream, upstream.url(), "api_key", "secret-upstream-key");
-  const std::string dead = install(alice, "http://127.0.0.1:" + std::to_string(closed_port()) + "/mcp", "api_key", "k2");
+  const std::string dead = install(alice, "http://127.0.0.1:" + std::to_string(closed_port()) + "/mcp", "api_key",
+                                   "k2");
 
   const std::string before = metrics_of(*this);
   const std::string ok_series = R"(mcpgate_http_requests_total{route="proxy",status="200"})";
@@ -77,8 +77,8 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_move_with_traffic) {
   // (blocked), a request to an upstream nobody listens on (502), a reload.
   const reply pinged = proxy_post(*this, key, id, R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
   BOOST_TEST_REQUIRE(pinged.status == 200u, pinged);
-  const reply blocked =
-      proxy_post(*this, key, id, R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}})");
+  const reply blocked = proxy_post(*this, key, id,
+                                   R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}})");
   BOOST_TEST_REQUIRE(blocked.status == 200u, blocked);
   BOOST_TEST_REQUIRE(blocked.body.find("\"error\"") != std::string::npos, blocked);
   const reply unreachable = proxy_post(*this, key, dead, R"({"jsonrpc":"2.0","id":3,"method":"ping"})");

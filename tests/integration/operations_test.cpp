@@ -8,9 +8,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -106,8 +106,7 @@ class reloader {
   // Rewrites the config file from `options` with `edit` applied to the text,
   // sends SIGHUP, and returns once the daemon logged that this reload was
   // applied (accepted = true) or rejected (false); the test fails otherwise.
-  void operator()(const gateway_options& options, const std::function<void(std::string&)>& edit,
-                  bool accepted = true) {
+  void operator()(const gateway_options& options, const std::function<void(std::string&)>& edit, bool accepted = true) {
     std::string yaml = config_yaml(gw_.data_dir(), options);
     if (edit) edit(yaml);
     write_file(gw_.config_path(), yaml);
@@ -116,10 +115,9 @@ class reloader {
   // Sends SIGHUP for the file as it is.
   void signal(bool accepted) {
     gw_.process().send_signal(SIGHUP);
-    const std::string outcome =
-        "config reload #" + std::to_string(++count_) + (accepted ? " applied:" : " rejected");
-    BOOST_TEST_REQUIRE(gw_.process().wait_for_stderr(outcome, io_deadline),
-                       "no \"" << outcome << "\" in the log:\n" << gw_.process().err());
+    const std::string outcome = "config reload #" + std::to_string(++count_) + (accepted ? " applied:" : " rejected");
+    BOOST_TEST_REQUIRE(gw_.process().wait_for_stderr(outcome, io_deadline), "no \"" << outcome << "\" in the log:\n"
+                                                                                    << gw_.process().err());
   }
 
  private:
@@ -238,10 +236,13 @@ BOOST_AUTO_TEST_CASE(a_broken_edit_is_refused_with_its_position_and_the_old_conf
   BOOST_TEST_REQUIRE(alice.get(e1).status == 200u);
 
   // Line 3 names an unknown key; project 5 would be new.
-  reload(options, [](std::string& yaml) {
-    replace_once(yaml, "server:\n", "server:\n  colour: blue\n");
-    add_project_5(yaml);
-  }, false);
+  reload(
+      options,
+      [](std::string& yaml) {
+        replace_once(yaml, "server:\n", "server:\n  colour: blue\n");
+        add_project_5(yaml);
+      },
+      false);
   const std::string where = gw.config_path().string() + ":3:3: unknown key 'colour' in server";
   BOOST_TEST(gw.process().err().find("config reload #1: " + where) != std::string::npos, gw.process().err());
   // Still serving, on the same connection, with the old projects.
@@ -318,10 +319,13 @@ BOOST_AUTO_TEST_CASE(listeners_open_and_close_while_open_connections_keep_workin
 
   // A listener that cannot be opened refuses the whole reload.
   const std::string taken = "listen: [\"127.0.0.1:" + std::to_string(second) + "\", \"192.0.2.1:80\"]";
-  reload(options, [&](std::string& yaml) {
-    replace_once(yaml, "listen: [\"127.0.0.1:0\"]", taken);
-    add_project_5(yaml);
-  }, false);
+  reload(
+      options,
+      [&](std::string& yaml) {
+        replace_once(yaml, "listen: [\"127.0.0.1:0\"]", taken);
+        add_project_5(yaml);
+      },
+      false);
   BOOST_TEST(gw.process().err().find("config reload #3 rejected: cannot listen on 192.0.2.1:80") != std::string::npos,
              gw.process().err());
   BOOST_TEST(on_second.get(projects_collection(5)).status == 404u);
@@ -337,13 +341,15 @@ BOOST_AUTO_TEST_CASE(a_stream_open_across_a_reload_keeps_flowing) {
   fake_upstream upstream;
   upstream.on_request([&](fake_exchange& ex) {
     if (!ex.start_chunked(200, {{"Content-Type", "text/event-stream"}})) return;
-    if (!ex.write_chunk("id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n")) return;
+    if (!ex.write_chunk("id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n"))
+      return;
     // The upstream's own pacing: it holds the second event until the test
     // has reloaded the gateway.
     while (!go.load()) {
       if (!ex.pause(std::chrono::milliseconds(20))) return;
     }
-    if (!ex.write_chunk("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n")) return;
+    if (!ex.write_chunk("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n"))
+      return;
     ex.end_chunked();
   });
   gateway_options options = proxy_options();
@@ -381,8 +387,8 @@ BOOST_AUTO_TEST_SUITE(drain)
 
 BOOST_AUTO_TEST_CASE(a_slow_upstream_answer_started_before_sigterm_reaches_the_agent_whole) {
   std::atomic<bool> signalled{false};
-  const std::string answer =
-      R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" + std::string(20'000, 'z') + R"("}]}})";
+  const std::string answer = R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":")" +
+                             std::string(20'000, 'z') + R"("}]}})";
   fake_upstream upstream;
   upstream.on_request([&](fake_exchange& ex) {
     // Answers only once the gateway has been told to stop.

@@ -15,11 +15,12 @@ namespace {
 const std::string p1 = projects_collection(1);
 
 struct public_url_gateway : gateway {
-  public_url_gateway() : gateway([] {
-    gateway_options o;
-    o.public_url = "https://gw.example.test";
-    return o;
-  }()) {}
+  public_url_gateway()
+      : gateway([] {
+          gateway_options o;
+          o.public_url = "https://gw.example.test";
+          return o;
+        }()) {}
 };
 }  // namespace
 
@@ -39,9 +40,8 @@ BOOST_AUTO_TEST_CASE(links_are_built_from_the_public_url) {
 BOOST_AUTO_TEST_CASE(installations_and_keys_survive_a_restart) {
   const api_key key = create_key("alice", "*");
   auto alice = client(key);
-  const json::object a = create_installation(alice, p1, json::object{{"url", "https://a.example.com/mcp"},
-                                                        {"display_name", "A"},
-                                                        {"auth_type", "api_key"}});
+  const json::object a = create_installation(
+      alice, p1, json::object{{"url", "https://a.example.com/mcp"}, {"display_name", "A"}, {"auth_type", "api_key"}});
   const json::object b = create_url(alice, environments_collection(3), "https://b.example.com/mcp");
   const json::object c = create_url(alice, p1, "https://c.example.com/mcp");
   BOOST_TEST_REQUIRE(alice.patch(item_of(p1, id_of(a)), json::object{{"is_enabled", false}}).status == 200u);

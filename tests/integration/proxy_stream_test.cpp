@@ -21,8 +21,7 @@ namespace {
 
 const std::string e1 = environments_collection(1);
 
-const header_list post_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list post_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 const header_list sse_headers{{"Accept", "text/event-stream"}};
 
 std::string progress_event(int i) {
@@ -46,11 +45,12 @@ std::size_t bulk_event_size(std::size_t i) {
 }
 
 struct two_streams_gateway : gateway {
-  two_streams_gateway() : gateway([] {
-    gateway_options o = proxy_options();
-    o.extra_limits = "max_streams_per_installation: 2";
-    return o;
-  }()) {}
+  two_streams_gateway()
+      : gateway([] {
+          gateway_options o = proxy_options();
+          o.extra_limits = "max_streams_per_installation: 2";
+          return o;
+        }()) {}
 };
 
 // Lets the upstream's handler thread wait for what the test's thread saw:
@@ -137,8 +137,9 @@ BOOST_AUTO_TEST_CASE(sse_events_reach_the_agent_as_the_upstream_sends_them) {
   const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
 
   agent_stream agent(port());
-  BOOST_TEST_REQUIRE(agent.send(raw_request("POST", proxy_path(e1, id), port(), key.secret, post_headers,
-                                            R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x"}})")));
+  BOOST_TEST_REQUIRE(
+      agent.send(raw_request("POST", proxy_path(e1, id), port(), key.secret, post_headers,
+                             R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x"}})")));
   const auto head = agent.read_head();
   BOOST_TEST_REQUIRE(head.has_value());
   BOOST_TEST(head->status == 200u);
@@ -163,14 +164,16 @@ BOOST_AUTO_TEST_CASE(sse_events_reach_the_agent_as_the_upstream_sends_them) {
   std::lock_guard lock(mu);
   BOOST_TEST_REQUIRE(sent.size() == static_cast<std::size_t>(events));
   for (int i = 0; i < events; ++i) {
-    BOOST_TEST_MESSAGE("sse: event " << i << " reached the agent "
-                                     << std::chrono::duration_cast<std::chrono::microseconds>(arrived[i] - sent[i]).count()
-                                     << " us after the upstream sent it");
+    BOOST_TEST_MESSAGE(
+        "sse: event " << i << " reached the agent "
+                      << std::chrono::duration_cast<std::chrono::microseconds>(arrived[i] - sent[i]).count()
+                      << " us after the upstream sent it");
   }
   // The order the gate enforces: each event reached the agent before the
   // upstream sent the next.
   for (int i = 0; i + 1 < events; ++i) {
-    BOOST_TEST((arrived[i] < sent[i + 1]), "event " << i << " reached the agent after the upstream sent event " << i + 1);
+    BOOST_TEST((arrived[i] < sent[i + 1]),
+               "event " << i << " reached the agent after the upstream sent event " << i + 1);
   }
 }
 
@@ -292,13 +295,13 @@ BOOST_AUTO_TEST_CASE(a_slow_agent_stalls_the_upstream_instead_of_filling_the_gat
   const std::uint64_t sent_while_stalled = upstream.body_bytes_sent();
   const std::uint64_t rss_stalled = resident_bytes(process().pid());
   BOOST_TEST(blocked, "the upstream never blocked; it wrote " << sent_while_stalled << " bytes");
-  BOOST_TEST(sent_while_stalled < stall_limit, "the upstream wrote " << sent_while_stalled
-                                                                     << " bytes while the agent read nothing");
-  BOOST_TEST_MESSAGE("backpressure: upstream blocked after " << ms_since(stall_start) << " ms and "
-                     << (sent_while_stalled >> 10) << " KiB; gateway RSS "
-                                                     << (rss_before >> 20) << " MiB -> " << (rss_stalled >> 20) << " MiB");
-  BOOST_TEST(rss_stalled < rss_before + (100u << 20), "gateway RSS grew from " << (rss_before >> 20) << " MiB to "
-                                                                               << (rss_stalled >> 20) << " MiB");
+  BOOST_TEST(sent_while_stalled < stall_limit,
+             "the upstream wrote " << sent_while_stalled << " bytes while the agent read nothing");
+  BOOST_TEST_MESSAGE("backpressure: upstream blocked after "
+                     << ms_since(stall_start) << " ms and " << (sent_while_stalled >> 10) << " KiB; gateway RSS "
+                     << (rss_before >> 20) << " MiB -> " << (rss_stalled >> 20) << " MiB");
+  BOOST_TEST(rss_stalled < rss_before + (100u << 20),
+             "gateway RSS grew from " << (rss_before >> 20) << " MiB to " << (rss_stalled >> 20) << " MiB");
 
   // Now the agent reads everything, and gets every byte in order.
   std::string expected;
@@ -313,18 +316,19 @@ BOOST_AUTO_TEST_CASE(a_slow_agent_stalls_the_upstream_instead_of_filling_the_gat
     const auto status = agent.read_body(piece, std::max(left, std::chrono::milliseconds(1)));
     if (status == agent_stream::read_status::end) break;
     BOOST_TEST_REQUIRE((status == agent_stream::read_status::data),
-                       "the stream broke off after " << received << " bytes (status " << static_cast<int>(status) << ")");
+                       "the stream broke off after "
+                           << received << " bytes (status " << static_cast<int>(status) << ")");
     while (expected.size() < piece.size() && next_event < total_events) expected += bulk_event(next_event++);
-    BOOST_TEST_REQUIRE(expected.compare(0, piece.size(), piece) == 0, "bytes differ within " << received << " .. "
-                                                                                             << received + piece.size());
+    BOOST_TEST_REQUIRE(expected.compare(0, piece.size(), piece) == 0,
+                       "bytes differ within " << received << " .. " << received + piece.size());
     expected.erase(0, piece.size());
     received += piece.size();
   }
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < total_events; ++i) total += bulk_event_size(i);
-  BOOST_TEST_MESSAGE("backpressure: the agent read " << (received >> 20) << " MiB in " << ms_since(read_start)
-                                                     << " ms, in chunks of " << received / std::max<std::uint64_t>(1, agent.chunks_received())
-                                                     << " bytes on average");
+  BOOST_TEST_MESSAGE("backpressure: the agent read "
+                     << (received >> 20) << " MiB in " << ms_since(read_start) << " ms, in chunks of "
+                     << received / std::max<std::uint64_t>(1, agent.chunks_received()) << " bytes on average");
   BOOST_TEST(received == total);
   BOOST_TEST(expected.empty());
   BOOST_TEST(next_event == total_events);

@@ -10,8 +10,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include <netdb.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <cstdio>
 #include <memory>
@@ -29,19 +29,21 @@ const std::string ping = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
 const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 struct short_first_byte_gateway : gateway {
-  short_first_byte_gateway() : gateway([] {
-    gateway_options o = proxy_options();
-    o.extra_timeouts = "upstream_first_byte: 1s";
-    return o;
-  }()) {}
+  short_first_byte_gateway()
+      : gateway([] {
+          gateway_options o = proxy_options();
+          o.extra_timeouts = "upstream_first_byte: 1s";
+          return o;
+        }()) {}
 };
 
 struct origins_gateway : gateway {
-  origins_gateway() : gateway([] {
-    gateway_options o = proxy_options();
-    o.extra_server_yaml = "  allowed_origins: [\"https://app.example.com\"]\n";
-    return o;
-  }()) {}
+  origins_gateway()
+      : gateway([] {
+          gateway_options o = proxy_options();
+          o.extra_server_yaml = "  allowed_origins: [\"https://app.example.com\"]\n";
+          return o;
+        }()) {}
 };
 
 // The harness's default: private networks denied (allow_hosts only 127.0.0.1:9).
@@ -126,9 +128,7 @@ BOOST_AUTO_TEST_CASE(post_forwards_exact_bytes_and_allowed_headers_with_the_stor
   BOOST_TEST_REQUIRE(approved.status == 200u, approved);
   const std::string answer = R"({"jsonrpc":"2.0","id":"abc-1","result":{"content":[{"type":"text","text":"hi"}]}})";
   upstream.on_request([answer](fake_exchange& ex) {
-    ex.respond(200,
-               {{"Content-Type", "application/json; charset=utf-8"},
-                {"Mcp-Session-Id", "upstream-session-9"}},
+    ex.respond(200, {{"Content-Type", "application/json; charset=utf-8"}, {"Mcp-Session-Id", "upstream-session-9"}},
                answer);
   });
 
@@ -147,8 +147,8 @@ BOOST_AUTO_TEST_CASE(post_forwards_exact_bytes_and_allowed_headers_with_the_stor
   sent.emplace_back("Cookie", "sessionid=agent-cookie");
   sent.emplace_back("Proxy-Authorization", "Basic YWdlbnQ6c2VjcmV0");
 
-  const std::vector<std::string> targets{proxy_path(p1, id, false), proxy_path(p1, id, true),
-                                         proxy_path(e1, id, false), proxy_path(e1, id, true)};
+  const std::vector<std::string> targets{proxy_path(p1, id, false), proxy_path(p1, id, true), proxy_path(e1, id, false),
+                                         proxy_path(e1, id, true)};
   for (std::size_t i = 0; i < targets.size(); ++i) {
     BOOST_TEST_CONTEXT("POST " << targets[i]) {
       const reply r = alice.send("POST", targets[i], body, sent);
@@ -170,7 +170,8 @@ BOOST_AUTO_TEST_CASE(post_forwards_exact_bytes_and_allowed_headers_with_the_stor
       // The upstream is addressed by its own name, not the gateway's.
       BOOST_TEST(got.header("Host").value_or("<absent>") == "127.0.0.1:" + std::to_string(upstream.port()), got);
       for (const auto& [name, value] : forwarded) {
-        BOOST_TEST(got.header(name).value_or("<absent>") == value, name << " upstream; got headers: " << header_names(got));
+        BOOST_TEST(got.header(name).value_or("<absent>") == value,
+                   name << " upstream; got headers: " << header_names(got));
       }
       for (const auto& [name, value] : got.headers) {
         BOOST_TEST(value.find(key.secret) == std::string::npos, "the agent's key reached the upstream in " << name);
@@ -210,8 +211,8 @@ BOOST_AUTO_TEST_CASE(the_upstreams_status_passes_through) {
   });
   auto alice = client(create_key("alice", "*"));
   const std::string id = install(alice, upstream, upstream.url(), "none");
-  const reply accepted = alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
-                                    json_headers);
+  const reply accepted =
+      alice.send("POST", proxy_path(e1, id), R"({"jsonrpc":"2.0","method":"notifications/initialized"})", json_headers);
   BOOST_TEST(accepted.status == 202u, accepted);
   BOOST_TEST(accepted.body.empty(), accepted);
   header_list expired = json_headers;
@@ -253,7 +254,8 @@ BOOST_AUTO_TEST_CASE(a_chunked_request_body_arrives_upstream_byte_for_byte) {
 
 BOOST_AUTO_TEST_CASE(a_batch_is_forwarded_unchanged) {
   fake_upstream upstream;
-  const std::string answer = R"([{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"resources":[]}}])";
+  const std::string answer =
+      R"([{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{"resources":[]}}])";
   upstream.on_request([answer](fake_exchange& ex) { ex.respond_json(200, answer); });
   auto alice = client(create_key("alice", "*"));
   const std::string id = install(alice, upstream, upstream.url(), "api_key", "k-batch");
@@ -347,7 +349,8 @@ BOOST_AUTO_TEST_CASE(agent_key_and_tenancy_problems_answer_like_the_rest_api_and
   const std::string id = install(alice, upstream, upstream.url(), "api_key", "k");
   const std::string target = proxy_path(e1, id);
 
-  BOOST_TEST(is_error(nobody.send("POST", target, ping, json_headers), 401, "authentication_error", "not_authenticated"));
+  BOOST_TEST(is_error(nobody.send("POST", target, ping, json_headers), 401, "authentication_error",
+                      "not_authenticated"));
   BOOST_TEST(is_error(nobody.send("GET", target, "", {{"Authorization", "Bearer mcpg_unknown"}}), 401,
                       "authentication_error", "authentication_failed"));
   BOOST_TEST(is_error(alice.send("POST", proxy_path(environments_collection(99), id), ping, json_headers), 404,
@@ -383,7 +386,8 @@ BOOST_AUTO_TEST_CASE(a_disabled_installation_is_403_before_the_body_is_looked_at
 
   BOOST_TEST(is_proxy_error(alice.send("POST", target, ping, json_headers), 403, "Server is disabled"));
   BOOST_TEST(is_proxy_error(alice.send("POST", target, "{not json", json_headers), 403, "Server is disabled"));
-  BOOST_TEST(is_proxy_error(alice.send("GET", target, "", {{"Accept", "text/event-stream"}}), 403, "Server is disabled"));
+  BOOST_TEST(is_proxy_error(alice.send("GET", target, "", {{"Accept", "text/event-stream"}}), 403,
+                            "Server is disabled"));
   BOOST_TEST(is_proxy_error(alice.send("DELETE", target, "", {{"Mcp-Session-Id", "s"}}), 403, "Server is disabled"));
   // Tenancy comes first: bob learns nothing about it.
   BOOST_TEST(is_error(bob.send("POST", target, ping, json_headers), 404, "invalid_request", "not_found"));
@@ -407,7 +411,8 @@ BOOST_AUTO_TEST_CASE(a_body_that_is_not_json_is_400_and_an_oversized_one_413_and
     }
   }
   // The gateway's limit is 64 KiB here; this is valid JSON of 70 KB.
-  const std::string big = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":")" + std::string(70'000, 'p') + "\"}}";
+  const std::string big = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":")" + std::string(70'000, 'p') +
+                          "\"}}";
   const reply too_big = alice.send("POST", target, big, json_headers);
   BOOST_TEST(is_proxy_error(too_big, 413, "Request body too large"));
   BOOST_TEST(upstream.request_count() == 0u);
@@ -519,8 +524,8 @@ BOOST_AUTO_TEST_CASE(a_name_that_resolves_to_loopback_is_refused_at_connect_time
     }
     const std::string id = id_of(created.object());
     BOOST_TEST_MESSAGE("SSRF check with " << name << " -> " << address);
-    BOOST_TEST(is_proxy_error(alice.send("POST", proxy_path(e1, id), ping, json_headers), 400, "URL not allowed: ",
-                              true));
+    BOOST_TEST(is_proxy_error(alice.send("POST", proxy_path(e1, id), ping, json_headers), 400,
+                              "URL not allowed: ", true));
     BOOST_TEST(is_proxy_error(alice.send("GET", proxy_path(e1, id), "", {{"Accept", "text/event-stream"}}), 400,
                               "URL not allowed: ", true));
     BOOST_TEST(upstream.request_count() == 0u);
@@ -558,16 +563,13 @@ BOOST_AUTO_TEST_CASE(a_foreign_host_or_origin_is_403_and_reaches_no_upstream) {
     refused({{"Host", "evil.example:" + port_text}}, nullptr);
   }
   BOOST_TEST_CONTEXT("Origin http://evil.example") { refused({{"Origin", "http://evil.example"}}, &key); }
-  BOOST_TEST_CONTEXT("Origin of the listener on another port") {
-    refused({{"Origin", "http://127.0.0.1:1"}}, &key);
-  }
+  BOOST_TEST_CONTEXT("Origin of the listener on another port") { refused({{"Origin", "http://127.0.0.1:1"}}, &key); }
   BOOST_TEST(upstream.request_count() == 0u);
 
   std::size_t expected = 0;
-  for (const header_list& ok : {header_list{},
-                                header_list{{"Origin", "https://app.example.com"}},
-                                header_list{{"Origin", "http://127.0.0.1:" + port_text}},
-                                header_list{{"Host", "localhost:" + port_text}}}) {
+  for (const header_list& ok :
+       {header_list{}, header_list{{"Origin", "https://app.example.com"}},
+        header_list{{"Origin", "http://127.0.0.1:" + port_text}}, header_list{{"Host", "localhost:" + port_text}}}) {
     BOOST_TEST_CONTEXT((ok.empty() ? std::string("no Origin") : ok[0].first + ": " + ok[0].second)) {
       header_list all = json_headers;
       all.insert(all.end(), ok.begin(), ok.end());

@@ -36,29 +36,32 @@ reply read_then_closed(http_connection& conn) {
 }
 
 struct short_timeouts_gateway : gateway {
-  short_timeouts_gateway() : gateway([] {
-    gateway_options o;
-    o.idle = "1s";
-    o.request_read = "1s";
-    return o;
-  }()) {}
+  short_timeouts_gateway()
+      : gateway([] {
+          gateway_options o;
+          o.idle = "1s";
+          o.request_read = "1s";
+          return o;
+        }()) {}
 };
 
 struct two_connections_gateway : gateway {
-  two_connections_gateway() : gateway([] {
-    gateway_options o;
-    o.max_connections = 2;
-    return o;
-  }()) {}
+  two_connections_gateway()
+      : gateway([] {
+          gateway_options o;
+          o.max_connections = 2;
+          return o;
+        }()) {}
 };
 
 struct short_grace_gateway : gateway {
-  short_grace_gateway() : gateway([] {
-    gateway_options o;
-    o.shutdown_grace = "1s";
-    o.request_read = "60s";
-    return o;
-  }()) {}
+  short_grace_gateway()
+      : gateway([] {
+          gateway_options o;
+          o.shutdown_grace = "1s";
+          o.request_read = "60s";
+          return o;
+        }()) {}
 };
 
 }  // namespace
@@ -171,8 +174,8 @@ BOOST_AUTO_TEST_CASE(headers_over_the_limit_are_431_and_the_daemon_keeps_serving
 BOOST_AUTO_TEST_CASE(a_malformed_request_is_400_and_closed) {
   const api_key key = create_key("alice", "*");
   for (const std::string& raw : {std::string("THIS IS NOT HTTP\r\n\r\n"),
-                                "GET " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n",
-                                "POST " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"}) {
+                                 "GET " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n",
+                                 "POST " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"}) {
     BOOST_TEST_CONTEXT(raw) {
       http_connection conn(port());
       BOOST_TEST_REQUIRE(!conn.write(raw));
@@ -403,10 +406,9 @@ BOOST_FIXTURE_TEST_SUITE(shutdown_grace, short_grace_gateway)
 BOOST_AUTO_TEST_CASE(a_request_stalled_past_the_grace_period_does_not_stop_a_clean_exit) {
   const api_key key = create_key("alice", "*");
   http_connection conn(port());
-  BOOST_TEST_REQUIRE(!conn.write(head("POST " + p1 + " HTTP/1.1", key,
-                                      {{"Content-Type", "application/json"},
-                                       {"Expect", "100-continue"},
-                                       {"Content-Length", "50"}})));
+  BOOST_TEST_REQUIRE(
+      !conn.write(head("POST " + p1 + " HTTP/1.1", key,
+                       {{"Content-Type", "application/json"}, {"Expect", "100-continue"}, {"Content-Length", "50"}})));
   BOOST_TEST_REQUIRE(conn.read().status == 100u);
   const auto signalled = steady::now();
   process().send_signal(SIGTERM);
@@ -446,8 +448,8 @@ BOOST_AUTO_TEST_CASE(connections_over_the_cap_are_closed_and_the_cap_frees_up) {
   bool admitted = false;
   while (!admitted && steady::now() < deadline) {
     http_connection newcomer(port());
-    const std::string request = "GET " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                                key.secret + "\r\n\r\n";
+    const std::string request = "GET " + p1 + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key.secret +
+                                "\r\n\r\n";
     if (newcomer.write(request)) continue;
     auto [r, ec] = newcomer.try_read();
     admitted = r && r->status == 200u;

@@ -25,7 +25,9 @@ const std::vector<std::string> families{e1, p1};
 
 const std::string unknown_installation = "01900000-0000-7000-8000-000000000000";
 
-std::string tools_path(const std::string& collection, const std::string& id) { return item_of(collection, id) + "/tools"; }
+std::string tools_path(const std::string& collection, const std::string& id) {
+  return item_of(collection, id) + "/tools";
+}
 // `encoded_name` goes into the path as given (percent-encoded by the caller).
 std::string tool_path(const std::string& collection, const std::string& id, const std::string& encoded_name) {
   return tools_path(collection, id) + "/" + encoded_name;
@@ -83,9 +85,9 @@ boost::test_tools::assertion_result is_tool(const json::value& v) {
   };
   if (!v.is_object()) return fail("not an object");
   const json::object& o = v.as_object();
-  static const std::set<std::string> keys{"id",           "tool_name",      "display_name", "description",
-                                          "input_schema", "annotations",    "approval_state", "last_seen_at",
-                                          "removed_at",   "created_at",     "updated_at"};
+  static const std::set<std::string> keys{"id",           "tool_name",   "display_name",   "description",
+                                          "input_schema", "annotations", "approval_state", "last_seen_at",
+                                          "removed_at",   "created_at",  "updated_at"};
   std::set<std::string> present;
   for (const auto& member : o) present.emplace(member.key());
   if (present != keys) return fail("members differ from the tool object's");
@@ -101,7 +103,8 @@ boost::test_tools::assertion_result is_tool(const json::value& v) {
   for (const char* k : {"last_seen_at", "created_at", "updated_at"}) {
     if (!is_iso_time(o.at(k))) return fail(std::string(k) + " is not an ISO 8601 UTC time");
   }
-  if (!o.at("removed_at").is_null() && !is_iso_time(o.at("removed_at"))) return fail("removed_at neither null nor a time");
+  if (!o.at("removed_at").is_null() && !is_iso_time(o.at("removed_at")))
+    return fail("removed_at neither null nor a time");
   return true;
 }
 
@@ -156,8 +159,8 @@ void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std
   const auto requests = upstream.requests();
   BOOST_TEST_REQUIRE(requests.size() == expected.size());
   const std::string session = requests.at(1).header("Mcp-Session-Id").value_or("");
-  BOOST_TEST(session.starts_with("upstream-session-"), "the session the upstream gave was not passed on: "
-                                                           << requests.at(1));
+  BOOST_TEST(session.starts_with("upstream-session-"),
+             "the session the upstream gave was not passed on: " << requests.at(1));
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const recorded_request& r = requests[i];
     BOOST_TEST_CONTEXT("request " << i << ": " << r) {
@@ -263,9 +266,10 @@ BOOST_AUTO_TEST_CASE(another_users_or_an_unknown_installation_is_404_and_reaches
       BOOST_TEST(is_error(bob.get(tools_path(collection, id)), 404, "invalid_request", "not_found"));
       BOOST_TEST(is_error(patch_state(bob, collection, id, "a", "approved"), 404, "invalid_request", "not_found"));
       BOOST_TEST(is_error(bob.post(refresh_path(collection, id), json::object{}), 404, "invalid_request", "not_found"));
-      BOOST_TEST(is_error(alice.get(tools_path(collection, unknown_installation)), 404, "invalid_request", "not_found"));
-      BOOST_TEST(is_error(patch_state(alice, collection, unknown_installation, "a", "approved"), 404,
-                          "invalid_request", "not_found"));
+      BOOST_TEST(is_error(alice.get(tools_path(collection, unknown_installation)), 404, "invalid_request",
+                          "not_found"));
+      BOOST_TEST(is_error(patch_state(alice, collection, unknown_installation, "a", "approved"), 404, "invalid_request",
+                          "not_found"));
       BOOST_TEST(is_error(alice.post(refresh_path(collection, unknown_installation), json::object{}), 404,
                           "invalid_request", "not_found"));
     }
@@ -309,8 +313,8 @@ BOOST_AUTO_TEST_CASE(patch_sets_each_approval_state_and_answers_the_tool_on_both
 
 BOOST_AUTO_TEST_CASE(tool_names_in_the_path_are_url_decoded) {
   const std::vector<std::pair<std::string, std::string>> cases{
-      {"db.query", "db.query"},          {"my-tool_v2", "my-tool_v2"},  {"with space", "with%20space"},
-      {"a/b", "a%2Fb"},                  {"caf\xc3\xa9", "caf%C3%A9"},  {"x.y-z_w", "x%2Ey%2Dz%5Fw"},
+      {"db.query", "db.query"}, {"my-tool_v2", "my-tool_v2"}, {"with space", "with%20space"},
+      {"a/b", "a%2Fb"},         {"caf\xc3\xa9", "caf%C3%A9"}, {"x.y-z_w", "x%2Ey%2Dz%5Fw"},
   };
   std::vector<mcp_tool> tools;
   for (const auto& [name, encoded] : cases) tools.push_back(named(name));
@@ -355,7 +359,7 @@ BOOST_AUTO_TEST_CASE(a_bad_body_is_400_naming_approval_state_and_changes_nothing
   const std::string target = tool_path(e1, id, "t");
   const json::object before = tool_named(results_of(alice.get(tools_path(e1, id))), "t");
   for (const json::value& state : {json::value("maybe"), json::value("APPROVED"), json::value("approved "),
-                                  json::value(""), json::value(1), json::value(true)}) {
+                                   json::value(""), json::value(1), json::value(true)}) {
     BOOST_TEST_CONTEXT("approval_state " << json::serialize(state)) {
       BOOST_TEST(is_validation_error(alice.patch(target, json::object{{"approval_state", state}}), "invalid_choice",
                                      "approval_state"));
@@ -364,8 +368,8 @@ BOOST_AUTO_TEST_CASE(a_bad_body_is_400_naming_approval_state_and_changes_nothing
   BOOST_TEST(is_validation_error(alice.patch(target, json::object{}), "required", "approval_state"));
   for (const std::string member : {"tool_name", "display_name", "removed_at", "id"}) {
     BOOST_TEST_CONTEXT("with " << member) {
-      BOOST_TEST(is_validation_error(
-          alice.patch(target, json::object{{"approval_state", "approved"}, {member, "x"}}), "read_only", member));
+      BOOST_TEST(is_validation_error(alice.patch(target, json::object{{"approval_state", "approved"}, {member, "x"}}),
+                                     "read_only", member));
     }
   }
   BOOST_TEST(is_error(alice.send("PATCH", target, "{not json"), 400, "invalid_request", "parse_error"));
@@ -458,7 +462,8 @@ BOOST_AUTO_TEST_CASE(refresh_applies_the_sync_rules_and_answers_the_active_tools
   // longer "dropped".
   kept.title = "New title";
   kept.description = "new";
-  kept.input_schema = json::object{{"type", "object"}, {"properties", json::object{{"n", json::object{{"type", "integer"}}}}}};
+  kept.input_schema = json::object{{"type", "object"},
+                                   {"properties", json::object{{"n", json::object{{"type", "integer"}}}}}};
   kept.annotations = json::object{{"destructiveHint", true}};
   mcp.set_tools({named("plain"), named("added"), kept});
   const json::array refreshed = results_of(alice.post(refresh_path(e1, id), json::object{}));
@@ -536,10 +541,9 @@ BOOST_AUTO_TEST_CASE(refresh_follows_every_page_with_the_handshake_the_upstream_
 
 BOOST_AUTO_TEST_CASE(an_auth_type_none_installation_is_synced_without_authorization) {
   mcp.set_tools(named_tools({"b", "a"}));
-  const reply installed = alice.post(p1 + "/install_custom/", json::object{{"name", "Open"},
-                                                                           {"url", upstream.url()},
-                                                                           {"auth_type", "none"},
-                                                                           {"api_key", "ignored-key"}});
+  const reply installed = alice.post(
+      p1 + "/install_custom/",
+      json::object{{"name", "Open"}, {"url", upstream.url()}, {"auth_type", "none"}, {"api_key", "ignored-key"}});
   BOOST_TEST_REQUIRE(installed.status == 201u, installed);
   BOOST_TEST(installed.object().at("tool_count") == json::value(2));
   BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 1, "", key.secret); }
@@ -635,10 +639,9 @@ BOOST_AUTO_TEST_CASE(install_custom_syncs_the_tools_before_answering_201) {
   mcp_tool titled = named("lookup");
   titled.title = "Look up";
   mcp.set_tools({named("zz"), titled, named("aa")});
-  const reply r = alice.post(e1 + "/install_custom/", json::object{{"name", "Tools"},
-                                                                   {"url", upstream.url()},
-                                                                   {"auth_type", "api_key"},
-                                                                   {"api_key", "install-key"}});
+  const reply r = alice.post(
+      e1 + "/install_custom/",
+      json::object{{"name", "Tools"}, {"url", upstream.url()}, {"auth_type", "api_key"}, {"api_key", "install-key"}});
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   BOOST_TEST(is_installation(r.json()));
   BOOST_TEST(r.object().at("tool_count") == json::value(3), r);
@@ -661,10 +664,9 @@ BOOST_AUTO_TEST_CASE(install_custom_syncs_the_tools_before_answering_201) {
 BOOST_AUTO_TEST_CASE(an_upstream_answering_500_does_not_fail_the_install) {
   mcp.set_tools(named_tools({"a", "b"}));
   mcp.set_fail_status(500);
-  const reply r = alice.post(e1 + "/install_custom/", json::object{{"name", "Failing"},
-                                                                   {"url", upstream.url()},
-                                                                   {"auth_type", "api_key"},
-                                                                   {"api_key", "k"}});
+  const reply r = alice.post(
+      e1 + "/install_custom/",
+      json::object{{"name", "Failing"}, {"url", upstream.url()}, {"auth_type", "api_key"}, {"api_key", "k"}});
   BOOST_TEST_REQUIRE(r.status == 201u, r);
   BOOST_TEST(r.object().at("tool_count") == json::value(0), r);
   BOOST_TEST(upstream.request_count() > 0u, "the install did not try a sync");

@@ -27,8 +27,7 @@ namespace {
 const std::string e1 = environments_collection(1);
 const std::string p1 = projects_collection(1);
 
-const header_list json_headers{{"Content-Type", "application/json"},
-                               {"Accept", "application/json, text/event-stream"}};
+const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 const header_list sse_headers{{"Accept", "text/event-stream"}};
 
 const std::string invalid_json = "Request body must be valid JSON";
@@ -364,8 +363,13 @@ BOOST_AUTO_TEST_CASE(the_id_of_a_refused_call_comes_back_as_the_agent_wrote_it) 
   // Numbers exactly as written (a client may match ids by their text or
   // their exact integer value); strings and null by value.
   const std::vector<std::pair<std::string, bool>> ids{
-      {"0", true},    {"-5", true},       {"9007199254740993", true}, {"18446744073709551615", true},
-      {"\"\"", false}, {"\"x\\u00e9\\\"y\"", false}, {"null", true}};
+      {"0", true},
+      {"-5", true},
+      {"9007199254740993", true},
+      {"18446744073709551615", true},
+      {"\"\"", false},
+      {"\"x\\u00e9\\\"y\"", false},
+      {"null", true}};
   for (const auto& [id_text, textual] : ids) {
     BOOST_TEST_CONTEXT("id " << id_text) {
       const reply r = rpc(R"({"jsonrpc":"2.0","id":)" + id_text +
@@ -465,7 +469,8 @@ BOOST_AUTO_TEST_CASE(bodies_that_hide_the_tool_name_do_not_get_a_refused_call_th
       {"an escaped string id",
        R"({"jsonrpc":"2.0","id":"a\"b\u00e9","method":"tools/call","params":{"name":"blocked"}})",
        needs_approval_error("a\"b\xc3\xa9", "blocked")},
-      {"a unicode name", R"({"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":")" + unicode_tool + R"("}})",
+      {"a unicode name",
+       R"({"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":")" + unicode_tool + R"("}})",
        needs_approval_error(12, unicode_tool)},
       {"a unicode name, escaped",
        R"({"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"h\u00e9llo_\u5de5\u5177"}})",
@@ -474,8 +479,8 @@ BOOST_AUTO_TEST_CASE(bodies_that_hide_the_tool_name_do_not_get_a_refused_call_th
        R"({"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"rocket_\ud83d\ude80"}})",
        needs_approval_error(14, rocket_tool)},
       {"500 KB of arguments before the name",
-       R"({"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"arguments":{"name":"approved_tool","blob":")" + blob +
-           R"("},"name":"blocked"}})",
+       R"({"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"arguments":{"name":"approved_tool","blob":")" +
+           blob + R"("},"name":"blocked"}})",
        needs_approval_error(15, "blocked")},
   };
   for (const auto& c : refused) {
@@ -501,8 +506,8 @@ BOOST_AUTO_TEST_CASE(bodies_that_hide_the_tool_name_do_not_get_a_refused_call_th
        "\"2.0\" }",
        23},
       {"500 KB of arguments",
-       R"({"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"approved_tool","arguments":{"blob":")" + blob +
-           R"("}}})",
+       R"({"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"approved_tool","arguments":{"blob":")" +
+           blob + R"("}}})",
        24},
   };
   for (std::size_t i = 0; i < forwarded.size(); ++i) {
@@ -568,8 +573,9 @@ BOOST_AUTO_TEST_CASE(a_malformed_body_is_400_and_reaches_no_upstream) {
       {"single quotes", R"({'jsonrpc':'2.0','id':1,'method':'tools/call','params':{'name':'approved_tool'}})"},
       {"a comment", R"({"jsonrpc":"2.0","id":1,/* c */"method":"tools/call","params":{"name":"approved_tool"}})"},
       {"NaN", R"({"jsonrpc":"2.0","id":NaN,"method":"tools/call","params":{"name":"approved_tool"}})"},
-      {"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"approved_tool\","
-                        "\"arguments\":{\"t\":\"\xff\xfe\"}}}"},
+      {"invalid UTF-8",
+       "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"approved_tool\","
+       "\"arguments\":{\"t\":\"\xff\xfe\"}}}"},
       {"two messages back to back",
        R"({"jsonrpc":"2.0","id":1,"method":"ping"}{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"blocked"}})"},
       {"a string", R"("tools/call")"},
@@ -581,15 +587,15 @@ BOOST_AUTO_TEST_CASE(a_malformed_body_is_400_and_reaches_no_upstream) {
       {"a batch of a number", "[1]"},
       {"a nested batch", R"([[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approved_tool"}}]])"},
       // A key the filter reads, twice: parsers disagree on which copy wins.
-      {"params.name twice", R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approved_tool","name":"blocked"}})"},
+      {"params.name twice",
+       R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approved_tool","name":"blocked"}})"},
       {"params.name twice, the other order",
        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"blocked","name":"approved_tool"}})"},
       {"params.name twice, one escaped",
        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approved_tool","n\u0061me":"blocked"}})"},
       {"params twice",
        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approved_tool"},"params":{"name":"blocked"}})"},
-      {"method twice",
-       R"({"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"blocked"}})"},
+      {"method twice", R"({"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"blocked"}})"},
       {"params.name twice in a batch item",
        R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"approved_tool","name":"blocked"}}])"},
   };
@@ -668,9 +674,10 @@ BOOST_AUTO_TEST_CASE(a_batch_mixing_a_refused_call_with_anything_else_is_rejecte
   BOOST_TEST(rejected(rpc("[" + call_body("x", "pending") + R"(,{"jsonrpc":"2.0","id":"y","method":"tools/list"}])"),
                       {"x", "y"}));
   // Notifications get no answer, but are not forwarded either.
-  BOOST_TEST(rejected(rpc("[" + call_notification("ok") + "," + call_body(5, "pending") +
-                          R"(,{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":6,"method":"ping"}])"),
-                      {5, 6}));
+  BOOST_TEST(rejected(
+      rpc("[" + call_notification("ok") + "," + call_body(5, "pending") +
+          R"(,{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":6,"method":"ping"}])"),
+      {5, 6}));
   BOOST_TEST(rejected(rpc("[" + call_body(7, "ok") + "," + call_notification("pending") + "]"), {7}));
   BOOST_TEST(upstream.request_count() == 0u);
   BOOST_TEST(calls_received(upstream, "ok") == 0u);
@@ -681,7 +688,7 @@ BOOST_AUTO_TEST_CASE(a_batch_mixing_a_refused_call_with_anything_else_is_rejecte
 BOOST_AUTO_TEST_CASE(refused_notifications_alone_are_202_and_reach_no_upstream) {
   install_with(named_tools({"pending"}));
   for (const std::string& body : {call_notification("pending"), call_notification("nope"),
-                                 "[" + call_notification("pending") + "," + call_notification("nope") + "]"}) {
+                                  "[" + call_notification("pending") + "," + call_notification("nope") + "]"}) {
     BOOST_TEST_CONTEXT(body) {
       const reply r = rpc(body);
       BOOST_TEST(r.status == 202u, r);
@@ -738,9 +745,9 @@ BOOST_AUTO_TEST_CASE(each_refused_call_leaves_a_tool_call_blocked_row_on_disk) {
       got.emplace_back(row.tool_name, string_of(detail, "state"));
     }
   }
-  const std::vector<std::pair<std::string, std::string>> expected{
-      {"pending", "needs_approval"}, {"off", "do_not_use"},     {"gone", "unknown"},
-      {"nope", "unknown"},           {"pending", "needs_approval"}, {"off", "do_not_use"}};
+  const std::vector<std::pair<std::string, std::string>> expected{{"pending", "needs_approval"}, {"off", "do_not_use"},
+                                                                  {"gone", "unknown"},           {"nope", "unknown"},
+                                                                  {"pending", "needs_approval"}, {"off", "do_not_use"}};
   BOOST_TEST_REQUIRE(got.size() == expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
     BOOST_TEST_CONTEXT("row " << i) {
@@ -915,7 +922,8 @@ BOOST_AUTO_TEST_CASE(an_sse_answer_cut_anywhere_with_crlf_and_several_data_lines
   boost::system::error_code ec;
   const json::value v = json::parse(data, ec);
   BOOST_TEST_REQUIRE(!ec, "data is not JSON: " << data);
-  BOOST_TEST(v == json::parse(R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"c"}],"nextCursor":"z"}})"));
+  BOOST_TEST(
+      v == json::parse(R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"c"}],"nextCursor":"z"}})"));
 }
 
 BOOST_AUTO_TEST_CASE(a_tools_list_answer_replayed_on_a_resumed_get_stream_is_filtered) {

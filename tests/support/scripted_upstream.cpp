@@ -107,8 +107,9 @@ struct upstream_conn::impl {
     const bool done = await(
         until,
         [this](auto handler) {
-          tls->async_handshake(ssl::stream_base::server,
-                               [handler](error_code e) mutable { handler(e, std::size_t{0}); });
+          tls->async_handshake(ssl::stream_base::server, [handler](error_code e) mutable {
+            handler(e, std::size_t{0});
+          });
         },
         ec, ignored);
     return done && !ec;
@@ -119,9 +120,8 @@ struct upstream_conn::impl {
     error_code ec;
     std::size_t n = 0;
     const bool done = await(
-        until,
-        [&](auto handler) { with_stream([&](auto& s) { s.async_read_some(asio::buffer(buffer), handler); }); }, ec,
-        n);
+        until, [&](auto handler) { with_stream([&](auto& s) { s.async_read_some(asio::buffer(buffer), handler); }); },
+        ec, n);
     if (!done || ec) return false;
     pending.append(buffer.data(), n);
     return true;
@@ -165,8 +165,7 @@ bool upstream_conn::write(std::string_view bytes) {
   const bool done = impl_->await(
       steady::now() + wait_limit,
       [&](auto handler) {
-        impl_->with_stream(
-            [&](auto& s) { asio::async_write(s, asio::buffer(bytes.data(), bytes.size()), handler); });
+        impl_->with_stream([&](auto& s) { asio::async_write(s, asio::buffer(bytes.data(), bytes.size()), handler); });
       },
       ec, n);
   return done && !ec;
@@ -202,7 +201,7 @@ struct scripted_upstream::impl {
   tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
 
   std::mutex mu;
-  bool stopping = false;                             // guarded by mu
+  bool stopping = false;                              // guarded by mu
   std::vector<std::shared_ptr<upstream_conn>> conns;  // guarded by mu
   std::vector<std::thread> threads;                   // guarded by mu
 };

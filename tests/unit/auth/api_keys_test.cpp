@@ -12,8 +12,7 @@ using scopes = std::vector<std::string>;
 namespace {
 
 bool is_base64url_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
 }  // namespace
@@ -48,10 +47,8 @@ BOOST_AUTO_TEST_CASE(generated_keys_are_distinct) {
 }
 
 BOOST_AUTO_TEST_CASE(hash_is_lower_case_hex_sha256) {
-  BOOST_TEST(hash_api_key("abc") ==
-             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  BOOST_TEST(hash_api_key("") ==
-             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  BOOST_TEST(hash_api_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  BOOST_TEST(hash_api_key("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 BOOST_AUTO_TEST_CASE(known_scopes_parse) {
@@ -67,9 +64,8 @@ BOOST_AUTO_TEST_CASE(scopes_are_trimmed_deduplicated_and_keep_order) {
 }
 
 BOOST_AUTO_TEST_CASE(empty_or_unknown_scopes_are_rejected) {
-  for (const char* csv : {"", " ", ",", "project:read,", ",project:read", "project:read,,*",
-                          "project:admin", "PROJECT:READ", "project:read;project:write",
-                          "project: read", "**"}) {
+  for (const char* csv : {"", " ", ",", "project:read,", ",project:read", "project:read,,*", "project:admin",
+                          "PROJECT:READ", "project:read;project:write", "project: read", "**"}) {
     BOOST_TEST_CONTEXT("csv '" << csv << "'") { BOOST_TEST(!parse_scopes(csv).has_value()); }
   }
 }

@@ -26,9 +26,7 @@ key_ring::key key_filled(unsigned char value) {
   return k;
 }
 
-std::string_view view(const key_ring::key& k) {
-  return {reinterpret_cast<const char*>(k.data()), k.size()};
-}
+std::string_view view(const key_ring::key& k) { return {reinterpret_cast<const char*>(k.data()), k.size()}; }
 
 bool is_crypto_failure(const mcpgate::result<std::string>& r) {
   return !r && r.error() == mcpgate::make_error_code(errc::crypto_failure);
@@ -50,8 +48,7 @@ std::pair<key_ring::key, key_ring::key> keys_sharing_an_id() {
   std::unordered_map<std::uint32_t, std::uint32_t> seen;
   for (std::uint32_t i = 0;; ++i) {
     const auto d = mcpgate::auth::sha256(view(counter_key(i)));
-    const std::uint32_t id = std::uint32_t{d[0]} << 24 | std::uint32_t{d[1]} << 16 |
-                             std::uint32_t{d[2]} << 8 | d[3];
+    const std::uint32_t id = std::uint32_t{d[0]} << 24 | std::uint32_t{d[1]} << 16 | std::uint32_t{d[2]} << 8 | d[3];
     const auto [it, inserted] = seen.emplace(id, i);
     if (!inserted) return {counter_key(it->second), counter_key(i)};
   }
@@ -73,9 +70,7 @@ struct temp_dir {
   temp_dir& operator=(const temp_dir&) = delete;
 };
 
-void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream(p, std::ios::binary) << content;
-}
+void write_file(const fs::path& p, const std::string& content) { std::ofstream(p, std::ios::binary) << content; }
 
 std::string read_file(const fs::path& p) {
   std::ostringstream out;
@@ -97,10 +92,9 @@ BOOST_AUTO_TEST_SUITE(secret_box)
 
 BOOST_AUTO_TEST_CASE(sealed_secret_opens_with_same_context) {
   const key_ring ring({key_filled(1)});
-  for (const std::string& plaintext : {std::string(), std::string("sk-live-123"),
-                                      std::string("bin\0ary\xff", 8), std::string(100000, 'x')}) {
-    const auto opened = ring.open(ring.seal(plaintext, "installation:1:api_key"),
-                                  "installation:1:api_key");
+  for (const std::string& plaintext :
+       {std::string(), std::string("sk-live-123"), std::string("bin\0ary\xff", 8), std::string(100000, 'x')}) {
+    const auto opened = ring.open(ring.seal(plaintext, "installation:1:api_key"), "installation:1:api_key");
     BOOST_REQUIRE(opened.has_value());
     BOOST_TEST(*opened == plaintext);
   }
@@ -156,9 +150,7 @@ BOOST_AUTO_TEST_CASE(short_blob_is_refused) {
   const std::string blob = ring.seal("", "ctx");  // the shortest valid blob, 33 bytes
   BOOST_REQUIRE(ring.open(blob, "ctx").has_value());
   for (std::size_t n = 0; n < blob.size(); ++n) {
-    BOOST_TEST_CONTEXT("length " << n) {
-      BOOST_TEST(is_crypto_failure(ring.open(blob.substr(0, n), "ctx")));
-    }
+    BOOST_TEST_CONTEXT("length " << n) { BOOST_TEST(is_crypto_failure(ring.open(blob.substr(0, n), "ctx"))); }
   }
 }
 
@@ -263,8 +255,7 @@ BOOST_AUTO_TEST_CASE(key_files_give_rotation_order) {
   const temp_dir dir;
   write_file(dir.path / "new", std::string(64, '2'));
   write_file(dir.path / "old", hex_of_0x11);
-  const auto ring =
-      key_ring::from_files({(dir.path / "new").string(), (dir.path / "old").string()}, false);
+  const auto ring = key_ring::from_files({(dir.path / "new").string(), (dir.path / "old").string()}, false);
   BOOST_REQUIRE(ring.has_value());
   const std::string by_old = key_ring({key_filled(0x11)}).seal("old", "ctx");
   BOOST_TEST(ring->open(by_old, "ctx").has_value());
@@ -290,9 +281,8 @@ BOOST_AUTO_TEST_CASE(malformed_key_file_is_invalid_argument) {
   const temp_dir dir;
   const fs::path file = dir.path / "bad.key";
   for (const std::string& content :
-       {std::string(), std::string("   \n"), std::string(63, 'a'), std::string(65, 'a'),
-        std::string(63, 'a') + 'g', std::string(32, 'a') + ' ' + std::string(32, 'a'),
-        "0x" + std::string(62, 'a'), std::string(5000, 'a')}) {
+       {std::string(), std::string("   \n"), std::string(63, 'a'), std::string(65, 'a'), std::string(63, 'a') + 'g',
+        std::string(32, 'a') + ' ' + std::string(32, 'a'), "0x" + std::string(62, 'a'), std::string(5000, 'a')}) {
     write_file(file, content);
     BOOST_TEST_CONTEXT("content '" << content << "'") {
       BOOST_TEST(failed_with(key_ring::from_files({file.string()}, true), errc::invalid_argument));

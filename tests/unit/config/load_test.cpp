@@ -168,10 +168,10 @@ logging:
   level: loud
 )");
   expect_problems(r, {
-      "t.yaml:2:12: server.workers: expected auto or a positive integer",
-      "t.yaml:4:21: server.limits.max_body_bytes: expected a positive integer",
-      "t.yaml:6:10: logging.level: expected one of trace, debug, info, warn, error, critical, off",
-  });
+                         "t.yaml:2:12: server.workers: expected auto or a positive integer",
+                         "t.yaml:4:21: server.limits.max_body_bytes: expected a positive integer",
+                         "t.yaml:6:10: logging.level: expected one of trace, debug, info, warn, error, critical, off",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(reports_syntax_error_as_one_problem_with_its_position) {
@@ -186,9 +186,9 @@ BOOST_AUTO_TEST_CASE(reports_syntax_error_as_one_problem_with_its_position) {
 BOOST_AUTO_TEST_CASE(reports_unknown_key_with_line_and_column) {
   const load_result r = load("server:\n  limits:\n    max_bodies: 3\ncolour: blue\n");
   expect_problems(r, {
-      "t.yaml:3:5: unknown key 'max_bodies' in server.limits",
-      "t.yaml:4:1: unknown key 'colour' at the top level",
-  });
+                         "t.yaml:3:5: unknown key 'max_bodies' in server.limits",
+                         "t.yaml:4:1: unknown key 'colour' at the top level",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(reports_repeated_key) {
@@ -205,15 +205,15 @@ storage: []
 data_dir:
 )");
   expect_problems(r, {
-      "t.yaml:6:1: data_dir: expected a non-empty string",
-      "t.yaml:2:30: server.limits.max_connections: expected a positive integer",
-      "t.yaml:2:52: server.limits.max_body_bytes: expected a positive integer",
-      "t.yaml:2:74: server.limits.max_header_bytes: expected a positive integer",
-      "t.yaml:3:11: server.listen: expected a non-empty list",
-      "t.yaml:4:38: upstreams.allow_private_networks: expected true or false",
-      "t.yaml:4:60: upstreams.allow_hosts[1]: expected a non-empty string",
-      "t.yaml:5:10: storage: expected a mapping",
-  });
+                         "t.yaml:6:1: data_dir: expected a non-empty string",
+                         "t.yaml:2:30: server.limits.max_connections: expected a positive integer",
+                         "t.yaml:2:52: server.limits.max_body_bytes: expected a positive integer",
+                         "t.yaml:2:74: server.limits.max_header_bytes: expected a positive integer",
+                         "t.yaml:3:11: server.listen: expected a non-empty list",
+                         "t.yaml:4:38: upstreams.allow_private_networks: expected true or false",
+                         "t.yaml:4:60: upstreams.allow_hosts[1]: expected a non-empty string",
+                         "t.yaml:5:10: storage: expected a mapping",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(top_level_must_be_a_mapping) {
@@ -255,10 +255,11 @@ BOOST_AUTO_TEST_CASE(reads_timeouts_and_refuses_bad_durations) {
     shutdown_grace: 10
     upstream_connect: 0s
 )");
-  expect_problems(r, {
-      "t.yaml:3:21: server.timeouts.shutdown_grace: expected a positive duration such as 500ms, 10s, 5m or 1h",
-      "t.yaml:4:23: server.timeouts.upstream_connect: expected a positive duration such as 500ms, 10s, 5m or 1h",
-  });
+  expect_problems(
+      r, {
+             "t.yaml:3:21: server.timeouts.shutdown_grace: expected a positive duration such as 500ms, 10s, 5m or 1h",
+             "t.yaml:4:23: server.timeouts.upstream_connect: expected a positive duration such as 500ms, 10s, 5m or 1h",
+         });
   const config c = loaded("server:\n  timeouts: { idle: 5m, request_read: 500ms, shutdown_grace: 1h }\n");
   BOOST_TEST(c.server.timeouts.idle.count() == 300'000);
   BOOST_TEST(c.server.timeouts.request_read.count() == 500);
@@ -323,8 +324,7 @@ BOOST_AUTO_TEST_CASE(given_key_files_are_not_generated) {
   const config c = loaded("secrets: { key_files: [/k/new.key, /k/old.key] }");
   BOOST_TEST(c.secrets.key_files == (std::vector<std::string>{"/k/new.key", "/k/old.key"}));
   BOOST_TEST(!c.secrets.generate_missing);
-  expect_problems(load("secrets: { key_files: [] }"),
-                  {"t.yaml:1:23: secrets.key_files: expected a non-empty list"});
+  expect_problems(load("secrets: { key_files: [] }"), {"t.yaml:1:23: secrets.key_files: expected a non-empty list"});
 }
 
 BOOST_AUTO_TEST_CASE(key_files_take_a_leading_variable_from_the_environment) {
@@ -336,8 +336,8 @@ BOOST_AUTO_TEST_CASE(key_files_take_a_leading_variable_from_the_environment) {
 )");
   ::unsetenv("MCPGATE_TEST_CREDENTIALS");
   ::unsetenv("MCPGATE_TEST_KEY_FILE");
-  BOOST_TEST(c.secrets.key_files ==
-                 (std::vector<std::string>{"/run/credentials/mcpgate.service/secret.key", "/k/whole.key", "/k/old.key"}),
+  BOOST_TEST(c.secrets.key_files == (std::vector<std::string>{"/run/credentials/mcpgate.service/secret.key",
+                                                              "/k/whole.key", "/k/old.key"}),
              boost::test_tools::per_element());
   BOOST_TEST(!c.secrets.generate_missing);
 }
@@ -353,9 +353,9 @@ BOOST_AUTO_TEST_CASE(unset_or_empty_key_file_variable_is_a_problem_at_its_entry)
 )");
   ::unsetenv("MCPGATE_TEST_EMPTY_DIR");
   expect_problems(r, {
-      "t.yaml:3:7: secrets.key_files[0]: environment variable MCPGATE_TEST_UNSET_DIR is not set",
-      "t.yaml:5:7: secrets.key_files[2]: environment variable MCPGATE_TEST_EMPTY_DIR is not set",
-  });
+                         "t.yaml:3:7: secrets.key_files[0]: environment variable MCPGATE_TEST_UNSET_DIR is not set",
+                         "t.yaml:5:7: secrets.key_files[2]: environment variable MCPGATE_TEST_EMPTY_DIR is not set",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(key_file_variable_only_at_the_start_and_well_formed) {
@@ -372,13 +372,13 @@ BOOST_AUTO_TEST_CASE(key_file_variable_only_at_the_start_and_well_formed) {
   ::unsetenv("MCPGATE_TEST_DIR");
   const std::string expected = ": expected a path, ${NAME} or ${NAME}/path (a variable only at the start)";
   expect_problems(r, {
-      "t.yaml:3:7: secrets.key_files[0]" + expected,
-      "t.yaml:4:7: secrets.key_files[1]" + expected,
-      "t.yaml:5:7: secrets.key_files[2]" + expected,
-      "t.yaml:6:7: secrets.key_files[3]" + expected,
-      "t.yaml:7:7: secrets.key_files[4]" + expected,
-      "t.yaml:8:7: secrets.key_files[5]" + expected,
-  });
+                         "t.yaml:3:7: secrets.key_files[0]" + expected,
+                         "t.yaml:4:7: secrets.key_files[1]" + expected,
+                         "t.yaml:5:7: secrets.key_files[2]" + expected,
+                         "t.yaml:6:7: secrets.key_files[3]" + expected,
+                         "t.yaml:7:7: secrets.key_files[4]" + expected,
+                         "t.yaml:8:7: secrets.key_files[5]" + expected,
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(adds_each_project_its_own_environment) {
@@ -405,19 +405,20 @@ BOOST_AUTO_TEST_CASE(refuses_duplicate_project_and_environment_ids) {
   - { id: 2, name: Two, environments: [{ id: 5, name: c }] }
 )");
   expect_problems(r, {
-      "t.yaml:3:11: projects[1].id: duplicate project id 1",
-      "t.yaml:2:66: projects[0].environments[1].id: "
-      "environment id 2 is project 2's id: only that project may have it",
-      "t.yaml:4:46: projects[2].environments[0].id: duplicate environment id 5 (also in project 1)",
-  });
+                         "t.yaml:3:11: projects[1].id: duplicate project id 1",
+                         "t.yaml:2:66: projects[0].environments[1].id: "
+                         "environment id 2 is project 2's id: only that project may have it",
+                         "t.yaml:4:46: projects[2].environments[0].id: duplicate environment id 5 (also in project 1)",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(requires_project_id_and_name) {
-  expect_problems(load("projects:\n  - { name: X }\n  - { id: 0, name: Y }\n  - []\n"), {
-      "t.yaml:2:5: projects[0]: missing required key 'id'",
-      "t.yaml:3:11: projects[1].id: expected a positive integer",
-      "t.yaml:4:5: projects[2]: expected a mapping",
-  });
+  expect_problems(load("projects:\n  - { name: X }\n  - { id: 0, name: Y }\n  - []\n"),
+                  {
+                      "t.yaml:2:5: projects[0]: missing required key 'id'",
+                      "t.yaml:3:11: projects[1].id: expected a positive integer",
+                      "t.yaml:4:5: projects[2]: expected a mapping",
+                  });
   expect_problems(load("projects: []\n"), {"t.yaml:1:11: projects: expected a non-empty list"});
 }
 
@@ -434,7 +435,8 @@ BOOST_AUTO_TEST_CASE(reads_template_fields) {
     category: dev
     is_active: false
     client_id: abc
-    client_secret_file: )" + secret_file + R"(
+    client_secret_file: )" +
+                          secret_file + R"(
     api_key_header: X-Api-Key
     api_key_format: "{key}"
 )");
@@ -472,7 +474,8 @@ BOOST_AUTO_TEST_CASE(refuses_unreadable_or_unset_client_secret) {
   const load_result r = load(R"(templates:
   - { id: a, name: A, url: "https://a.example", client_id: ca, client_secret: "${MCPGATE_TEST_UNSET_SECRET}" }
   - { id: b, name: B, url: "https://b.example", client_id: cb, client_secret_file: /nonexistent/mcpgate-secret }
-  - { id: c, name: C, url: "https://c.example", client_secret_file: )" + temp_secret_file("x") + R"( }
+  - { id: c, name: C, url: "https://c.example", client_secret_file: )" +
+                             temp_secret_file("x") + R"( }
 )");
   BOOST_TEST_REQUIRE(r.problems.size() == 3u);
   BOOST_TEST(r.problems[0].message.find("MCPGATE_TEST_UNSET_SECRET is not set") != std::string::npos);
@@ -487,12 +490,12 @@ BOOST_AUTO_TEST_CASE(refuses_inline_client_secret) {
   - { id: c, name: C, url: "https://c.example", client_secret: "${C}", client_secret_file: /c }
 )");
   expect_problems(r, {
-      "t.yaml:2:64: templates[0].client_secret: secrets must not be inline: "
-      "use client_secret_file or ${ENV}",
-      "t.yaml:3:64: templates[1].client_secret: secrets must not be inline: "
-      "use client_secret_file or ${ENV}",
-      "t.yaml:4:5: templates[2]: give client_secret_file or client_secret, not both",
-  });
+                         "t.yaml:2:64: templates[0].client_secret: secrets must not be inline: "
+                         "use client_secret_file or ${ENV}",
+                         "t.yaml:3:64: templates[1].client_secret: secrets must not be inline: "
+                         "use client_secret_file or ${ENV}",
+                         "t.yaml:4:5: templates[2]: give client_secret_file or client_secret, not both",
+                     });
 }
 
 BOOST_AUTO_TEST_CASE(refuses_invalid_templates) {
@@ -501,16 +504,17 @@ BOOST_AUTO_TEST_CASE(refuses_invalid_templates) {
   - { id: x, url: "mailto:a@b.example", auth_type: basic, category: fun }
   - { id: x, name: X2, url: "https://x.example", api_key_format: "Token", api_key_header: "X Key" }
 )");
-  expect_problems(r, {
-      "t.yaml:2:11: templates[0].id: expected lower-case letters, digits, '_' or '-'",
-      "t.yaml:3:19: templates[1].url: expected an absolute http or https URL",
-      "t.yaml:3:52: templates[1].auth_type: expected one of oauth, api_key, none",
-      "t.yaml:3:69: templates[1].category: expected one of business, data, design, dev, infra, productivity",
-      "t.yaml:3:5: templates[1]: missing required key 'name'",
-      "t.yaml:4:11: templates[2].id: duplicate template id 'x'",
-      "t.yaml:4:66: templates[2].api_key_format: expected a format containing {key}",
-      "t.yaml:4:91: templates[2].api_key_header: expected an HTTP header name",
-  });
+  expect_problems(
+      r, {
+             "t.yaml:2:11: templates[0].id: expected lower-case letters, digits, '_' or '-'",
+             "t.yaml:3:19: templates[1].url: expected an absolute http or https URL",
+             "t.yaml:3:52: templates[1].auth_type: expected one of oauth, api_key, none",
+             "t.yaml:3:69: templates[1].category: expected one of business, data, design, dev, infra, productivity",
+             "t.yaml:3:5: templates[1]: missing required key 'name'",
+             "t.yaml:4:11: templates[2].id: duplicate template id 'x'",
+             "t.yaml:4:66: templates[2].api_key_format: expected a format containing {key}",
+             "t.yaml:4:91: templates[2].api_key_header: expected an HTTP header name",
+         });
 }
 
 BOOST_AUTO_TEST_CASE(reads_tools_list_hide_values) {
@@ -534,14 +538,12 @@ BOOST_AUTO_TEST_CASE(missing_file_is_a_problem_without_position) {
   BOOST_TEST(!r.value.has_value());
   BOOST_TEST_REQUIRE(r.problems.size() == 1u);
   BOOST_TEST(r.problems[0].line == 0);
-  BOOST_TEST(r.problems[0].to_string() ==
-             "/nonexistent/mcpgate.yaml: cannot read the file: No such file or directory");
+  BOOST_TEST(r.problems[0].to_string() == "/nonexistent/mcpgate.yaml: cannot read the file: No such file or directory");
   BOOST_TEST(load_file("/").problems.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(load_file_names_the_file_as_source_and_in_problems) {
-  const auto path =
-      std::filesystem::temp_directory_path() / ("mcpgate-config-" + std::to_string(::getpid()) + ".yaml");
+  const auto path = std::filesystem::temp_directory_path() / ("mcpgate-config-" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(path) << "logging: { format: text }\n";
   const load_result good = load_file(path.string());
   BOOST_TEST_REQUIRE(good.value.has_value());
@@ -641,11 +643,12 @@ BOOST_AUTO_TEST_CASE(metrics_listen_is_optional_and_must_be_an_address) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_stream_settings_are_problems) {
-  expect_problems(load("server: { timeouts: { stream_idle: 0s }, limits: { max_streams_per_installation: 0 } }\n"),
-                  {
-                      "t.yaml:1:36: server.timeouts.stream_idle: expected a positive duration such as 500ms, 10s, 5m or 1h",
-                      "t.yaml:1:82: server.limits.max_streams_per_installation: expected a positive integer",
-                  });
+  expect_problems(
+      load("server: { timeouts: { stream_idle: 0s }, limits: { max_streams_per_installation: 0 } }\n"),
+      {
+          "t.yaml:1:36: server.timeouts.stream_idle: expected a positive duration such as 500ms, 10s, 5m or 1h",
+          "t.yaml:1:82: server.limits.max_streams_per_installation: expected a positive integer",
+      });
 }
 
 BOOST_AUTO_TEST_CASE(allowed_hosts_must_be_host_header_values) {

@@ -40,12 +40,13 @@ BOOST_AUTO_TEST_CASE(decodes_query_parameters_and_installation_id) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects_unknown_or_malformed_targets) {
-  for (const char* target : {"/", "/api", "/api/projects/1", "/api/teams/1/mcp_server_installations",
-                             "/api/projects/0/mcp_server_installations", "/api/projects/-1/mcp_server_installations",
-                             "/api/projects/1x/mcp_server_installations", "/api/projects//mcp_server_installations",
-                             "/api/projects/1/other", "/api/projects/1/mcp_server_installations/a/b/c",
-                             "/api/projects/1//mcp_server_installations", "http://example.com/api/projects/1/mcp_server_installations",
-                             "/api/projects/99999999999999999999/mcp_server_installations"}) {
+  for (const char* target :
+       {"/", "/api", "/api/projects/1", "/api/teams/1/mcp_server_installations",
+        "/api/projects/0/mcp_server_installations", "/api/projects/-1/mcp_server_installations",
+        "/api/projects/1x/mcp_server_installations", "/api/projects//mcp_server_installations", "/api/projects/1/other",
+        "/api/projects/1/mcp_server_installations/a/b/c", "/api/projects/1//mcp_server_installations",
+        "http://example.com/api/projects/1/mcp_server_installations",
+        "/api/projects/99999999999999999999/mcp_server_installations"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
 }
@@ -68,17 +69,19 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(router)
 
 BOOST_AUTO_TEST_CASE(proxy_route_on_both_families_with_and_without_trailing_slash) {
-  for (const char* target : {"/api/environments/3/mcp_server_installations/abc-1/proxy",
-                             "/api/environments/3/mcp_server_installations/abc-1/proxy/",
-                             "/api/projects/3/mcp_server_installations/abc-1/proxy",
-                             "/api/projects/3/mcp_server_installations/abc-1/proxy/"}) {
+  for (const char* target :
+       {"/api/environments/3/mcp_server_installations/abc-1/proxy",
+        "/api/environments/3/mcp_server_installations/abc-1/proxy/",
+        "/api/projects/3/mcp_server_installations/abc-1/proxy",
+        "/api/projects/3/mcp_server_installations/abc-1/proxy/"}) {
     const auto r = match_route(target);
     BOOST_TEST_REQUIRE(r.has_value(), target);
     BOOST_TEST((r->resource == resource::proxy), target);
     BOOST_TEST(r->scope_id == 3, target);
     BOOST_TEST(r->installation_id == "abc-1", target);
   }
-  BOOST_TEST((match_route("/api/environments/3/mcp_server_installations/x/proxy")->family == route_family::environments));
+  BOOST_TEST((match_route("/api/environments/3/mcp_server_installations/x/proxy")->family ==
+              route_family::environments));
   BOOST_TEST((match_route("/api/projects/3/mcp_server_installations/x/proxy")->family == route_family::projects));
 }
 
@@ -97,13 +100,14 @@ BOOST_AUTO_TEST_CASE(proxy_answers_get_post_delete) {
 }
 
 BOOST_AUTO_TEST_CASE(nothing_below_proxy_is_a_route) {
-  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/proxy/extra",
-                             "/api/projects/3/mcp_server_installations/abc/proxy/extra/",
-                             "/api/environments/3/mcp_server_installations/abc/proxy//",
-                             "/api/environments/3/mcp_server_installations/abc/other",
-                             "/api/environments/3/mcp_server_installations/install_custom/proxy",
-                             "/api/environments/3/mcp_server_installations//proxy",
-                             "/api/environments/0/mcp_server_installations/abc/proxy"}) {
+  for (const char* target :
+       {"/api/environments/3/mcp_server_installations/abc/proxy/extra",
+        "/api/projects/3/mcp_server_installations/abc/proxy/extra/",
+        "/api/environments/3/mcp_server_installations/abc/proxy//",
+        "/api/environments/3/mcp_server_installations/abc/other",
+        "/api/environments/3/mcp_server_installations/install_custom/proxy",
+        "/api/environments/3/mcp_server_installations//proxy",
+        "/api/environments/0/mcp_server_installations/abc/proxy"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
 }
@@ -127,11 +131,10 @@ BOOST_AUTO_TEST_CASE(plain_and_encoded_spellings_of_a_target_match_alike) {
 }
 
 BOOST_AUTO_TEST_CASE(characters_outside_a_url_path_are_no_route) {
-  for (const char* target : {"/api/environments/3/mcp_server_installations/a<b/proxy",
-                             "/api/environments/3/mcp_server_installations/a\"b",
-                             "/api/environments/3/mcp_server_installations/a b/proxy",
-                             "/api/environments/3/mcp_server_installations/a%zz/proxy",
-                             "api/environments/3/mcp_server_installations"}) {
+  for (const char* target :
+       {"/api/environments/3/mcp_server_installations/a<b/proxy", "/api/environments/3/mcp_server_installations/a\"b",
+        "/api/environments/3/mcp_server_installations/a b/proxy",
+        "/api/environments/3/mcp_server_installations/a%zz/proxy", "api/environments/3/mcp_server_installations"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
 }
@@ -185,13 +188,14 @@ BOOST_AUTO_TEST_CASE(refresh_is_a_route_that_also_names_a_tool_called_refresh) {
 }
 
 BOOST_AUTO_TEST_CASE(nothing_else_below_tools_is_a_route) {
-  for (const char* target : {"/api/environments/3/mcp_server_installations/abc/tools/a/b",
-                             "/api/environments/3/mcp_server_installations/abc/tools//",
-                             "/api/environments/3/mcp_server_installations/abc/tool",
-                             "/api/environments/3/mcp_server_installations/abc/proxy/x",
-                             "/api/environments/3/mcp_server_installations/install_custom/tools",
-                             "/api/environments/3/mcp_server_installations/install_custom/tools/x",
-                             "/api/environments/3/mcp_server_installations/abc/tools/a%zz"}) {
+  for (const char* target :
+       {"/api/environments/3/mcp_server_installations/abc/tools/a/b",
+        "/api/environments/3/mcp_server_installations/abc/tools//",
+        "/api/environments/3/mcp_server_installations/abc/tool",
+        "/api/environments/3/mcp_server_installations/abc/proxy/x",
+        "/api/environments/3/mcp_server_installations/install_custom/tools",
+        "/api/environments/3/mcp_server_installations/install_custom/tools/x",
+        "/api/environments/3/mcp_server_installations/abc/tools/a%zz"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
 }
@@ -199,9 +203,9 @@ BOOST_AUTO_TEST_CASE(nothing_else_below_tools_is_a_route) {
 BOOST_AUTO_TEST_CASE(install_template_and_authorize_are_collection_routes) {
   for (const char* family : {"/api/projects/4", "/api/environments/4"}) {
     const std::string base = std::string(family) + "/mcp_server_installations/";
-    for (const auto& [name, expected] : {std::pair{"install_template", resource::install_template},
-                                         std::pair{"authorize", resource::authorize},
-                                         std::pair{"install_custom", resource::install_custom}}) {
+    for (const auto& [name, expected] :
+         {std::pair{"install_template", resource::install_template}, std::pair{"authorize", resource::authorize},
+          std::pair{"install_custom", resource::install_custom}}) {
       for (const std::string& target : {base + name, base + name + "/", base + name + "/?template_id=linear"}) {
         const auto r = match_route(target);
         BOOST_TEST_REQUIRE(r.has_value(), target);
@@ -212,7 +216,8 @@ BOOST_AUTO_TEST_CASE(install_template_and_authorize_are_collection_routes) {
       BOOST_TEST(!match_route(base + name + "/proxy").has_value());
     }
   }
-  const auto r = match_route("/api/environments/4/mcp_server_installations/authorize?installation_id=a%2Db&install_source=posthog-code");
+  const auto r = match_route(
+      "/api/environments/4/mcp_server_installations/authorize?installation_id=a%2Db&install_source=posthog-code");
   BOOST_TEST_REQUIRE(r.has_value());
   BOOST_TEST_REQUIRE(r->params.size() == 2u);
   BOOST_TEST(r->params[0].second == "a-b");
@@ -244,7 +249,8 @@ BOOST_AUTO_TEST_CASE(oauth_browser_routes_live_outside_projects) {
   const auto result = match_route("/api/mcp_store/oauth_result/");
   BOOST_TEST_REQUIRE(result.has_value());
   BOOST_TEST((result->resource == resource::oauth_result));
-  for (const char* target : {"/api/mcp_store", "/api/mcp_store/other", "/api/mcp_store/oauth_start/x", "/api/x/oauth_start"}) {
+  for (const char* target :
+       {"/api/mcp_store", "/api/mcp_store/other", "/api/mcp_store/oauth_start/x", "/api/x/oauth_start"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
   BOOST_TEST(!mcpgate::daemon::is_oauth_browser_route(resource::installations));
@@ -292,11 +298,11 @@ BOOST_AUTO_TEST_CASE(audit_events_route_decodes_its_filters_and_keeps_the_path_a
 }
 
 BOOST_AUTO_TEST_CASE(nothing_below_or_beside_audit_events_is_a_route) {
-  for (const char* target : {"/api/projects/5/mcp_audit_events/x", "/api/environments/5/mcp_audit_events/x/",
-                             "/api/projects/5/mcp_audit_events//", "/api/projects/0/mcp_audit_events",
-                             "/api/teams/5/mcp_audit_events", "/api/mcp_audit_events",
-                             "/api/projects/5/mcp_server_installations/mcp_audit_events/x",
-                             "/api/projects/5/mcp_audit_event", "/api/projects/5/MCP_AUDIT_EVENTS"}) {
+  for (const char* target :
+       {"/api/projects/5/mcp_audit_events/x", "/api/environments/5/mcp_audit_events/x/",
+        "/api/projects/5/mcp_audit_events//", "/api/projects/0/mcp_audit_events", "/api/teams/5/mcp_audit_events",
+        "/api/mcp_audit_events", "/api/projects/5/mcp_server_installations/mcp_audit_events/x",
+        "/api/projects/5/mcp_audit_event", "/api/projects/5/MCP_AUDIT_EVENTS"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
   // Below an installation, "mcp_audit_events" is only an installation id.

@@ -29,7 +29,8 @@ bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds bound)
 }
 
 bool run_until(asio::io_context& io, const bool& flag, std::chrono::milliseconds bound) {
-  return run_until(io, [&flag] { return flag; }, bound);
+  return run_until(
+      io, [&flag] { return flag; }, bound);
 }
 
 }  // namespace
@@ -128,10 +129,12 @@ BOOST_AUTO_TEST_CASE(re_arming_after_expiry_works) {
   int fired = 0;
   deadline d(io.get_executor(), [&] { ++fired; });
   d.expires_after(10ms);
-  BOOST_TEST_REQUIRE(run_until(io, [&] { return fired == 1; }, 5s));
+  BOOST_TEST_REQUIRE(run_until(
+      io, [&] { return fired == 1; }, 5s));
   d.expires_after(10ms);
   BOOST_TEST(!d.expired());
-  BOOST_TEST_REQUIRE(run_until(io, [&] { return fired == 2; }, 5s));
+  BOOST_TEST_REQUIRE(run_until(
+      io, [&] { return fired == 2; }, 5s));
   BOOST_TEST(d.expired());
 }
 

@@ -97,10 +97,12 @@ BOOST_AUTO_TEST_CASE(obs_fold_is_refused_however_it_is_cut) {
 
 BOOST_AUTO_TEST_CASE(transfer_encoding_must_be_exactly_chunked) {
   for (const char* te : {"xchunked", "identity", "chunked, identity", "gzip, chunked", "chunked;x"}) {
-    const std::string wire = std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ") + te + "\r\n\r\n0\r\n\r\n";
+    const std::string wire = std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ") + te +
+                             "\r\n\r\n0\r\n\r\n";
     BOOST_TEST((read(wire, 5).ec == http::error::bad_transfer_encoding), te);
   }
-  const std::string twice = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  const std::string twice =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
   BOOST_TEST((read(twice, 5).ec == http::error::bad_transfer_encoding));
   const outcome ok = read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n3\r\nabc\r\n0\r\n\r\n", 4);
   BOOST_TEST(!ok.ec, ok.ec.message());
@@ -116,7 +118,8 @@ BOOST_AUTO_TEST_CASE(one_host_one_origin_and_a_host_on_http_1_1) {
 
 BOOST_AUTO_TEST_CASE(chunk_extensions_and_trailers_are_capped_at_the_header_limit) {
   // One chunk-size line that never ends.
-  const std::string endless = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;" + std::string(10000, 'e');
+  const std::string endless = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;" +
+                              std::string(10000, 'e');
   const outcome line = read(endless, 512);
   BOOST_TEST((line.ec == http::error::header_limit), line.ec.message());
   BOOST_TEST(line.most_held <= 2048u + 512u);
@@ -132,7 +135,8 @@ BOOST_AUTO_TEST_CASE(chunk_extensions_and_trailers_are_capped_at_the_header_limi
   BOOST_TEST((t.ec == http::error::header_limit), t.ec.message());
   BOOST_TEST(t.most_held <= 2048u + 300u);
   // A short trailer is read and dropped.
-  const outcome fine = read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nT: v\r\n\r\n", 3);
+  const outcome fine =
+      read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nT: v\r\n\r\n", 3);
   BOOST_TEST(!fine.ec, fine.ec.message());
   BOOST_TEST(fine.body == "z");
   BOOST_TEST(fine.headers.size() == 2u);

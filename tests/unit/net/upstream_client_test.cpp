@@ -80,15 +80,13 @@ struct outcome {
 };
 
 // Runs the client's io_context until the request completes (deadline 10 s).
-outcome get(asio::io_context& io, const std::shared_ptr<mcpgate::net::upstream_pool>& pool,
-            const std::string& url) {
+outcome get(asio::io_context& io, const std::shared_ptr<mcpgate::net::upstream_pool>& pool, const std::string& url) {
   outcome out;
   http::request<http::string_body> request{http::verb::get, "/", 11};
   mcpgate::net::request_options options;
   options.timeout = 5s;
   mcpgate::net::async_request(pool, url, std::move(request), options,
-                              [&out](error_code ec, http::response<http::string_body> response,
-                                     std::string detail) {
+                              [&out](error_code ec, http::response<http::string_body> response, std::string detail) {
                                 out.done = true;
                                 out.ec = ec;
                                 out.response = std::move(response);
@@ -100,8 +98,7 @@ outcome get(asio::io_context& io, const std::shared_ptr<mcpgate::net::upstream_p
   return out;
 }
 
-std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io,
-                                                       mcpgate::net::client_options options) {
+std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io, mcpgate::net::client_options options) {
   auto pool = mcpgate::net::upstream_pool::create(io.get_executor(), std::move(options));
   BOOST_TEST_REQUIRE(pool.has_value());
   return *pool;
@@ -114,10 +111,8 @@ mcpgate::net::client_options private_allowed() {
   return options;
 }
 
-std::string url_for(std::string_view scheme, std::string_view host, std::uint16_t port,
-                    std::string_view path = "/") {
-  return std::string(scheme) + "://" + std::string(host) + ':' + std::to_string(port) +
-         std::string(path);
+std::string url_for(std::string_view scheme, std::string_view host, std::uint16_t port, std::string_view path = "/") {
+  return std::string(scheme) + "://" + std::string(host) + ':' + std::to_string(port) + std::string(path);
 }
 
 // A throwaway self-signed certificate for localhost / 127.0.0.1, as PEM files.
@@ -141,13 +136,13 @@ struct self_signed {
     X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
     X509_set_pubkey(cert, key);
     X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-    for (auto [nid, value] : {std::pair{NID_subject_alt_name, subject_alt_names},
-                              std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    for (auto [nid, value] :
+         {std::pair{NID_subject_alt_name, subject_alt_names}, std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
       X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
       BOOST_TEST_REQUIRE(ext != nullptr);
       X509_add_ext(cert, ext, -1);
@@ -240,8 +235,7 @@ BOOST_AUTO_TEST_CASE(default_policy_refuses_loopback_before_connecting) {
   std::optional<error_code> connect_ec;
   std::string detail;
   pool->connect({false, "localhost", server.port()},
-                [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection> conn,
-                    std::string why) {
+                [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection> conn, std::string why) {
                   connect_ec = ec;
                   detail = std::move(why);
                   BOOST_TEST(!conn);
@@ -268,8 +262,7 @@ BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
   std::optional<error_code> connect_ec;
   std::string detail;
   pool->connect({false, "localhost", server.port()},
-                [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection> c,
-                    std::string why) {
+                [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection> c, std::string why) {
                   connect_ec = ec;
                   conn = std::move(c);
                   detail = std::move(why);
@@ -294,8 +287,7 @@ BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
         read_ec = ec;
         return;
       }
-      http::async_read(stream, buffer, response,
-                       [&](error_code rec, std::size_t) { read_ec = rec; });
+      http::async_read(stream, buffer, response, [&](error_code rec, std::size_t) { read_ec = rec; });
     });
   });
   io.restart();
@@ -308,9 +300,8 @@ BOOST_AUTO_TEST_CASE(allow_hosts_entry_admits_resolved_localhost_address) {
   // Another port on the same address is not covered by the entry.
   const std::uint16_t other_port = server.port() == 65535 ? 65534 : server.port() + 1;
   connect_ec.reset();
-  pool->connect({false, "localhost", other_port},
-                [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection>,
-                    std::string) { connect_ec = ec; });
+  pool->connect({false, "localhost", other_port}, [&](error_code ec, std::unique_ptr<mcpgate::net::upstream_connection>,
+                                                      std::string) { connect_ec = ec; });
   io.restart();
   io.run_for(10s);
   BOOST_TEST_REQUIRE(connect_ec.has_value());

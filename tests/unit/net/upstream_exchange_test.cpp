@@ -120,13 +120,12 @@ struct piece_outcome {
 // Starts one read_some; `out` is filled when it completes.
 void begin_read(asio::io_context& io, upstream_exchange& x, piece_outcome& out) {
   out = {};
-  asio::co_spawn(io, x.read_some(),
-                 [&out](std::exception_ptr e, std::pair<error_code, std::string_view> piece) {
-                   BOOST_TEST_REQUIRE(!e);
-                   out.done = true;
-                   out.ec = piece.first;
-                   out.bytes = std::string(piece.second);
-                 });
+  asio::co_spawn(io, x.read_some(), [&out](std::exception_ptr e, std::pair<error_code, std::string_view> piece) {
+    BOOST_TEST_REQUIRE(!e);
+    out.done = true;
+    out.ec = piece.first;
+    out.bytes = std::string(piece.second);
+  });
 }
 
 piece_outcome read_piece(asio::io_context& io, upstream_exchange& x) {
@@ -158,14 +157,16 @@ BOOST_AUTO_TEST_CASE(json_answer_is_read_whole_through_pieces) {
   for (int i = 0; body.size() < 40'000; ++i) body += "abcdefghij" + std::to_string(i % 10);
   body += "\"}}";
   std::promise<std::string> seen;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    auto request = c.read_request();
-    seen.set_value(request.value_or(""));
-    if (!request) return;
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s-1\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body);
-    c.wait_closed(deadline);
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        auto request = c.read_request();
+        seen.set_value(request.value_or(""));
+        if (!request) return;
+        c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s-1\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body);
+        c.wait_closed(deadline);
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -208,16 +209,18 @@ BOOST_AUTO_TEST_CASE(sse_events_are_delivered_as_they_arrive) {
   std::promise<void> client_got_event1;
   std::shared_future<void> got1 = client_got_event1.get_future().share();
   std::promise<bool> upstream_saw_signal;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return upstream_saw_signal.set_value(false);
-    c.write(std::string(sse_head) + chunk(event1));
-    // Event 2 is written only once the client holds event 1.
-    const bool signalled = upstream_conn::wait_for(got1);
-    upstream_saw_signal.set_value(signalled);
-    if (!signalled) return;
-    c.write(chunk(event2) + "0\r\n\r\n");
-    c.wait_closed(deadline);
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return upstream_saw_signal.set_value(false);
+        c.write(std::string(sse_head) + chunk(event1));
+        // Event 2 is written only once the client holds event 1.
+        const bool signalled = upstream_conn::wait_for(got1);
+        upstream_saw_signal.set_value(signalled);
+        if (!signalled) return;
+        c.write(chunk(event2) + "0\r\n\r\n");
+        c.wait_closed(deadline);
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -245,11 +248,13 @@ BOOST_AUTO_TEST_CASE(sse_events_are_delivered_as_they_arrive) {
 
 BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
   std::promise<bool> closed;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return closed.set_value(false);
-    c.write(std::string(sse_head) + chunk("data: one\n\n"));
-    closed.set_value(c.wait_closed(deadline));  // the stream is never ended by the upstream
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return closed.set_value(false);
+        c.write(std::string(sse_head) + chunk("data: one\n\n"));
+        closed.set_value(c.wait_closed(deadline));  // the stream is never ended by the upstream
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -286,11 +291,13 @@ BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
 
 BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
   std::promise<bool> closed;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return closed.set_value(false);
-    c.write(std::string(sse_head) + chunk("data: one\n\n"));
-    closed.set_value(c.wait_closed(deadline));
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return closed.set_value(false);
+        c.write(std::string(sse_head) + chunk("data: one\n\n"));
+        closed.set_value(c.wait_closed(deadline));
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -310,10 +317,12 @@ BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
 
 BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
   std::promise<bool> closed;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return closed.set_value(false);
-    closed.set_value(c.wait_closed(deadline));  // never answers
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return closed.set_value(false);
+        closed.set_value(c.wait_closed(deadline));  // never answers
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -332,11 +341,13 @@ BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
 
 BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
   std::promise<bool> closed;
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return closed.set_value(false);
-    c.write(std::string(sse_head) + chunk("data: one\n\n"));
-    closed.set_value(c.wait_closed(deadline));  // then silence
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return closed.set_value(false);
+        c.write(std::string(sse_head) + chunk("data: one\n\n"));
+        closed.set_value(c.wait_closed(deadline));  // then silence
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -357,13 +368,15 @@ BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
 
 BOOST_AUTO_TEST_CASE(fully_read_keep_alive_connection_goes_back_to_the_pool) {
   std::atomic<int> requests{0};
-  scripted_upstream upstream([&](upstream_conn& c) {
-    while (auto request = c.read_request()) {
-      const std::string body = R"({"jsonrpc":"2.0","id":)" + std::to_string(++requests) + R"(,"result":{}})";
-      c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-              "\r\n\r\n" + body);
-    }
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        while (auto request = c.read_request()) {
+          const std::string body = R"({"jsonrpc":"2.0","id":)" + std::to_string(++requests) + R"(,"result":{}})";
+          c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+        }
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
 
@@ -386,11 +399,13 @@ BOOST_AUTO_TEST_CASE(fully_read_keep_alive_connection_goes_back_to_the_pool) {
 }
 
 BOOST_AUTO_TEST_CASE(body_not_read_to_its_end_does_not_go_back_to_the_pool) {
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return;
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial\":");
-    c.wait_closed(deadline);
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return;
+        c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial\":");
+        c.wait_closed(deadline);
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());
@@ -402,11 +417,13 @@ BOOST_AUTO_TEST_CASE(body_not_read_to_its_end_does_not_go_back_to_the_pool) {
 }
 
 BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return;
-    c.write("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
-    c.wait_closed(deadline);
-  }, one_connection);
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return;
+        c.write("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+        c.wait_closed(deadline);
+      },
+      one_connection);
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());
@@ -421,10 +438,12 @@ BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
 }
 
 BOOST_AUTO_TEST_CASE(body_ended_by_close_is_read_whole_and_not_pooled) {
-  scripted_upstream upstream([&](upstream_conn& c) {
-    if (!c.read_request()) return;
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"ok\":true}");
-  }, one_connection);  // the socket closes when the script returns
+  scripted_upstream upstream(
+      [&](upstream_conn& c) {
+        if (!c.read_request()) return;
+        c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"ok\":true}");
+      },
+      one_connection);  // the socket closes when the script returns
   asio::io_context io;
   auto pool = make_pool(io);
   auto head = start(io, pool, upstream.url());

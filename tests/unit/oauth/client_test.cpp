@@ -68,8 +68,9 @@ class test_server {
  public:
   explicit test_server(responder respond)
       : respond_(std::move(respond)),
-        upstream_(mcpgate::test::scripted_upstream::serve(
-            [this](const mcpgate::test::http_request& req) { return answer_for(req); })) {}
+        upstream_(mcpgate::test::scripted_upstream::serve([this](const mcpgate::test::http_request& req) {
+          return answer_for(req);
+        })) {}
 
   // "http://127.0.0.1:<port>"
   std::string base() const { return upstream_.base(); }
@@ -238,9 +239,8 @@ BOOST_AUTO_TEST_CASE(follows_the_challenge_to_resource_and_server_metadata) {
   BOOST_TEST(found.server.registration_endpoint == server.base() + "/register");
   BOOST_TEST(found.resource == server.base() + "/mcp");
   BOOST_TEST(found.scope == "mcp:tools offline");
-  BOOST_TEST(server.targets() ==
-                 (std::vector<std::string>{"POST /mcp", "GET /custom/rm",
-                                           "GET /.well-known/oauth-authorization-server/tenant"}),
+  BOOST_TEST(server.targets() == (std::vector<std::string>{"POST /mcp", "GET /custom/rm",
+                                                           "GET /.well-known/oauth-authorization-server/tenant"}),
              boost::test_tools::per_element());
 
   const auto probe = server.requests().at(0);
@@ -269,11 +269,10 @@ BOOST_AUTO_TEST_CASE(falls_back_to_the_well_known_urls) {
   BOOST_TEST_REQUIRE(found.error.empty(), found.error);
   BOOST_TEST(found.server.issuer == server.base());
   BOOST_TEST(found.scope == "mcp:read mcp:write");  // from the resource metadata
-  BOOST_TEST(server.targets() ==
-                 (std::vector<std::string>{"POST /mcp", "GET /.well-known/oauth-protected-resource/mcp",
-                                           "GET /.well-known/oauth-protected-resource",
-                                           "GET /.well-known/oauth-authorization-server",
-                                           "GET /.well-known/openid-configuration"}),
+  BOOST_TEST(server.targets() == (std::vector<std::string>{"POST /mcp", "GET /.well-known/oauth-protected-resource/mcp",
+                                                           "GET /.well-known/oauth-protected-resource",
+                                                           "GET /.well-known/oauth-authorization-server",
+                                                           "GET /.well-known/openid-configuration"}),
              boost::test_tools::per_element());
 }
 

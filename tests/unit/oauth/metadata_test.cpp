@@ -54,7 +54,8 @@ BOOST_AUTO_TEST_CASE(skips_token68_of_another_scheme) {
 }
 
 BOOST_AUTO_TEST_CASE(accepts_unquoted_values_and_any_case) {
-  const auto c = parse_bearer_challenge("bEaReR Resource_Metadata=https://h/.well-known/oauth-protected-resource/mcp , SCOPE=a");
+  const auto c =
+      parse_bearer_challenge("bEaReR Resource_Metadata=https://h/.well-known/oauth-protected-resource/mcp , SCOPE=a");
   BOOST_TEST_REQUIRE(c.has_value());
   BOOST_TEST(c->resource_metadata == "https://h/.well-known/oauth-protected-resource/mcp");
   BOOST_TEST(c->scope == "a");
@@ -115,7 +116,8 @@ BOOST_AUTO_TEST_CASE(resource_metadata_urls_with_path_then_root) {
 BOOST_AUTO_TEST_CASE(resource_metadata_urls_without_path) {
   BOOST_TEST(protected_resource_metadata_urls("https://h") == strings{"https://h/.well-known/oauth-protected-resource"},
              boost::test_tools::per_element());
-  BOOST_TEST(protected_resource_metadata_urls("https://h/") == strings{"https://h/.well-known/oauth-protected-resource"},
+  BOOST_TEST(protected_resource_metadata_urls("https://h/") ==
+                 strings{"https://h/.well-known/oauth-protected-resource"},
              boost::test_tools::per_element());
 }
 
@@ -151,7 +153,8 @@ BOOST_AUTO_TEST_CASE(server_metadata_urls_with_path) {
 }
 
 BOOST_AUTO_TEST_CASE(server_metadata_urls_without_path) {
-  const strings expected{"https://h/.well-known/oauth-authorization-server", "https://h/.well-known/openid-configuration"};
+  const strings expected{"https://h/.well-known/oauth-authorization-server",
+                         "https://h/.well-known/openid-configuration"};
   BOOST_TEST(authorization_server_metadata_urls("https://h") == expected, boost::test_tools::per_element());
   BOOST_TEST(authorization_server_metadata_urls("https://h/") == expected, boost::test_tools::per_element());
   BOOST_TEST(authorization_server_metadata_urls("https://h?q=1") == expected, boost::test_tools::per_element());
@@ -253,14 +256,17 @@ BOOST_AUTO_TEST_CASE(server_metadata_requires_s256) {
 
 BOOST_AUTO_TEST_CASE(server_metadata_requires_endpoints) {
   std::string error;
-  BOOST_TEST(!parse_server_metadata(R"({"issuer":"https://as","token_endpoint":"https://as/t","code_challenge_methods_supported":["S256"]})",
-                                    "https://as", error));
+  BOOST_TEST(!parse_server_metadata(
+      R"({"issuer":"https://as","token_endpoint":"https://as/t","code_challenge_methods_supported":["S256"]})",
+      "https://as", error));
   BOOST_TEST(error == "authorization_endpoint is missing or not a string");
-  BOOST_TEST(!parse_server_metadata(R"({"issuer":"https://as","authorization_endpoint":"https://as/a","code_challenge_methods_supported":["S256"]})",
-                                    "https://as", error));
+  BOOST_TEST(!parse_server_metadata(
+      R"({"issuer":"https://as","authorization_endpoint":"https://as/a","code_challenge_methods_supported":["S256"]})",
+      "https://as", error));
   BOOST_TEST(error == "token_endpoint is missing or not a string");
-  BOOST_TEST(!parse_server_metadata(R"({"issuer":"https://as","authorization_endpoint":"/a","token_endpoint":"https://as/t","code_challenge_methods_supported":["S256"]})",
-                                    "https://as", error));
+  BOOST_TEST(!parse_server_metadata(
+      R"({"issuer":"https://as","authorization_endpoint":"/a","token_endpoint":"https://as/t","code_challenge_methods_supported":["S256"]})",
+      "https://as", error));
   BOOST_TEST(error == "authorization_endpoint is not an absolute http(s) URL");
   BOOST_TEST(!parse_server_metadata(R"({"authorization_endpoint":"https://as/a","token_endpoint":"https://as/t"})",
                                     "https://as", error));

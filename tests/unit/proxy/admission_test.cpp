@@ -109,9 +109,9 @@ BOOST_AUTO_TEST_CASE(allowed_origin_passes_with_or_without_trailing_slash) {
 }
 
 BOOST_AUTO_TEST_CASE(origin_not_allowed_is_refused) {
-  for (const char* origin : {"https://evil.example", "http://app.example.com", "https://app.example.com:8443",
-                             "http://127.0.0.1:8081", "http://localhost", "https://app.example.com.evil.example",
-                             "https://app.example.com/path"}) {
+  for (const char* origin :
+       {"https://evil.example", "http://app.example.com", "https://app.example.com:8443", "http://127.0.0.1:8081",
+        "http://localhost", "https://app.example.com.evil.example", "https://app.example.com/path"}) {
     expect_forbidden(check_rebinding(options(), request("127.0.0.1:8080", origin)), origin);
   }
 }

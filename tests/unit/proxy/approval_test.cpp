@@ -3,8 +3,8 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <map>
@@ -16,8 +16,9 @@ namespace {
 
 // approved: echo; needs_approval: fresh; do_not_use: banned; anything else unknown.
 std::optional<std::string_view> registry_state(std::string_view name) {
-  static const std::map<std::string, std::string, std::less<>> states{
-      {"echo", "approved"}, {"fresh", "needs_approval"}, {"banned", "do_not_use"}};
+  static const std::map<std::string, std::string, std::less<>> states{{"echo", "approved"},
+                                                                      {"fresh", "needs_approval"},
+                                                                      {"banned", "do_not_use"}};
   const auto it = states.find(name);
   if (it == states.end()) return std::nullopt;
   return std::string_view(it->second);
@@ -44,8 +45,8 @@ BOOST_AUTO_TEST_SUITE(tool_approval)
 
 BOOST_AUTO_TEST_CASE(approved_calls_and_other_methods_are_forwarded) {
   for (const std::string& body : {call("1", "echo"), std::string(R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})"),
-                                 std::string(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"),
-                                 "[" + call("1", "echo") + "," + R"({"jsonrpc":"2.0","id":2,"method":"ping"}])"}) {
+                                  std::string(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"),
+                                  "[" + call("1", "echo") + "," + R"({"jsonrpc":"2.0","id":2,"method":"ping"}])"}) {
     const auto out = judge(body);
     BOOST_TEST(out.forward, body);
     BOOST_TEST(out.blocked.empty(), body);
@@ -61,7 +62,8 @@ BOOST_AUTO_TEST_CASE(each_state_gets_its_code_and_message) {
   BOOST_TEST(json::parse(banned.answer) == error_of(-32002, "Tool 'banned' has been disabled by the user", "a"));
   const auto unknown = judge(call("8", "nope"));
   BOOST_TEST(json::parse(unknown.answer) == error_of(-32601, "Tool 'nope' not found", 8));
-  const auto nameless = judge(R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"arguments":{"name":"echo"}}})");
+  const auto nameless =
+      judge(R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"arguments":{"name":"echo"}}})");
   BOOST_TEST(json::parse(nameless.answer) == error_of(-32601, "Tool '' not found", 9));
   BOOST_TEST_REQUIRE(banned.blocked.size() == 1u);
   BOOST_TEST(banned.blocked[0].tool_name == "banned");
@@ -71,7 +73,8 @@ BOOST_AUTO_TEST_CASE(each_state_gets_its_code_and_message) {
 
 BOOST_AUTO_TEST_CASE(a_name_inside_arguments_does_not_count) {
   // The real name is "banned"; "echo" appears only inside arguments.
-  const auto out = judge(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"echo"},"name":"banned"}})");
+  const auto out =
+      judge(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"echo"},"name":"banned"}})");
   BOOST_TEST(!out.forward);
 }
 
@@ -93,8 +96,8 @@ BOOST_AUTO_TEST_CASE(a_batch_of_only_blocked_calls_gets_their_errors) {
 
 BOOST_AUTO_TEST_CASE(a_mixed_batch_is_rejected_whole) {
   for (const std::string& body : {"[" + call("1", "echo") + "," + call("2", "fresh") + "]",
-                                 "[" + call("1", "fresh") + R"(,{"jsonrpc":"2.0","id":2,"method":"ping"}])",
-                                 "[" + call("1", "banned") + R"(,{"jsonrpc":"2.0","method":"notifications/x"}])"}) {
+                                  "[" + call("1", "fresh") + R"(,{"jsonrpc":"2.0","id":2,"method":"ping"}])",
+                                  "[" + call("1", "banned") + R"(,{"jsonrpc":"2.0","method":"notifications/x"}])"}) {
     const auto out = judge(body);
     BOOST_TEST(!out.forward, body);
     const auto answers = json::parse(out.answer).as_array();

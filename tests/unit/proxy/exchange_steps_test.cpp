@@ -81,8 +81,8 @@ struct harness {
     std::filesystem::create_directories(dir);
     auto store = registry::open_sqlite_store((dir / "t.db").string());
     BOOST_TEST_REQUIRE(store.has_value());
-    BOOST_TEST_REQUIRE((*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}})
-                           .has_value());
+    BOOST_TEST_REQUIRE(
+        (*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}}).has_value());
     const auto user = (*store)->ensure_user("agent");
     BOOST_TEST_REQUIRE(user.has_value());
     who.user_id = user->id;
@@ -300,7 +300,8 @@ BOOST_AUTO_TEST_CASE(the_bearer_credential_replaces_the_agents_authorization) {
 }
 
 BOOST_AUTO_TEST_CASE(the_mirror_headers_are_dropped_for_a_batch) {
-  one_answer_upstream upstream(json_answer(R"([{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{}}])"));
+  one_answer_upstream upstream(
+      json_answer(R"([{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{}}])"));
   harness h;
   const std::string batch =
       R"([{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}},{"jsonrpc":"2.0","id":2,"method":"ping"}])";
@@ -387,9 +388,9 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(answer_step)
 
 BOOST_AUTO_TEST_CASE(a_json_answer_to_tools_list_loses_the_hidden_tools) {
-  one_answer_upstream upstream(json_answer(
-      R"({"jsonrpc":"2.0","id":"a","result":{"tools":[{"name":"echo"},{"name":"rm"}],"nextCursor":"c2"}})",
-      "Mcp-Session-Id: s-9\r\n"));
+  one_answer_upstream upstream(
+      json_answer(R"({"jsonrpc":"2.0","id":"a","result":{"tools":[{"name":"echo"},{"name":"rm"}],"nextCursor":"c2"}})",
+                  "Mcp-Session-Id: s-9\r\n"));
   harness h;
   http_request req = post(R"({"jsonrpc":"2.0","id":"a","method":"tools/list"})");
   proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
@@ -462,9 +463,10 @@ BOOST_AUTO_TEST_CASE(an_answer_of_exactly_max_response_bytes_passes) {
 BOOST_AUTO_TEST_CASE(an_event_stream_answer_comes_back_as_a_filtered_stream_with_no_cache) {
   const std::string event =
       "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":{\"tools\":[{\"name\":\"echo\"},{\"name\":\"rm\"}]}}\n\n";
-  one_answer_upstream upstream("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nMcp-Session-Id: s-9\r\n"
-                               "Transfer-Encoding: chunked\r\n\r\n" +
-                               mcpgate::test::chunk(event) + "0\r\n\r\n");
+  one_answer_upstream upstream(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nMcp-Session-Id: s-9\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      mcpgate::test::chunk(event) + "0\r\n\r\n");
   harness h;
   http_request req = post(R"({"jsonrpc":"2.0","id":"a","method":"tools/list"})");
   proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
@@ -485,7 +487,8 @@ BOOST_AUTO_TEST_CASE(an_event_stream_answer_comes_back_as_a_filtered_stream_with
     BOOST_TEST_REQUIRE(!ec, ec.message());
     return std::string(bytes);
   };
-  BOOST_TEST(next() == "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n");
+  BOOST_TEST(next() ==
+             "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n");
   BOOST_TEST(next().empty());
 
   agent_gets.stream.reset();

@@ -19,12 +19,8 @@ using namespace mcpgate::proxy;
 
 // Printable enums, for BOOST_TEST's failure messages.
 namespace mcpgate::proxy {
-std::ostream& operator<<(std::ostream& os, inspect_error e) {
-  return os << make_error_code(e).message();
-}
-std::ostream& operator<<(std::ostream& os, id_kind k) {
-  return os << "id_kind(" << static_cast<int>(k) << ")";
-}
+std::ostream& operator<<(std::ostream& os, inspect_error e) { return os << make_error_code(e).message(); }
+std::ostream& operator<<(std::ostream& os, id_kind k) { return os << "id_kind(" << static_cast<int>(k) << ")"; }
 std::ostream& operator<<(std::ostream& os, message_kind k) {
   return os << "message_kind(" << static_cast<int>(k) << ")";
 }
@@ -96,9 +92,7 @@ inspect_error rejection(std::string_view body) {
   return static_cast<inspect_error>(r.error().value());
 }
 
-std::string nested(std::size_t levels) {
-  return std::string(levels, '[') + std::string(levels, ']');
-}
+std::string nested(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
 
 }  // namespace
 
@@ -116,27 +110,24 @@ BOOST_AUTO_TEST_CASE(finds_tool_name_in_tools_call) {
 }
 
 BOOST_AUTO_TEST_CASE(ignores_name_nested_in_arguments) {
-  auto m = one(
-      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"evil"},"name":"good"}})");
+  auto m =
+      one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"evil"},"name":"good"}})");
   BOOST_TEST(m.tool_name.value() == "good");
 
   m = one(
       R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"good","arguments":{"name":"evil","x":[{"name":"evil2"}]}}})");
   BOOST_TEST(m.tool_name.value() == "good");
 
-  m = one(
-      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"evil"}}})");
+  m = one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"evil"}}})");
   BOOST_TEST(!m.tool_name.has_value());
 
   // A "name" beside params, or in _meta, is not params.name either.
-  m = one(
-      R"({"jsonrpc":"2.0","id":1,"name":"evil","method":"tools/call","params":{"_meta":{"name":"evil"}}})");
+  m = one(R"({"jsonrpc":"2.0","id":1,"name":"evil","method":"tools/call","params":{"_meta":{"name":"evil"}}})");
   BOOST_TEST(!m.tool_name.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(params_before_method) {
-  const auto m =
-      one(R"({"params":{"name":"search","arguments":{}},"id":"a","method":"tools/call","jsonrpc":"2.0"})");
+  const auto m = one(R"({"params":{"name":"search","arguments":{}},"id":"a","method":"tools/call","jsonrpc":"2.0"})");
   BOOST_TEST(m.tool_name.value() == "search");
   BOOST_TEST(m.method.value() == "tools/call");
   BOOST_TEST(m.has_jsonrpc_2_0);
@@ -157,15 +148,13 @@ BOOST_AUTO_TEST_CASE(escaped_and_unicode_names) {
   BOOST_TEST(m.tool_name.value() == "caf\xC3\xA9");
 
   // Escaped keys are the same keys.
-  m = one(
-      R"({"jsonrpc":"2.0","\u0069d":7,"m\u0065thod":"tools/call","p\u0061rams":{"n\u0061me":"t\"q"}})");
+  m = one(R"({"jsonrpc":"2.0","\u0069d":7,"m\u0065thod":"tools/call","p\u0061rams":{"n\u0061me":"t\"q"}})");
   BOOST_TEST(m.id == id_kind::number);
   BOOST_TEST(m.tool_name.value() == "t\"q");
 
   // Invalid UTF-8 is not JSON, also beside a lone surrogate escape (which
   // is read: see escaped_characters_in_the_name).
-  BOOST_TEST(rejection("{\"method\":\"tools/call\",\"params\":{\"name\":\"\xC3\"}}") ==
-             inspect_error::invalid_json);
+  BOOST_TEST(rejection("{\"method\":\"tools/call\",\"params\":{\"name\":\"\xC3\"}}") == inspect_error::invalid_json);
   BOOST_TEST(rejection("{\"method\":\"tools/call\",\"params\":{\"name\":\"\\ud800\",\"x\":\"\xC3\"}}") ==
              inspect_error::invalid_json);
   // A duplicate key is found past a lone surrogate too.
@@ -174,9 +163,9 @@ BOOST_AUTO_TEST_CASE(escaped_and_unicode_names) {
 }
 
 BOOST_AUTO_TEST_CASE(whitespace_everywhere) {
-  const auto m = one(
-      " \r\n\t{ \"jsonrpc\" :\t\"2.0\" ,\n \"id\"\r\n: 42 , \"method\" : \"tools/call\" , \"params\" "
-      ": { \"arguments\" : { } , \"name\" : \"ws\" } } \n\t ");
+  const auto m =
+      one(" \r\n\t{ \"jsonrpc\" :\t\"2.0\" ,\n \"id\"\r\n: 42 , \"method\" : \"tools/call\" , \"params\" "
+          ": { \"arguments\" : { } , \"name\" : \"ws\" } } \n\t ");
   BOOST_TEST(m.tool_name.value() == "ws");
   BOOST_TEST(m.id_text == "42");
 }
@@ -238,17 +227,14 @@ BOOST_AUTO_TEST_CASE(batch_element_not_object_rejected) {
   BOOST_TEST(rejection("[1]") == inspect_error::batch_element_not_object);
   BOOST_TEST(rejection(R"(["s"])") == inspect_error::batch_element_not_object);
   BOOST_TEST(rejection("[null]") == inspect_error::batch_element_not_object);
-  BOOST_TEST(rejection(R"([{"id":1,"method":"ping"},[]])") ==
-             inspect_error::batch_element_not_object);
-  BOOST_TEST(rejection(R"([{"id":1,"method":"ping"},true])") ==
-             inspect_error::batch_element_not_object);
+  BOOST_TEST(rejection(R"([{"id":1,"method":"ping"},[]])") == inspect_error::batch_element_not_object);
+  BOOST_TEST(rejection(R"([{"id":1,"method":"ping"},true])") == inspect_error::batch_element_not_object);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_json_rejected) {
   for (const std::string_view body :
-       {"", " ", "{", "}", "{'id':1}", R"({"id":1,})", R"({"id":1 /* c */})", R"({"id":01})",
-        R"({"id":NaN})", R"({"id":1} x)", "{}{}", R"({"id":1}])", R"({id:1})", "nul",
-        R"({"a":"\x"})", "{\"a\":\"tab\there\"}"}) {
+       {"", " ", "{", "}", "{'id':1}", R"({"id":1,})", R"({"id":1 /* c */})", R"({"id":01})", R"({"id":NaN})",
+        R"({"id":1} x)", "{}{}", R"({"id":1}])", R"({id:1})", "nul", R"({"a":"\x"})", "{\"a\":\"tab\there\"}"}) {
     BOOST_TEST((rejection(body) == inspect_error::invalid_json), "accepted: " << body);
   }
 }
@@ -272,8 +258,7 @@ BOOST_AUTO_TEST_CASE(scalar_top_level_rejected) {
 BOOST_AUTO_TEST_CASE(deep_nesting_rejected) {
   // Message object, params, arguments: 3 levels, plus the arrays.
   auto body_with_depth = [](std::size_t depth) {
-    return R"({"id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":)" +
-           nested(depth - 3) + "}}}";
+    return R"({"id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":)" + nested(depth - 3) + "}}}";
   };
   BOOST_TEST(inspect_jsonrpc(body_with_depth(inspector_max_depth)).has_value());
   BOOST_TEST(rejection(body_with_depth(inspector_max_depth + 1)) == inspect_error::too_deep);
@@ -291,8 +276,8 @@ BOOST_AUTO_TEST_CASE(large_arguments) {
   std::string array = "[";
   for (int i = 0; i < 100000; ++i) array += (i == 0 ? "" : ",") + std::to_string(i);
   array += "]";
-  const std::string body = R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"arguments":{"blob":")" +
-                           big + R"(","list":)" + array + R"(,"name":"evil"},"name":"big_tool"}})";
+  const std::string body = R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"arguments":{"blob":")" + big +
+                           R"(","list":)" + array + R"(,"name":"evil"},"name":"big_tool"}})";
   const auto m = one(body);
   BOOST_TEST(m.tool_name.value() == "big_tool");
   BOOST_TEST(m.id_text == "9");
@@ -300,8 +285,8 @@ BOOST_AUTO_TEST_CASE(large_arguments) {
   // The same with the name first and escapes inside the big string.
   std::string escaped;
   for (int i = 0; i < 200000; ++i) escaped += "ab\\n\\u0041";
-  const auto m2 = one(R"({"method":"tools/call","params":{"name":"first","arguments":{"s":")" +
-                      escaped + R"("}},"id":1})");
+  const auto m2 = one(R"({"method":"tools/call","params":{"name":"first","arguments":{"s":")" + escaped +
+                      R"("}},"id":1})");
   BOOST_TEST(m2.tool_name.value() == "first");
 }
 
@@ -322,8 +307,7 @@ BOOST_AUTO_TEST_CASE(long_strings_arriving_in_parts) {
   BOOST_TEST(m2.id_text == name);
 
   // A long key that merely starts like an interesting one is not that key.
-  const auto m3 =
-      one(R"({"method":"tools/call","id":1,"params":{"name)" + encoded + R"(":"evil"}})");
+  const auto m3 = one(R"({"method":"tools/call","id":1,"params":{"name)" + encoded + R"(":"evil"}})");
   BOOST_TEST(!m3.tool_name.has_value());
 }
 
@@ -358,8 +342,8 @@ BOOST_AUTO_TEST_CASE(id_kinds) {
   BOOST_TEST(m.kind == message_kind::notification);
   BOOST_TEST(m.method.value() == notification_tools_list_changed);
 
-  for (const std::string_view body : {R"({"id":true,"method":"ping"})", R"({"id":{},"method":"ping"})",
-                                      R"({"id":[1],"method":"ping"})"}) {
+  for (const std::string_view body :
+       {R"({"id":true,"method":"ping"})", R"({"id":{},"method":"ping"})", R"({"id":[1],"method":"ping"})"}) {
     m = one(body);
     BOOST_TEST(m.id == id_kind::invalid);
     BOOST_TEST(m.kind == message_kind::invalid);
@@ -405,8 +389,8 @@ BOOST_AUTO_TEST_CASE(duplicate_keys_the_filter_reads_are_rejected) {
     BOOST_TEST((rejection(body) == inspect_error::duplicate_key), "accepted: " << body);
   }
   // Duplicates the filter does not read, or nested ones, are left alone.
-  const auto m = one(
-      R"({"id":1,"x":1,"x":2,"method":"tools/call","params":{"name":"t","arguments":{"name":"a","name":"b"}}})");
+  const auto m =
+      one(R"({"id":1,"x":1,"x":2,"method":"tools/call","params":{"name":"t","arguments":{"name":"a","name":"b"}}})");
   BOOST_TEST(m.tool_name.value() == "t");
 }
 
@@ -456,11 +440,13 @@ BOOST_AUTO_TEST_CASE(escaped_characters_in_the_name) {
            {R"(x\uD834\uDD1Ey)", "x\xF0\x9D\x84\x9Ey"},  // U+1D11E
            {R"(a\/b)", "a/b"},
            {R"(\b\f\n\r\t)", "\b\f\n\r\t"},
-           {R"(\u20ac\u0041)", "\xE2\x82\xAC" "A"},
+           {R"(\u20ac\u0041)",
+            "\xE2\x82\xAC"
+            "A"},
            {R"(nul\u0000byte)", std::string_view("nul\0byte", 8)},
        }}) {
-    const auto m = one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":")" +
-                       std::string(encoded) + R"("}})");
+    const auto m = one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":")" + std::string(encoded) +
+                       R"("}})");
     BOOST_TEST(m.tool_name.value() == decoded, encoded);
   }
   // An escaped method name is the same method.
@@ -477,25 +463,27 @@ BOOST_AUTO_TEST_CASE(escaped_characters_in_the_name) {
            {R"(\ud83dx)", "\xED\xA0\xBDx"},
            {R"(\ude00)", "\xED\xB8\x80"},
            {R"(\ude00\ud83d)", "\xED\xB8\x80\xED\xA0\xBD"},
-           {R"(\ud83d\u0041)", "\xED\xA0\xBD" "A"},
+           {R"(\ud83d\u0041)",
+            "\xED\xA0\xBD"
+            "A"},
        }}) {
-    const auto lone = one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":")" +
-                          std::string(encoded) + R"("}})");
+    const auto lone =
+        one(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":")" + std::string(encoded) + R"("}})");
     BOOST_TEST(lone.tool_name.value() == decoded, encoded);
   }
   // Bad escapes are not JSON.
   for (const std::string_view bad : {R"(\u12)", R"(\U0041)", R"(\')", R"(\ud83d\u12)"}) {
-    BOOST_TEST((rejection(R"({"id":1,"method":"tools/call","params":{"name":")" + std::string(bad) +
-                          R"("}})") == inspect_error::invalid_json),
+    BOOST_TEST((rejection(R"({"id":1,"method":"tools/call","params":{"name":")" + std::string(bad) + R"("}})") ==
+                inspect_error::invalid_json),
                "accepted: " << bad);
   }
 }
 
 BOOST_AUTO_TEST_CASE(unicode_names_in_raw_utf8) {
   for (const std::string_view name : {
-           std::string_view("\xC3\xA9t\xC3\xA9"),                    // 2-byte sequences
-           std::string_view("\xE5\xA4\xA9\xE6\xB0\x94"),             // 3-byte (CJK)
-           std::string_view("\xF0\x9F\x98\x80_tool"),                // 4-byte (emoji)
+           std::string_view("\xC3\xA9t\xC3\xA9"),                         // 2-byte sequences
+           std::string_view("\xE5\xA4\xA9\xE6\xB0\x94"),                  // 3-byte (CJK)
+           std::string_view("\xF0\x9F\x98\x80_tool"),                     // 4-byte (emoji)
            std::string_view("\xD0\xBF\xD0\xBE\xD0\xB8\xD1\x81\xD0\xBA"),  // Cyrillic
        }) {
     const auto m = one("{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"" + std::string(name) + "\"}}");
@@ -505,11 +493,11 @@ BOOST_AUTO_TEST_CASE(unicode_names_in_raw_utf8) {
   BOOST_TEST(one(R"({"id":1,"method":"tools/call","params":{"name":"\u5929\u6c14"}})").tool_name.value() ==
              "\xE5\xA4\xA9\xE6\xB0\x94");
   // Overlong forms, surrogates encoded in UTF-8, cut sequences: not UTF-8.
-  for (const std::string_view bad : {std::string_view("\xC0\xAF"), std::string_view("\xED\xA0\x80"),
-                                     std::string_view("\xE5\xA4"), std::string_view("\xF8\x88\x80\x80\x80"),
-                                     std::string_view("\xFF")}) {
-    BOOST_TEST((rejection("{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"" + std::string(bad) +
-                          "\"}}") == inspect_error::invalid_json));
+  for (const std::string_view bad :
+       {std::string_view("\xC0\xAF"), std::string_view("\xED\xA0\x80"), std::string_view("\xE5\xA4"),
+        std::string_view("\xF8\x88\x80\x80\x80"), std::string_view("\xFF")}) {
+    BOOST_TEST((rejection("{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"" + std::string(bad) + "\"}}") ==
+                inspect_error::invalid_json));
   }
 }
 
@@ -539,12 +527,12 @@ BOOST_AUTO_TEST_CASE(every_member_order) {
 BOOST_AUTO_TEST_CASE(whitespace_between_every_token) {
   for (const std::string_view ws : {" ", "\r\n", "\t", " \r\n\t ", "\n\n\r\n\t\t  \r\n"}) {
     const std::string w(ws);
-    const std::string body = w + "{" + w + "\"params\"" + w + ":" + w + "{" + w + "\"arguments\"" + w + ":" + w +
-                             "{" + w + "\"name\"" + w + ":" + w + "\"evil\"" + w + "," + w + "\"n\"" + w + ":" + w +
-                             "[" + w + "1" + w + "," + w + "true" + w + "]" + w + "}" + w + "," + w + "\"name\"" +
-                             w + ":" + w + "\"spaced\"" + w + "}" + w + "," + w + "\"method\"" + w + ":" + w +
-                             "\"tools/call\"" + w + "," + w + "\"jsonrpc\"" + w + ":" + w + "\"2.0\"" + w + "," +
-                             w + "\"id\"" + w + ":" + w + "-3" + w + "}" + w;
+    const std::string body =
+        w + "{" + w + "\"params\"" + w + ":" + w + "{" + w + "\"arguments\"" + w + ":" + w + "{" + w + "\"name\"" + w +
+        ":" + w + "\"evil\"" + w + "," + w + "\"n\"" + w + ":" + w + "[" + w + "1" + w + "," + w + "true" + w + "]" +
+        w + "}" + w + "," + w + "\"name\"" + w + ":" + w + "\"spaced\"" + w + "}" + w + "," + w + "\"method\"" + w +
+        ":" + w + "\"tools/call\"" + w + "," + w + "\"jsonrpc\"" + w + ":" + w + "\"2.0\"" + w + "," + w + "\"id\"" +
+        w + ":" + w + "-3" + w + "}" + w;
     const auto m = one(body);
     BOOST_TEST(m.tool_name.value() == "spaced");
     BOOST_TEST(m.id_text == "-3");
@@ -585,8 +573,7 @@ BOOST_AUTO_TEST_CASE(eight_mebibytes_of_nested_arguments) {
            {R"({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"arguments":)" + arguments +
                 R"(,"name":"after"}})",
             "after"},
-           {R"({"params":{"name":"before","arguments":)" + arguments + R"(},"method":"tools/call","id":77})",
-            "before"},
+           {R"({"params":{"name":"before","arguments":)" + arguments + R"(},"method":"tools/call","id":77})", "before"},
        }}) {
     std::size_t allocated = 0;
     std::optional<mcpgate::result<inspection>> r;
@@ -607,8 +594,8 @@ BOOST_AUTO_TEST_CASE(eight_mebibytes_of_nested_arguments) {
 }
 
 BOOST_AUTO_TEST_CASE(name_that_is_not_a_string_is_unset) {
-  for (const std::string_view value : {"12", "-1.5e2", "0", "null", "true", "false", "{}", R"({"name":"x"})",
-                                       "[]", R"(["x"])", R"([{"name":"x"}])"}) {
+  for (const std::string_view value :
+       {"12", "-1.5e2", "0", "null", "true", "false", "{}", R"({"name":"x"})", "[]", R"(["x"])", R"([{"name":"x"}])"}) {
     for (const bool args_first : {false, true}) {
       const std::string params = args_first ? R"("arguments":{"name":"evil"},"name":)" + std::string(value)
                                             : R"("name":)" + std::string(value) + R"(,"arguments":{"name":"evil"})";
@@ -680,11 +667,12 @@ BOOST_AUTO_TEST_CASE(batch_reports_tool_name_per_message) {
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_rejected) {
-  for (const std::string& body : {
-           std::string(R"([{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"caf\u00e9\ud83d\ude00",)"
-                       R"("arguments":{"n":[-1.5e-3,0,true,false,null,{}]}}},{"id":2,"method":"ping"}])"),
-           std::string("{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"\xE5\xA4\xA9\xF0\x9F\x98\x80\"}}"),
-       }) {
+  for (
+      const std::string& body : {
+          std::string(R"([{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"caf\u00e9\ud83d\ude00",)"
+                      R"("arguments":{"n":[-1.5e-3,0,true,false,null,{}]}}},{"id":2,"method":"ping"}])"),
+          std::string("{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"\xE5\xA4\xA9\xF0\x9F\x98\x80\"}}"),
+      }) {
     BOOST_TEST_REQUIRE(inspect_jsonrpc(body).has_value());
     for (std::size_t n = 0; n < body.size(); ++n) {
       BOOST_TEST((rejection(std::string_view(body).substr(0, n)) == inspect_error::invalid_json),

@@ -79,9 +79,9 @@ BOOST_AUTO_TEST_CASE(an_expired_key_is_served_stale_while_one_caller_reads_it_ag
   BOOST_TEST(hit.stale);
   BOOST_TEST(cache.claim_refresh(digest("h1")));   // the one that reads
   BOOST_TEST(!cache.claim_refresh(digest("h1")));  // everyone else goes on
-  cache.refresh_failed(digest("h1"));               // the store could not say
+  cache.refresh_failed(digest("h1"));              // the store could not say
   BOOST_TEST(cache.claim_refresh(digest("h1")));   // the next request tries again
-  cache.forget_key(digest("h1"));                   // revoked
+  cache.forget_key(digest("h1"));                  // revoked
   BOOST_TEST(cache.find_key(digest("h1")).key == nullptr);
   BOOST_TEST(!cache.claim_refresh(digest("h1")));
 }

@@ -16,9 +16,8 @@ namespace json = boost::json;
 BOOST_AUTO_TEST_SUITE(json_text)
 
 BOOST_AUTO_TEST_CASE(finds_only_lone_surrogate_escapes) {
-  for (const std::string_view lone : {R"("\ud800")", R"("\uDBFF")", R"("\udc00")", R"("a\ud83dx")",
-                                      R"("\ude00\ud83d")", R"("\ud83d\u0041")", R"("\\\ud800")",
-                                      R"("\ud800\\udc00")"}) {
+  for (const std::string_view lone : {R"("\ud800")", R"("\uDBFF")", R"("\udc00")", R"("a\ud83dx")", R"("\ude00\ud83d")",
+                                      R"("\ud83d\u0041")", R"("\\\ud800")", R"("\ud800\\udc00")"}) {
     BOOST_TEST(has_lone_surrogate(lone), lone);
   }
   for (const std::string_view fine : {R"("\ud83d\ude00")", R"("\\ud800")", R"("\\\\ud800")", R"("\u0041")",
@@ -48,11 +47,11 @@ BOOST_AUTO_TEST_CASE(reads_lone_surrogates_as_wtf8) {
 
 BOOST_AUTO_TEST_CASE(everything_else_stays_strict) {
   for (const std::string_view bad : {
-           R"({"a":"\ud800",})",                       // trailing comma
-           "{\"a\":\"\\ud800\",\"b\":\"\xC3\"}",        // invalid UTF-8 beside it
-           "{\"a\":\"\xED\xA0\x80\"}",                  // a surrogate in raw bytes is not UTF-8
-           R"({"a":"\ud800\u12"})",                    // a bad escape after it
-           R"({"a":"\ud800")",                         // truncated
+           R"({"a":"\ud800",})",                  // trailing comma
+           "{\"a\":\"\\ud800\",\"b\":\"\xC3\"}",  // invalid UTF-8 beside it
+           "{\"a\":\"\xED\xA0\x80\"}",            // a surrogate in raw bytes is not UTF-8
+           R"({"a":"\ud800\u12"})",               // a bad escape after it
+           R"({"a":"\ud800")",                    // truncated
        }) {
     BOOST_TEST(!read_json(bad).has_value(), bad);
   }

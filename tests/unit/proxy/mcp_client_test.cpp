@@ -83,8 +83,9 @@ class mcp_upstream {
  public:
   explicit mcp_upstream(responder respond)
       : respond_(std::move(respond)),
-        upstream_(mcpgate::test::scripted_upstream::serve(
-            [this](const mcpgate::test::http_request& request) { return answer_for(request); })) {}
+        upstream_(mcpgate::test::scripted_upstream::serve([this](const mcpgate::test::http_request& request) {
+          return answer_for(request);
+        })) {}
 
   mcpgate::net::parsed_url url() const {
     auto parsed = mcpgate::net::parse_url(upstream_.url("/mcp"));
@@ -173,7 +174,8 @@ json::object init_result(std::string_view version = "2025-06-18") {
 }
 
 json::object tool(std::string_view name) {
-  return json::object{{"name", name}, {"description", "does " + std::string(name)},
+  return json::object{{"name", name},
+                      {"description", "does " + std::string(name)},
                       {"inputSchema", json::object{{"type", "object"}}}};
 }
 
@@ -345,7 +347,8 @@ BOOST_AUTO_TEST_CASE(pagination_collects_every_page_in_order) {
     if (m == "notifications/initialized") return accepted();
     const std::string cursor = r.cursor();
     if (cursor.empty()) {
-      return json_answer(result_for(r, json::object{{"tools", json::array{tool("t1"), tool("t2")}}, {"nextCursor", "c1"}}));
+      return json_answer(result_for(r, json::object{{"tools", json::array{tool("t1"), tool("t2")}},
+                                                    {"nextCursor", "c1"}}));
     }
     if (cursor == "c1") {
       return json_answer(result_for(r, json::object{{"tools", json::array{tool("t3")}}, {"nextCursor", "c2"}}));
@@ -435,10 +438,10 @@ BOOST_AUTO_TEST_CASE(jsonrpc_error_on_tools_list_is_an_error) {
     if (m == "initialize") return json_answer(result_for(r, init_result()), "Mcp-Session-Id: e\r\n");
     if (m == "notifications/initialized") return accepted();
     // The message echoes the credential: it must not reach the detail.
-    return json_answer(json::serialize(json::object{
-        {"jsonrpc", "2.0"},
-        {"id", r.rpc_id()},
-        {"error", json::object{{"code", -32603}, {"message", "backend down for upstream-secret"}}}}));
+    return json_answer(json::serialize(
+        json::object{{"jsonrpc", "2.0"},
+                     {"id", r.rpc_id()},
+                     {"error", json::object{{"code", -32603}, {"message", "backend down for upstream-secret"}}}}));
   });
   const auto listing = list(upstream.url());
   BOOST_TEST((listing.ec == mcp_client_error::jsonrpc_error), listing.ec.message());
@@ -517,8 +520,7 @@ BOOST_AUTO_TEST_CASE(an_sse_stream_that_goes_silent_times_out) {
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_upstream_is_an_error_naming_initialize) {
-  const auto url =
-      mcpgate::net::parse_url("http://127.0.0.1:" + std::to_string(mcpgate::test::closed_port()) + "/mcp");
+  const auto url = mcpgate::net::parse_url("http://127.0.0.1:" + std::to_string(mcpgate::test::closed_port()) + "/mcp");
   BOOST_TEST_REQUIRE(url.has_value());
   const auto listing = list(*url);
   BOOST_TEST(listing.ec.failed());
@@ -587,11 +589,13 @@ BOOST_AUTO_TEST_CASE(tools_without_names_are_skipped_and_titles_fall_back) {
 BOOST_AUTO_TEST_CASE(a_server_without_the_tools_capability_has_no_tools) {
   mcp_upstream upstream([](const received& r) -> std::optional<std::string> {
     if (r.rpc_method() == "initialize") {
-      return json_answer(result_for(r, json::object{{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()}}));
+      return json_answer(result_for(r,
+                                    json::object{{"protocolVersion", "2025-06-18"}, {"capabilities", json::object()}}));
     }
     if (r.rpc_method() == "notifications/initialized") return accepted();
-    return json_answer(json::serialize(json::object{
-        {"jsonrpc", "2.0"}, {"id", r.rpc_id()}, {"error", json::object{{"code", -32601}, {"message", "no"}}}}));
+    return json_answer(json::serialize(json::object{{"jsonrpc", "2.0"},
+                                                    {"id", r.rpc_id()},
+                                                    {"error", json::object{{"code", -32601}, {"message", "no"}}}}));
   });
   const auto listing = list(upstream.url());
   BOOST_TEST_REQUIRE(!listing.ec, listing.ec.message() << ": " << listing.detail);

@@ -115,11 +115,8 @@ class sse_upstream {
         c.write("0\r\n\r\n");
         closed_.set_value(c.wait_closed());
         return;
-      case ending::cut:
-        return closed_.set_value(false);  // the connection closes when the script returns
-      case ending::hold:
-        closed_.set_value(c.wait_closed());
-        return;
+      case ending::cut: return closed_.set_value(false);  // the connection closes when the script returns
+      case ending::hold: closed_.set_value(c.wait_closed()); return;
     }
   }
 
@@ -242,7 +239,8 @@ const std::string list_changed_notification =
 const std::string result_event = "id: 3\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
 const std::string tools_answer_data =
     R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"rm"},{"name":"fresh"}]}})";
-const std::string tools_answer_filtered = R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"fresh"}]}})";
+const std::string tools_answer_filtered =
+    R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"fresh"}]}})";
 
 std::vector<std::string> tool_names(const std::string& event) {
   std::vector<std::string> names;
@@ -313,8 +311,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_drops_hidden_tools_and_reports_an_unseen_one
   // agent waits for it: the relay hands it out whole, filtered.
   const std::string event = "id: 7\nevent: message\ndata: " + tools_answer_data + "\n\n";
   const std::size_t cut = event.find("\"rm\"");
-  sse_upstream upstream({{progress_event}, {event.substr(0, cut), true}, {event.substr(cut), true}},
-                        ending::finish);
+  sse_upstream upstream({{progress_event}, {event.substr(0, cut), true}, {event.substr(cut), true}}, ending::finish);
   asio::io_context io;
   auto pool = make_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
@@ -488,8 +485,8 @@ BOOST_AUTO_TEST_CASE(a_get_stream_filters_a_last_event_that_lacks_its_blank_line
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
-  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
-                                      io.get_executor(), streams, installation_id);
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), io.get_executor(),
+                                      streams, installation_id);
   const auto last = next_piece(io, *body);
   BOOST_TEST_REQUIRE(!last.ec, last.ec.message());
   BOOST_TEST(last.bytes.find("\"rm\"") == std::string::npos, last.bytes);
@@ -504,8 +501,8 @@ BOOST_AUTO_TEST_CASE(tools_changed_puts_list_changed_before_the_next_upstream_ev
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
-  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
-                                      io.get_executor(), streams, installation_id);
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), io.get_executor(),
+                                      streams, installation_id);
 
   BOOST_TEST(next_piece(io, *body).bytes == progress_event);
   piece_outcome pending;  // the agent waits; the upstream is silent
@@ -552,8 +549,8 @@ BOOST_AUTO_TEST_CASE(an_ended_stream_gets_no_injection_and_a_gone_one_is_forgott
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
-  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
-                                      io.get_executor(), streams, installation_id);
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), io.get_executor(),
+                                      streams, installation_id);
   BOOST_TEST(next_piece(io, *body).bytes == progress_event);
   auto end = next_piece(io, *body);
   BOOST_TEST(!end.ec, end.ec.message());
@@ -575,7 +572,7 @@ BOOST_AUTO_TEST_CASE(an_ended_stream_gets_no_injection_and_a_gone_one_is_forgott
   BOOST_TEST(slots->open(installation_id) == 0u);
   streams.tools_changed(installation_id);
   io.restart();
-  BOOST_TEST(io.poll() == 0u);  // nothing was posted
+  BOOST_TEST(io.poll() == 0u);             // nothing was posted
   streams.tools_changed(installation_id);  // the entry itself was dropped: still nothing
   io.restart();
   BOOST_TEST(io.poll() == 0u);
@@ -589,8 +586,8 @@ BOOST_AUTO_TEST_CASE(listen_body_cut_mid_event_ends_with_an_error_without_the_ha
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
-  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
-                                      io.get_executor(), streams, installation_id);
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), io.get_executor(),
+                                      streams, installation_id);
   BOOST_TEST(next_piece(io, *body).bytes == progress_event);
   upstream.open_gate(1);
   const auto broken = next_piece(io, *body);
@@ -605,8 +602,8 @@ BOOST_AUTO_TEST_CASE(cancel_completes_a_pending_next_closes_the_upstream_and_fre
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
-  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log),
-                                      io.get_executor(), streams, installation_id);
+  auto body = proxy::make_listen_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), io.get_executor(),
+                                      streams, installation_id);
   BOOST_TEST(next_piece(io, *body).bytes == progress_event);
   piece_outcome pending;
   begin_next(io, *body, pending);

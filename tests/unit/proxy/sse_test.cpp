@@ -132,9 +132,8 @@ BOOST_AUTO_TEST_CASE(every_split_point_reassembles_identically) {
 
 BOOST_AUTO_TEST_CASE(crlf_and_cr_line_ends) {
   const auto units = split({mixed_stream});
-  BOOST_TEST(events(units) == std::vector<std::string>({"event: message\r\ndata: a\r\ndata: b",
-                                                         "id: 7\rdata: c", ": ping", "data: d\r\nevent: e",
-                                                         "data: {}"}),
+  BOOST_TEST(events(units) == std::vector<std::string>({"event: message\r\ndata: a\r\ndata: b", "id: 7\rdata: c",
+                                                        ": ping", "data: d\r\nevent: e", "data: {}"}),
              boost::test_tools::per_element());
   // Whole, the events keep their own line ends, and each "\r\n" stays whole.
   BOOST_TEST(units.at(1) == "event: message\r\ndata: a\r\ndata: b\r\n\r\n");
@@ -195,16 +194,19 @@ BOOST_AUTO_TEST_CASE(event_data_follows_the_sse_rules) {
   BOOST_TEST(event_data("data:\n\n") == "");
   BOOST_TEST(event_data(": data: no\nevent: data\nid: data\ndatax: no\ndata : no\nDATA: no\n\n") == "");
   BOOST_TEST(event_data("data: one\r\ndata: two\rdata: three\n\n") == "one\ntwo\nthree");
-  BOOST_TEST(event_data("\xEF\xBB\xBF" "data: bom\n\n") == "bom");
+  BOOST_TEST(event_data("\xEF\xBB\xBF"
+                        "data: bom\n\n") == "bom");
   BOOST_TEST(event_data("data: {\"a\":\"x:y\"}\n\n") == "{\"a\":\"x:y\"}");
 }
 
 BOOST_AUTO_TEST_CASE(replace_keeps_the_other_fields) {
-  const std::string raw = ": comment first\nid: 42\nevent: message\ndata: old one\nretry: 3000\ndata: old two\n"
-                          ": trailing comment\nx-unknown: kept\n\n";
+  const std::string raw =
+      ": comment first\nid: 42\nevent: message\ndata: old one\nretry: 3000\ndata: old two\n"
+      ": trailing comment\nx-unknown: kept\n\n";
   const std::string out = replace_event_data(raw, "{\"new\":1}\n{\"second\":2}");
-  BOOST_TEST(out == ": comment first\nid: 42\nevent: message\ndata: {\"new\":1}\ndata: {\"second\":2}\nretry: 3000\n"
-                    ": trailing comment\nx-unknown: kept\n\n");
+  BOOST_TEST(out ==
+             ": comment first\nid: 42\nevent: message\ndata: {\"new\":1}\ndata: {\"second\":2}\nretry: 3000\n"
+             ": trailing comment\nx-unknown: kept\n\n");
   BOOST_TEST(event_data(out) == "{\"new\":1}\n{\"second\":2}");
 
   // CRLF events stay CRLF; mixed ends are kept line by line.
@@ -224,7 +226,11 @@ BOOST_AUTO_TEST_CASE(replace_keeps_the_other_fields) {
   BOOST_TEST(replace_event_data("data: z\n\n", "") == "data:\n\n");
 
   // A leading BOM stays in front.
-  BOOST_TEST(replace_event_data("\xEF\xBB\xBF" "data: z\n\n", "y") == "\xEF\xBB\xBF" "data: y\n\n");
+  BOOST_TEST(replace_event_data("\xEF\xBB\xBF"
+                                "data: z\n\n",
+                                "y") ==
+             "\xEF\xBB\xBF"
+             "data: y\n\n");
 
   // Unchanged data gives back the same bytes for events written the usual way.
   for (const std::string& e : lf_events) {

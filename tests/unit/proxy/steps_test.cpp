@@ -33,8 +33,7 @@ proxy::caller who{0, 1, 1};  // user_id: the harness's store's user
 
 // A data path context on a temporary store, as the composition root makes one.
 struct harness {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("mcpgate-steps-" + std::to_string(::getpid()));
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mcpgate-steps-" + std::to_string(::getpid()));
   std::unique_ptr<registry::store_executor> db;
   std::int64_t user_id = 0;
   mcpgate::auth::key_ring keys{{mcpgate::auth::key_ring::key{}}};
@@ -47,8 +46,8 @@ struct harness {
     auto store = registry::open_sqlite_store((dir / "t.db").string());
     BOOST_TEST_REQUIRE(store.has_value());
     // The environment and the user an audit record names must exist.
-    BOOST_TEST_REQUIRE((*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}})
-                           .has_value());
+    BOOST_TEST_REQUIRE(
+        (*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}}).has_value());
     const auto user = (*store)->ensure_user("agent");
     BOOST_TEST_REQUIRE(user.has_value());
     user_id = user->id;
@@ -130,7 +129,8 @@ BOOST_AUTO_TEST_CASE(the_installation_rate_limit_answers_429_with_retry_after) {
   BOOST_TEST_REQUIRE(answer.has_value());
   BOOST_TEST(answer->status == 429u);
   bool retry_after = false;
-  for (const auto& [name, value] : answer->headers) retry_after = retry_after || (name == "Retry-After" && value == "1");
+  for (const auto& [name, value] : answer->headers)
+    retry_after = retry_after || (name == "Retry-After" && value == "1");
   BOOST_TEST(retry_after);
 }
 
@@ -212,9 +212,11 @@ BOOST_AUTO_TEST_CASE(approval_blocks_a_do_not_use_tool_and_records_it) {
   // The refusal is in the audit trail before the agent hears of it.
   const auto blocked = [](registry::store& s) { return s.list_audit_events(1, who.user_id, {}, registry::page{}); };
   auto rows = asio::co_spawn(
-      h.ioc, [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
+      h.ioc,
+      [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
         co_return co_await h.db->run(blocked);
-      }, asio::use_future);
+      },
+      asio::use_future);
   h.ioc.restart();
   h.ioc.run();
   const auto page = rows.get();
@@ -318,9 +320,11 @@ BOOST_AUTO_TEST_CASE(forwarded_calls_are_audited_unless_the_config_says_otherwis
       return s.list_audit_events(1, who.user_id, {}, registry::page{100, 0});
     };
     auto rows = asio::co_spawn(
-        h.ioc, [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
+        h.ioc,
+        [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
           co_return co_await h.db->run(written);
-        }, asio::use_future);
+        },
+        asio::use_future);
     h.ioc.run();
     const auto page = rows.get();
     BOOST_TEST_REQUIRE(page.has_value());

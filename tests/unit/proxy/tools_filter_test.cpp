@@ -32,9 +32,7 @@ struct hide_set {
   }
 };
 
-std::vector<std::string> list(std::initializer_list<std::string_view> names) {
-  return {names.begin(), names.end()};
-}
+std::vector<std::string> list(std::initializer_list<std::string_view> names) { return {names.begin(), names.end()}; }
 
 // Filters a message that must be a tools/list answer.
 tools_list_answer filter(std::string_view message, std::set<std::string, std::less<>> hidden) {
@@ -44,7 +42,8 @@ tools_list_answer filter(std::string_view message, std::set<std::string, std::le
   if (r.filtered) {
     json::parse_options options;
     options.max_depth = 4096;
-    BOOST_TEST(read_json(*r.filtered, options).has_value(), "filtered output is not JSON: " << r.filtered->substr(0, 300));
+    BOOST_TEST(read_json(*r.filtered, options).has_value(),
+               "filtered output is not JSON: " << r.filtered->substr(0, 300));
   }
   return r;
 }
@@ -70,11 +69,12 @@ BOOST_AUTO_TEST_CASE(drops_hidden_tools_and_keeps_everything_else) {
   BOOST_TEST_REQUIRE(r.filtered.has_value());
   // Byte for byte the original minus the hidden element (numbers, escapes,
   // key order, the id that no double can hold).
-  BOOST_TEST(*r.filtered ==
-             R"({"jsonrpc":"2.0","id":18446744073709551616,"result":{"tools":[)"
-             R"({"name":"echo","description":"Echo \u00e9\/","inputSchema":{"type":"object","properties":{"name":{"type":"string"}}}},)"
-             R"({"title":"Add","name":"add","inputSchema":{"type":"object"},"_meta":{"k":[1,2.50,-0]}})"
-             R"(],"nextCursor":"c\u0031","_meta":{"x":1E3}},"extra":true})");
+  BOOST_TEST(
+      *r.filtered ==
+      R"({"jsonrpc":"2.0","id":18446744073709551616,"result":{"tools":[)"
+      R"({"name":"echo","description":"Echo \u00e9\/","inputSchema":{"type":"object","properties":{"name":{"type":"string"}}}},)"
+      R"({"title":"Add","name":"add","inputSchema":{"type":"object"},"_meta":{"k":[1,2.50,-0]}})"
+      R"(],"nextCursor":"c\u0031","_meta":{"x":1E3}},"extra":true})");
 }
 
 BOOST_AUTO_TEST_CASE(nothing_hidden_means_forward_the_original) {
@@ -154,9 +154,8 @@ BOOST_AUTO_TEST_CASE(tools_without_a_string_name_are_kept_and_not_listed) {
                         R"({"name":{"name":"h"}},{"inputSchema":{"name":"h"}},{"name":"h"}]}})",
                         {"h"});
   BOOST_TEST(r.names == list({"h"}), boost::test_tools::per_element());
-  BOOST_TEST(r.filtered.value() ==
-             R"({"id":1,"result":{"tools":[{"name":1},"name",{"title":"x"},null,[{"name":"h"}],)"
-             R"({"name":{"name":"h"}},{"inputSchema":{"name":"h"}}]}})");
+  BOOST_TEST(r.filtered.value() == R"({"id":1,"result":{"tools":[{"name":1},"name",{"title":"x"},null,[{"name":"h"}],)"
+                                   R"({"name":{"name":"h"}},{"inputSchema":{"name":"h"}}]}})");
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_keys_do_not_smuggle_a_tool) {
@@ -193,7 +192,10 @@ BOOST_AUTO_TEST_CASE(valid_json_without_a_tools_result_is_forwarded_as_it_is) {
            R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"c"}})",
            R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})",
            R"({"jsonrpc":"2.0","id":1,"method":"x","result":{"tools":[{"name":"h"}]}})",
-           R"("tools")", "42", "[]", "[1,2]",
+           R"("tools")",
+           "42",
+           "[]",
+           "[1,2]",
        }) {
     const auto r = filter_tools_list(message, never);
     BOOST_TEST((r.verdict == tools_list_verdict::no_tools), message);
@@ -209,7 +211,9 @@ BOOST_AUTO_TEST_CASE(what_is_not_json_is_unreadable) {
            R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h"}])",
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xC3\"}]}}",
            R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"h","x":"\ud800\x"}]}})",
-           "", "{", "<html>502 Bad Gateway</html>",
+           "",
+           "{",
+           "<html>502 Bad Gateway</html>",
        }) {
     BOOST_TEST((filter_tools_list(message, never).verdict == tools_list_verdict::unreadable), message);
   }
@@ -235,10 +239,9 @@ BOOST_AUTO_TEST_CASE(lone_surrogate_escapes_are_read_not_declined) {
   // a name without it.
   BOOST_TEST(r.names == list({"kept", "secret", "odd\xED\xA0\x80"}), boost::test_tools::per_element());
   BOOST_TEST_REQUIRE(r.filtered.has_value());
-  BOOST_TEST(*r.filtered ==
-             R"({"jsonrpc":"2.0","id":1,"result":{"tools":[)"
-             R"({"name":"kept","description":"cut emoji \ud83d"})"
-             R"(]}})");
+  BOOST_TEST(*r.filtered == R"({"jsonrpc":"2.0","id":1,"result":{"tools":[)"
+                            R"({"name":"kept","description":"cut emoji \ud83d"})"
+                            R"(]}})");
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_of_answers_is_filtered_too) {
@@ -258,7 +261,8 @@ BOOST_AUTO_TEST_CASE(strings_with_brackets_and_escapes_do_not_confuse_the_walk) 
       R"({"name":"k","d":"[[[\\"}],"nextCursor":"}]\\"}})";
   const auto r = filter(message, {"h"});
   BOOST_TEST(r.names == list({"h", "k"}), boost::test_tools::per_element());
-  BOOST_TEST(r.filtered.value() == R"({"id":"]}","result":{"a":"\"]}[{","tools":[{"name":"k","d":"[[[\\"}],"nextCursor":"}]\\"}})");
+  BOOST_TEST(r.filtered.value() ==
+             R"({"id":"]}","result":{"a":"\"]}[{","tools":[{"name":"k","d":"[[[\\"}],"nextCursor":"}]\\"}})");
 }
 
 BOOST_AUTO_TEST_CASE(deeply_nested_schemas_are_fine) {

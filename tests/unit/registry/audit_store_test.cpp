@@ -17,8 +17,7 @@ struct audited : seeded {
   installation linear = add(alice, "https://linear.example/mcp");
   installation github = add(alice, "https://github.example/mcp");
 
-  audit_event make(std::string type, sys_time when, const installation& about,
-                   std::string tool_name = "") const {
+  audit_event make(std::string type, sys_time when, const installation& about, std::string tool_name = "") const {
     audit_event e;
     e.id = new_uuid_v7(when);
     e.environment_id = about.environment_id;
@@ -30,8 +29,7 @@ struct audited : seeded {
     return e;
   }
 
-  audit_event insert(std::string type, sys_time when, const installation& about,
-                     std::string tool_name = "") {
+  audit_event insert(std::string type, sys_time when, const installation& about, std::string tool_name = "") {
     auto e = make(std::move(type), when, about, std::move(tool_name));
     must(db->insert_audit_event(e));
     return e;
@@ -46,8 +44,7 @@ struct audited : seeded {
   }
 };
 
-audit_filter by(std::optional<std::string> installation_id,
-                std::optional<std::string> event_type = std::nullopt) {
+audit_filter by(std::optional<std::string> installation_id, std::optional<std::string> event_type = std::nullopt) {
   return audit_filter{std::move(installation_id), std::move(event_type)};
 }
 
@@ -144,10 +141,8 @@ BOOST_AUTO_TEST_CASE(filters_by_installation_and_event_type) {
   const auto d = s.insert("tool_call_blocked", at(4), s.github, "push");
   const auto e = s.insert("tool_call_blocked", at(5), s.linear, "create");
 
-  BOOST_TEST(s.ids(by(s.linear.id)) == (std::vector<std::string>{e.id, b.id, a.id}),
-             boost::test_tools::per_element());
-  BOOST_TEST(s.ids(by(std::nullopt, "installation_created")) ==
-                 (std::vector<std::string>{c.id, a.id}),
+  BOOST_TEST(s.ids(by(s.linear.id)) == (std::vector<std::string>{e.id, b.id, a.id}), boost::test_tools::per_element());
+  BOOST_TEST(s.ids(by(std::nullopt, "installation_created")) == (std::vector<std::string>{c.id, a.id}),
              boost::test_tools::per_element());
   BOOST_TEST(s.ids(by(s.linear.id, "tool_call_blocked")) == (std::vector<std::string>{e.id, b.id}),
              boost::test_tools::per_element());
@@ -157,14 +152,12 @@ BOOST_AUTO_TEST_CASE(filters_by_installation_and_event_type) {
   BOOST_TEST(s.ids(by(std::nullopt, "no_such_type")).empty());
 
   // count follows the filter; pages of a filtered list.
-  const auto blocked =
-      must(s.db->list_audit_events(1, s.alice, by(s.linear.id, "tool_call_blocked"), {1, 1}));
+  const auto blocked = must(s.db->list_audit_events(1, s.alice, by(s.linear.id, "tool_call_blocked"), {1, 1}));
   BOOST_TEST(blocked.count == 2);
   BOOST_REQUIRE(blocked.items.size() == 1u);
   BOOST_TEST(blocked.items[0].id == b.id);
   BOOST_TEST(must(s.db->list_audit_events(1, s.alice, by(s.github.id), {})).count == 2);
-  BOOST_TEST(must(s.db->list_audit_events(1, s.alice, by(std::nullopt, "tool_call_blocked"), {}))
-                 .count == 3);
+  BOOST_TEST(must(s.db->list_audit_events(1, s.alice, by(std::nullopt, "tool_call_blocked"), {})).count == 3);
 }
 
 BOOST_AUTO_TEST_CASE(events_are_scoped_to_the_environment_and_user) {
@@ -197,8 +190,7 @@ BOOST_AUTO_TEST_CASE(events_outlive_their_installation) {
   const auto changed = s.insert("tool_approval_changed", at(2), s.linear, "search");
   must(s.db->delete_installation(1, s.alice, s.linear.id));
   const auto deleted = s.insert("installation_deleted", at(3), s.linear);
-  BOOST_TEST(s.ids(by(s.linear.id)) ==
-                 (std::vector<std::string>{deleted.id, changed.id, created.id}),
+  BOOST_TEST(s.ids(by(s.linear.id)) == (std::vector<std::string>{deleted.id, changed.id, created.id}),
              boost::test_tools::per_element());
   BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM tools").at(0) == "0");
 }
@@ -233,8 +225,7 @@ BOOST_AUTO_TEST_CASE(events_survive_close_and_reopen) {
   const auto e = s.insert("tool_call_blocked", at(1), s.linear, "search");
   s.db.reset();
   auto db = s.open();
-  const auto found =
-      must(db->list_audit_events(1, s.alice, by(s.linear.id, "tool_call_blocked"), {}));
+  const auto found = must(db->list_audit_events(1, s.alice, by(s.linear.id, "tool_call_blocked"), {}));
   BOOST_REQUIRE(found.items.size() == 1u);
   BOOST_TEST(found.items[0].id == e.id);
   BOOST_TEST(found.items[0].tool_name == "search");

@@ -69,9 +69,7 @@ installation reread(seeded& s, const installation& i) {
   return must(s.db->get_installation(i.environment_id, i.user_id, i.id));
 }
 
-std::string count_of(const std::string& path, const std::string& sql) {
-  return raw_sql(path, sql.c_str()).at(0);
-}
+std::string count_of(const std::string& path, const std::string& sql) { return raw_sql(path, sql.c_str()).at(0); }
 
 // ---------------------------------------------------------------------------
 BOOST_AUTO_TEST_SUITE(schema_v3)
@@ -82,15 +80,16 @@ constexpr const char* schema_sql =
 BOOST_AUTO_TEST_CASE(a_new_file_is_at_version_3_with_the_oauth_tables) {
   temp_db t;
   BOOST_TEST(must(t.open()->schema_version()) == 3);
-  const auto tables =
-      raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  const auto tables = raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
   BOOST_TEST(std::count(tables.begin(), tables.end(), "oauth_clients") == 1);
   BOOST_TEST(std::count(tables.begin(), tables.end(), "oauth_states") == 1);
-  BOOST_TEST(raw_sql(t.path, "SELECT name FROM pragma_index_list('oauth_states')"
-                             " WHERE name = 'oauth_states_by_expiry'")
+  BOOST_TEST(raw_sql(t.path,
+                     "SELECT name FROM pragma_index_list('oauth_states')"
+                     " WHERE name = 'oauth_states_by_expiry'")
                  .size() == 1u);
-  BOOST_TEST(raw_sql(t.path, "SELECT name FROM pragma_table_info('installations')"
-                             " WHERE name IN ('token_issued_at', 'token_expires_at')")
+  BOOST_TEST(raw_sql(t.path,
+                     "SELECT name FROM pragma_table_info('installations')"
+                     " WHERE name IN ('token_issued_at', 'token_expires_at')")
                  .size() == 2u);
 }
 
@@ -114,8 +113,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_file_is_migrated_and_keeps_its_data) {
           " ALTER TABLE installations DROP COLUMN token_expires_at;"
           " ALTER TABLE installations DROP COLUMN token_issued_at;"
           " UPDATE schema_version SET version = 2");
-  BOOST_TEST(count_of(s.path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'oauth%'") ==
-             "0");
+  BOOST_TEST(count_of(s.path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'oauth%'") == "0");
 
   auto db = s.open();
   BOOST_TEST(must(db->schema_version()) == 3);
@@ -158,16 +156,11 @@ BOOST_AUTO_TEST_CASE(another_users_or_environments_url_is_not_found) {
   seeded s;
   s.add(s.bob, "https://bob.example/mcp");
   s.add(s.alice, "https://staging.example/mcp", 2);
-  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.alice, "https://bob.example/mcp")) ==
-             "not_found");
-  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.alice,
-                                                     "https://staging.example/mcp")) ==
-             "not_found");
+  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.alice, "https://bob.example/mcp")) == "not_found");
+  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.alice, "https://staging.example/mcp")) == "not_found");
   // Exact match only.
-  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.bob, "https://bob.example/mcp/")) ==
-             "not_found");
-  BOOST_TEST(must(s.db->find_installation_by_url(1, s.bob, "https://bob.example/mcp")).user_id ==
-             s.bob);
+  BOOST_TEST(error_of(s.db->find_installation_by_url(1, s.bob, "https://bob.example/mcp/")) == "not_found");
+  BOOST_TEST(must(s.db->find_installation_by_url(1, s.bob, "https://bob.example/mcp")).user_id == s.bob);
 }
 
 BOOST_AUTO_TEST_CASE(token_times_given_at_insert_are_read_back) {
@@ -289,8 +282,7 @@ BOOST_AUTO_TEST_CASE(bind_refuses_unknown_expired_and_used_states) {
   // expires_at is at(600): at that instant the state has expired.
   BOOST_TEST(error_of(s.db->bind_oauth_state("expiring", "cookie", at(600))) == "not_found");
   BOOST_TEST(error_of(s.db->bind_oauth_state("expiring", "cookie", at(700))) == "not_found");
-  BOOST_TEST(must(s.db->bind_oauth_state("expiring", "cookie", at(599))).binding_hash ==
-             "cookie");
+  BOOST_TEST(must(s.db->bind_oauth_state("expiring", "cookie", at(599))).binding_hash == "cookie");
 
   must(s.db->insert_oauth_state(state_of(i, "used")));
   must(s.db->bind_oauth_state("used", "cookie", at(9)));
@@ -324,7 +316,7 @@ BOOST_AUTO_TEST_CASE(take_returns_the_state_as_it_was_and_only_once) {
 BOOST_AUTO_TEST_CASE(take_refuses_unbound_expired_and_other_browsers_states_and_leaves_them) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  must(s.db->insert_oauth_state(state_of(i, "h1")));  // expires at(600)
+  must(s.db->insert_oauth_state(state_of(i, "h1")));                                    // expires at(600)
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(10))) == "not_found");
   must(s.db->bind_oauth_state("h1", "cookie", at(20)));
@@ -383,8 +375,7 @@ BOOST_AUTO_TEST_CASE(delete_expired_removes_only_states_expired_before_the_time)
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(100))) == 0);  // a expires at, not before
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(201))) == 2);
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(201))) == 0);
-  BOOST_TEST(raw_sql(s.path, "SELECT state_hash FROM oauth_states") ==
-                 std::vector<std::string>{"c"},
+  BOOST_TEST(raw_sql(s.path, "SELECT state_hash FROM oauth_states") == std::vector<std::string>{"c"},
              boost::test_tools::per_element());
   BOOST_TEST(error_of(s.db->bind_oauth_state("b", "cookie", at(10))) == "not_found");
   must(s.db->bind_oauth_state("c", "cookie", at(10)));
@@ -457,8 +448,7 @@ BOOST_AUTO_TEST_CASE(store_grant_for_a_gone_installation_is_not_found_and_stores
 BOOST_AUTO_TEST_CASE(store_grant_refuses_an_empty_access_token) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  BOOST_TEST(error_of(s.db->store_grant(i.id, "", "r1", at(100), at(3700))) ==
-             "invalid_argument");
+  BOOST_TEST(error_of(s.db->store_grant(i.id, "", "r1", at(100), at(3700))) == "invalid_argument");
   BOOST_TEST(error_of(s.db->get_secret(i.id, "refresh_token")) == "not_found");
 }
 

@@ -17,9 +17,7 @@
 
 namespace mcpgate {
 // Lets BOOST_TEST print errc operands.
-std::ostream& boost_test_print_type(std::ostream& os, errc e) {
-  return os << make_error_code(e).message();
-}
+std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << make_error_code(e).message(); }
 }  // namespace mcpgate
 
 namespace mcpgate::registry {
@@ -43,9 +41,7 @@ errc error_of(const result<T>& r) {
   return static_cast<errc>(r.error().value());
 }
 
-sys_time at(std::int64_t seconds) {
-  return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000);
-}
+sys_time at(std::int64_t seconds) { return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000); }
 
 // Runs `sql` on its own raw connection; the first column of each row, as text.
 std::vector<std::string> raw_sql(const std::string& path, const char* sql) {
@@ -87,8 +83,7 @@ struct seeded : temp_db {
   std::int64_t bob = 0;
 
   seeded() {
-    must(db->sync_projects(
-        {project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
+    must(db->sync_projects({project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
     alice = must(db->ensure_user("alice")).id;
     bob = must(db->ensure_user("bob")).id;
   }
@@ -133,12 +128,10 @@ BOOST_AUTO_TEST_SUITE(schema)
 BOOST_AUTO_TEST_CASE(migrations_create_the_schema) {
   temp_db t;
   BOOST_TEST(must(t.open()->schema_version()) == 3);
-  const std::vector<std::string> expected{
-      "api_keys",      "audit_events",  "environments", "installation_secrets",
-      "installations", "oauth_clients", "oauth_states", "projects",
-      "schema_version", "tools",        "users"};
-  BOOST_TEST(raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
-                 expected,
+  const std::vector<std::string> expected{"api_keys",       "audit_events",  "environments", "installation_secrets",
+                                          "installations",  "oauth_clients", "oauth_states", "projects",
+                                          "schema_version", "tools",         "users"};
+  BOOST_TEST(raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") == expected,
              boost::test_tools::per_element());
 }
 
@@ -175,8 +168,7 @@ BOOST_AUTO_TEST_CASE(wal_mode_is_on) {
 
 BOOST_AUTO_TEST_CASE(a_missing_parent_folder_is_a_store_failure) {
   temp_db t;
-  BOOST_TEST(error_of(open_sqlite_store((t.dir / "missing" / "x.db").string())) ==
-             errc::store_failure);
+  BOOST_TEST(error_of(open_sqlite_store((t.dir / "missing" / "x.db").string())) == errc::store_failure);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -303,8 +295,7 @@ BOOST_AUTO_TEST_CASE(missing_template_id_reads_back_as_null) {
 BOOST_AUTO_TEST_CASE(duplicate_url_for_the_same_user_and_environment_already_exists) {
   seeded s;
   s.add(s.alice, "https://a.example/mcp");
-  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp"))) ==
-             errc::already_exists);
+  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp"))) == errc::already_exists);
 }
 
 BOOST_AUTO_TEST_CASE(another_user_or_environment_may_have_the_same_url) {
@@ -324,8 +315,8 @@ BOOST_AUTO_TEST_CASE(duplicate_id_already_exists) {
 
 BOOST_AUTO_TEST_CASE(unknown_environment_is_not_found) {
   seeded s;
-  BOOST_TEST(error_of(s.db->insert_installation(
-                 s.make(s.alice, "https://a.example/mcp", at(0), 99))) == errc::not_found);
+  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp", at(0), 99))) ==
+             errc::not_found);
 }
 
 BOOST_AUTO_TEST_CASE(another_users_installation_is_not_found) {
@@ -517,14 +508,12 @@ BOOST_AUTO_TEST_CASE(data_survives_close_and_reopen) {
 BOOST_AUTO_TEST_CASE(sync_projects_is_idempotent_and_renames) {
   temp_db t;
   auto db = t.open();
-  const std::vector<project> config{
-      project{1, "acme", {environment{1, 1, "production"}, environment{5, 1, "staging"}}},
-      project{2, "beta", {environment{2, 2, "production"}}}};
+  const std::vector<project> config{project{1, "acme", {environment{1, 1, "production"}, environment{5, 1, "staging"}}},
+                                    project{2, "beta", {environment{2, 2, "production"}}}};
   must(db->sync_projects(config));
   must(db->sync_projects(config));
   const char* projects_sql = "SELECT id || ':' || name FROM projects ORDER BY id";
-  const char* environments_sql =
-      "SELECT id || ':' || project_id || ':' || name FROM environments ORDER BY id";
+  const char* environments_sql = "SELECT id || ':' || project_id || ':' || name FROM environments ORDER BY id";
   BOOST_TEST(raw_sql(t.path, projects_sql) == (std::vector<std::string>{"1:acme", "2:beta"}),
              boost::test_tools::per_element());
   BOOST_TEST(raw_sql(t.path, environments_sql) ==
@@ -532,8 +521,7 @@ BOOST_AUTO_TEST_CASE(sync_projects_is_idempotent_and_renames) {
              boost::test_tools::per_element());
 
   // Rename project 1 and environment 5; drop project 2 from the config.
-  must(db->sync_projects(
-      {project{1, "acme-corp", {environment{1, 1, "production"}, environment{5, 1, "qa"}}}}));
+  must(db->sync_projects({project{1, "acme-corp", {environment{1, 1, "production"}, environment{5, 1, "qa"}}}}));
   BOOST_TEST(raw_sql(t.path, projects_sql) == (std::vector<std::string>{"1:acme-corp", "2:beta"}),
              boost::test_tools::per_element());
   BOOST_TEST(raw_sql(t.path, environments_sql) ==

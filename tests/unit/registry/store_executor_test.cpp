@@ -65,9 +65,7 @@ BOOST_AUTO_TEST_CASE(detached_work_runs_on_the_store_thread_in_order_and_before_
   });
   // A failure is dropped and does not stop the work queued after it.
   db.run_detached([](mcpgate::registry::store&) -> int { throw std::runtime_error("dropped"); });
-  db.run_detached([&order](mcpgate::registry::store& s) {
-    order.push_back(s.schema_version() ? 2 : -2);
-  });
+  db.run_detached([&order](mcpgate::registry::store& s) { order.push_back(s.schema_version() ? 2 : -2); });
   asio::io_context ioc;
   std::vector<int> seen;
   asio::co_spawn(ioc, read_after(db, order, seen), [](std::exception_ptr e) { BOOST_TEST(!e); });

@@ -26,9 +26,7 @@ T must(result<T> r) {
   return std::move(*r);
 }
 
-inline void must(const result<void>& r) {
-  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message());
-}
+inline void must(const result<void>& r) { BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message()); }
 
 // "ok" for a value, else the name of the error (which must be one of ours), so
 // BOOST_TEST(error_of(r) == "not_found") prints something readable.
@@ -52,9 +50,7 @@ std::string error_of(const result<T>& r) {
   return "errc " + std::to_string(r.error().value());
 }
 
-inline sys_time at(std::int64_t seconds) {
-  return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000);
-}
+inline sys_time at(std::int64_t seconds) { return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000); }
 
 // Runs `sql` on its own raw connection; the first column of each row, as text.
 inline std::vector<std::string> raw_sql(const std::string& path, const char* sql) {
@@ -96,8 +92,7 @@ struct seeded : temp_db {
   std::int64_t bob = 0;
 
   seeded() {
-    must(db->sync_projects(
-        {project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
+    must(db->sync_projects({project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
     alice = must(db->ensure_user("alice")).id;
     bob = must(db->ensure_user("bob")).id;
   }

@@ -32,8 +32,7 @@ std::vector<std::string> names(const std::vector<tool>& tools) {
 }
 
 const tool& find(const std::vector<tool>& tools, std::string_view name) {
-  const auto it =
-      std::find_if(tools.begin(), tools.end(), [&](const tool& t) { return t.tool_name == name; });
+  const auto it = std::find_if(tools.begin(), tools.end(), [&](const tool& t) { return t.tool_name == name; });
   BOOST_REQUIRE_MESSAGE(it != tools.end(), "no tool " << name);
   return *it;
 }
@@ -42,8 +41,9 @@ const tool& find(const std::vector<tool>& tools, std::string_view name) {
 std::int64_t tool_count(seeded& s, const installation& i) {
   const auto got = must(s.db->get_installation(i.environment_id, i.user_id, i.id)).tool_count;
   const auto listed_page = must(s.db->list_installations(i.environment_id, i.user_id, {}));
-  const auto it = std::find_if(listed_page.items.begin(), listed_page.items.end(),
-                               [&](const installation& x) { return x.id == i.id; });
+  const auto it = std::find_if(listed_page.items.begin(), listed_page.items.end(), [&](const installation& x) {
+    return x.id == i.id;
+  });
   BOOST_REQUIRE(it != listed_page.items.end());
   BOOST_TEST(it->tool_count == got);
   return got;
@@ -61,8 +61,7 @@ BOOST_AUTO_TEST_CASE(new_tools_are_added_as_needs_approval) {
   search.annotations = R"({"readOnlyHint":true})";
   const auto tools = must(s.db->sync_tools(i.id, {search, listed("create")}, at(10)));
 
-  BOOST_TEST(names(tools) == (std::vector<std::string>{"create", "search"}),
-             boost::test_tools::per_element());
+  BOOST_TEST(names(tools) == (std::vector<std::string>{"create", "search"}), boost::test_tools::per_element());
   const tool& t = find(tools, "search");
   BOOST_TEST(t.id.size() == 36u);
   BOOST_TEST(t.id[14] == '7');  // UUIDv7
@@ -129,8 +128,7 @@ BOOST_AUTO_TEST_CASE(a_tool_no_longer_listed_is_removed_and_keeps_its_state) {
   BOOST_TEST(tool_count(s, i) == 2);
 
   const auto tools = must(s.db->sync_tools(i.id, {listed("a")}, at(20)));
-  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}),
-             boost::test_tools::per_element());
+  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}), boost::test_tools::per_element());
   const tool& b = find(tools, "b");
   BOOST_REQUIRE(b.removed_at.has_value());
   BOOST_TEST((*b.removed_at == at(20)));
@@ -184,16 +182,13 @@ BOOST_AUTO_TEST_CASE(an_empty_list_removes_every_tool) {
 BOOST_AUTO_TEST_CASE(a_name_listed_twice_takes_the_first) {
   seeded s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  const auto tools = must(s.db->sync_tools(
-      i.id, {listed("a", "first"), listed("b"), listed("a", "second")}, at(10)));
-  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}),
-             boost::test_tools::per_element());
+  const auto tools = must(s.db->sync_tools(i.id, {listed("a", "first"), listed("b"), listed("a", "second")}, at(10)));
+  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}), boost::test_tools::per_element());
   BOOST_TEST(find(tools, "a").display_name == "first");
   BOOST_TEST(tool_count(s, i) == 2);
 
   // The same for a known name.
-  const auto again = must(s.db->sync_tools(
-      i.id, {listed("a", "third"), listed("a", "fourth"), listed("b")}, at(20)));
+  const auto again = must(s.db->sync_tools(i.id, {listed("a", "third"), listed("a", "fourth"), listed("b")}, at(20)));
   BOOST_TEST(find(again, "a").display_name == "third");
 }
 
@@ -208,14 +203,11 @@ BOOST_AUTO_TEST_CASE(tools_are_ordered_by_name_byte_for_byte) {
   BOOST_TEST(expected.front() == "B");
   BOOST_TEST(expected.back() == "\xc3\xa4pfel");
 
-  BOOST_TEST(names(must(s.db->sync_tools(i.id, tools_listed, at(10)))) == expected,
-             boost::test_tools::per_element());
-  BOOST_TEST(names(must(s.db->list_tools(i.id, false))) == expected,
-             boost::test_tools::per_element());
+  BOOST_TEST(names(must(s.db->sync_tools(i.id, tools_listed, at(10)))) == expected, boost::test_tools::per_element());
+  BOOST_TEST(names(must(s.db->list_tools(i.id, false))) == expected, boost::test_tools::per_element());
   // Removed ones interleave in the same order when asked for.
   must(s.db->sync_tools(i.id, {listed("a"), listed("b")}, at(20)));
-  BOOST_TEST(names(must(s.db->list_tools(i.id, true))) == expected,
-             boost::test_tools::per_element());
+  BOOST_TEST(names(must(s.db->list_tools(i.id, true))) == expected, boost::test_tools::per_element());
   BOOST_TEST(names(must(s.db->list_tools(i.id, false))) == (std::vector<std::string>{"a", "b"}),
              boost::test_tools::per_element());
 }
@@ -228,8 +220,7 @@ BOOST_AUTO_TEST_CASE(each_installation_has_its_own_tools) {
   const auto theirs = must(s.db->sync_tools(j.id, {listed("search")}, at(10)));
   BOOST_TEST(find(mine, "search").id != find(theirs, "search").id);
   must(s.db->set_tool_approval(j.id, "search", approval_approved, at(11)));
-  BOOST_TEST(find(must(s.db->list_tools(i.id, false)), "search").approval_state ==
-             "needs_approval");
+  BOOST_TEST(find(must(s.db->list_tools(i.id, false)), "search").approval_state == "needs_approval");
   BOOST_TEST(tool_count(s, i) == 2);
   BOOST_TEST(tool_count(s, j) == 1);
   // The schema itself keeps a name unique within an installation.
@@ -278,11 +269,10 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_changes_nothing) {
   raw_sql(s.path,
           "CREATE TRIGGER refuse_boom BEFORE INSERT ON tools WHEN NEW.tool_name = 'boom'"
           " BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  BOOST_TEST(error_of(s.db->sync_tools(i.id, {listed("a", "A2"), listed("new"), listed("boom")},
-                                       at(20))) == "store_failure");
+  BOOST_TEST(error_of(s.db->sync_tools(i.id, {listed("a", "A2"), listed("new"), listed("boom")}, at(20))) ==
+             "store_failure");
   const auto tools = must(s.db->list_tools(i.id, true));
-  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}),
-             boost::test_tools::per_element());
+  BOOST_TEST(names(tools) == (std::vector<std::string>{"a", "b"}), boost::test_tools::per_element());
   BOOST_TEST(find(tools, "a").display_name == "A");
   BOOST_TEST((find(tools, "a").last_seen_at == at(10)));
   BOOST_TEST(!find(tools, "b").removed_at.has_value());
@@ -316,10 +306,9 @@ BOOST_AUTO_TEST_CASE(set_tool_approval_returns_the_previous_state) {
   BOOST_TEST((now.updated_at == at(20)));
   BOOST_TEST((now.last_seen_at == at(10)));
 
-  BOOST_TEST(must(s.db->set_tool_approval(i.id, "search", approval_do_not_use, at(30)))
-                 .approval_state == "approved");
-  BOOST_TEST(must(s.db->set_tool_approval(i.id, "search", approval_needs_approval, at(40)))
-                 .approval_state == "do_not_use");
+  BOOST_TEST(must(s.db->set_tool_approval(i.id, "search", approval_do_not_use, at(30))).approval_state == "approved");
+  BOOST_TEST(must(s.db->set_tool_approval(i.id, "search", approval_needs_approval, at(40))).approval_state ==
+             "do_not_use");
   BOOST_TEST(must(s.db->list_tools(i.id, false)).at(0).approval_state == "needs_approval");
 }
 
@@ -340,8 +329,8 @@ BOOST_AUTO_TEST_CASE(a_removed_tool_may_be_set_and_stays_removed) {
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->sync_tools(i.id, {listed("a"), listed("gone")}, at(10)));
   must(s.db->sync_tools(i.id, {listed("a")}, at(20)));
-  BOOST_TEST(must(s.db->set_tool_approval(i.id, "gone", approval_do_not_use, at(30)))
-                 .approval_state == "needs_approval");
+  BOOST_TEST(must(s.db->set_tool_approval(i.id, "gone", approval_do_not_use, at(30))).approval_state ==
+             "needs_approval");
   const tool gone = find(must(s.db->list_tools(i.id, true)), "gone");
   BOOST_TEST(gone.approval_state == "do_not_use");
   BOOST_TEST(gone.removed_at.has_value());
@@ -353,12 +342,9 @@ BOOST_AUTO_TEST_CASE(an_unknown_tool_is_not_found) {
   const auto i = s.add(s.alice, "https://a.example/mcp");
   const auto j = s.add(s.alice, "https://b.example/mcp");
   must(s.db->sync_tools(j.id, {listed("search")}, at(10)));
-  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "search", approval_approved, at(20))) ==
-             "not_found");
-  BOOST_TEST(error_of(s.db->set_tool_approval(j.id, "Search", approval_approved, at(20))) ==
-             "not_found");
-  BOOST_TEST(error_of(s.db->set_tool_approval("no-such-id", "search", approval_approved,
-                                              at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "search", approval_approved, at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->set_tool_approval(j.id, "Search", approval_approved, at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->set_tool_approval("no-such-id", "search", approval_approved, at(20))) == "not_found");
   BOOST_TEST(must(s.db->list_tools(j.id, false)).at(0).approval_state == "needs_approval");
 }
 
@@ -367,12 +353,10 @@ BOOST_AUTO_TEST_CASE(a_state_that_is_not_one_of_the_three_is_an_invalid_argument
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->sync_tools(i.id, {listed("search")}, at(10)));
   for (const char* bad : {"", "Approved", "approved ", "denied"}) {
-    BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "search", bad, at(20))) ==
-               "invalid_argument");
+    BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "search", bad, at(20))) == "invalid_argument");
   }
   // Checked before the tool is looked up.
-  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "nope", "denied", at(20))) ==
-             "invalid_argument");
+  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "nope", "denied", at(20))) == "invalid_argument");
   const tool t = must(s.db->list_tools(i.id, false)).at(0);
   BOOST_TEST(t.approval_state == "needs_approval");
   BOOST_TEST((t.updated_at == at(10)));
@@ -389,8 +373,7 @@ BOOST_AUTO_TEST_CASE(deleting_the_installation_deletes_its_tools_only) {
   BOOST_TEST(must(s.db->list_tools(i.id, true)).empty());
   BOOST_TEST(must(s.db->list_tools(j.id, true)).size() == 1u);
   BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM tools").at(0) == "1");
-  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "a", approval_approved, at(20))) ==
-             "not_found");
+  BOOST_TEST(error_of(s.db->set_tool_approval(i.id, "a", approval_approved, at(20))) == "not_found");
 }
 
 // The change and its audit record are one transaction: a record that cannot
@@ -440,8 +423,7 @@ constexpr const char* schema_sql =
 BOOST_AUTO_TEST_CASE(a_new_file_has_the_tools_and_audit_tables) {
   temp_db t;
   BOOST_TEST(must(t.open()->schema_version()) >= 2);
-  const auto tables =
-      raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  const auto tables = raw_sql(t.path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
   BOOST_TEST(std::count(tables.begin(), tables.end(), "tools") == 1);
   BOOST_TEST(std::count(tables.begin(), tables.end(), "audit_events") == 1);
 }
@@ -473,8 +455,9 @@ BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_data) {
           " ALTER TABLE installations DROP COLUMN token_expires_at;"
           " ALTER TABLE installations DROP COLUMN token_issued_at;"
           " DROP TABLE tools; DROP TABLE audit_events; UPDATE schema_version SET version = 1");
-  BOOST_TEST(raw_sql(t.path, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%tool%'"
-                             " OR name LIKE 'audit%'")
+  BOOST_TEST(raw_sql(t.path,
+                     "SELECT count(*) FROM sqlite_master WHERE name LIKE '%tool%'"
+                     " OR name LIKE 'audit%'")
                  .at(0) == "0");
 
   auto db = t.open();
