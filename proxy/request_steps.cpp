@@ -9,7 +9,6 @@
 #include "proxy/mcp_names.hpp"
 #include "registry/audit.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -168,27 +167,25 @@ step_result take_slot(proxied_call& call) {
   return proxy_error(429, "Too many concurrent requests for this installation");
 }
 
-void record_forwarded(const proxied_call& call, std::string_view outcome, json::value outcome_value) {
+void record_forwarded(const proxied_call& call, unsigned upstream_status, std::string_view error) {
   if (call.calls.empty()) return;
   for (std::size_t i = 0; i < call.calls.size(); ++i) {
     metrics::count_tool_call("forwarded", "approved");  // only approved tools are forwarded
   }
   if (!call.ctx.forwarded_audit || call.settings().audit_calls != call_audit::all) return;
-  const auto latency =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - call.arrived);
-  // {"decision":"forwarded","latency_ms":N,"<outcome>":<value>}, written
-  // directly: the members are fixed and their values need no escaping.
-  std::string detail = R"({"decision":"forwarded","latency_ms":)";
-  detail.append(std::to_string(latency.count())).append(",\"").append(outcome).append("\":");
-  detail.append(json::serialize(outcome_value)).append("}");
-  const auto now = std::chrono::system_clock::now();
-  std::vector<registry::audit_event> events;
-  events.reserve(call.calls.size());
+  registry::forwarded_call record;
+  record.user_id = call.who.user_id;
+  record.environment_id = call.who.environment_id;
+  record.when = std::chrono::system_clock::now();
+  record.latency_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - call.arrived).count();
+  record.upstream_status = upstream_status;
+  record.error = error;
+  record.installation_id = call.inst().id;
   for (const auto& name : call.calls) {
-    events.push_back(registry::make_audit_event(call.who.user_id, call.who.environment_id, call.inst().id,
-                                                registry::audit_tool_call_forwarded, detail, now, name));
+    record.tool_name = name;
+    call.ctx.forwarded_audit->add(record, call.here);
   }
-  call.ctx.forwarded_audit->add(std::move(events), call.here);
 }
 
 }  // namespace mcpgate::proxy

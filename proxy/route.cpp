@@ -23,7 +23,7 @@ asio::awaitable<net::http_response> handle_proxy(const context& ctx, const calle
   if (auto refused = take_slot(call)) co_return std::move(*refused);
   auto exchanging = exchange(call);
   if (auto failed = co_await std::move(exchanging)) co_return std::move(*failed);
-  record_forwarded(call, "upstream_status", call.exchange->head().status);
+  record_forwarded(call, call.exchange->head().status);
   auto answering = answer(call);
   co_return co_await std::move(answering);
 }

@@ -105,9 +105,10 @@ step_result take_slot(proxied_call& call);
 boost::asio::awaitable<step_result> exchange(proxied_call& call);
 
 // The tool_call_forwarded audit records and metrics of the body's
-// tools/calls, without waiting for the store; `outcome` is the detail's
-// last member: upstream_status, or error when no answer came.
-void record_forwarded(const proxied_call& call, std::string_view outcome, boost::json::value outcome_value);
+// tools/calls, without waiting for the store: the upstream's status, or 0
+// and the `error` ("timeout", "unreachable"; static storage) when no
+// answer came.
+void record_forwarded(const proxied_call& call, unsigned upstream_status, std::string_view error = {});
 
 // The upstream's answer for the agent: an event stream relayed as it comes
 // (filtered when it may answer tools/list); anything else read whole within

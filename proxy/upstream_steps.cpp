@@ -87,7 +87,7 @@ net::http_response unreachable(const proxied_call& call, const boost::system::er
   static summarised_log upstream_failed;
   upstream_failed("installation {}: upstream {}: {}", call.inst().id, ec.message(), detail);
   const bool timed_out = ec == net::client_error::timeout;
-  record_forwarded(call, "error", timed_out ? "timeout" : "unreachable");
+  record_forwarded(call, 0, timed_out ? "timeout" : "unreachable");
   metrics::count_upstream_error(call.inst().id, timed_out ? "timeout" : "unreachable");
   if (timed_out) return proxy_error(504, "Upstream MCP server timed out");
   return proxy_error(502, "Upstream MCP server unreachable");

@@ -6,8 +6,10 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <iterator>
 #include <utility>
 
 namespace mcpgate::registry {
@@ -63,29 +65,61 @@ void store_audit_event(store& s, const audit_event& event) {
   }
 }
 
-void audit_batch::add(std::vector<audit_event> events, const boost::asio::any_io_executor& where) {
+void make_forwarded_event(const forwarded_call& call, audit_event& out) {
+  out.id = new_uuid_v7(call.when);
+  out.environment_id = call.environment_id;
+  out.user_id = call.user_id;
+  out.installation_id = call.installation_id;
+  out.event_type = audit_tool_call_forwarded;
+  out.tool_name = call.tool_name;
+  // {"decision":"forwarded","latency_ms":N,"upstream_status":S} or
+  // ..."error":"timeout"}: fixed members whose values need no escaping.
+  out.detail.clear();
+  auto to = std::back_inserter(out.detail);
+  if (call.upstream_status != 0) {
+    fmt::format_to(to, R"({{"decision":"forwarded","latency_ms":{},"upstream_status":{}}})", call.latency_ms,
+                   call.upstream_status);
+  } else {
+    fmt::format_to(to, R"({{"decision":"forwarded","latency_ms":{},"error":"{}"}})", call.latency_ms, call.error);
+  }
+  out.created_at = call.when;
+}
+
+namespace {
+
+// A buffer that once held a burst is not kept for the next batch: past this
+// many slots its memory goes back.
+constexpr std::size_t kept_slots = 4 * audit_batch::max_records;
+
+}  // namespace
+
+void audit_batch::add(const forwarded_call& call, const boost::asio::any_io_executor& where) {
   bool write_now = false;
   bool start_window = false;
-  std::size_t dropped = 0;
+  bool dropped = false;
   {
     std::lock_guard lock(mu_);
-    if (pending_.size() + events.size() > max_pending) {
-      dropped = events.size();
-    } else if (pending_.empty()) {
-      pending_ = std::move(events);
+    if (count_ >= max_pending) {
+      dropped = true;
     } else {
-      pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
-    }
-    if (!write_queued_ && pending_.size() >= max_records) {
-      write_queued_ = write_now = true;
-    } else if (!write_queued_ && !pending_.empty() && !timed_) {
-      timed_ = start_window = true;
+      if (count_ == pending_.size()) pending_.emplace_back();
+      slot& s = pending_[count_++];
+      s.installation_id.assign(call.installation_id);  // a used slot's strings keep their room
+      s.tool_name.assign(call.tool_name);
+      s.call = call;
+      s.call.installation_id = {};  // the strings above hold them (a view into a slot
+      s.call.tool_name = {};        // would not survive the vector moving it)
+      if (!write_queued_ && count_ >= max_records) {
+        write_queued_ = write_now = true;
+      } else if (!write_queued_ && !timed_) {
+        timed_ = start_window = true;
+      }
     }
   }
-  if (dropped != 0) {
-    metrics::count_audit_dropped(dropped);
+  if (dropped) {
+    metrics::count_audit_dropped(1);
     static summarised_log lost;
-    lost("{} audit record(s) of forwarded calls dropped: {} are waiting for the store already", dropped, max_pending);
+    lost("audit records of forwarded calls dropped: {} are waiting for the store already", max_pending);
   }
   if (write_now) post_write();
   if (!start_window) return;
@@ -106,18 +140,33 @@ void audit_batch::post_write() {
 }
 
 void audit_batch::write_pending(store& s) {
-  std::vector<audit_event> batch;
+  std::vector<slot> batch;
+  std::size_t n = 0;
   {
     std::lock_guard lock(mu_);
-    batch.swap(pending_);
+    batch.swap(spare_);
+    batch.swap(pending_);  // pending_ is now the spare buffer, batch what waited
+    n = std::exchange(count_, 0);
     timed_ = false;
     write_queued_ = false;
   }
-  if (batch.empty()) return;
-  if (auto kept = s.insert_audit_events(batch); !kept) {
-    static summarised_log lost(spdlog::level::err);
-    lost("{} audit record(s) of forwarded calls were not stored: {}", batch.size(), kept.error().message());
+  if (n != 0) {
+    rows_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      forwarded_call call = batch[i].call;
+      call.installation_id = batch[i].installation_id;
+      call.tool_name = batch[i].tool_name;
+      make_forwarded_event(call, rows_[i]);
+    }
+    if (auto kept = s.insert_audit_events(rows_); !kept) {
+      static summarised_log lost(spdlog::level::err);
+      lost("{} audit record(s) of forwarded calls were not stored: {}", n, kept.error().message());
+    }
+    if (rows_.size() > kept_slots) std::vector<audit_event>().swap(rows_);
   }
+  if (batch.size() > kept_slots) return;  // its memory goes back
+  std::lock_guard lock(mu_);
+  if (spare_.empty()) spare_.swap(batch);
 }
 
 }  // namespace mcpgate::registry

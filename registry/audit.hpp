@@ -83,13 +83,34 @@ boost::json::object installation_deleted_detail(const installation& inst);
 // fails the request it records. REQUIRES: on the store thread.
 void store_audit_event(store& s, const audit_event& event);
 
-// Records handed over by the proxy path (one or more per forwarded call),
-// written on the store thread in batches, one transaction each: a batch is
-// written `window` after its first record arrives, or at once when it holds
-// max_records. A commit writes every page it touched (the table's and each
-// index's), so a record alone costs about a commit: a call audited one by
-// one once cut the proxy to a third of nginx's throughput; in batches a
-// record costs a fraction of one.
+// A forwarded tools/call as the proxy path hands it over: numbers and two
+// views. The store thread makes it a tool_call_forwarded record (its id and
+// detail text), so the proxy path builds no record itself.
+struct forwarded_call {
+  std::int64_t user_id{};
+  std::int64_t environment_id{};
+  std::string_view installation_id;  // viewed: audit_batch::add copies it
+  std::string_view tool_name;        // viewed: audit_batch::add copies it
+  sys_time when{};
+  std::int64_t latency_ms{};
+  unsigned upstream_status = 0;  // 0: no answer came, and `error` says why
+  std::string_view error;        // "timeout" or "unreachable": a string with static storage
+};
+
+// The tool_call_forwarded record of `call`, written into `out` (its strings
+// reuse their room).
+void make_forwarded_event(const forwarded_call& call, audit_event& out);
+
+// Records of forwarded calls, written on the store thread in batches, one
+// transaction each: a batch is written `window` after its first record
+// arrives, or at once when it holds max_records. A commit writes every page
+// it touched (the table's and its index's), so a record alone costs about a
+// commit: a call audited one by one once cut the proxy to a third of nginx's
+// throughput; in batches a record costs a fraction of one.
+//
+// Cheap to add to: a record goes into a slot of a buffer that batches reuse
+// (its strings keep their room), so a steady stream of calls allocates
+// nothing here.
 //
 // Bounded: at most max_pending records wait; beyond that add() drops what
 // it is given (counted in mcpgate_audit_records_dropped_total, with a
@@ -110,8 +131,10 @@ class audit_batch : public std::enable_shared_from_this<audit_batch> {
   static constexpr std::size_t max_pending = 100'000;
 
   explicit audit_batch(store_executor& db) : db_(db) {}
-  // `where`: an executor to time the window on (the caller's shard).
-  void add(std::vector<audit_event> events, const boost::asio::any_io_executor& where);
+  // Copies `call` into the batch (under its lock: a copy into a slot's
+  // strings, no allocation once they have room). `where`: an executor to
+  // time the window on (the caller's shard).
+  void add(const forwarded_call& call, const boost::asio::any_io_executor& where);
   void flush();
   // REQUIRES: on the store thread.
   void write_pending(store& s);
@@ -121,9 +144,19 @@ class audit_batch : public std::enable_shared_from_this<audit_batch> {
 
   store_executor& db_;
   std::mutex mu_;
-  std::vector<audit_event> pending_;  // guarded by mu_
-  bool timed_ = false;                // guarded by mu_: a window is running for pending_
-  bool write_queued_ = false;         // guarded by mu_: a write_pending() is on its way to the store thread
+  // pending_[0, count_) wait; slots past count_ keep their strings' room.
+  // A waiting record: `call` without its views, which the strings hold.
+  struct slot {
+    forwarded_call call;
+    std::string installation_id;
+    std::string tool_name;
+  };
+  std::vector<slot> pending_;      // guarded by mu_
+  std::size_t count_ = 0;          // guarded by mu_
+  std::vector<slot> spare_;        // guarded by mu_: the buffer the last write emptied
+  bool timed_ = false;             // guarded by mu_: a window is running for pending_
+  bool write_queued_ = false;      // guarded by mu_: a write_pending() is on its way to the store thread
+  std::vector<audit_event> rows_;  // store thread only: the records of the batch being written
 };
 
 }  // namespace mcpgate::registry

@@ -185,7 +185,7 @@ proxy::step_result through_exchange(harness& h, proxy::proxied_call& call) {
 // The whole chain from inspect_request on, as handle_proxy runs it.
 http_response forward(harness& h, proxy::proxied_call& call) {
   if (auto stopped = through_exchange(h, call)) return std::move(*stopped);
-  proxy::record_forwarded(call, "upstream_status", call.exchange->head().status);
+  proxy::record_forwarded(call, call.exchange->head().status);
   return h.run(proxy::answer(call));
 }
 

@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(forwarded_calls_are_audited_unless_the_config_says_otherwis
     proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
     call.entry = installation("none", "");
     call.calls = {"echo"};
-    proxy::record_forwarded(call, "upstream_status", 200);
+    proxy::record_forwarded(call, 200);
     const auto written = [batch](registry::store& s) {
       batch->write_pending(s);
       return s.list_audit_events(1, who.user_id, {}, registry::page{100, 0});

@@ -231,6 +231,36 @@ BOOST_AUTO_TEST_CASE(events_survive_close_and_reopen) {
   BOOST_TEST(found.items[0].tool_name == "search");
 }
 
+// Migration 4 (the table without its rowid) keeps every record of a version
+// 3 file, and the list reads them as before.
+BOOST_AUTO_TEST_CASE(a_version_3_file_keeps_its_records) {
+  audited s;
+  const auto fresh_schema = raw_sql(s.path, "SELECT sql FROM sqlite_master WHERE name LIKE 'audit%' ORDER BY name");
+  const auto a = s.insert("installation_created", at(1), s.linear);
+  const auto b = s.insert("tool_call_forwarded", at(2), s.github, "echo");
+  const auto c = s.insert("tool_call_blocked", at(2), s.linear, "search");
+  s.db.reset();
+  raw_sql(s.path, undo_migration_4);
+  BOOST_TEST(raw_sql(s.path, "SELECT sql FROM sqlite_master WHERE name = 'audit_events'").at(0).find("WITHOUT ROWID") ==
+             std::string::npos);
+  BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM audit_events").at(0) == "3");
+
+  s.db = s.open();
+  BOOST_TEST(must(s.db->schema_version()) == latest_schema);
+  BOOST_TEST(raw_sql(s.path, "SELECT sql FROM sqlite_master WHERE name LIKE 'audit%' ORDER BY name") == fresh_schema,
+             boost::test_tools::per_element());
+  // Newest first; at the same time, the greater id first.
+  const auto second = b.id > c.id ? b.id : c.id;
+  const auto third = b.id > c.id ? c.id : b.id;
+  BOOST_TEST(s.ids({}) == (std::vector<std::string>{second, third, a.id}), boost::test_tools::per_element());
+  BOOST_TEST(s.ids(by(s.github.id)) == std::vector<std::string>{b.id}, boost::test_tools::per_element());
+  const auto got = must(s.db->list_audit_events(1, s.alice, by(s.linear.id, "tool_call_blocked"), {})).items;
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].tool_name == "search");
+  BOOST_TEST((got[0].created_at == at(2)));
+  BOOST_TEST(error_of(s.db->insert_audit_event(b)) == "already_exists");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

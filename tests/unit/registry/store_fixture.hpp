@@ -50,6 +50,29 @@ std::string error_of(const result<T>& r) {
   return "errc " + std::to_string(r.error().value());
 }
 
+// The schema version this build's migrations end at.
+inline constexpr int latest_schema = 4;
+
+// Undoes migration 4: the audit trail back to exactly the table migration 2
+// made (its text is never edited), rows included.
+inline constexpr const char* undo_migration_4 =
+    "CREATE TABLE audit_events_v2 ("
+    "  id TEXT PRIMARY KEY,"
+    "  environment_id INTEGER NOT NULL REFERENCES environments (id),"
+    "  user_id INTEGER NOT NULL REFERENCES users (id),"
+    "  installation_id TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  tool_name TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    " INSERT INTO audit_events_v2 SELECT id, environment_id, user_id, installation_id, event_type, tool_name,"
+    "  detail, created_at FROM audit_events;"
+    " DROP TABLE audit_events;"
+    " ALTER TABLE audit_events_v2 RENAME TO audit_events;"
+    " CREATE INDEX audit_events_newest_first ON audit_events (environment_id, user_id, created_at DESC, id DESC);"
+    " CREATE INDEX audit_events_by_installation ON audit_events (installation_id, created_at DESC, id DESC);"
+    " UPDATE schema_version SET version = 3;";
+
 inline sys_time at(std::int64_t seconds) { return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000); }
 
 // Runs `sql` on its own raw connection; the first column of each row, as text.

@@ -461,7 +461,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_data) {
                  .at(0) == "0");
 
   auto db = t.open();
-  BOOST_TEST(must(db->schema_version()) == 3);
+  BOOST_TEST(must(db->schema_version()) == latest_schema);
   BOOST_TEST(raw_sql(t.path, schema_sql) == expected_schema, boost::test_tools::per_element());
   const installation got = must(db->get_installation(1, alice, id));
   BOOST_TEST(got.url == "https://a.example/mcp");
@@ -473,7 +473,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_file_is_migrated_and_keeps_its_data) {
   // And again: nothing left to apply, the tools are still there.
   db.reset();
   auto reopened = t.open();
-  BOOST_TEST(must(reopened->schema_version()) == 3);
+  BOOST_TEST(must(reopened->schema_version()) == latest_schema);
   BOOST_TEST(must(reopened->list_tools(id, false)).size() == 1u);
 }
 
