@@ -55,12 +55,12 @@ struct batch_harness {
 
   // Writes what waits, then lists alice's records (newest first, at most 2000).
   std::vector<audit_event> written() {
-    auto page = on_store([b = batch, a = alice](store& st) {
+    auto listed = on_store([b = batch, a = alice](store& st) {
       b->write_pending(st);
       return st.list_audit_events(1, a, {}, page{2000, 0});
     });
-    BOOST_TEST_REQUIRE(page.has_value());
-    return page->items;
+    BOOST_TEST_REQUIRE(listed.has_value());
+    return listed->items;
   }
 };
 
@@ -130,9 +130,9 @@ BOOST_AUTO_TEST_CASE(a_full_batch_is_written_without_waiting_for_its_window) {
   for (std::size_t i = 0; i < audit_batch::max_records; ++i) {
     h.batch->add(h.call("inst-1", "echo", 200), h.ioc.get_executor());
   }
-  auto page = h.on_store([a = h.alice](store& st) { return st.list_audit_events(1, a, {}, page{10, 0}); });
-  BOOST_TEST_REQUIRE(page.has_value());
-  BOOST_TEST(page->count == static_cast<std::int64_t>(audit_batch::max_records));
+  auto listed = h.on_store([a = h.alice](store& st) { return st.list_audit_events(1, a, {}, page{10, 0}); });
+  BOOST_TEST_REQUIRE(listed.has_value());
+  BOOST_TEST(listed->count == static_cast<std::int64_t>(audit_batch::max_records));
 }
 
 // Beyond max_pending waiting records a new one is dropped and counted; the
@@ -149,12 +149,12 @@ BOOST_AUTO_TEST_CASE(past_its_bound_a_record_is_dropped_and_counted) {
   }
   BOOST_TEST(dropped_so_far() - before == 3u);
   release.set_value();
-  auto page = h.on_store([b = h.batch, a = h.alice](store& st) {
+  auto listed = h.on_store([b = h.batch, a = h.alice](store& st) {
     b->write_pending(st);
     return st.list_audit_events(1, a, {}, page{1, 0});
   });
-  BOOST_TEST_REQUIRE(page.has_value());
-  BOOST_TEST(page->count == static_cast<std::int64_t>(audit_batch::max_pending));
+  BOOST_TEST_REQUIRE(listed.has_value());
+  BOOST_TEST(listed->count == static_cast<std::int64_t>(audit_batch::max_pending));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
