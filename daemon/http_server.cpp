@@ -249,6 +249,30 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<error_code> read_request(net::request_reader& parser, beast::flat_buffer& buffer, bool whole_message,
                                            budget::share& share, const net::http_request& req);
 
+  // Waits, within the idle timeout, for the first bytes of the next request
+  // (into `buffer`). False: the client left, or the wait timed out.
+  asio::awaitable<bool> await_request(beast::flat_buffer& buffer, net::http_request& req, const server_options& opts);
+
+  // A request's header and, unless opts.admit refuses it first (`refused`),
+  // its body. `ec`: the request could not be read (see read_request).
+  struct received {
+    error_code ec;
+    std::optional<net::http_response> refused;
+  };
+  asio::awaitable<received> receive(net::request_reader& parser, beast::flat_buffer& buffer, budget::share& body_share,
+                                    net::http_request& req, const server_options& opts);
+
+  // Writes `answer` to a request that is not handled (refused before its
+  // body, or unreadable), then lingers: the connection closes after it.
+  asio::awaitable<void> refuse(net::http_response answer, unsigned version, std::string& head,
+                               const server_options& opts);
+
+  // Runs the handler for `req` and writes its answer (`head` holds the
+  // rendered header block). True when the connection can carry another
+  // request.
+  asio::awaitable<bool> respond(net::http_request& req, unsigned version, bool keep_alive, beast::flat_buffer& buffer,
+                                std::string& head, const server_options& opts);
+
   // After refusing a request whose body may still be arriving: stop sending,
   // then read and discard for a short, bounded while, so that closing does
   // not reset the connection before the client has read the answer.
@@ -366,13 +390,97 @@ asio::awaitable<bool> connection::write_streamed(net::http_response resp, unsign
   co_return complete&& keep_alive && !watch->client_gone();
 }
 
+asio::awaitable<bool> connection::await_request(beast::flat_buffer& buffer, net::http_request& req,
+                                                const server_options& opts) {
+  // An idle connection keeps only a small buffer (thousands of agents may
+  // sit on keep-alive connections); the parser grows it when a request needs it.
+  if (buffer.capacity() > idle_buffer_bytes) buffer.shrink_to_fit();
+  // Nor the room of a large body it once read.
+  if (req.body.capacity() > idle_body_bytes) std::string().swap(req.body);
+  deadline_.expires_after(opts.idle_timeout);
+  error_code ec;
+  const std::size_t n = co_await socket_.async_read_some(buffer.prepare(idle_buffer_bytes),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return false;
+  buffer.commit(n);
+  co_return true;
+}
+
+asio::awaitable<connection::received> connection::receive(net::request_reader& parser, beast::flat_buffer& buffer,
+                                                          budget::share& body_share, net::http_request& req,
+                                                          const server_options& opts) {
+  received out;
+  auto header = read_request(parser, buffer, false, body_share, req);
+  out.ec = co_await std::move(header);
+  if (!out.ec) out.ec = parser.start_body();  // over the limit by its Content-Length: not read
+  if (!out.ec) {
+    // A declared length is taken at once: a body that cannot fit is shed
+    // before a byte of it is read.
+    if (const auto length = parser.content_length(); length && !body_share.grow_to(budgeted(*length))) {
+      out.ec = errc::overloaded;
+    }
+  }
+  if (out.ec || parser.is_done()) co_return out;
+  // A body still to come is read (and held) only for a request the handler
+  // would take: its key accepted. A client without one cannot make the
+  // gateway hold bodies, and one that waits for `100 Continue` gets it only
+  // then. (A body that came with its header, the usual small JSON-RPC
+  // message, needs no such look.)
+  if (opts.admit) {
+    auto admitting = opts.admit(req);
+    out.refused = co_await std::move(admitting);
+    if (out.refused) co_return out;
+  }
+  if (net::iequals(req.header("Expect"), "100-continue")) {
+    co_await asio::async_write(socket_, asio::buffer(continue_answer),
+                               asio::redirect_error(asio::use_awaitable, out.ec));
+    if (out.ec) co_return out;
+  }
+  auto body = read_request(parser, buffer, true, body_share, req);
+  out.ec = co_await std::move(body);
+  co_return out;
+}
+
+asio::awaitable<void> connection::refuse(net::http_response answer, unsigned version, std::string& head,
+                                         const server_options& opts) {
+  render_head(head, answer, version, false, body_framing::length);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(answer.body)};
+  deadline_.expires_after(opts.request_timeout);
+  error_code ec;
+  co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_await linger();
+}
+
+asio::awaitable<bool> connection::respond(net::http_request& req, unsigned version, bool keep_alive,
+                                          beast::flat_buffer& buffer, std::string& head, const server_options& opts) {
+  net::http_response resp;
+  try {
+    auto pending = server_->handler_(req);
+    resp = co_await std::move(pending);
+  } catch (const std::exception& e) {
+    static summarised_log handler_failed(spdlog::level::err);
+    handler_failed("request handler failed for {}: {}", req.target, e.what());
+    resp = server_->error_response(500, req.target);
+  }
+  keep_alive = keep_alive && !server_->stopping();
+  if (resp.stream) {
+    auto streamed = write_streamed(std::move(resp), version, keep_alive, buffer);
+    co_return co_await std::move(streamed);
+  }
+  render_head(head, resp, version, keep_alive, body_framing::length);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(resp.body)};
+  deadline_.expires_after(opts.request_timeout);
+  error_code ec;
+  co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec && keep_alive;
+}
+
 asio::awaitable<void> connection::run() {
   beast::flat_buffer buffer;
   // Reused by every request on this connection (see request_reader).
   net::http_request req;
   net::request_storage storage;
   std::string head;  // each answer's status line and header block
-  error_code ec;
   for (;;) {
     idle_ = true;
     if (server_->stopping()) break;
@@ -380,17 +488,9 @@ asio::awaitable<void> connection::run() {
     const std::shared_ptr<const server_options> current = server_->options();
     const server_options& opts = *current;
     if (buffer.size() == 0) {
-      // Waiting for the next request: bounded by the idle timeout. An idle
-      // connection keeps only a small buffer (thousands of agents may sit
-      // on keep-alive connections); the parser grows it when a request needs it.
-      if (buffer.capacity() > idle_buffer_bytes) buffer.shrink_to_fit();
-      // Nor the room of a large body it once read.
-      if (req.body.capacity() > idle_body_bytes) std::string().swap(req.body);
-      deadline_.expires_after(opts.idle_timeout);
-      const std::size_t n = co_await socket_.async_read_some(buffer.prepare(idle_buffer_bytes),
-                                                             asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      buffer.commit(n);
+      // Waiting for the next request: bounded by the idle timeout.
+      auto waiting = await_request(buffer, req, opts);
+      if (!co_await std::move(waiting)) break;
     }
     idle_ = false;
 
@@ -400,82 +500,27 @@ asio::awaitable<void> connection::run() {
     net::request_reader parser(req, storage, net::request_limits{opts.max_header_bytes, opts.max_body_bytes});
     // The body's bytes, from the shared budget, until the answer is written.
     budget::share body_share = opts.memory != nullptr ? budget::share(*opts.memory) : budget::share();
-    auto header = read_request(parser, buffer, false, body_share, req);
-    ec = co_await std::move(header);
-    std::optional<net::http_response> refused;  // by admit(), before the body
-    if (!ec) ec = parser.start_body();          // over the limit by its Content-Length: not read
-    if (!ec) {
-      // A declared length is taken at once: a body that cannot fit is shed
-      // before a byte of it is read.
-      if (const auto length = parser.content_length(); length && !body_share.grow_to(budgeted(*length))) {
-        ec = errc::overloaded;
-      }
-    }
-    if (!ec && !parser.is_done()) {
-      // A body still to come is read (and held) only for a request the
-      // handler would take: its key accepted. A client without one cannot
-      // make the gateway hold bodies, and one that waits for `100 Continue`
-      // gets it only then. (A body that came with its header, the usual
-      // small JSON-RPC message, needs no such look.)
-      if (opts.admit) {
-        auto admitting = opts.admit(req);
-        refused = co_await std::move(admitting);
-      }
-      if (!refused && net::iequals(req.header("Expect"), "100-continue")) {
-        co_await asio::async_write(socket_, asio::buffer(continue_answer),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-      }
-      if (!ec && !refused) {
-        auto body = read_request(parser, buffer, true, body_share, req);
-        ec = co_await std::move(body);
-      }
-    }
-    if (refused) {
+    auto receiving = receive(parser, buffer, body_share, req, opts);
+    received got = co_await std::move(receiving);
+    if (got.refused) {
       // The body was never asked for: answer, then close (its bytes may
       // still come, and are not a next request).
-      render_head(head, *refused, parser.version(), false, body_framing::length);
-      const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refused->body)};
-      deadline_.expires_after(opts.request_timeout);
-      co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) co_await linger();
+      auto refusing = refuse(std::move(*got.refused), parser.version(), head, opts);
+      co_await std::move(refusing);
       break;
     }
-    if (ec) {
-      if (const auto status = status_for_read_error(ec)) {
+    if (got.ec) {
+      if (const auto status = status_for_read_error(got.ec)) {
         const std::string target = parser.is_header_done() ? std::string(req.target) : "";
-        const net::http_response refusal = server_->error_response(*status, target);
-        render_head(head, refusal, 11, false, body_framing::length);
-        const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(refusal.body)};
-        deadline_.expires_after(opts.request_timeout);
-        co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec) co_await linger();
+        auto refusing = refuse(server_->error_response(*status, target), 11, head, opts);
+        co_await std::move(refusing);
       }
       break;
     }
-
-    const unsigned version = parser.version();
-    bool keep_alive = parser.keep_alive();
-    net::http_response resp;
-    try {
-      auto pending = server_->handler_(req);
-      resp = co_await std::move(pending);
-    } catch (const std::exception& e) {
-      static summarised_log handler_failed(spdlog::level::err);
-      handler_failed("request handler failed for {}: {}", req.target, e.what());
-      resp = server_->error_response(500, req.target);
-    }
-    keep_alive = keep_alive && !server_->stopping();
-    if (resp.stream) {
-      auto streamed = write_streamed(std::move(resp), version, keep_alive, buffer);
-      if (!co_await std::move(streamed)) break;
-      continue;
-    }
-    render_head(head, resp, version, keep_alive, body_framing::length);
-    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(resp.body)};
-    deadline_.expires_after(opts.request_timeout);
-    co_await asio::async_write(socket_, wire, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !keep_alive) break;
+    auto responding = respond(req, parser.version(), parser.keep_alive(), buffer, head, opts);
+    if (!co_await std::move(responding)) break;
   }
+  error_code ec;
   deadline_.stop();
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
