@@ -1,5 +1,6 @@
 #include "oauth/client.hpp"
 
+#include "common/mcp_names.hpp"
 #include "common/text.hpp"
 #include "net/await_callback.hpp"
 
@@ -38,7 +39,6 @@ constexpr std::string_view user_agent = "mcpgate";
 
 // The probe is an MCP initialize; these are the MCP Streamable HTTP rules for
 // it (kept here rather than taken from proxy/, which sits above oauth/).
-constexpr std::string_view mcp_protocol_version = "2025-06-18";
 constexpr std::string_view accept_mcp = "application/json, text/event-stream";
 constexpr std::string_view accept_json = "application/json";
 
@@ -140,14 +140,15 @@ std::string join(const std::vector<std::string>& words) {
 // The MCP initialize the probe sends, as a client without credentials would.
 std::string initialize_body() {
   json::object params;
-  params["protocolVersion"] = mcp_protocol_version;
+  params["protocolVersion"] = client_protocol_version;
   params["capabilities"] = json::object();
 #ifdef MCPGATE_VERSION
   params["clientInfo"] = json::object{{"name", "mcpgate"}, {"version", MCPGATE_VERSION}};
 #else
   params["clientInfo"] = json::object{{"name", "mcpgate"}, {"version", "0"}};
 #endif
-  return json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"}, {"params", params}});
+  return json::serialize(
+      json::object{{"jsonrpc", jsonrpc_version}, {"id", 1}, {"method", method_initialize}, {"params", params}});
 }
 
 asio::awaitable<fetched> probe_mcp(std::shared_ptr<net::upstream_pool> pool, std::string mcp_url,

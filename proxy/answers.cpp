@@ -1,6 +1,6 @@
 #include "proxy/answers.hpp"
 
-#include "proxy/mcp_names.hpp"
+#include "common/mcp_names.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>

@@ -1,7 +1,7 @@
 #include "proxy/approval.hpp"
 
+#include "common/mcp_names.hpp"
 #include "proxy/json_text.hpp"
-#include "proxy/mcp_names.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>

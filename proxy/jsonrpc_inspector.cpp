@@ -1,7 +1,7 @@
 #include "proxy/jsonrpc_inspector.hpp"
 
+#include "common/mcp_names.hpp"
 #include "proxy/json_text.hpp"
-#include "proxy/mcp_names.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/error.hpp>

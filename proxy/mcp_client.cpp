@@ -2,10 +2,10 @@
 
 #include "proxy/sse.hpp"
 
+#include "common/mcp_names.hpp"
 #include "common/text.hpp"
 #include "net/upstream_exchange.hpp"
 #include "proxy/json_text.hpp"
-#include "proxy/mcp_names.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -374,7 +374,7 @@ tools_listing fail(rpc_answer a) { return fail(failure{a.ec, std::move(a.detail)
 // initialize, notifications/initialized, every tools/list page.
 asio::awaitable<tools_listing> list_in_session(session& s) {
   json::object init_params;
-  init_params["protocolVersion"] = mcp_client_protocol_version;
+  init_params["protocolVersion"] = client_protocol_version;
   init_params["capabilities"] = json::object();
   init_params["clientInfo"] = json::object{{"name", "mcpgate"}, {"version", client_version}};
   auto initializing = call(s, method_initialize, std::move(init_params));
@@ -387,7 +387,7 @@ asio::awaitable<tools_listing> list_in_session(session& s) {
     }
     s.session_id = std::move(init.session_id);
   }
-  s.protocol_version = std::string(mcp_client_protocol_version);
+  s.protocol_version = std::string(client_protocol_version);
   if (const json::value* v = init.result.if_contains("protocolVersion"); v != nullptr && !v->is_null()) {
     if (!v->is_string() || !is_visible_ascii(v->get_string())) {
       co_return fail(failure{make_error_code(mcp_client_error::malformed_answer),

@@ -56,9 +56,6 @@
 
 namespace mcpgate::proxy {
 
-// The protocol revision the client asks for in initialize.
-inline constexpr std::string_view mcp_client_protocol_version = "2025-06-18";
-
 enum class mcp_client_error {
   ok = 0,
   unauthorized,        // the upstream answered HTTP 401: the credential is refused

@@ -2,8 +2,8 @@
 
 #include "common/metrics.hpp"
 
+#include "common/mcp_names.hpp"
 #include "net/upstream_exchange.hpp"
-#include "proxy/mcp_names.hpp"
 #include "proxy/sse.hpp"
 #include "proxy/tools_filter.hpp"
 

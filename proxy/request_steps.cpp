@@ -2,11 +2,11 @@
 // inspection, approval, slot; and the audit of forwarded calls.
 #include "proxy/steps.hpp"
 
+#include "common/mcp_names.hpp"
 #include "common/metrics.hpp"
 #include "net/api_error.hpp"
 #include "proxy/answers.hpp"
 #include "proxy/approval.hpp"
-#include "proxy/mcp_names.hpp"
 #include "registry/audit.hpp"
 
 #include <spdlog/spdlog.h>

@@ -3,11 +3,11 @@
 #include "proxy/steps.hpp"
 
 #include "common/log.hpp"
+#include "common/mcp_names.hpp"
 #include "common/metrics.hpp"
 #include "common/text.hpp"
 #include "net/upstream_exchange.hpp"
 #include "proxy/answers.hpp"
-#include "proxy/mcp_names.hpp"
 #include "proxy/token_refresher.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,6 +1,6 @@
 #include "proxy/jsonrpc_inspector.hpp"
 
-#include "proxy/mcp_names.hpp"
+#include "common/mcp_names.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+using namespace mcpgate;
 using namespace mcpgate::proxy;
 
 // Printable enums, for BOOST_TEST's failure messages.
