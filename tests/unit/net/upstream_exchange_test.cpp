@@ -8,6 +8,7 @@
 // never sleeps.
 #include "net/upstream_exchange.hpp"
 
+#include "support/run_until.hpp"
 #include "support/scripted_upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -25,6 +26,8 @@
 #include <string>
 
 namespace {
+
+using mcpgate::test::run_until;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -60,16 +63,6 @@ http::request<http::string_body> parse_request(const std::string& raw) {
 
 constexpr std::string_view sse_head =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-
-// Runs the client's io_context until done() or the deadline.
-bool run_until(asio::io_context& io, const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  io.restart();
-  while (!done()) {
-    if (io.run_one_until(until) == 0 && (io.stopped() || std::chrono::steady_clock::now() >= until)) break;
-  }
-  return done();
-}
 
 std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io, bool allow_private = true) {
   mcpgate::net::client_options options;

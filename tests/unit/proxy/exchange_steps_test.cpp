@@ -3,8 +3,8 @@
 // and what the agent receives (status, headers, body). OAuth (the refresh
 // and replay after a 401) is not covered here.
 //
-// The harness is steps_test.cpp's (a data path context on a temporary
-// SQLite store) with an upstream pool on the test's io_context. The client
+// The harness is step_harness.hpp's (a data path context on a temporary
+// SQLite store, with an upstream pool on the test's io_context). The client
 // side runs on the test's thread until the awaited step completes, at most
 // 10 s; the upstream hands what it saw back through futures. No sleeps.
 #include "proxy/steps.hpp"
@@ -15,6 +15,8 @@
 #include "proxy/relay.hpp"
 #include "proxy/tool_sync.hpp"
 #include "registry/audit.hpp"
+#include "step_harness.hpp"
+#include "support/run_until.hpp"
 #include "support/scripted_upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -34,6 +36,8 @@
 
 namespace {
 
+using mcpgate::test::run_until;
+
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 namespace json = boost::json;
@@ -48,7 +52,9 @@ using namespace std::chrono_literals;
 
 constexpr auto deadline = 10s;
 
-proxy::caller who{0, 1, 1};  // user_id: the harness's store's user
+using harness = mcpgate::test::step_harness;
+using mcpgate::test::body_of;
+proxy::caller& who = mcpgate::test::step_caller;
 
 const mcpgate::test::upstream_options one_connection = [] {
   mcpgate::test::upstream_options o;
@@ -56,111 +62,9 @@ const mcpgate::test::upstream_options one_connection = [] {
   return o;
 }();
 
-// Runs the io_context until done() or the deadline.
-bool run_until(asio::io_context& io, const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  io.restart();
-  while (!done()) {
-    if (io.run_one_until(until) == 0 && (io.stopped() || std::chrono::steady_clock::now() >= until)) break;
-  }
-  return done();
-}
-
-// A data path context on a temporary store, with one upstream pool (the
-// test's io_context is the one shard).
-struct harness {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("mcpgate-exchange-steps-" + std::to_string(::getpid()));
-  std::unique_ptr<registry::store_executor> db;
-  mcpgate::auth::key_ring keys{{mcpgate::auth::key_ring::key{}}};
-  proxy::installation_cache cache;
-  asio::io_context ioc;
-  std::unique_ptr<proxy::context> ctx;
-
-  explicit harness(proxy::options settings = {}) {
-    std::filesystem::create_directories(dir);
-    auto store = registry::open_sqlite_store((dir / "t.db").string());
-    BOOST_TEST_REQUIRE(store.has_value());
-    BOOST_TEST_REQUIRE(
-        (*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}}).has_value());
-    const auto user = (*store)->ensure_user("agent");
-    BOOST_TEST_REQUIRE(user.has_value());
-    who.user_id = user->id;
-    db = std::make_unique<registry::store_executor>(std::move(*store));
-    auto live = std::make_shared<proxy::live_settings>();
-    live->proxy = std::move(settings);
-    // No background tool sync may start behind a test's back: one is
-    // "already running" for the installation.
-    auto syncs = std::make_shared<proxy::running_syncs>();
-    syncs->try_start("inst-1");
-    ctx = std::make_unique<proxy::context>(proxy::context{
-        .db = *db,
-        .ssrf = {},
-        .public_url = "http://gateway.test",
-        .secrets = keys,
-        .cache = &cache,
-        .upstreams = {},
-        .slots = std::make_shared<proxy::stream_slots>(),
-        .live = std::make_shared<proxy::live_config>(std::move(live)),
-        .syncs = std::move(syncs),
-        .streams = std::make_shared<proxy::open_streams>(),
-        .refresher = nullptr,
-        .installation_limits = std::make_shared<mcpgate::rate_limiter>(),
-        .forwarded_audit = nullptr,
-        .memory = nullptr,
-    });
-    mcpgate::net::client_options client;
-    client.policy.allow_private_networks = true;  // the upstream is on 127.0.0.1
-    client.connect_timeout = 5s;
-    client.single_thread = true;
-    auto pool = mcpgate::net::upstream_pool::create(ioc.get_executor(), client);
-    BOOST_TEST_REQUIRE(pool.has_value());
-    ctx->upstreams.add(ioc, std::move(*pool));
-  }
-  ~harness() {
-    ctx.reset();  // the pool first: it closes what it holds
-    db->stop();
-    std::filesystem::remove_all(dir);
-  }
-
-  // Runs a step to its end on the shard.
-  template <class T>
-  T run(asio::awaitable<T> step) {
-    std::optional<T> out;
-    asio::co_spawn(ioc, std::move(step), [&out](std::exception_ptr e, T value) {
-      BOOST_TEST_REQUIRE(!e);
-      out.emplace(std::move(value));
-    });
-    BOOST_TEST_REQUIRE(run_until(ioc, [&] { return out.has_value(); }), "the step did not complete in time");
-    return std::move(*out);
-  }
-
-  // The audit records of the environment, once the batch wrote what it holds.
-  std::vector<registry::audit_event> audit(const std::shared_ptr<registry::audit_batch>& batch) {
-    const auto written = [batch](registry::store& s) {
-      batch->write_pending(s);
-      return s.list_audit_events(1, who.user_id, {}, registry::page{100, 0});
-    };
-    auto page = run(db->run(written));
-    BOOST_TEST_REQUIRE(page.has_value());
-    return page->items;
-  }
-};
-
 std::shared_ptr<proxy::cached_installation> installation(const std::string& url, const std::string& auth_type,
                                                          const std::string& credential) {
-  auto entry = std::make_shared<proxy::cached_installation>();
-  entry->inst.id = "inst-1";
-  entry->inst.environment_id = 1;
-  entry->inst.user_id = who.user_id;
-  entry->inst.url = url;
-  entry->inst.auth_type = auth_type;
-  entry->credential = credential;
-  entry->credential_line = proxy::credential_line(*entry, credential);
-  entry->upstream = mcpgate::net::parse_url(entry->inst.url);
-  entry->tool_states.emplace("echo", registry::approval_approved);
-  entry->tool_states.emplace("rm", registry::approval_do_not_use);
-  return entry;
+  return mcpgate::test::step_installation(url, auth_type, credential);
 }
 
 http_request post(std::string body) {
@@ -195,8 +99,6 @@ std::string header_of(const http_response& r, std::string_view name) {
   }
   return "";
 }
-
-json::value body_of(const http_response& r) { return json::parse(r.body); }
 
 std::string json_answer(std::string_view body, std::string_view extra_headers = "") {
   return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + std::string(extra_headers) +

@@ -13,6 +13,7 @@
 #include "net/upstream_exchange.hpp"
 #include "proxy/installation_cache.hpp"
 #include "proxy/sse.hpp"
+#include "support/run_until.hpp"
 #include "support/scripted_upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -30,6 +31,8 @@
 #include <vector>
 
 namespace {
+
+using mcpgate::test::run_until;
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -128,16 +131,6 @@ class sse_upstream {
   std::promise<bool> closed_;
   std::unique_ptr<scripted_upstream> upstream_;  // last: it goes first
 };
-
-// Runs the io_context until done() or the deadline.
-bool run_until(asio::io_context& io, const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  io.restart();
-  while (!done()) {
-    if (io.run_one_until(until) == 0 && (io.stopped() || std::chrono::steady_clock::now() >= until)) break;
-  }
-  return done();
-}
 
 std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io) {
   mcpgate::net::client_options options;

@@ -7,10 +7,10 @@
 #include "proxy/answers.hpp"
 #include "proxy/installation_cache.hpp"
 #include "registry/audit.hpp"
+#include "step_harness.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -29,68 +29,12 @@ using mcpgate::net::http_response;
 
 namespace {
 
-proxy::caller who{0, 1, 1};  // user_id: the harness's store's user
-
-// A data path context on a temporary store, as the composition root makes one.
-struct harness {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mcpgate-steps-" + std::to_string(::getpid()));
-  std::unique_ptr<registry::store_executor> db;
-  std::int64_t user_id = 0;
-  mcpgate::auth::key_ring keys{{mcpgate::auth::key_ring::key{}}};
-  proxy::installation_cache cache;
-  asio::io_context ioc;
-  std::unique_ptr<proxy::context> ctx;
-
-  explicit harness(proxy::options settings = {}) {
-    std::filesystem::create_directories(dir);
-    auto store = registry::open_sqlite_store((dir / "t.db").string());
-    BOOST_TEST_REQUIRE(store.has_value());
-    // The environment and the user an audit record names must exist.
-    BOOST_TEST_REQUIRE(
-        (*store)->sync_projects({registry::project{1, "acme", {registry::environment{1, 1, "prod"}}}}).has_value());
-    const auto user = (*store)->ensure_user("agent");
-    BOOST_TEST_REQUIRE(user.has_value());
-    user_id = user->id;
-    who.user_id = user_id;
-    db = std::make_unique<registry::store_executor>(std::move(*store));
-    auto live = std::make_shared<proxy::live_settings>();
-    live->proxy = std::move(settings);
-    ctx = std::make_unique<proxy::context>(proxy::context{
-        .db = *db,
-        .ssrf = {},
-        .public_url = "http://gateway.test",
-        .secrets = keys,
-        .cache = &cache,
-        .upstreams = {},
-        .slots = std::make_shared<proxy::stream_slots>(),
-        .live = std::make_shared<proxy::live_config>(std::move(live)),
-        .syncs = nullptr,
-        .streams = nullptr,
-        .refresher = nullptr,
-        .installation_limits = std::make_shared<mcpgate::rate_limiter>(),
-        .forwarded_audit = nullptr,
-        .memory = nullptr,
-    });
-  }
-  ~harness() {
-    db->stop();
-    std::filesystem::remove_all(dir);
-  }
-};
+using mcpgate::test::body_of;
+using harness = mcpgate::test::step_harness;
+proxy::caller& who = mcpgate::test::step_caller;
 
 std::shared_ptr<proxy::cached_installation> installation(const std::string& auth_type, const std::string& credential) {
-  auto entry = std::make_shared<proxy::cached_installation>();
-  entry->inst.id = "inst-1";
-  entry->inst.environment_id = 1;
-  entry->inst.user_id = who.user_id;
-  entry->inst.url = "http://127.0.0.1:9/mcp";
-  entry->inst.auth_type = auth_type;
-  entry->credential = credential;
-  entry->credential_line = proxy::credential_line(*entry, credential);
-  entry->upstream = mcpgate::net::parse_url(entry->inst.url);
-  entry->tool_states.emplace("echo", registry::approval_approved);
-  entry->tool_states.emplace("rm", registry::approval_do_not_use);
-  return entry;
+  return mcpgate::test::step_installation("http://127.0.0.1:9/mcp", auth_type, credential);
 }
 
 http_request post(std::string body) {
@@ -99,8 +43,6 @@ http_request post(std::string body) {
   req.body = std::move(body);
   return req;
 }
-
-json::value body_of(const http_response& r) { return json::parse(r.body); }
 
 }  // namespace
 
@@ -199,9 +141,7 @@ BOOST_AUTO_TEST_CASE(approval_blocks_a_do_not_use_tool_and_records_it) {
   proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
   call.entry = installation("none", "");
   BOOST_TEST(!proxy::inspect_request(call).has_value());
-  auto done = asio::co_spawn(h.ioc, proxy::approve(call), asio::use_future);
-  h.ioc.run();
-  const auto answer = done.get();
+  const auto answer = h.run(proxy::approve(call));
   BOOST_TEST_REQUIRE(answer.has_value());
   BOOST_TEST(answer->status == 200u);
   const auto reply = body_of(*answer);
@@ -210,20 +150,10 @@ BOOST_AUTO_TEST_CASE(approval_blocks_a_do_not_use_tool_and_records_it) {
   BOOST_TEST(reply.at("error").at("message").as_string() == "Tool 'rm' has been disabled by the user");
   BOOST_TEST(call.calls.empty());  // nothing goes upstream
   // The refusal is in the audit trail before the agent hears of it.
-  const auto blocked = [](registry::store& s) { return s.list_audit_events(1, who.user_id, {}, registry::page{}); };
-  auto rows = asio::co_spawn(
-      h.ioc,
-      [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
-        co_return co_await h.db->run(blocked);
-      },
-      asio::use_future);
-  h.ioc.restart();
-  h.ioc.run();
-  const auto page = rows.get();
-  BOOST_TEST_REQUIRE(page.has_value());
-  BOOST_TEST_REQUIRE(page->items.size() == 1u);
-  BOOST_TEST(page->items.front().event_type == "tool_call_blocked");
-  BOOST_TEST(page->items.front().tool_name == "rm");
+  const auto rows = h.audit(nullptr);
+  BOOST_TEST_REQUIRE(rows.size() == 1u);
+  BOOST_TEST(rows.front().event_type == "tool_call_blocked");
+  BOOST_TEST(rows.front().tool_name == "rm");
 }
 
 BOOST_AUTO_TEST_CASE(approval_lets_an_approved_call_through_and_names_it_for_the_audit) {
@@ -232,9 +162,7 @@ BOOST_AUTO_TEST_CASE(approval_lets_an_approved_call_through_and_names_it_for_the
   proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
   call.entry = installation("none", "");
   BOOST_TEST(!proxy::inspect_request(call).has_value());
-  auto done = asio::co_spawn(h.ioc, proxy::approve(call), asio::use_future);
-  h.ioc.run();
-  BOOST_TEST(!done.get().has_value());
+  BOOST_TEST(!h.run(proxy::approve(call)).has_value());
   BOOST_TEST_REQUIRE(call.calls.size() == 1u);
   BOOST_TEST(call.calls.front() == "echo");
 }
@@ -246,10 +174,7 @@ BOOST_AUTO_TEST_CASE(a_missing_or_unusable_credential_answers_the_reauth_error_n
     proxy::proxied_call call(*h.ctx, who, req, h.ioc.get_executor());
     call.entry = std::move(entry);
     (void)proxy::inspect_request(call);
-    auto done = asio::co_spawn(h.ioc, proxy::ensure_credential(call), asio::use_future);
-    h.ioc.restart();
-    h.ioc.run();
-    return done.get();
+    return h.run(proxy::ensure_credential(call));
   };
   // A JSON-RPC request: HTTP 200 with -32003 and the authorize link.
   auto answer = run(installation("oauth", ""), R"({"jsonrpc":"2.0","id":3,"method":"ping"})");
@@ -315,25 +240,13 @@ BOOST_AUTO_TEST_CASE(forwarded_calls_are_audited_unless_the_config_says_otherwis
     call.entry = installation("none", "");
     call.calls = {"echo"};
     proxy::record_forwarded(call, 200);
-    const auto written = [batch](registry::store& s) {
-      batch->write_pending(s);
-      return s.list_audit_events(1, who.user_id, {}, registry::page{100, 0});
-    };
-    auto rows = asio::co_spawn(
-        h.ioc,
-        [&]() -> asio::awaitable<mcpgate::result<registry::page_of<registry::audit_event>>> {
-          co_return co_await h.db->run(written);
-        },
-        asio::use_future);
-    h.ioc.run();
-    const auto page = rows.get();
-    BOOST_TEST_REQUIRE(page.has_value());
+    const auto rows = h.audit(batch);
     if (mode != proxy::call_audit::all) {
-      BOOST_TEST(page->items.empty());
+      BOOST_TEST(rows.empty());
       continue;
     }
-    BOOST_TEST_REQUIRE(page->items.size() == 1u);
-    const auto& e = page->items.front();
+    BOOST_TEST_REQUIRE(rows.size() == 1u);
+    const auto& e = rows.front();
     BOOST_TEST(e.event_type == "tool_call_forwarded");
     BOOST_TEST(e.tool_name == "echo");
     const auto detail = json::parse(e.detail);
