@@ -8,9 +8,7 @@
 
 using namespace mcpgate::it;
 
-namespace {
-const std::string p1 = projects_collection(1);
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------------------
 BOOST_FIXTURE_TEST_SUITE(authentication, default_gateway)
@@ -207,7 +205,6 @@ BOOST_AUTO_TEST_CASE(another_users_installation_is_404_and_not_listed) {
 
 BOOST_AUTO_TEST_CASE(project_and_environment_routes_address_the_same_data) {
   auto alice = client(create_key("alice", "*"));
-  const std::string e1 = environments_collection(1);
   const json::object a = create_url(alice, p1, "https://a.example.com/mcp");
   const json::object b = create_url(alice, e1, "https://b.example.com/mcp");
   BOOST_TEST(a.at("proxy_url").as_string().find("/api/environments/1/") != json::string::npos);

@@ -18,8 +18,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-const std::string p1 = projects_collection(1);
 const std::string e3 = environments_collection(3);
 
 // The audit collection of a project or environment.
@@ -28,14 +26,6 @@ const std::string p1_events = "/api/projects/1/mcp_audit_events";
 const std::string e3_events = "/api/environments/3/mcp_audit_events";
 
 const std::string upstream_key = "sk-upstream-SECRET-4711";
-
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
-
-mcp_tool named(std::string name) {
-  mcp_tool t;
-  t.name = std::move(name);
-  return t;
-}
 
 std::string call_body(const json::value& id, std::string_view tool) {
   return json::serialize(json::object{{"jsonrpc", "2.0"},

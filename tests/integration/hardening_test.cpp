@@ -34,11 +34,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-const std::string p1 = projects_collection(1);
-
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
-
 // "Host: 127.0.0.1:PORT\r\n" and a request line; the rest is the test's.
 std::string head_of(std::string_view method, std::string_view target, std::uint16_t port) {
   return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +

@@ -38,8 +38,6 @@ using boost::system::error_code;
 
 namespace {
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
 // Milliseconds left until `deadline` as poll() wants them (0 when past).
 int poll_timeout(steady::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
@@ -670,6 +668,8 @@ std::string hex(std::string_view bytes) {
 }
 
 // paths and predicates ---------------------------------------------------------
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 std::string projects_collection(std::int64_t project_id) {
   return "/api/projects/" + std::to_string(project_id) + "/mcp_server_installations";

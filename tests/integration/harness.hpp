@@ -184,6 +184,11 @@ class http_connection {
 std::ostream& operator<<(std::ostream& os, http_connection::close_outcome outcome);
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
+// "<what>: <strerror(errno)>", for the exception a failed system call throws.
+std::string errno_text(const char* what);
+// What an agent sends with a JSON-RPC POST.
+inline const header_list json_headers{{"Content-Type", "application/json"},
+                                      {"Accept", "application/json, text/event-stream"}};
 
 // A keep-alive client of the management API with one key (or none). It
 // opens a new connection only when the previous one was closed.
@@ -368,6 +373,10 @@ struct default_gateway : gateway {
 std::string projects_collection(std::int64_t project_id);
 std::string environments_collection(std::int64_t environment_id);
 std::string item_of(const std::string& collection, const std::string& installation_id);
+// Project 1's installations, and environment 1's: the collections most
+// tests use.
+inline const std::string p1 = projects_collection(1);
+inline const std::string e1 = environments_collection(1);
 
 // The error body contract: status, Content-Type application/json, exactly
 // the keys type, code, detail (a non-empty string) and attr (the given name,

@@ -12,7 +12,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string p1 = projects_collection(1);
 const std::string install_custom = p1 + "/install_custom/";
 
 }  // namespace

@@ -10,9 +10,7 @@
 
 using namespace mcpgate::it;
 
-namespace {
-const std::string p1 = projects_collection(1);
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------------------
 BOOST_FIXTURE_TEST_SUITE(pagination, default_gateway)

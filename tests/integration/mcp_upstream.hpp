@@ -45,6 +45,13 @@ struct mcp_tool {
   boost::json::object annotations;  // empty = no annotations member
 };
 
+// A tool with only its name.
+inline mcp_tool named(std::string name) {
+  mcp_tool t;
+  t.name = std::move(name);
+  return t;
+}
+
 class mcp_upstream {
  public:
   explicit mcp_upstream(fake_upstream& server);

@@ -31,11 +31,7 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string p1 = projects_collection(1);
-const std::string e1 = environments_collection(1);
 const std::string e3 = environments_collection(3);
-
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 // An upstream with no OAuth metadata anywhere (and no MCP either).
 void answer_404(fake_exchange& ex) { ex.respond(404, {{"Content-Type", "text/plain"}}, "not found"); }

@@ -14,9 +14,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
-
 // The value of the sample `series` (name with its labels, exactly as
 // rendered) in a metrics text; -1 when absent.
 double sample(const std::string& text, const std::string& series) {

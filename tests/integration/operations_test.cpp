@@ -24,8 +24,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-
 // A datagram socket the test owns, standing in for systemd's notify socket.
 class notify_socket {
  public:

@@ -12,8 +12,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string p1 = projects_collection(1);
-
 struct public_url_gateway : gateway {
   public_url_gateway()
       : gateway([] {

@@ -19,8 +19,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-
 const header_list post_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 const header_list sse_headers{{"Accept", "text/event-stream"}};
 

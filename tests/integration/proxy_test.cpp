@@ -22,11 +22,7 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string p1 = projects_collection(1);
-const std::string e1 = environments_collection(1);
-
 const std::string ping = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 
 struct short_first_byte_gateway : gateway {
   short_first_byte_gateway()

@@ -11,8 +11,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string p1 = projects_collection(1);
-
 // A request head as raw text, ending with the blank line.
 std::string head(const std::string& request_line, const api_key& key, const header_list& extra = {}) {
   std::string text = request_line + "\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key.secret + "\r\n";

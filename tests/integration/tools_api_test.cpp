@@ -18,8 +18,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-const std::string p1 = projects_collection(1);
 // Both route families address environment 1.
 const std::vector<std::string> families{e1, p1};
 
@@ -34,12 +32,6 @@ std::string tool_path(const std::string& collection, const std::string& id, cons
 }
 std::string refresh_path(const std::string& collection, const std::string& id) {
   return tools_path(collection, id) + "/refresh";
-}
-
-mcp_tool named(std::string name) {
-  mcp_tool t;
-  t.name = std::move(name);
-  return t;
 }
 
 std::vector<mcp_tool> named_tools(std::initializer_list<const char*> names) {

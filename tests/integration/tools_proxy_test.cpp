@@ -24,10 +24,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const std::string e1 = environments_collection(1);
-const std::string p1 = projects_collection(1);
-
-const header_list json_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
 const header_list sse_headers{{"Accept", "text/event-stream"}};
 
 const std::string invalid_json = "Request body must be valid JSON";
@@ -39,12 +35,6 @@ const std::string rocket_tool = "rocket_\xf0\x9f\x9a\x80";
 // The event the gateway slips into a GET stream after an approval change.
 const std::string list_changed_event =
     "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
-
-mcp_tool named(std::string name) {
-  mcp_tool t;
-  t.name = std::move(name);
-  return t;
-}
 
 std::vector<mcp_tool> named_tools(std::initializer_list<std::string> names) {
   std::vector<mcp_tool> tools;
