@@ -1,16 +1,13 @@
 #include "auth/digest.hpp"
 
+#include "auth/openssl_data.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <stdexcept>
 
 namespace mcpgate::auth {
-namespace {
-
-const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
-
-}  // namespace
 
 sha256_digest sha256(std::string_view data) {
   // One context and one fetched algorithm per thread: EVP_Digest() would

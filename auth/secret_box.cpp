@@ -1,6 +1,7 @@
 #include "auth/secret_box.hpp"
 
 #include "auth/digest.hpp"
+#include "auth/openssl_data.hpp"
 #include "common/ids.hpp"
 
 #include <openssl/crypto.h>
@@ -34,9 +35,6 @@ struct cipher_ctx_free {
   void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 };
 using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
-
-const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
-unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 void wipe(std::string& s) { OPENSSL_cleanse(s.data(), s.size()); }
 

@@ -54,7 +54,7 @@ bool include_removed(const route& r) {
   return false;
 }
 
-asio::awaitable<net::http_response> list(const api_context& ctx, const caller& who, const route& r) {
+asio::awaitable<net::http_response> list_tools(const api_context& ctx, const caller& who, const route& r) {
   const bool removed_too = include_removed(r);
   const auto query = [who, &r, removed_too](registry::store& s) -> result<std::vector<registry::tool>> {
     if (auto inst = s.get_installation(who.environment_id, who.user_id, r.installation_id); !inst) {
@@ -128,7 +128,7 @@ asio::awaitable<net::http_response> set_approval(const api_context& ctx, const c
   co_return tool_not_found().to_response();  // deleted in between
 }
 
-asio::awaitable<net::http_response> refresh(const api_context& ctx, const caller& who, const route& r) {
+asio::awaitable<net::http_response> refresh_tools(const api_context& ctx, const caller& who, const route& r) {
   bool ok = true;
   auto finding = proxy::find_installation(ctx, who, r.installation_id, ok);
   auto entry = co_await std::move(finding);
@@ -170,8 +170,8 @@ json::object tool_json(const registry::tool& t) {
 
 asio::awaitable<net::http_response> handle_tools(const api_context& ctx, const caller& who, const route& r,
                                                  const net::http_request& req) {
-  if (r.resource == resource::tools) co_return co_await list(ctx, who, r);
-  if (r.resource == resource::tools_refresh && req.method == "POST") co_return co_await refresh(ctx, who, r);
+  if (r.resource == resource::tools) co_return co_await list_tools(ctx, who, r);
+  if (r.resource == resource::tools_refresh && req.method == "POST") co_return co_await refresh_tools(ctx, who, r);
   co_return co_await set_approval(ctx, who, r, req);  // PATCH .../tools/{name}, "refresh" included
 }
 
