@@ -35,8 +35,7 @@ namespace mcpgate::test {
 inline proxy::caller step_caller{0, 1, 1};
 
 struct step_harness {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("mcpgate-steps-" + std::to_string(::getpid()));
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mcpgate-steps-" + std::to_string(::getpid()));
   std::unique_ptr<registry::store_executor> db;
   auth::key_ring keys{{auth::key_ring::key{}}};
   proxy::installation_cache cache;
@@ -120,9 +119,8 @@ struct step_harness {
 
 // Installation "inst-1" of the caller at `url`, as the cache holds it, with
 // tool "echo" approved and "rm" do_not_use.
-inline std::shared_ptr<proxy::cached_installation> step_installation(const std::string& url,
-                                                                     const std::string& auth_type,
-                                                                     const std::string& credential) {
+inline std::shared_ptr<proxy::cached_installation> step_installation(
+    const std::string& url, const std::string& auth_type, const std::string& credential) {
   auto entry = std::make_shared<proxy::cached_installation>();
   entry->inst.id = "inst-1";
   entry->inst.environment_id = 1;
