@@ -121,7 +121,8 @@ boost::asio::awaitable<net::http_response> rest_api::route_request(net::http_req
   const auto r = match_route(req.target);
   if (!r) co_return net::not_found().to_response();
   record.route = route_name(r->resource);
-  record.installation_id = r->installation_id;
+  // Kept for the request's log line only: no copy when it is not written.
+  if (spdlog::should_log(spdlog::level::info)) record.installation_id = r->installation_id;
   if (is_oauth_browser_route(r->resource)) {
     // A browser in the middle of an OAuth flow: no API key; the state (and
     // its cookie) is what authorizes the request.

@@ -145,8 +145,9 @@ asio::awaitable<step_result> exchange(proxied_call& call) {
   const net::exchange_options options{call.settings().first_byte_timeout, call.settings().stream_idle};
   for (bool replay = false;; replay = true) {
     const std::string& credential = call.refreshed.empty() ? entry.credential : call.refreshed;
-    const std::string credential_header =
-        call.refreshed.empty() ? entry.credential_line : credential_line(entry, call.refreshed);
+    // The cached line as it is (no copy per request), or one for a refreshed token.
+    const std::string refreshed_line = call.refreshed.empty() ? std::string() : credential_line(entry, call.refreshed);
+    const std::string_view credential_header = call.refreshed.empty() ? entry.credential_line : refreshed_line;
     if (!credential.empty() && credential_header.empty()) {
       co_return reauth(call, "The access token cannot be sent in an HTTP header");
     }
