@@ -30,7 +30,9 @@ install_deps() {
 build() {
   log "building in $BUILD"
   mkdir -p "$BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  # A unity build like scripts/build's (the daemon measured is the one
+  # scripts/start runs), with full -g for perf's call graphs.
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON \
     -DMCPGATE_TESTS=OFF -DMCPGATE_BENCH=ON >"$BUILD/bench-cmake.log" 2>&1 \
     || { cat "$BUILD/bench-cmake.log" >&2; die "cmake"; }
   cmake --build "$BUILD" -j "$JOBS" --target "$@" || die "build"
