@@ -314,4 +314,17 @@ std::uint16_t closed_port() {
   return acceptor.local_endpoint().port();
 }  // closed here: nothing listens on it any more
 
+std::string http_answer(unsigned status, std::string_view content_type, std::string_view body,
+                        std::string_view extra_headers) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n";
+  if (!content_type.empty()) out.append("Content-Type: ").append(content_type).append("\r\n");
+  out.append(extra_headers);
+  out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+  return out;
+}
+
+std::string json_answer(std::string_view body, std::string_view extra_headers) {
+  return http_answer(200, "application/json", body, extra_headers);
+}
+
 }  // namespace mcpgate::test

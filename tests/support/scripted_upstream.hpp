@@ -109,6 +109,14 @@ struct upstream_options {
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
+// One connection accepted in all: a test that the client reuses it, or that
+// it opens no second one.
+inline const upstream_options one_connection = [] {
+  upstream_options o;
+  o.max_connections = 1;
+  return o;
+}();
+
 class scripted_upstream {
  public:
   using script = std::function<void(upstream_conn&)>;
@@ -155,6 +163,14 @@ std::optional<http_request> parse_request(std::string_view raw);
 std::string to_wire(const http_response& response);
 // One chunk of a chunked body: size line, data, CRLF.
 std::string chunk(std::string_view data);
+
+// An answer's wire bytes: the status line, Content-Type when given,
+// `extra_headers` ("Name: value\r\n" lines), Content-Length and the body.
+std::string http_answer(unsigned status, std::string_view content_type, std::string_view body,
+                        std::string_view extra_headers = {});
+
+// A 200 application/json answer.
+std::string json_answer(std::string_view body, std::string_view extra_headers = {});
 // A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
 std::uint16_t closed_port();
 

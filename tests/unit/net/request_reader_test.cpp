@@ -20,7 +20,7 @@ using boost::system::error_code;
 
 namespace {
 
-struct outcome {
+struct read_outcome {
   error_code ec;
   std::string method;
   std::string target;
@@ -32,8 +32,8 @@ struct outcome {
 // Feeds `wire` in pieces of `piece` bytes. Unconsumed bytes live in a fresh
 // allocation after every parse(), so a reader that kept a pointer into an
 // earlier one reads freed memory (AddressSanitizer says so).
-outcome read(std::string_view wire, std::size_t piece, request_limits limits = {2048, 4096}) {
-  outcome out;
+read_outcome read(std::string_view wire, std::size_t piece, request_limits limits = {2048, 4096}) {
+  read_outcome out;
   net::http_request req;
   request_storage storage;
   request_reader reader(req, storage, limits);
@@ -76,7 +76,7 @@ BOOST_AUTO_TEST_SUITE(request_reader_rules)
 // tests/fuzz: the obs-fold check read through a stale pointer).
 BOOST_AUTO_TEST_CASE(a_header_in_many_reads_is_read_whole) {
   for (std::size_t piece = 1; piece <= get_healthz.size(); ++piece) {
-    const outcome o = read(get_healthz, piece);
+    const read_outcome o = read(get_healthz, piece);
     BOOST_TEST_CONTEXT("pieces of " << piece) {
       BOOST_TEST(!o.ec, o.ec.message());
       BOOST_TEST(o.method == "GET");
@@ -104,7 +104,8 @@ BOOST_AUTO_TEST_CASE(transfer_encoding_must_be_exactly_chunked) {
   const std::string twice =
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
   BOOST_TEST((read(twice, 5).ec == http::error::bad_transfer_encoding));
-  const outcome ok = read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n3\r\nabc\r\n0\r\n\r\n", 4);
+  const read_outcome ok =
+      read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n3\r\nabc\r\n0\r\n\r\n", 4);
   BOOST_TEST(!ok.ec, ok.ec.message());
   BOOST_TEST(ok.body == "abc");
 }
@@ -120,7 +121,7 @@ BOOST_AUTO_TEST_CASE(chunk_extensions_and_trailers_are_capped_at_the_header_limi
   // One chunk-size line that never ends.
   const std::string endless = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;" +
                               std::string(10000, 'e');
-  const outcome line = read(endless, 512);
+  const read_outcome line = read(endless, 512);
   BOOST_TEST((line.ec == http::error::header_limit), line.ec.message());
   BOOST_TEST(line.most_held <= 2048u + 512u);
   // Many chunks, each with a short extension: counted over the whole body.
@@ -131,11 +132,11 @@ BOOST_AUTO_TEST_CASE(chunk_extensions_and_trailers_are_capped_at_the_header_limi
   // A trailer section that never ends.
   std::string trailer = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n";
   for (int i = 0; i < 500; ++i) trailer += "T" + std::to_string(i) + ": v\r\n";
-  const outcome t = read(trailer, 300);
+  const read_outcome t = read(trailer, 300);
   BOOST_TEST((t.ec == http::error::header_limit), t.ec.message());
   BOOST_TEST(t.most_held <= 2048u + 300u);
   // A short trailer is read and dropped.
-  const outcome fine =
+  const read_outcome fine =
       read("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nT: v\r\n\r\n", 3);
   BOOST_TEST(!fine.ec, fine.ec.message());
   BOOST_TEST(fine.body == "z");
@@ -143,7 +144,7 @@ BOOST_AUTO_TEST_CASE(chunk_extensions_and_trailers_are_capped_at_the_header_limi
 }
 
 BOOST_AUTO_TEST_CASE(a_declared_body_over_the_limit_is_refused_before_it_is_read) {
-  const outcome o = read("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 64);
+  const read_outcome o = read("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 64);
   BOOST_TEST((o.ec == http::error::body_limit));
   BOOST_TEST(o.body.capacity() <= 4096u);
 }

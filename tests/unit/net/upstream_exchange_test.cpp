@@ -42,15 +42,9 @@ using mcpgate::test::scripted_upstream;
 using mcpgate::test::upstream_conn;
 using namespace std::chrono_literals;
 
-constexpr auto deadline = 10s;
+using mcpgate::test::wait_limit;
 
-// Every upstream here serves one connection: a second one would wait in the
-// backlog, unserved, and the test would fail at its deadline.
-const mcpgate::test::upstream_options one_connection = [] {
-  mcpgate::test::upstream_options o;
-  o.max_connections = 1;
-  return o;
-}();
+using mcpgate::test::one_connection;
 
 mcpgate::net::origin where(const scripted_upstream& upstream) { return {false, "127.0.0.1", upstream.port()}; }
 
@@ -157,7 +151,7 @@ BOOST_AUTO_TEST_CASE(json_answer_is_read_whole_through_pieces) {
         if (!request) return;
         c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s-1\r\nContent-Length: " +
                 std::to_string(body.size()) + "\r\n\r\n" + body);
-        c.wait_closed(deadline);
+        c.wait_closed(wait_limit);
       },
       one_connection);
   asio::io_context io;
@@ -186,7 +180,7 @@ BOOST_AUTO_TEST_CASE(json_answer_is_read_whole_through_pieces) {
 
   // What the upstream received: the URL's target and Host, the body, the headers.
   auto raw = seen.get_future();
-  BOOST_TEST_REQUIRE((raw.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((raw.wait_for(wait_limit) == std::future_status::ready));
   const auto received = parse_request(raw.get());
   BOOST_TEST(received.method() == http::verb::post);
   BOOST_TEST(received.target() == "/mcp?x=1");
@@ -211,7 +205,7 @@ BOOST_AUTO_TEST_CASE(sse_events_are_delivered_as_they_arrive) {
         upstream_saw_signal.set_value(signalled);
         if (!signalled) return;
         c.write(chunk(event2) + "0\r\n\r\n");
-        c.wait_closed(deadline);
+        c.wait_closed(wait_limit);
       },
       one_connection);
   asio::io_context io;
@@ -235,7 +229,7 @@ BOOST_AUTO_TEST_CASE(sse_events_are_delivered_as_they_arrive) {
   const std::string rest = read_to_end(io, *head.exchange);
   BOOST_TEST(rest == event2);
   auto signalled = upstream_saw_signal.get_future();
-  BOOST_TEST_REQUIRE((signalled.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((signalled.wait_for(wait_limit) == std::future_status::ready));
   BOOST_TEST(signalled.get());
 }
 
@@ -245,7 +239,7 @@ BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
       [&](upstream_conn& c) {
         if (!c.read_request()) return closed.set_value(false);
         c.write(std::string(sse_head) + chunk("data: one\n\n"));
-        closed.set_value(c.wait_closed(deadline));  // the stream is never ended by the upstream
+        closed.set_value(c.wait_closed(wait_limit));  // the stream is never ended by the upstream
       },
       one_connection);
   asio::io_context io;
@@ -269,7 +263,7 @@ BOOST_AUTO_TEST_CASE(cancel_mid_body_closes_the_upstream_connection) {
   BOOST_TEST(pending.bytes.empty());
 
   auto saw_close = closed.get_future();
-  BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((saw_close.wait_for(wait_limit) == std::future_status::ready));
   BOOST_TEST(saw_close.get(), "the upstream did not see its connection closed");
 
   // Reads after a cancel fail at once.
@@ -288,7 +282,7 @@ BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
       [&](upstream_conn& c) {
         if (!c.read_request()) return closed.set_value(false);
         c.write(std::string(sse_head) + chunk("data: one\n\n"));
-        closed.set_value(c.wait_closed(deadline));
+        closed.set_value(c.wait_closed(wait_limit));
       },
       one_connection);
   asio::io_context io;
@@ -303,7 +297,7 @@ BOOST_AUTO_TEST_CASE(cancel_between_reads_closes_and_does_not_pool) {
   io.poll();
 
   auto saw_close = closed.get_future();
-  BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((saw_close.wait_for(wait_limit) == std::future_status::ready));
   BOOST_TEST(saw_close.get(), "the upstream did not see its connection closed");
   BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
@@ -313,7 +307,7 @@ BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
   scripted_upstream upstream(
       [&](upstream_conn& c) {
         if (!c.read_request()) return closed.set_value(false);
-        closed.set_value(c.wait_closed(deadline));  // never answers
+        closed.set_value(c.wait_closed(wait_limit));  // never answers
       },
       one_connection);
   asio::io_context io;
@@ -327,7 +321,7 @@ BOOST_AUTO_TEST_CASE(no_answer_within_first_byte_timeout_is_a_timeout) {
 
   // The connection was dropped, not kept for later.
   auto saw_close = closed.get_future();
-  BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((saw_close.wait_for(wait_limit) == std::future_status::ready));
   BOOST_TEST(saw_close.get(), "the upstream did not see its connection closed");
   BOOST_TEST(pool->idle_count(where(upstream)) == 0u);
 }
@@ -338,7 +332,7 @@ BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
       [&](upstream_conn& c) {
         if (!c.read_request()) return closed.set_value(false);
         c.write(std::string(sse_head) + chunk("data: one\n\n"));
-        closed.set_value(c.wait_closed(deadline));  // then silence
+        closed.set_value(c.wait_closed(wait_limit));  // then silence
       },
       one_connection);
   asio::io_context io;
@@ -351,7 +345,7 @@ BOOST_AUTO_TEST_CASE(silent_stream_past_idle_timeout_is_a_timeout) {
   BOOST_TEST((piece.ec == client_error::timeout), piece.ec.message());
 
   auto saw_close = closed.get_future();
-  BOOST_TEST_REQUIRE((saw_close.wait_for(deadline) == std::future_status::ready));
+  BOOST_TEST_REQUIRE((saw_close.wait_for(wait_limit) == std::future_status::ready));
   BOOST_TEST(saw_close.get());
   head.exchange.reset();
   io.restart();
@@ -396,7 +390,7 @@ BOOST_AUTO_TEST_CASE(body_not_read_to_its_end_does_not_go_back_to_the_pool) {
       [&](upstream_conn& c) {
         if (!c.read_request()) return;
         c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial\":");
-        c.wait_closed(deadline);
+        c.wait_closed(wait_limit);
       },
       one_connection);
   asio::io_context io;
@@ -414,7 +408,7 @@ BOOST_AUTO_TEST_CASE(answer_without_body_is_done_at_once_and_pooled) {
       [&](upstream_conn& c) {
         if (!c.read_request()) return;
         c.write("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
-        c.wait_closed(deadline);
+        c.wait_closed(wait_limit);
       },
       one_connection);
   asio::io_context io;

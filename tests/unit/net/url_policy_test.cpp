@@ -11,7 +11,7 @@ namespace ip = boost::asio::ip;
 namespace {
 
 const ssrf_policy strict{};
-const ssrf_policy private_allowed{true, {}};
+const ssrf_policy allow_private{true, {}};
 
 ssrf_policy allowing(std::vector<std::string> hosts, bool private_networks = false) {
   return ssrf_policy{private_networks, std::move(hosts)};
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(every_special_address_class_is_denied_with_its_reason) {
 
 BOOST_AUTO_TEST_CASE(private_networks_option_admits_only_private_classes) {
   for (const auto& c : denied_addresses) {
-    BOOST_TEST_CONTEXT(c.addr) { BOOST_TEST(!check(c.addr, private_allowed).has_value() == c.private_admits); }
+    BOOST_TEST_CONTEXT(c.addr) { BOOST_TEST(!check(c.addr, allow_private).has_value() == c.private_admits); }
   }
 }
 
@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(public_addresses_are_allowed) {
 BOOST_AUTO_TEST_CASE(metadata_address_denied_even_with_private_networks_allowed) {
   for (const char* addr : {"169.254.169.254", "100.100.100.200", "fd00:ec2::254", "::ffff:169.254.169.254",
                            "2002:a9fe:a9fe::", "64:ff9b::a9fe:a9fe"}) {
-    BOOST_TEST_CONTEXT(addr) { BOOST_TEST(check(addr, private_allowed).has_value()); }
+    BOOST_TEST_CONTEXT(addr) { BOOST_TEST(check(addr, allow_private).has_value()); }
   }
 }
 
@@ -284,7 +284,7 @@ BOOST_AUTO_TEST_CASE(literal_address_hosts_follow_check_address) {
     BOOST_TEST_CONTEXT(url) {
       BOOST_TEST((v.problem == url_problem::not_allowed));
       BOOST_TEST(v.reason == c.reason);
-      BOOST_TEST(static_cast<bool>(check_upstream_url(url, private_allowed)) == c.private_admits);
+      BOOST_TEST(static_cast<bool>(check_upstream_url(url, allow_private)) == c.private_admits);
     }
   }
 }
@@ -306,7 +306,7 @@ BOOST_AUTO_TEST_CASE(local_host_names_are_denied) {
 
 BOOST_AUTO_TEST_CASE(local_host_names_are_admitted_with_private_networks) {
   for (const char* url : {"http://localhost:3000/mcp", "http://printer.local/", "http://svc.corp.internal/"}) {
-    BOOST_TEST_CONTEXT(url) { BOOST_TEST(static_cast<bool>(check_upstream_url(url, private_allowed))); }
+    BOOST_TEST_CONTEXT(url) { BOOST_TEST(static_cast<bool>(check_upstream_url(url, allow_private))); }
   }
 }
 
@@ -337,7 +337,7 @@ BOOST_AUTO_TEST_CASE(numeric_host_names_are_checked_as_the_address_they_resolve_
       BOOST_TEST(v.reason == reason);
     }
   }
-  BOOST_TEST(static_cast<bool>(check_upstream_url("http://2130706433/", private_allowed)));
+  BOOST_TEST(static_cast<bool>(check_upstream_url("http://2130706433/", allow_private)));
   BOOST_TEST(static_cast<bool>(check_upstream_url("http://2130706433/", allowing({"127.0.0.1"}))));
   // 93.184.216.34 in decimal: public.
   BOOST_TEST(static_cast<bool>(check_upstream_url("http://1572395042/", strict)));
@@ -357,7 +357,7 @@ BOOST_AUTO_TEST_CASE(names_starting_with_an_ipv4_address_are_invalid) {
   // path ".nip.io/"; the URL is refused rather than checked as 1.2.3.4.
   for (const char* url :
        {"http://1.2.3.4.5/", "http://93.184.216.34.attacker.example/", "http://127.0.0.1.nip.io:8080/mcp"}) {
-    const url_verdict v = check_upstream_url(url, private_allowed);
+    const url_verdict v = check_upstream_url(url, allow_private);
     BOOST_TEST_CONTEXT(url) {
       BOOST_TEST((v.problem == url_problem::invalid));
       BOOST_TEST(v.reason == "not a valid absolute URL");

@@ -2,6 +2,7 @@
 // (proxy_error), as the agent sees them: status, Content-Type and JSON body.
 #include "proxy/admission.hpp"
 #include "proxy/answers.hpp"
+#include "step_harness.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -14,6 +15,7 @@ using mcpgate::net::http_request;
 using mcpgate::net::http_response;
 using mcpgate::proxy::check_rebinding;
 using mcpgate::proxy::proxy_error;
+using mcpgate::test::header_of;
 using proxy_options = mcpgate::proxy::options;
 
 namespace {
@@ -36,13 +38,6 @@ http_request request(std::optional<std::string_view> host, std::optional<std::st
   r.headers.emplace_back("Content-Type", "application/json");
   r.body = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
   return r;
-}
-
-std::string header_of(const http_response& r, std::string_view name) {
-  for (const auto& [key, value] : r.headers) {
-    if (mcpgate::net::iequals(key, name)) return value;
-  }
-  return {};
 }
 
 // A 403 with Content-Type application/json and {"error": "<non-empty string>"}.

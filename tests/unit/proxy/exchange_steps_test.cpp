@@ -50,17 +50,15 @@ using mcpgate::test::scripted_upstream;
 using mcpgate::test::upstream_conn;
 using namespace std::chrono_literals;
 
-constexpr auto deadline = 10s;
+using mcpgate::test::header_of;
+using mcpgate::test::json_answer;
+using mcpgate::test::wait_limit;
 
 using harness = mcpgate::test::step_harness;
 using mcpgate::test::body_of;
 proxy::caller& who = mcpgate::test::step_caller;
 
-const mcpgate::test::upstream_options one_connection = [] {
-  mcpgate::test::upstream_options o;
-  o.max_connections = 1;
-  return o;
-}();
+using mcpgate::test::one_connection;
 
 std::shared_ptr<proxy::cached_installation> installation(const std::string& url, const std::string& auth_type,
                                                          const std::string& credential) {
@@ -93,18 +91,6 @@ http_response forward(harness& h, proxy::proxied_call& call) {
   return h.run(proxy::answer(call));
 }
 
-std::string header_of(const http_response& r, std::string_view name) {
-  for (const auto& [n, v] : r.headers) {
-    if (mcpgate::net::iequals(n, name)) return v;
-  }
-  return "";
-}
-
-std::string json_answer(std::string_view body, std::string_view extra_headers = "") {
-  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + std::string(extra_headers) +
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
-}
-
 // An upstream that answers its one request with `wire`, then waits for the
 // client to close. request() is what it received; closed() whether the
 // client closed the connection.
@@ -124,14 +110,14 @@ class one_answer_upstream {
   std::uint16_t port() const { return upstream_->port(); }
   mcpgate::test::http_request request() {
     auto f = request_.get_future();
-    BOOST_TEST_REQUIRE((f.wait_for(deadline) == std::future_status::ready), "no request reached the upstream");
+    BOOST_TEST_REQUIRE((f.wait_for(wait_limit) == std::future_status::ready), "no request reached the upstream");
     auto parsed = mcpgate::test::parse_request(f.get());
     BOOST_TEST_REQUIRE(parsed.has_value());
     return std::move(*parsed);
   }
   bool closed() {
     auto f = closed_.get_future();
-    BOOST_TEST_REQUIRE((f.wait_for(deadline) == std::future_status::ready), "the upstream script did not end");
+    BOOST_TEST_REQUIRE((f.wait_for(wait_limit) == std::future_status::ready), "the upstream script did not end");
     return f.get();
   }
 

@@ -28,7 +28,7 @@ mcpgate::registry::api_key key_for(const std::string& id, std::int64_t user) {
   return k;
 }
 
-std::shared_ptr<const cached_installation> installation(const std::string& id, const std::string& credential,
+std::shared_ptr<const cached_installation> cached_entry(const std::string& id, const std::string& credential,
                                                         const std::string& url = "http://127.0.0.1:9/mcp") {
   auto entry = std::make_shared<cached_installation>();
   entry->inst.id = id;
@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_SUITE(registry_cache_installations)
 BOOST_AUTO_TEST_CASE(put_then_find_returns_the_entry_with_its_credential) {
   installation_cache cache;
   BOOST_TEST(cache.find_installation("i1") == nullptr);
-  cache.put_installation(installation("i1", "secret-1"), cache.generation());
+  cache.put_installation(cached_entry("i1", "secret-1"), cache.generation());
   const auto hit = cache.find_installation("i1");
   BOOST_TEST_REQUIRE(hit != nullptr);
   BOOST_TEST(hit->inst.id == "i1");
@@ -124,8 +124,8 @@ BOOST_AUTO_TEST_CASE(put_then_find_returns_the_entry_with_its_credential) {
 
 BOOST_AUTO_TEST_CASE(forget_removes_the_entry) {
   installation_cache cache;
-  cache.put_installation(installation("i1", "secret-1"), cache.generation());
-  cache.put_installation(installation("i2", "secret-2"), cache.generation());
+  cache.put_installation(cached_entry("i1", "secret-1"), cache.generation());
+  cache.put_installation(cached_entry("i2", "secret-2"), cache.generation());
   cache.forget_installation("i1");
   BOOST_TEST(cache.find_installation("i1") == nullptr);
   const auto other = cache.find_installation("i2");
@@ -142,10 +142,10 @@ BOOST_AUTO_TEST_CASE(read_that_raced_with_a_forget_is_not_cached) {
   // ...meanwhile a REST write changes the installation and forgets it...
   cache.forget_installation("i1");
   // ...then the reader stores what it read: dropped.
-  cache.put_installation(installation("i1", "stale"), before);
+  cache.put_installation(cached_entry("i1", "stale"), before);
   BOOST_TEST(cache.find_installation("i1") == nullptr);
   // The next reader, with a fresh generation, caches the new row.
-  cache.put_installation(installation("i1", "fresh"), cache.generation());
+  cache.put_installation(cached_entry("i1", "fresh"), cache.generation());
   const auto hit = cache.find_installation("i1");
   BOOST_TEST_REQUIRE(hit != nullptr);
   BOOST_TEST(hit->credential == "fresh");
@@ -161,15 +161,15 @@ BOOST_AUTO_TEST_CASE(generation_advances_on_every_forget) {
   BOOST_TEST(g1 != g0);
   BOOST_TEST(g2 != g1);
   // A put with an old generation is dropped even when the forget was for another id.
-  cache.put_installation(installation("c", "x"), g1);
+  cache.put_installation(cached_entry("c", "x"), g1);
   BOOST_TEST(cache.find_installation("c") == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(put_replaces_an_entry_and_old_holders_keep_theirs) {
   installation_cache cache;
-  cache.put_installation(installation("i1", "old"), cache.generation());
+  cache.put_installation(cached_entry("i1", "old"), cache.generation());
   const auto held = cache.find_installation("i1");
-  cache.put_installation(installation("i1", "new"), cache.generation());
+  cache.put_installation(cached_entry("i1", "new"), cache.generation());
   const auto now = cache.find_installation("i1");
   BOOST_TEST_REQUIRE(held != nullptr);
   BOOST_TEST_REQUIRE(now != nullptr);

@@ -8,6 +8,8 @@
 // No sleeps anywhere.
 #include "proxy/mcp_client.hpp"
 
+#include "support/loopback_pool.hpp"
+#include "support/run_until.hpp"
 #include "support/scripted_upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -39,7 +41,10 @@ using mcpgate::proxy::tools_listing;
 using mcpgate::test::chunk;
 using namespace std::chrono_literals;
 
-constexpr auto deadline = 10s;
+using mcpgate::test::http_answer;
+using mcpgate::test::json_answer;
+using mcpgate::test::loopback_pool;
+using mcpgate::test::wait_limit;
 
 // One request as the upstream received it.
 struct received {
@@ -139,19 +144,6 @@ class mcp_upstream {
 
 // --- answers ---------------------------------------------------------------------
 
-std::string http_answer(unsigned status, std::string_view content_type, std::string_view body,
-                        std::string_view extra_headers = {}) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n";
-  if (!content_type.empty()) out.append("Content-Type: ").append(content_type).append("\r\n");
-  out.append(extra_headers);
-  out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
-  return out;
-}
-
-std::string json_answer(std::string_view body, std::string_view extra_headers = {}) {
-  return http_answer(200, "application/json", body, extra_headers);
-}
-
 std::string accepted() { return http_answer(202, {}, {}); }
 
 // An SSE answer, chunked, one chunk per piece; `end` false leaves the stream open.
@@ -194,21 +186,11 @@ responder simple_upstream(json::array tools, std::string session = "sess-1") {
 
 // --- the client side ------------------------------------------------------------------
 
-std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io) {
-  mcpgate::net::client_options options;
-  options.policy.allow_private_networks = true;
-  options.connect_timeout = 5s;
-  options.single_thread = true;
-  auto pool = mcpgate::net::upstream_pool::create(io.get_executor(), options);
-  BOOST_TEST_REQUIRE(pool.has_value());
-  return *pool;
-}
-
 // Runs the listing to its end (at most `deadline`).
 tools_listing list(const mcpgate::net::parsed_url& url, std::string credential = "upstream-secret",
                    mcp_client_options options = {5s, 100, 16 * 1024 * 1024}) {
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   bool done = false;
   tools_listing out;
   asio::co_spawn(io, list_upstream_tools(pool, url, std::move(credential), options),
@@ -217,7 +199,7 @@ tools_listing list(const mcpgate::net::parsed_url& url, std::string credential =
                    done = true;
                    out = std::move(listing);
                  });
-  const auto until = std::chrono::steady_clock::now() + deadline;
+  const auto until = std::chrono::steady_clock::now() + wait_limit;
   while (!done) {
     if (io.run_one_until(until) == 0 && (io.stopped() || std::chrono::steady_clock::now() >= until)) break;
   }

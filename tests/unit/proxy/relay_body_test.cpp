@@ -13,6 +13,7 @@
 #include "net/upstream_exchange.hpp"
 #include "proxy/installation_cache.hpp"
 #include "proxy/sse.hpp"
+#include "support/loopback_pool.hpp"
 #include "support/run_until.hpp"
 #include "support/scripted_upstream.hpp"
 
@@ -46,14 +47,11 @@ using mcpgate::test::scripted_upstream;
 using mcpgate::test::upstream_conn;
 using namespace std::chrono_literals;
 
-constexpr auto deadline = 10s;
+using mcpgate::test::loopback_pool;
+using mcpgate::test::wait_limit;
 const std::string installation_id = "inst-1";
 
-const mcpgate::test::upstream_options one_connection = [] {
-  mcpgate::test::upstream_options o;
-  o.max_connections = 1;
-  return o;
-}();
+using mcpgate::test::one_connection;
 
 constexpr std::string_view sse_head =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -96,7 +94,7 @@ class sse_upstream {
   // ending::hold only: true once the client closed the connection.
   bool closed_by_client() {
     auto f = closed_.get_future();
-    BOOST_TEST_REQUIRE((f.wait_for(deadline) == std::future_status::ready), "the upstream script did not end");
+    BOOST_TEST_REQUIRE((f.wait_for(wait_limit) == std::future_status::ready), "the upstream script did not end");
     return f.get();
   }
 
@@ -131,16 +129,6 @@ class sse_upstream {
   std::promise<bool> closed_;
   std::unique_ptr<scripted_upstream> upstream_;  // last: it goes first
 };
-
-std::shared_ptr<mcpgate::net::upstream_pool> make_pool(asio::io_context& io) {
-  mcpgate::net::client_options options;
-  options.policy.allow_private_networks = true;
-  options.connect_timeout = 5s;
-  options.single_thread = true;
-  auto pool = mcpgate::net::upstream_pool::create(io.get_executor(), options);
-  BOOST_TEST_REQUIRE(pool.has_value());
-  return *pool;
-}
 
 // The exchange a relay body reads from: the upstream's answer head is in.
 std::shared_ptr<upstream_exchange> start(asio::io_context& io, const std::shared_ptr<mcpgate::net::upstream_pool>& pool,
@@ -258,7 +246,7 @@ BOOST_AUTO_TEST_CASE(unfiltered_relay_passes_the_bytes_through_and_hears_list_ch
                          {result_event, true}},
                         ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), false);
@@ -288,7 +276,7 @@ BOOST_AUTO_TEST_CASE(unfiltered_relay_forwards_a_tools_answer_as_it_is) {
   const std::string event = "data: " + tools_answer_data + "\n\n";
   sse_upstream upstream({{event}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), false);
@@ -306,7 +294,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_drops_hidden_tools_and_reports_an_unseen_one
   const std::size_t cut = event.find("\"rm\"");
   sse_upstream upstream({{progress_event}, {event.substr(0, cut), true}, {event.substr(cut), true}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), true);
@@ -337,7 +325,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_filters_a_last_event_that_lacks_its_blank_li
   const std::string unterminated = "id: 9\ndata: " + tools_answer_data;
   sse_upstream upstream({{unterminated}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), true);
@@ -357,7 +345,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_replaces_an_unreadable_tools_answer_with_uni
   const auto hooks = hooks_for(log);
   sse_upstream upstream({{broken}, {result_event}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks, true);
 
@@ -378,7 +366,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_forwards_escaped_json_that_lists_no_tools_un
       "\\u0074ools\"}}\n\n";
   sse_upstream upstream({{escaped}, {list_changed_notification}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), true);
@@ -392,7 +380,7 @@ BOOST_AUTO_TEST_CASE(filtered_relay_cut_mid_event_ends_with_an_error_without_the
   const std::string half = "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"res";
   sse_upstream upstream({{progress_event}, {half, true}}, ending::cut);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), true);
@@ -409,7 +397,7 @@ BOOST_AUTO_TEST_CASE(unfiltered_relay_cut_mid_event_has_relayed_the_half_then_er
   const std::string half = "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"res";
   sse_upstream upstream({{progress_event}, {half, true}}, ending::cut);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), false);
@@ -428,7 +416,7 @@ BOOST_AUTO_TEST_CASE(cancel_closes_the_upstream_and_completes_a_pending_next) {
     BOOST_TEST_CONTEXT("filter " << filter) {
       sse_upstream upstream({{progress_event}}, ending::hold);
       asio::io_context io;
-      auto pool = make_pool(io);
+      auto pool = loopback_pool(io);
       auto slots = std::make_shared<proxy::stream_slots>();
       hook_log log;
       auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), filter);
@@ -452,7 +440,7 @@ BOOST_AUTO_TEST_CASE(cancel_closes_the_upstream_and_completes_a_pending_next) {
 BOOST_AUTO_TEST_CASE(the_slot_is_held_while_the_relay_body_lives) {
   sse_upstream upstream({{progress_event}}, ending::hold);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   hook_log log;
   auto body = proxy::make_relay_body(start(io, pool, upstream.url()), take(slots), hooks_for(log), false);
@@ -474,7 +462,7 @@ BOOST_AUTO_TEST_CASE(a_get_stream_filters_a_last_event_that_lacks_its_blank_line
   const std::string unterminated = "id: 9\ndata: " + tools_answer_data;
   sse_upstream upstream({{unterminated}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
@@ -490,7 +478,7 @@ BOOST_AUTO_TEST_CASE(tools_changed_puts_list_changed_before_the_next_upstream_ev
   const std::string answer = "id: 9\ndata: " + tools_answer_data + "\n\n";
   sse_upstream upstream({{progress_event}, {answer, true}}, ending::hold);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
@@ -538,7 +526,7 @@ BOOST_AUTO_TEST_CASE(list_changed_event_is_a_jsonrpc_notification) {
 BOOST_AUTO_TEST_CASE(an_ended_stream_gets_no_injection_and_a_gone_one_is_forgotten) {
   sse_upstream upstream({{progress_event}}, ending::finish);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
@@ -575,7 +563,7 @@ BOOST_AUTO_TEST_CASE(listen_body_cut_mid_event_ends_with_an_error_without_the_ha
   const std::string half = "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"res";
   sse_upstream upstream({{progress_event}, {half, true}}, ending::cut);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;
@@ -591,7 +579,7 @@ BOOST_AUTO_TEST_CASE(listen_body_cut_mid_event_ends_with_an_error_without_the_ha
 BOOST_AUTO_TEST_CASE(cancel_completes_a_pending_next_closes_the_upstream_and_frees_the_slot) {
   sse_upstream upstream({{progress_event}}, ending::hold);
   asio::io_context io;
-  auto pool = make_pool(io);
+  auto pool = loopback_pool(io);
   auto slots = std::make_shared<proxy::stream_slots>();
   proxy::open_streams streams;
   hook_log log;

@@ -6,6 +6,7 @@
 
 #include "auth/secret_box.hpp"
 #include "common/rate_limit.hpp"
+#include "net/http_types.hpp"
 #include "net/upstream_client.hpp"
 #include "proxy/context.hpp"
 #include "proxy/installation_cache.hpp"
@@ -136,5 +137,13 @@ inline std::shared_ptr<proxy::cached_installation> step_installation(
 }
 
 inline boost::json::value body_of(const net::http_response& r) { return boost::json::parse(r.body); }
+
+// The value of header `name` in `r` (the first such), "" when there is none.
+inline std::string header_of(const net::http_response& r, std::string_view name) {
+  for (const auto& [key, value] : r.headers) {
+    if (net::iequals(key, name)) return value;
+  }
+  return {};
+}
 
 }  // namespace mcpgate::test
