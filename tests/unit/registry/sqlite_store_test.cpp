@@ -3,6 +3,7 @@
 // what the interface cannot show (schema, journal mode, project rows).
 #include "common/ids.hpp"
 #include "registry/store.hpp"
+#include "store_fixture.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <sqlite3.h>
@@ -15,77 +16,20 @@
 #include <thread>
 #include <vector>
 
-namespace mcpgate {
-// Lets BOOST_TEST print errc operands.
-std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << make_error_code(e).message(); }
-}  // namespace mcpgate
-
 namespace mcpgate::registry {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace fixture;
 
-// The schema version this build's migrations end at.
-constexpr int latest_schema = 4;
-
-template <class T>
-T must(result<T> r) {
-  BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message());
-  return std::move(*r);
-}
-
-void must(const result<void>& r) { BOOST_REQUIRE_MESSAGE(r.has_value(), r.error().message()); }
-
-// errc::ok for a value, else the error (which must be one of ours).
-template <class T>
-errc error_of(const result<T>& r) {
-  if (r.has_value()) return errc::ok;
-  BOOST_REQUIRE(r.error().category() == mcpgate_category());
-  return static_cast<errc>(r.error().value());
-}
-
-sys_time at(std::int64_t seconds) { return from_unix_micros(1'700'000'000'000'000 + seconds * 1'000'000); }
-
-// Runs `sql` on its own raw connection; the first column of each row, as text.
-std::vector<std::string> raw_sql(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  BOOST_REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  std::vector<std::string> rows;
-  auto collect = [](void* out, int, char** values, char**) {
-    static_cast<std::vector<std::string>*>(out)->emplace_back(values[0] ? values[0] : "NULL");
-    return 0;
-  };
-  const int rc = sqlite3_exec(db, sql, collect, &rows, nullptr);
-  const std::string message = sqlite3_errmsg(db);
-  sqlite3_close(db);
-  BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, message);
-  return rows;
-}
-
-// A database file in a fresh temporary folder, removed at the end.
-struct temp_db {
-  fs::path dir = fs::temp_directory_path() / ("mcpgate-registry-" + new_uuid_v7());
-  std::string path = (dir / "mcpgate.db").string();
-
-  temp_db() { fs::create_directories(dir); }
-  ~temp_db() {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  }
-  temp_db(const temp_db&) = delete;
-  temp_db& operator=(const temp_db&) = delete;
-
-  std::unique_ptr<store> open() const { return must(open_sqlite_store(path)); }
-};
-
-// An open store with project 1 (environments 1 and 2) and users alice and bob.
-struct seeded : temp_db {
+// An open store with project 1 (environments 1 and 2) and users alice and bob,
+// whose installations are made at a given time (store_fixture.hpp's seeded
+// takes an environment instead).
+struct populated : temp_db {
   std::unique_ptr<store> db = open();
   std::int64_t alice = 0;
   std::int64_t bob = 0;
 
-  seeded() {
+  populated() {
     must(db->sync_projects({project{1, "acme", {environment{1, 1, "production"}, environment{2, 1, "staging"}}}}));
     alice = must(db->ensure_user("alice")).id;
     bob = must(db->ensure_user("bob")).id;
@@ -159,7 +103,7 @@ BOOST_AUTO_TEST_CASE(a_schema_newer_than_the_build_is_refused) {
   temp_db t;
   t.open();
   raw_sql(t.path, "UPDATE schema_version SET version = 99");
-  BOOST_TEST(error_of(open_sqlite_store(t.path)) == errc::store_failure);
+  BOOST_TEST(error_of(open_sqlite_store(t.path)) == "store_failure");
 }
 
 BOOST_AUTO_TEST_CASE(wal_mode_is_on) {
@@ -171,7 +115,7 @@ BOOST_AUTO_TEST_CASE(wal_mode_is_on) {
 
 BOOST_AUTO_TEST_CASE(a_missing_parent_folder_is_a_store_failure) {
   temp_db t;
-  BOOST_TEST(error_of(open_sqlite_store((t.dir / "missing" / "x.db").string())) == errc::store_failure);
+  BOOST_TEST(error_of(open_sqlite_store((t.dir / "missing" / "x.db").string())) == "store_failure");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -192,7 +136,7 @@ BOOST_AUTO_TEST_CASE(ensure_user_creates_once_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(api_key_round_trips_with_its_user_name) {
-  seeded s;
+  populated s;
   const api_key k = make_key(s.alice, "aa11");
   must(s.db->insert_api_key(k));
   const api_key found = must(s.db->find_api_key_by_hash("aa11"));
@@ -207,7 +151,7 @@ BOOST_AUTO_TEST_CASE(api_key_round_trips_with_its_user_name) {
 }
 
 BOOST_AUTO_TEST_CASE(key_without_project_limit_round_trips_as_empty) {
-  seeded s;
+  populated s;
   api_key k = make_key(s.alice, "bb22");
   k.projects.clear();
   k.scopes = {"*"};
@@ -218,30 +162,30 @@ BOOST_AUTO_TEST_CASE(key_without_project_limit_round_trips_as_empty) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_key_hash_is_not_found) {
-  seeded s;
-  BOOST_TEST(error_of(s.db->find_api_key_by_hash("nope")) == errc::not_found);
+  populated s;
+  BOOST_TEST(error_of(s.db->find_api_key_by_hash("nope")) == "not_found");
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_key_hash_already_exists) {
-  seeded s;
+  populated s;
   must(s.db->insert_api_key(make_key(s.alice, "cc33")));
-  BOOST_TEST(error_of(s.db->insert_api_key(make_key(s.bob, "cc33"))) == errc::already_exists);
+  BOOST_TEST(error_of(s.db->insert_api_key(make_key(s.bob, "cc33"))) == "already_exists");
 }
 
 BOOST_AUTO_TEST_CASE(scope_with_a_comma_is_an_invalid_argument) {
-  seeded s;
+  populated s;
   api_key k = make_key(s.alice, "dd44");
   k.scopes = {"project:read,project:write"};
-  BOOST_TEST(error_of(s.db->insert_api_key(k)) == errc::invalid_argument);
+  BOOST_TEST(error_of(s.db->insert_api_key(k)) == "invalid_argument");
 }
 
 BOOST_AUTO_TEST_CASE(revoked_key_is_not_found_but_still_listed) {
-  seeded s;
+  populated s;
   const api_key k = make_key(s.alice, "ee55");
   must(s.db->insert_api_key(k));
   must(s.db->revoke_api_key(k.id, at(60)));
-  BOOST_TEST(error_of(s.db->find_api_key_by_hash("ee55")) == errc::not_found);
-  BOOST_TEST(error_of(s.db->revoke_api_key(k.id, at(120))) == errc::not_found);
+  BOOST_TEST(error_of(s.db->find_api_key_by_hash("ee55")) == "not_found");
+  BOOST_TEST(error_of(s.db->revoke_api_key(k.id, at(120))) == "not_found");
   const auto keys = must(s.db->list_api_keys());
   BOOST_REQUIRE(keys.size() == 1u);
   BOOST_REQUIRE(keys[0].revoked_at.has_value());
@@ -249,7 +193,7 @@ BOOST_AUTO_TEST_CASE(revoked_key_is_not_found_but_still_listed) {
 }
 
 BOOST_AUTO_TEST_CASE(list_api_keys_is_oldest_first) {
-  seeded s;
+  populated s;
   api_key late = make_key(s.bob, "ff01");
   late.created_at = at(10);
   must(s.db->insert_api_key(late));
@@ -266,7 +210,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(installations)
 
 BOOST_AUTO_TEST_CASE(installation_round_trips) {
-  seeded s;
+  populated s;
   installation i = s.make(s.alice, "https://mcp.linear.app/mcp", at(5));
   i.template_id = "linear";
   i.needs_reauth = true;
@@ -290,58 +234,57 @@ BOOST_AUTO_TEST_CASE(installation_round_trips) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_template_id_reads_back_as_null) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   BOOST_TEST(!must(s.db->get_installation(1, s.alice, i.id)).template_id.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_url_for_the_same_user_and_environment_already_exists) {
-  seeded s;
+  populated s;
   s.add(s.alice, "https://a.example/mcp");
-  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp"))) == errc::already_exists);
+  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp"))) == "already_exists");
 }
 
 BOOST_AUTO_TEST_CASE(another_user_or_environment_may_have_the_same_url) {
-  seeded s;
+  populated s;
   s.add(s.alice, "https://a.example/mcp");
   must(s.db->insert_installation(s.make(s.bob, "https://a.example/mcp")));
   must(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp", at(0), 2)));
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_id_already_exists) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   auto copy = s.make(s.alice, "https://b.example/mcp");
   copy.id = i.id;
-  BOOST_TEST(error_of(s.db->insert_installation(copy)) == errc::already_exists);
+  BOOST_TEST(error_of(s.db->insert_installation(copy)) == "already_exists");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_environment_is_not_found) {
-  seeded s;
-  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp", at(0), 99))) ==
-             errc::not_found);
+  populated s;
+  BOOST_TEST(error_of(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp", at(0), 99))) == "not_found");
 }
 
 BOOST_AUTO_TEST_CASE(another_users_installation_is_not_found) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   installation_patch patch;
   patch.display_name = "mine now";
-  BOOST_TEST(error_of(s.db->get_installation(1, s.bob, i.id)) == errc::not_found);
-  BOOST_TEST(error_of(s.db->update_installation(1, s.bob, i.id, patch, at(9))) == errc::not_found);
-  BOOST_TEST(error_of(s.db->delete_installation(1, s.bob, i.id)) == errc::not_found);
+  BOOST_TEST(error_of(s.db->get_installation(1, s.bob, i.id)) == "not_found");
+  BOOST_TEST(error_of(s.db->update_installation(1, s.bob, i.id, patch, at(9))) == "not_found");
+  BOOST_TEST(error_of(s.db->delete_installation(1, s.bob, i.id)) == "not_found");
   BOOST_TEST(must(s.db->get_installation(1, s.alice, i.id)).display_name == "Linear");
 }
 
 BOOST_AUTO_TEST_CASE(installation_in_another_environment_is_not_found) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  BOOST_TEST(error_of(s.db->get_installation(2, s.alice, i.id)) == errc::not_found);
+  BOOST_TEST(error_of(s.db->get_installation(2, s.alice, i.id)) == "not_found");
   BOOST_TEST(must(s.db->list_installations(2, s.alice, {})).count == 0);
 }
 
 BOOST_AUTO_TEST_CASE(list_pages_newest_first_with_the_total_count) {
-  seeded s;
+  populated s;
   std::vector<std::string> ids;  // oldest first
   for (int n = 0; n < 25; ++n) {
     ids.push_back(s.add(s.alice, "https://e.example/" + std::to_string(n), at(n)).id);
@@ -366,7 +309,7 @@ BOOST_AUTO_TEST_CASE(list_pages_newest_first_with_the_total_count) {
 }
 
 BOOST_AUTO_TEST_CASE(list_breaks_creation_time_ties_by_id_descending) {
-  seeded s;
+  populated s;
   auto a = s.make(s.alice, "https://a.example/mcp", at(1));
   auto b = s.make(s.alice, "https://b.example/mcp", at(1));
   a.id = "00000000-0000-7000-8000-00000000000a";
@@ -379,13 +322,13 @@ BOOST_AUTO_TEST_CASE(list_breaks_creation_time_ties_by_id_descending) {
 }
 
 BOOST_AUTO_TEST_CASE(negative_limit_or_offset_is_an_invalid_argument) {
-  seeded s;
-  BOOST_TEST(error_of(s.db->list_installations(1, s.alice, {-1, 0})) == errc::invalid_argument);
-  BOOST_TEST(error_of(s.db->list_installations(1, s.alice, {10, -1})) == errc::invalid_argument);
+  populated s;
+  BOOST_TEST(error_of(s.db->list_installations(1, s.alice, {-1, 0})) == "invalid_argument");
+  BOOST_TEST(error_of(s.db->list_installations(1, s.alice, {10, -1})) == "invalid_argument");
 }
 
 BOOST_AUTO_TEST_CASE(patch_changes_only_the_given_fields_and_updated_at) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp", at(0));
   installation_patch patch;
   patch.is_enabled = false;
@@ -410,18 +353,18 @@ BOOST_AUTO_TEST_CASE(patch_changes_only_the_given_fields_and_updated_at) {
 }
 
 BOOST_AUTO_TEST_CASE(delete_removes_the_installation_and_its_secrets) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->put_secret(i.id, "api_key", "sealed"));
   must(s.db->delete_installation(1, s.alice, i.id));
-  BOOST_TEST(error_of(s.db->get_installation(1, s.alice, i.id)) == errc::not_found);
-  BOOST_TEST(error_of(s.db->get_secret(i.id, "api_key")) == errc::not_found);
+  BOOST_TEST(error_of(s.db->get_installation(1, s.alice, i.id)) == "not_found");
+  BOOST_TEST(error_of(s.db->get_secret(i.id, "api_key")) == "not_found");
   BOOST_TEST(raw_sql(s.path, "SELECT count(*) FROM installation_secrets").at(0) == "0");
-  BOOST_TEST(error_of(s.db->delete_installation(1, s.alice, i.id)) == errc::not_found);
+  BOOST_TEST(error_of(s.db->delete_installation(1, s.alice, i.id)) == "not_found");
 }
 
 BOOST_AUTO_TEST_CASE(the_url_is_free_again_after_delete) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->delete_installation(1, s.alice, i.id));
   must(s.db->insert_installation(s.make(s.alice, "https://a.example/mcp")));
@@ -433,7 +376,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(secrets)
 
 BOOST_AUTO_TEST_CASE(secret_round_trips_bytes_with_nuls) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   const std::string sealed("\x00\x01sealed\x00\xff\x80tail\x00", 16);
   must(s.db->put_secret(i.id, "api_key", sealed));
@@ -443,7 +386,7 @@ BOOST_AUTO_TEST_CASE(secret_round_trips_bytes_with_nuls) {
 }
 
 BOOST_AUTO_TEST_CASE(put_secret_overwrites_the_same_kind) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->put_secret(i.id, "access_token", "one"));
   must(s.db->put_secret(i.id, "access_token", "two"));
@@ -453,21 +396,21 @@ BOOST_AUTO_TEST_CASE(put_secret_overwrites_the_same_kind) {
 }
 
 BOOST_AUTO_TEST_CASE(empty_secret_round_trips) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->put_secret(i.id, "client_secret", ""));
   BOOST_TEST(must(s.db->get_secret(i.id, "client_secret")) == "");
 }
 
 BOOST_AUTO_TEST_CASE(secret_of_unknown_installation_or_kind_is_not_found) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
-  BOOST_TEST(error_of(s.db->put_secret("no-such-id", "api_key", "x")) == errc::not_found);
-  BOOST_TEST(error_of(s.db->get_secret(i.id, "api_key")) == errc::not_found);
+  BOOST_TEST(error_of(s.db->put_secret("no-such-id", "api_key", "x")) == "not_found");
+  BOOST_TEST(error_of(s.db->get_secret(i.id, "api_key")) == "not_found");
 }
 
 BOOST_AUTO_TEST_CASE(has_credential_means_an_api_key_or_access_token) {
-  seeded s;
+  populated s;
   const auto i = s.add(s.alice, "https://a.example/mcp");
   const auto j = s.add(s.alice, "https://b.example/mcp");
   must(s.db->put_secret(i.id, "refresh_token", "r"));

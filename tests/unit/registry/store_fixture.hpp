@@ -1,6 +1,6 @@
-// Helpers shared by the tools and audit tests of the SQLite store: a database
+// Helpers shared by the SQLite store's tests: a database
 // file in a temporary folder, a seeded store, and a raw SQLite connection for
-// what the interface cannot show. (sqlite_store_test.cpp keeps its own copies.)
+// what the interface cannot show.
 #pragma once
 
 #include "common/ids.hpp"
