@@ -1379,6 +1379,11 @@ class sqlite_store final : public store {
 namespace {
 
 result<std::unique_ptr<store>> open_with(const std::string& name, int flags, const std::string& path) {
+  // No memory statistics: with them every allocation SQLite makes takes a
+  // process-wide mutex. Only possible before SQLite initialises (the first
+  // open); later calls are refused, harmlessly.
+  static const int no_memstatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)no_memstatus;
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   db_handle db(raw);  // closed on every path, even when opening failed
