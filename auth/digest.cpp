@@ -43,4 +43,24 @@ std::string base64url(std::string_view data) {
   return out;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.empty()) return std::string();
+  if (text.size() % 4 != 0) return std::nullopt;
+  // EVP_DecodeBlock skips surrounding whitespace and takes '=' anywhere:
+  // only the alphabet, then at most two '=' at the end, get that far.
+  const std::size_t last = text.find_last_not_of('=');
+  const std::size_t padding = last == std::string_view::npos ? text.size() : text.size() - last - 1;
+  if (padding > 2) return std::nullopt;
+  const auto in_alphabet = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  };
+  if (!std::all_of(text.begin(), text.end() - static_cast<std::ptrdiff_t>(padding), in_alphabet)) return std::nullopt;
+  std::string out(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(text),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(n) - padding);  // it counts the padding as zero bytes
+  return out;
+}
+
 }  // namespace mcpgate::auth

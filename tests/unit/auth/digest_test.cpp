@@ -30,4 +30,22 @@ BOOST_AUTO_TEST_CASE(base64url_uses_the_url_safe_alphabet) {
   BOOST_TEST(base64url("\xfb\xff") == "-_8");
 }
 
+BOOST_AUTO_TEST_CASE(base64_decode_takes_the_standard_alphabet_padded) {
+  // RFC 4648 section 10's test vectors, and the inverse of the '+' and '/' case.
+  BOOST_TEST(base64_decode("").value() == "");
+  BOOST_TEST(base64_decode("Zg==").value() == "f");
+  BOOST_TEST(base64_decode("Zm8=").value() == "fo");
+  BOOST_TEST(base64_decode("Zm9v").value() == "foo");
+  BOOST_TEST(base64_decode("Zm9vYg==").value() == "foob");
+  BOOST_TEST(base64_decode("Zm9vYmE=").value() == "fooba");
+  BOOST_TEST(base64_decode("Zm9vYmFy").value() == "foobar");
+  BOOST_TEST(base64_decode("+/8=").value() == "\xfb\xff");
+}
+
+BOOST_AUTO_TEST_CASE(base64_decode_refuses_everything_else) {
+  for (const char* bad : {"Zg", "Zg=", "Zg===", "Z===", "====", "-_8=", " Zg==", "Zg== ", "Zg=a", "Z\ng=="}) {
+    BOOST_TEST(!base64_decode(bad).has_value(), bad);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
