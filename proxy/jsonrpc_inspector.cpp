@@ -37,13 +37,19 @@ class inspect_category_impl final : public boost::system::error_category {
 // The members of a message the inspector reads; everything else is `other`.
 enum class member { other, jsonrpc, id, method, params, result, error };
 
-// Keys longer than this cannot be one we read, so they are not accumulated.
+// The members of "params" the inspector reads.
+enum class param { other, name, uri, task_id, meta };
+
+// Keys longer than this cannot be one we read, so they are not accumulated
+// (in params._meta: longer than meta_protocol_version).
 constexpr std::size_t max_interesting_key = 8;
+constexpr std::size_t max_interesting_meta_key = meta_protocol_version.size();
 
 // basic_parser handler. Depth counts open containers: the message object's
 // members live at msg_depth_ (1 for a single message, 2 inside a batch), the
-// params object's members at msg_depth_ + 1. Only keys at those two levels and
-// scalars that are values of interesting keys there are looked at.
+// params object's members at msg_depth_ + 1, those of params._meta at
+// msg_depth_ + 2. Only keys at those levels and scalars that are values of
+// interesting keys there are looked at.
 class handler {
  public:
   static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
@@ -62,8 +68,11 @@ class handler {
     } else if (depth_ == msg_depth_) {
       if (!on_member_value(ec)) return false;
       if (member_ == member::params) params_open_ = true;
-    } else if (in_params_members() && params_key_is_name_) {
-      if (!on_name_value(ec)) return false;
+    } else if (in_params_members()) {
+      if (param_ == param::meta) meta_open_ = true;
+      if (!on_param_value(ec)) return false;
+    } else if (in_meta_members()) {
+      if (!on_param_value(ec)) return false;
     }
     ++depth_;
     return true;
@@ -77,7 +86,7 @@ class handler {
       msg_depth_ = 2;
     } else if (result_.is_batch && depth_ == 1) {
       return fail(ec, inspect_error::batch_element_not_object);
-    } else if (!on_member_value(ec) || !on_name_value(ec)) {
+    } else if (!on_member_value(ec) || !on_param_value(ec)) {
       return false;
     }
     ++depth_;
@@ -90,26 +99,34 @@ class handler {
   }
 
   bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
-    if (depth_ == msg_depth_ || in_params_members()) append_key(s);
+    if (depth_ == msg_depth_ || in_params_members()) append_key(s, max_interesting_key);
+    if (in_meta_members()) append_key(s, max_interesting_meta_key);
     return true;
   }
 
   bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code& ec) {
     if (depth_ == msg_depth_) {
-      append_key(s);
+      append_key(s, max_interesting_key);
       member_ = classify(key_);
       key_.clear();
       key_too_long_ = false;
       return check_duplicate_member(ec);
     }
     if (in_params_members()) {
-      append_key(s);
-      params_key_is_name_ = !key_too_long_ && key_ == "name";
+      append_key(s, max_interesting_key);
+      param_ = key_too_long_ ? param::other : classify_param(key_);
       key_.clear();
       key_too_long_ = false;
-      if (params_key_is_name_) {
-        if (name_seen_) return fail(ec, inspect_error::duplicate_key);
-        name_seen_ = true;
+      return check_duplicate_param(ec);
+    }
+    if (in_meta_members()) {
+      append_key(s, max_interesting_meta_key);
+      meta_key_is_version_ = !key_too_long_ && key_ == meta_protocol_version;
+      key_.clear();
+      key_too_long_ = false;
+      if (meta_key_is_version_) {
+        if (meta_version_seen_) return fail(ec, inspect_error::duplicate_key);
+        meta_version_seen_ = true;
       }
     }
     return true;
@@ -139,8 +156,8 @@ class handler {
         default: break;
       }
       scratch_.clear();
-    } else if (in_params_members() && params_key_is_name_) {
-      tool_name_ = std::move(scratch_);
+    } else if (std::optional<std::string>* value = param_value(); value != nullptr) {
+      *value = std::move(scratch_);
       scratch_.clear();
     }
     return true;
@@ -181,6 +198,14 @@ class handler {
   inspect_error reason() const { return reason_; }
 
  private:
+  static param classify_param(const std::string& key) {
+    if (key == "name") return param::name;
+    if (key == "uri") return param::uri;
+    if (key == "taskId") return param::task_id;
+    if (key == "_meta") return param::meta;
+    return param::other;
+  }
+
   static member classify(const std::string& key) {
     if (key == "jsonrpc") return member::jsonrpc;
     if (key == "id") return member::id;
@@ -198,11 +223,27 @@ class handler {
   }
 
   bool in_params_members() const { return params_open_ && depth_ == msg_depth_ + 1; }
+  bool in_meta_members() const { return meta_open_ && depth_ == msg_depth_ + 2; }
+
+  // Where the string value being read goes, if it is one of the params
+  // members (or the _meta version) the inspector keeps.
+  std::optional<std::string>* param_value() {
+    if (in_params_members()) {
+      switch (param_) {
+        case param::name: return &name_;
+        case param::uri: return &uri_;
+        case param::task_id: return &task_id_;
+        default: return nullptr;
+      }
+    }
+    if (in_meta_members() && meta_key_is_version_) return &meta_version_;
+    return nullptr;
+  }
   bool is_id_value() const { return depth_ == msg_depth_ && member_ == member::id; }
 
-  void append_key(boost::json::string_view s) {
+  void append_key(boost::json::string_view s, std::size_t longest) {
     if (key_too_long_) return;
-    if (key_.size() + s.size() > max_interesting_key) {
+    if (key_.size() + s.size() > longest) {
       key_too_long_ = true;
       key_.clear();
       return;
@@ -215,9 +256,15 @@ class handler {
     seen_ = 0;
     member_ = member::other;
     params_open_ = false;
-    params_key_is_name_ = false;
-    name_seen_ = false;
-    tool_name_.reset();
+    meta_open_ = false;
+    param_ = param::other;
+    params_seen_ = 0;
+    meta_key_is_version_ = false;
+    meta_version_seen_ = false;
+    name_.reset();
+    uri_.reset();
+    task_id_.reset();
+    meta_version_.reset();
     has_result_or_error_ = false;
     method_not_string_ = false;
   }
@@ -230,7 +277,18 @@ class handler {
       } else {
         msg_.kind = has_id ? message_kind::request : message_kind::notification;
       }
-      if (*msg_.method == method_tools_call) msg_.tool_name = std::move(tool_name_);
+      msg_.protocol_version = std::move(meta_version_);
+      const std::string_view method = *msg_.method;
+      if (method == method_tools_call) {
+        msg_.tool_name = name_;
+        msg_.mirrored_param = std::move(name_);
+      } else if (method == method_prompts_get) {
+        msg_.mirrored_param = std::move(name_);
+      } else if (method == method_resources_read) {
+        msg_.mirrored_param = std::move(uri_);
+      } else if (method == method_tasks_get || method == method_tasks_update || method == method_tasks_cancel) {
+        msg_.mirrored_param = std::move(task_id_);
+      }
     } else if (!method_not_string_ && has_result_or_error_ && has_id && msg_.id != id_kind::invalid) {
       msg_.kind = message_kind::response;
     } else {
@@ -243,7 +301,10 @@ class handler {
     --depth_;
     if (depth_ == msg_depth_) {
       params_open_ = false;  // whichever member's value just closed, params is done
-      params_key_is_name_ = false;
+      param_ = param::other;
+    } else if (depth_ == msg_depth_ + 1) {
+      meta_open_ = false;  // a params member's value closed; _meta is done if it was that
+      meta_key_is_version_ = false;
     } else if (depth_ + 1 == msg_depth_) {
       end_message();
     }
@@ -267,7 +328,7 @@ class handler {
         default: return nullptr;
       }
     }
-    if (in_params_members() && params_key_is_name_) return &scratch_;
+    if (param_value() != nullptr) return &scratch_;
     return nullptr;
   }
 
@@ -286,9 +347,19 @@ class handler {
     return on_other_value(ec);
   }
 
-  // A non-string value for "params.name": the name is not usable.
-  bool on_name_value(boost::system::error_code&) {
-    if (in_params_members() && params_key_is_name_) tool_name_.reset();
+  // A params member read twice (parsers disagree on which copy wins).
+  bool check_duplicate_param(boost::system::error_code& ec) {
+    if (param_ == param::other) return true;
+    const unsigned bit = 1u << static_cast<unsigned>(param_);
+    if ((params_seen_ & bit) != 0) return fail(ec, inspect_error::duplicate_key);
+    params_seen_ |= bit;
+    return true;
+  }
+
+  // A non-string value for a kept params member (or the _meta version): it
+  // is not usable.
+  bool on_param_value(boost::system::error_code&) {
+    if (std::optional<std::string>* value = param_value(); value != nullptr) value->reset();
     return true;
   }
 
@@ -304,7 +375,7 @@ class handler {
       }
       return true;
     }
-    return on_name_value(ec);
+    return on_param_value(ec);
   }
 
   bool on_number(boost::json::string_view s, boost::system::error_code& ec) {
@@ -323,7 +394,9 @@ class handler {
   std::size_t msg_depth_ = 1;
   member member_ = member::other;  // key of the message member being read
   bool params_open_ = false;       // the message's "params" object is open
-  bool params_key_is_name_ = false;
+  bool meta_open_ = false;         // its "_meta" object is open
+  param param_ = param::other;     // key of the params member being read
+  bool meta_key_is_version_ = false;
   bool number_open_ = false;  // a number arrived in parts and has not ended
   std::string key_;           // the key being read, if short enough to matter
   bool key_too_long_ = false;
@@ -331,9 +404,13 @@ class handler {
 
   // The message being read.
   message_info msg_;
-  unsigned seen_ = 0;  // bit per member: duplicate detection
-  bool name_seen_ = false;
-  std::optional<std::string> tool_name_;
+  unsigned seen_ = 0;         // bit per member: duplicate detection
+  unsigned params_seen_ = 0;  // the same for params members
+  bool meta_version_seen_ = false;
+  std::optional<std::string> name_;  // params.name, params.uri, params.taskId as strings
+  std::optional<std::string> uri_;
+  std::optional<std::string> task_id_;
+  std::optional<std::string> meta_version_;  // params._meta's protocol version
   bool has_result_or_error_ = false;
   bool method_not_string_ = false;
 

@@ -1,7 +1,8 @@
 // The JSON-RPC inspector: reads one proxied POST body (a JSON-RPC message
 // object, or a batch array of them) and reports, per message, what the
-// approval filter needs: "jsonrpc", "id", "method", the message's kind and,
-// for tools/call, the top-level "params.name". It never builds a DOM and never
+// approval filter and the header checks need: "jsonrpc", "id", "method", the
+// message's kind, the params member the Mcp-Name header mirrors (for
+// tools/call, the tool's name) and the protocol version in "params._meta". It never builds a DOM and never
 // modifies the bytes: it runs boost::json::basic_parser over the body once,
 // keeps only the few strings it needs, and skips everything else (a huge
 // "arguments" costs one O(n) pass and no copy), so the caller forwards the
@@ -12,8 +13,9 @@
 // surrogate, decoded to its WTF-8 bytes (json_text.hpp), so a name compares
 // exactly as the upstream reads it. It is bounded in depth by
 // inspector_max_depth. A key the approval filter reads
-// ("jsonrpc", "id", "method", "params", "result", "error", or "name" directly
-// inside "params") that appears twice in one message is rejected: parsers
+// ("jsonrpc", "id", "method", "params", "result", "error"; "name", "uri",
+// "taskId" or "_meta" directly inside "params"; the protocol version inside
+// "params._meta") that appears twice in one message is rejected: parsers
 // disagree on which copy wins, and the upstream must see the name we checked.
 //
 // Thread-safety: inspect_jsonrpc is a stateless function; any number of
@@ -79,6 +81,14 @@ struct message_info {
   // For method tools/call only: "params.name" when params is an object whose
   // own "name" member is a string (decoded). Never a "name" nested deeper.
   std::optional<std::string> tool_name;
+  // The params member the Mcp-Name header mirrors (protocol 2026-07-28):
+  // "name" for tools/call and prompts/get, "uri" for resources/read,
+  // "taskId" for tasks/get, tasks/update and tasks/cancel; when it is a
+  // string (decoded). nullopt for other methods.
+  std::optional<std::string> mirrored_param;
+  // params._meta["io.modelcontextprotocol/protocolVersion"] when it is a
+  // string (a request of the 2026-07-28 revision carries it).
+  std::optional<std::string> protocol_version;
 };
 
 struct inspection {

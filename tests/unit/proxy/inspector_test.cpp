@@ -687,4 +687,51 @@ BOOST_AUTO_TEST_CASE(reasons_have_messages) {
   BOOST_TEST(std::string(inspect_category().name()) == "mcpgate.jsonrpc_inspector");
 }
 
+BOOST_AUTO_TEST_CASE(keeps_what_the_2026_header_rules_compare) {
+  const auto tools = one(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"x":{"io.modelcontextprotocol/protocolVersion":"no"},)"
+      R"("io.modelcontextprotocol/protocolVersion":"2026-07-28"},"name":"echo","uri":"u","arguments":{"name":"deep"}}})");
+  BOOST_TEST(tools.tool_name.value() == "echo");
+  BOOST_TEST(tools.mirrored_param.value() == "echo");
+  BOOST_TEST(tools.protocol_version.value() == "2026-07-28");
+
+  // The method may come after params: the member is picked once it is known.
+  const auto resource =
+      one(R"({"params":{"uri":"file:///x","name":"n"},"id":1,"jsonrpc":"2.0","method":"resources/read"})");
+  BOOST_TEST(resource.mirrored_param.value() == "file:///x");
+  BOOST_TEST(!resource.tool_name.has_value());
+  BOOST_TEST(!resource.protocol_version.has_value());
+
+  BOOST_TEST(one(R"({"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}})").mirrored_param.value() ==
+             "p");
+  for (const char* method : {"tasks/get", "tasks/update", "tasks/cancel"}) {
+    const std::string body = std::string(R"({"jsonrpc":"2.0","id":1,"method":")") + method +
+                             R"(","params":{"taskId":"\u0074-1"}})";
+    BOOST_TEST(one(body).mirrored_param.value() == "t-1", method);
+  }
+  // Other methods mirror nothing; non-string values are not kept.
+  BOOST_TEST(
+      !one(R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"x"}})").mirrored_param.has_value());
+  const auto numbers = one(
+      R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":7,"_meta":{"io.modelcontextprotocol/protocolVersion":20260728}}})");
+  BOOST_TEST(!numbers.mirrored_param.has_value());
+  BOOST_TEST(!numbers.protocol_version.has_value());
+  // A _meta that is not an object is just another member.
+  BOOST_TEST(
+      !one(R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":"x"}})").protocol_version.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(refuses_two_copies_of_what_the_header_rules_compare) {
+  for (
+      const char* body : {
+          R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","uri":"b"}})",
+          R"({"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"a","taskId":"b"}})",
+          R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{},"_meta":{}}})",
+          R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"a",)"
+          R"("io.modelcontextprotocol/protocolVersion":"b"}}})",
+      }) {
+    BOOST_TEST(rejection(body) == inspect_error::duplicate_key, body);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
