@@ -3,6 +3,7 @@
 #include "common/mcp_names.hpp"
 #include "proxy/json_text.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -38,6 +39,25 @@ std::string error_answer(const message_info& m, int code, const std::string& mes
          write_json(json::object{{"code", code}, {"message", message}}) + "}";
 }
 
+// A refused call of a modern request: the tool exists, so a model gets a
+// tool result it can read out to its user, not a protocol error.
+std::string refused_result(const message_info& m, const verdict& v) {
+  json::object approval{{"state", v.state}, {"tool", m.tool_name.value_or("")}};
+  json::object result{
+      {"resultType", "complete"},
+      {"isError", true},
+      {"content", json::array{json::object{{"type", "text"}, {"text", v.message}}}},
+      {"_meta", json::object{{meta_approval, std::move(approval)}}},
+  };
+  return R"({"jsonrpc":"2.0","id":)" + jsonrpc_id_text(m) + R"(,"result":)" + write_json(result) + "}";
+}
+
+// The answer to one refused call of a modern request.
+std::string modern_answer(const message_info& m, const verdict& v) {
+  if (v.state == "unknown") return error_answer(m, -32602, "Unknown tool: " + m.tool_name.value_or(""));
+  return refused_result(m, v);
+}
+
 }  // namespace
 
 std::string jsonrpc_id_text(const message_info& m) {
@@ -46,7 +66,7 @@ std::string jsonrpc_id_text(const message_info& m) {
   return "null";
 }
 
-approval_outcome apply_tool_approval(const inspection& body, const tool_state_lookup& state_of) {
+approval_outcome apply_tool_approval(const inspection& body, const tool_state_lookup& state_of, protocol_era era) {
   approval_outcome out;
   bool any_tool_call = false;
   for (const message_info& m : body.messages) any_tool_call = any_tool_call || is_tool_call(m);
@@ -70,7 +90,9 @@ approval_outcome apply_tool_approval(const inspection& body, const tool_state_lo
   for (std::size_t i = 0; i < body.messages.size(); ++i) {
     const message_info& m = body.messages[i];
     if (m.kind != message_kind::request) continue;  // a notification gets no answer
-    if (all_blocked || !body.is_batch) {
+    if (!body.is_batch && era == protocol_era::modern) {
+      if (!verdicts[i].allowed) answers.push_back(modern_answer(m, verdicts[i]));
+    } else if (all_blocked || !body.is_batch) {
       if (!verdicts[i].allowed) answers.push_back(error_answer(m, verdicts[i].code, verdicts[i].message));
     } else {
       answers.push_back(

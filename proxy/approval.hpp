@@ -7,6 +7,14 @@
 //   do_not_use                                -> -32002 "Tool '<n>' has been disabled by the user"
 //   approved                                  -> forwarded
 //
+// For a request of protocol 2026-07-28 (spec: protocol-2026.md, step 4):
+//
+//   unknown, removed, or params.name missing  -> -32602 "Unknown tool: <n>"
+//   needs_approval, do_not_use                -> a CallToolResult with isError, the
+//                                                sentence above as its text and
+//                                                _meta["dev.mcpgate/approval"] =
+//                                                {"state": ..., "tool": ...}
+//
 // Batches: nothing blocked, forwarded; only tools/call items and every one
 // blocked, an array of their errors; anything else with a blocked item, every
 // request in it answered -32000 (the upstream sees none of it).
@@ -14,6 +22,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include "proxy/era.hpp"
 #include "proxy/jsonrpc_inspector.hpp"
 
 #include <functional>
@@ -42,7 +51,8 @@ struct approval_outcome {
   std::vector<blocked_call> blocked;
 };
 
-approval_outcome apply_tool_approval(const inspection& body, const tool_state_lookup& state_of);
+approval_outcome apply_tool_approval(const inspection& body, const tool_state_lookup& state_of,
+                                     protocol_era era = protocol_era::legacy);
 
 // The message's "id" as JSON text: a number exactly as written, a string
 // re-escaped, "null" when absent or invalid.

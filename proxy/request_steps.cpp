@@ -7,6 +7,7 @@
 #include "net/api_error.hpp"
 #include "proxy/answers.hpp"
 #include "proxy/approval.hpp"
+#include "proxy/era.hpp"
 #include "registry/audit.hpp"
 
 #include <spdlog/spdlog.h>
@@ -122,7 +123,16 @@ step_result inspect_request(proxied_call& call) {
     if (!inspected) return proxy_error(400, "Request body must be valid JSON");
     call.message = std::move(*inspected);
   }
-  if (auto refused = check_mirror_headers(call)) return refused;
+  if (call.message) {
+    const protocol_headers headers{call.req.header(header_mcp_protocol_version), call.req.header(header_mcp_method),
+                                   call.req.header(header_mcp_name)};
+    era_check seen = check_protocol(*call.message, headers);
+    if (seen.refusal) return net::http_response::json(seen.refusal->status, std::move(seen.refusal->body));
+    call.modern = seen.era == protocol_era::modern;
+  }
+  if (!call.modern) {
+    if (auto refused = check_mirror_headers(call)) return refused;
+  }
   // The URL's static SSRF check; every resolved address is checked again at
   // connect time, before any byte leaves.
   if (!call.entry->upstream) return proxy_error(400, "URL not allowed: " + call.entry->url_refusal);
@@ -138,7 +148,8 @@ asio::awaitable<step_result> approve(proxied_call& call) {
     if (!state || *state == tool_state_removed) return std::nullopt;
     return state;
   };
-  auto outcome = apply_tool_approval(*call.message, state_of);
+  auto outcome =
+      apply_tool_approval(*call.message, state_of, call.modern ? protocol_era::modern : protocol_era::legacy);
   if (outcome.forward) {
     call.calls = tool_calls_of(call.message);
     co_return std::nullopt;

@@ -61,6 +61,7 @@ struct proxied_call {
   // Filled in by the steps, in chain order.
   std::shared_ptr<const cached_installation> entry;  // find_installation
   std::optional<inspection> message;                 // inspect_request: a POST's JSON-RPC body
+  bool modern = false;                               // inspect_request: of protocol 2026-07-28 (proxy/era.hpp)
   bool lists_tools = false;                          // inspect_request: the body asks for tools/list
   std::vector<std::string> calls;                    // approve: the tools/call names going upstream
   std::string refreshed;                             // ensure_credential: a newer token than entry's
@@ -82,8 +83,10 @@ boost::asio::awaitable<step_result> find_installation_step(proxied_call& call, c
 step_result admit_installation(proxied_call& call);
 
 // The body: a GET or DELETE carries none (400); a POST's must be JSON
-// (400). The mirror headers (Mcp-Method, Mcp-Name) must say what the body
-// says (400). The installation's URL must pass the static SSRF check (400).
+// (400). Its protocol era (proxy/era.hpp): an unknown version 400/-32022; a
+// modern request's headers per the 2026-07-28 rules (400/-32020), a legacy
+// one's mirror headers (Mcp-Method, Mcp-Name) must say what the body says
+// (400). The installation's URL must pass the static SSRF check (400).
 step_result inspect_request(proxied_call& call);
 
 // Tool approval (spec: proxy.md "Tool approval"): a body with a refused

@@ -1,6 +1,7 @@
 // apply_tool_approval on crafted bodies: the spec's table and its batch rules.
 #include "proxy/approval.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -8,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <map>
+#include <tuple>
 
 using namespace mcpgate::proxy;
 namespace json = boost::json;
@@ -111,6 +113,46 @@ BOOST_AUTO_TEST_CASE(a_mixed_batch_is_rejected_whole) {
     for (const auto& m : inspected->messages) requests += m.kind == message_kind::request;
     BOOST_TEST(answers.size() == requests, body);
   }
+}
+
+BOOST_AUTO_TEST_CASE(modern_requests_get_the_2026_shapes) {
+  const auto modern_judge = [](const std::string& body) {
+    const auto inspected = inspect_jsonrpc(body);
+    BOOST_TEST_REQUIRE(inspected.has_value(), body);
+    return apply_tool_approval(*inspected, registry_state, protocol_era::modern);
+  };
+  // Unknown (and removed, which the lookup reports the same way): -32602.
+  const auto unknown = modern_judge(call("3", "nope"));
+  BOOST_TEST(!unknown.forward);
+  BOOST_TEST(json::parse(unknown.answer) == error_of(-32602, "Unknown tool: nope", 3));
+  BOOST_TEST(unknown.blocked.size() == 1u);
+  BOOST_TEST(unknown.blocked.front().state == "unknown");
+
+  // needs_approval and do_not_use: a CallToolResult that says why, with the
+  // state for a model to act on.
+  for (const auto& [name, state, sentence] :
+       {std::tuple{"fresh", "needs_approval", "Tool 'fresh' requires approval before it can be called"},
+        std::tuple{"banned", "do_not_use", "Tool 'banned' has been disabled by the user"}}) {
+    const auto out = modern_judge(call(R"("r-1")", name));
+    BOOST_TEST(!out.forward, name);
+    const json::value expected = json::object{
+        {"jsonrpc", "2.0"},
+        {"id", "r-1"},
+        {"result",
+         json::object{{"resultType", "complete"},
+                      {"isError", true},
+                      {"content", json::array{json::object{{"type", "text"}, {"text", sentence}}}},
+                      {"_meta",
+                       json::object{{"dev.mcpgate/approval", json::object{{"state", state}, {"tool", name}}}}}}},
+    };
+    BOOST_TEST(json::parse(out.answer) == expected, name);
+    BOOST_TEST(out.blocked.front().state == state, name);
+  }
+  // Approved calls still go upstream; a refused notification gets no answer.
+  BOOST_TEST(modern_judge(call("1", "echo")).forward);
+  const auto silent = modern_judge(R"({"jsonrpc":"2.0","method":"tools/call","params":{"name":"fresh"}})");
+  BOOST_TEST(!silent.forward);
+  BOOST_TEST(silent.answer.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -110,6 +110,52 @@ BOOST_AUTO_TEST_CASE(inspection_checks_the_mirror_headers_against_the_body) {
   BOOST_TEST(body_of(*answer).at("error").as_string() == "Mcp-Name header does not match the request body");
 }
 
+BOOST_AUTO_TEST_CASE(inspection_tells_the_eras_apart_and_applies_the_2026_header_rules) {
+  harness h;
+  const std::string modern_call =
+      R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}})";
+  const auto run = [&h](http_request& req) {
+    auto call = std::make_unique<proxy::proxied_call>(*h.ctx, who, req, h.ioc.get_executor());
+    call->entry = installation("none", "");
+    auto answer = proxy::inspect_request(*call);
+    return std::pair{std::move(answer), call->modern};
+  };
+  {  // every header as the revision asks: modern, nothing refused
+    http_request req = post(modern_call);
+    req.headers.emplace_back("MCP-Protocol-Version", "2026-07-28");
+    req.headers.emplace_back("mcp-method", "tools/call");
+    req.headers.emplace_back("MCP-NAME", "echo");
+    const auto [answer, modern] = run(req);
+    BOOST_TEST(!answer.has_value());
+    BOOST_TEST(modern);
+  }
+  {  // Mcp-Name missing: 400, -32020, the request's id
+    http_request req = post(modern_call);
+    req.headers.emplace_back("MCP-Protocol-Version", "2026-07-28");
+    req.headers.emplace_back("Mcp-Method", "tools/call");
+    const auto [answer, modern] = run(req);
+    BOOST_TEST_REQUIRE(answer.has_value());
+    BOOST_TEST(answer->status == 400u);
+    BOOST_TEST(body_of(*answer).at("id") == 4);
+    BOOST_TEST(body_of(*answer).at("error").at("code") == -32020);
+  }
+  {  // an unknown version: 400, -32022
+    http_request req = post(R"({"jsonrpc":"2.0","id":4,"method":"tools/list"})");
+    req.headers.emplace_back("MCP-Protocol-Version", "2027-01-01");
+    const auto [answer, modern] = run(req);
+    BOOST_TEST_REQUIRE(answer.has_value());
+    BOOST_TEST(answer->status == 400u);
+    BOOST_TEST(body_of(*answer).at("error").at("code") == -32022);
+  }
+  {  // a legacy request keeps the legacy mirror check (no Mcp-Name required)
+    http_request req = post(R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo"}})");
+    req.headers.emplace_back("MCP-Protocol-Version", "2025-06-18");
+    const auto [answer, modern] = run(req);
+    BOOST_TEST(!answer.has_value());
+    BOOST_TEST(!modern);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(inspection_notes_a_tools_list_and_lets_it_go_on) {
   harness h;
   http_request req = post(R"({"jsonrpc":"2.0","id":"a","method":"tools/list"})");
