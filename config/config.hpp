@@ -134,6 +134,9 @@ struct proxy {
   // Approval states whose tools tools/list answers leave out ("removed":
   // tools the last sync did not see).
   std::vector<std::string> tools_list_hide{"do_not_use", "removed"};
+  // A tools/list answer to a request of protocol 2026-07-28 that lost a
+  // tool is made private (cacheScope) and keeps at most this ttlMs.
+  std::chrono::milliseconds filtered_list_ttl{60'000};
 };
 
 struct audit {

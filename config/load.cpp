@@ -544,6 +544,7 @@ class reader {
                      [&](const value& x) {
                        read_strings(x, p.tools_list_hide, length::any, {"needs_approval", "do_not_use", "removed"});
                      }},
+                    {"filtered_list_ttl", store(p.filtered_list_ttl)},
                 });
   }
 

@@ -58,6 +58,7 @@ proxy::options make_proxy_options(const config::config& cfg, const std::string& 
   o.max_response_bytes = cfg.server.limits.max_response_bytes;
   o.per_installation = rate_of(cfg.rate_limits.per_installation);
   o.tools_list_hide = cfg.proxy.tools_list_hide;
+  o.filtered_list_ttl = cfg.proxy.filtered_list_ttl;
   o.audit_calls = cfg.audit.forwarded_calls == "off"            ? proxy::call_audit::off
                   : cfg.audit.forwarded_calls == "blocked_only" ? proxy::call_audit::blocked_only
                                                                 : proxy::call_audit::all;

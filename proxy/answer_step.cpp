@@ -58,6 +58,13 @@ net::http_response answer_head(const net::upstream_exchange::response_head& head
   return out;
 }
 
+// A modern request's filtered list may be cached only by its agent, and
+// not for long (spec: protocol-2026.md, step 5).
+std::optional<std::uint64_t> private_ttl(const proxied_call& call) {
+  if (!call.modern) return std::nullopt;
+  return static_cast<std::uint64_t>(call.settings().filtered_list_ttl.count());
+}
+
 // What the relay tells the proxy: the upstream's tool list changed, or it
 // listed a tool the registry has not seen: a sync, in the background.
 std::function<void()> sync_soon(const proxied_call& call) {
@@ -79,6 +86,7 @@ net::http_response relay_stream(proxied_call& call, net::http_response out) {
   hooks.known = [entry = call.entry](std::string_view name) { return known_tool(*entry, name); };
   const bool get = call.req.method == "GET";
   hooks.uninspectable = uninspectable_message(get ? std::nullopt : call.message);
+  hooks.private_ttl_ms = private_ttl(call);
   if (get) {
     out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here, *call.ctx.streams,
                                   call.inst().id);
@@ -145,7 +153,7 @@ step_result filter_tools_answer(const proxied_call& call, net::http_response& ou
   const auto& settings = call.settings();
   const auto& entry = call.entry;
   const auto hidden = [&settings, &entry](std::string_view name) { return hidden_in_list(settings, *entry, name); };
-  auto answer = filter_tools_list(out.body, hidden);
+  auto answer = filter_tools_list(out.body, hidden, private_ttl(call));
   if (answer.verdict == tools_list_verdict::unreadable) {
     static summarised_log uninspectable;
     uninspectable("installation {}: an answer to tools/list is not valid JSON: not forwarded", call.inst().id);

@@ -47,7 +47,8 @@ class running_syncs;       // proxy/tool_sync.hpp
 enum class call_audit { all, blocked_only, off };
 
 // The proxy route's settings (from config: server.timeouts, server.limits,
-// rate_limits, server.allowed_hosts/origins, proxy.tools_list_hide,
+// rate_limits, server.allowed_hosts/origins, proxy.tools_list_hide and
+// proxy.filtered_list_ttl,
 // audit.forwarded_calls).
 struct options {
   std::chrono::milliseconds first_byte_timeout{180'000};
@@ -61,6 +62,8 @@ struct options {
   std::vector<std::string> allowed_origins;
   // Tool states whose tools tools/list answers leave out ("removed" among them).
   std::vector<std::string> tools_list_hide{"do_not_use", "removed"};
+  // The longest ttlMs a filtered tools/list answer of protocol 2026-07-28 keeps.
+  std::chrono::milliseconds filtered_list_ttl{60'000};
   call_audit audit_calls = call_audit::all;
 };
 

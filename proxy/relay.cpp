@@ -41,7 +41,7 @@ std::string inspect_event(std::string event, const relay_hooks& hooks, bool filt
   if (!filter) return event;
   const std::string data = proxy::event_data(event);
   if (data.empty() || !may_list_tools(data)) return event;
-  const auto answer = proxy::filter_tools_list(data, hooks.hidden);
+  const auto answer = proxy::filter_tools_list(data, hooks.hidden, hooks.private_ttl_ms);
   if (answer.verdict == proxy::tools_list_verdict::unreadable) {
     return proxy::replace_event_data(event, hooks.uninspectable);
   }

@@ -27,9 +27,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,6 +56,9 @@ struct relay_hooks {
   // Filter mode: the JSON-RPC message (text) sent in place of an event that
   // may answer tools/list but is not valid JSON (fail closed).
   std::string uninspectable;
+  // Filter mode, for a request of protocol 2026-07-28: a filtered list
+  // becomes private with at most this ttlMs (tools_filter.hpp).
+  std::optional<std::uint64_t> private_ttl_ms;
 };
 
 // The SSE event the gateway sends on a GET stream after an approval change.

@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -194,8 +195,9 @@ struct edit {
 
 class tools_filter {
  public:
-  tools_filter(std::string_view message, const std::function<bool(std::string_view)>& hidden)
-      : message_(message), walk_(message), hidden_(hidden) {}
+  tools_filter(std::string_view message, const std::function<bool(std::string_view)>& hidden,
+               std::optional<std::uint64_t> private_ttl_ms)
+      : message_(message), walk_(message), hidden_(hidden), private_ttl_ms_(private_ttl_ms) {}
 
   tools_list_answer run() {
     if (!valid_json(message_)) {
@@ -227,16 +229,46 @@ class tools_filter {
     if (std::any_of(members.begin(), members.end(), is_method)) return;  // a request or notification
     for (const member& m : members) {
       if (walk_.at(m.value.begin) != '{' || !walk_.key_is(m, "result")) continue;
-      for (const member& r : walk_.members(m.value.begin)) {
+      const std::vector<member> result = walk_.members(m.value.begin);
+      bool any_hidden = false;
+      for (const member& r : result) {
         if (walk_.at(r.value.begin) != '[' || !walk_.key_is(r, "tools")) continue;
         found_tools_ = true;
-        tools(r.value);
+        any_hidden = tools(r.value) || any_hidden;
       }
+      if (any_hidden && private_ttl_ms_) make_private(m.value.begin, result);
     }
   }
 
-  // One result.tools array.
-  void tools(span array) {
+  // A filtered result may not be cached for anyone else, nor for long:
+  // cacheScope "private", ttlMs at most private_ttl_ms_ (each set when the
+  // upstream gave none).
+  void make_private(std::size_t open, const std::vector<member>& result) {
+    const std::string cap = std::to_string(*private_ttl_ms_);
+    std::string missing;
+    bool scope_seen = false;
+    bool ttl_seen = false;
+    for (const member& r : result) {
+      if (walk_.key_is(r, "cacheScope")) {
+        scope_seen = true;
+        edits_.push_back({r.value.begin, r.value.end, R"("private")"});
+      } else if (walk_.key_is(r, "ttlMs")) {
+        ttl_seen = true;
+        const std::string_view text = walk_.slice(r.value.begin, r.value.end);
+        std::uint64_t ttl = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ttl);
+        const bool within = ec == std::errc{} && end == text.data() + text.size() && ttl <= *private_ttl_ms_;
+        if (!within) edits_.push_back({r.value.begin, r.value.end, cap});
+      }
+    }
+    if (!scope_seen) missing += R"("cacheScope":"private",)";
+    if (!ttl_seen) missing += R"("ttlMs":)" + cap + ",";
+    // The result has a member (its tools) for the comma to go before.
+    if (!missing.empty()) edits_.push_back({open + 1, open + 1, std::move(missing)});
+  }
+
+  // One result.tools array; true when a tool was hidden.
+  bool tools(span array) {
     const std::vector<span> elements = walk_.elements(array.begin);
     std::vector<bool> hide(elements.size(), false);
     bool any_hidden = false;
@@ -250,7 +282,7 @@ class tools_filter {
       }
       any_hidden = any_hidden || hide[i];
     }
-    if (!any_hidden) return;
+    if (!any_hidden) return false;
 
     // The array's inside, rebuilt from the kept elements: the whitespace
     // before the first element, each kept element with the separator that
@@ -268,14 +300,18 @@ class tools_filter {
     }
     e.text.append(walk_.slice(elements.back().end, close));
     edits_.push_back(std::move(e));
+    return true;
   }
 
-  std::string apply_edits() const {
+  std::string apply_edits() {
+    // In text order; they never overlap (an insertion at a result's '{'
+    // comes before the edits inside it).
+    std::stable_sort(edits_.begin(), edits_.end(), [](const edit& a, const edit& b) { return a.begin < b.begin; });
     std::string out;
     std::size_t size = message_.size();
     for (const edit& e : edits_) size = size - (e.end - e.begin) + e.text.size();
     out.reserve(size);
-    std::size_t at = 0;  // edits are in text order and never overlap
+    std::size_t at = 0;
     for (const edit& e : edits_) {
       out.append(message_.substr(at, e.begin - at));
       out.append(e.text);
@@ -288,6 +324,7 @@ class tools_filter {
   std::string_view message_;
   walker walk_;
   const std::function<bool(std::string_view)>& hidden_;
+  const std::optional<std::uint64_t> private_ttl_ms_;
   tools_list_answer answer_;
   bool found_tools_ = false;
   std::vector<edit> edits_;
@@ -295,8 +332,9 @@ class tools_filter {
 
 }  // namespace
 
-tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden) {
-  return tools_filter(message, hidden).run();
+tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden,
+                                    std::optional<std::uint64_t> private_ttl_ms) {
+  return tools_filter(message, hidden, private_ttl_ms).run();
 }
 
 }  // namespace mcpgate::proxy

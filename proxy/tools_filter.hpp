@@ -20,6 +20,7 @@
 // (`hidden` is called on the caller's thread, once per tool name).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -55,6 +56,12 @@ struct tools_list_answer {
 // a "result" object whose "tools" is an array. A batch (an array of such
 // objects) is handled element by element, the names of all of them in
 // order. `hidden(name)` says which tools to drop.
-tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden);
+//
+// private_ttl_ms (for an answer to a request of protocol 2026-07-28): a
+// result that lost a tool also gets cacheScope "private" and a ttlMs of at
+// most this (each replaced, or added when the upstream gave none), so that
+// no shared cache serves one user's filtered list to another.
+tools_list_answer filter_tools_list(std::string_view message, const std::function<bool(std::string_view)>& hidden,
+                                    std::optional<std::uint64_t> private_ttl_ms = std::nullopt);
 
 }  // namespace mcpgate::proxy

@@ -189,6 +189,8 @@ std::string errno_text(const char* what);
 // What an agent sends with a JSON-RPC POST.
 inline const header_list json_headers{{"Content-Type", "application/json"},
                                       {"Accept", "application/json, text/event-stream"}};
+// What an agent sends to open the server's event stream (GET).
+inline const header_list sse_headers{{"Accept", "text/event-stream"}};
 
 // A keep-alive client of the management API with one key (or none). It
 // opens a new connection only when the previous one was closed.

@@ -20,8 +20,6 @@ using namespace mcpgate::it;
 namespace {
 
 const header_list post_headers{{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
-const header_list sse_headers{{"Accept", "text/event-stream"}};
-
 std::string progress_event(int i) {
   return "id: " + std::to_string(i) +
          "\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"

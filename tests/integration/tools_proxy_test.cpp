@@ -24,8 +24,6 @@ using namespace mcpgate::it;
 
 namespace {
 
-const header_list sse_headers{{"Accept", "text/event-stream"}};
-
 const std::string invalid_json = "Request body must be valid JSON";
 
 // "héllo_工具" and "rocket_🚀" in UTF-8.

@@ -525,6 +525,13 @@ BOOST_AUTO_TEST_CASE(reads_tools_list_hide_values) {
                   {"t.yaml:1:28: proxy.tools_list_hide[0]: expected one of needs_approval, do_not_use, removed"});
 }
 
+BOOST_AUTO_TEST_CASE(reads_the_filtered_list_ttl) {
+  BOOST_TEST(default_config().proxy.filtered_list_ttl == std::chrono::seconds(60));
+  BOOST_TEST(loaded("proxy: { filtered_list_ttl: 1500ms }").proxy.filtered_list_ttl == std::chrono::milliseconds(1500));
+  expect_problems(load("proxy: { filtered_list_ttl: soon }"),
+                  {"t.yaml:1:29: proxy.filtered_list_ttl: expected a positive duration such as 500ms, 10s, 5m or 1h"});
+}
+
 BOOST_AUTO_TEST_CASE(reads_which_tool_calls_are_audited) {
   BOOST_TEST(default_config().audit.forwarded_calls == "all");
   BOOST_TEST(loaded("audit: { forwarded_calls: blocked_only }").audit.forwarded_calls == "blocked_only");

@@ -276,4 +276,38 @@ BOOST_AUTO_TEST_CASE(deeply_nested_schemas_are_fine) {
   BOOST_TEST(r.filtered.value() == R"({"id":1,"result":{"tools":[{"name":"k","inputSchema":)" + schema + "}]}}");
 }
 
+BOOST_AUTO_TEST_CASE(a_filtered_modern_list_becomes_private) {
+  hide_set h{{"b"}, {}};
+  const auto hidden = h.predicate();
+  // Public and long-lived upstream: private, ttlMs cut to the cap; the rest kept.
+  const auto cut = filter_tools_list(
+      R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","tools":[{"name":"a"},{"name":"b"}],"cacheScope":"public","ttlMs":300000}})",
+      hidden, 60000);
+  BOOST_TEST(
+      cut.filtered.value() ==
+      R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","tools":[{"name":"a"}],"cacheScope":"private","ttlMs":60000}})");
+  // A shorter ttlMs stays; a missing scope and ttl are added.
+  const auto short_ttl = filter_tools_list(R"({"id":1,"result":{"tools":[{"name":"b"}],"ttlMs":5000}})", hidden, 60000);
+  BOOST_TEST(short_ttl.filtered.value() == R"({"id":1,"result":{"cacheScope":"private","tools":[],"ttlMs":5000}})");
+  const auto none = filter_tools_list(R"({"id":1,"result":{"tools":[{"name":"b"}]}})", hidden, 60000);
+  BOOST_TEST(none.filtered.value() == R"({"id":1,"result":{"cacheScope":"private","ttlMs":60000,"tools":[]}})");
+  // A ttlMs that is not a whole number within the cap is replaced.
+  for (const char* ttl : {"-1", "1.5", "\"10\"", "null", "99999999999999999999999"}) {
+    const auto odd = filter_tools_list(std::string(R"({"id":1,"result":{"tools":[{"name":"b"}],"ttlMs":)") + ttl + "}}",
+                                       hidden, 60000);
+    BOOST_TEST(json::parse(odd.filtered.value()).at("result").at("ttlMs") == 60000, ttl);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unfiltered_or_legacy_list_keeps_its_cache_hints) {
+  hide_set h{{"b"}, {}};
+  const auto hidden = h.predicate();
+  const std::string kept = R"({"id":1,"result":{"tools":[{"name":"a"}],"cacheScope":"public","ttlMs":300000}})";
+  BOOST_TEST(!filter_tools_list(kept, hidden, 60000).filtered.has_value());
+  // Without a cap (a legacy request) only the tool goes.
+  const auto legacy =
+      filter_tools_list(R"({"id":1,"result":{"tools":[{"name":"b"}],"cacheScope":"public","ttlMs":300000}})", hidden);
+  BOOST_TEST(legacy.filtered.value() == R"({"id":1,"result":{"tools":[],"cacheScope":"public","ttlMs":300000}})");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
