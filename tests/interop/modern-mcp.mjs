@@ -476,6 +476,12 @@ export function createModernHandler({ serverInfo, capabilities, tools, prompts, 
     }
     (async () => {
       try {
+        // initialize is gone in 2026: whatever it carries (a 2025 client's
+        // has no 2026 header or _meta), 404 -32601, the answer a client
+        // probing for a 2025 server expects from a 2026-only one.
+        if (message.method === 'initialize') {
+          throw new RpcError(CODES.methodNotFound, 'Method not found: initialize', { status: 404 });
+        }
         validateRequest(req, message, toolsByName);
         const params = message.params ?? {};
         if (message.method === 'subscriptions/listen') {
