@@ -162,6 +162,8 @@ class Recorder {
         .map(([k, v]) => `${k}=${v}`),
       leaks: this.leakedSecrets(JSON.stringify(req.headers)),
       bodyBytes: 0,
+      startedAt: Date.now(),
+      closedAt: undefined, // when the caller's side closed
       status: undefined,
       contentType: undefined,
       responseSessionId: undefined,
@@ -213,6 +215,7 @@ class Recorder {
     req.pipe(upstreamReq);
     // The client going away (e.g. an SSE stream cancelled) closes the upstream request too.
     res.on('close', () => {
+      ex.closedAt = Date.now();
       if (!ex.done) upstreamReq.destroy();
     });
   }
@@ -255,6 +258,7 @@ class Recorder {
           `${e.mcpHeaders.length ? ` ${e.mcpHeaders.join(' ')}` : ''}` +
           ` -> ${e.status ?? (e.error ? `error ${e.error}` : 'pending')}${e.contentType ? ` ${e.contentType}` : ''}` +
           `${e.events?.length ? ` events: ${e.events.join(',')}` : ''}` +
+          `${e.status && !e.done ? ` (unfinished answer: ${e.closedAt ? `the caller closed it after ${e.closedAt - e.startedAt} ms` : 'still open'})` : ''}` +
           `${e.status >= 400 && e.snippet ? ` body: ${e.snippet.slice(0, 200)}` : ''}` +
           `${e.leaks.length ? ` LEAKED: ${e.leaks.join(', ')}` : ''}`,
       )
@@ -998,6 +1002,10 @@ async function scenarioConformance2026(tmp) {
     explainGatewayFailures(revision, lost[revision], direct[revision], viaGateway[revision], recorder);
     checkDifferences(revision, direct[revision], viaGateway[revision]);
   }
+  // How each subscriptions/listen stream ended at the upstream: the agent
+  // closes its own after a second or so, and the gateway must close the
+  // upstream's then (--verbose).
+  debug(`subscriptions/listen streams at the upstream:\n${recorder.summary(recorder.exchanges.filter((e) => e.rpc === 'subscriptions/listen'))}`);
 
   for (const revision of revisions) {
     const failing = sets[revision].scored.filter((s) => !passes(direct[revision], s));
