@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Interop test runner: real MCP peers talking through mcpgate's proxy.
 //
-//   node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only]
-//   node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only]
+//   node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]
+//   node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]
 //
 // SCENARIO is `everything` (the real @modelcontextprotocol/server-everything
 // upstream, driven by the TypeScript SDK client), `conformance` (our
@@ -13,7 +13,8 @@
 // 2026-07-28, driven by the conformance suite's 0.2.0 alpha with the
 // requirement sets of both revisions, direct and through the gateway, and
 // compared scenario by scenario; --modern-only makes the upstream a
-// 2026-only server and runs the 2026-07-28 set alone). Without
+// 2026-only server and runs the 2026-07-28 set alone, --listen-json makes it
+// answer subscriptions/listen with chunked JSON lines instead of SSE). Without
 // --direct the runner starts `mcpgate serve` on 127.0.0.1:0 in a temp folder,
 // creates an API key, installs the upstream with install_custom (auth_type
 // api_key), approves its tools (except for `approval`, which works on the
@@ -55,15 +56,15 @@ const ENV_ID = 1;
 function usage(message) {
   if (message) process.stderr.write(`run-interop: ${message}\n`);
   process.stderr.write(
-    'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only]\n' +
-      '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only]\n' +
-      'scenarios: everything, conformance, approval (not with --direct), conformance2026 (--modern-only: only this one)\n',
+    'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]\n' +
+      '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]\n' +
+      'scenarios: everything, conformance, approval (not with --direct), conformance2026 (the only one for --modern-only, --listen-json)\n',
   );
   process.exit(2);
 }
 
 const SCENARIOS = ['everything', 'conformance', 'approval', 'conformance2026'];
-const opts = { direct: false, verbose: false, keep: false, modernOnly: false, binary: undefined, scenario: undefined };
+const opts = { direct: false, verbose: false, keep: false, modernOnly: false, listenJson: false, binary: undefined, scenario: undefined };
 {
   const positional = [];
   for (const a of process.argv.slice(2)) {
@@ -822,9 +823,13 @@ async function scenarioConformance(tmp) {
 
 // Each scenario of the alpha gets this long (its own requests time out after
 // 10 s); each run of the CLI is bounded as a whole, so a gateway that holds
-// answers back makes the run slow and failed, never endless.
+// answers back makes the run slow and failed, never endless. A direct run
+// takes about 5 s; the four bounds add up to less than RUN_DEADLINE_MS.
 const ALPHA_SCENARIO_TIMEOUT_MS = 10_000;
-const ALPHA_RUN_MS = { '2026-07-28': 100_000, '2025-11-25': 60_000 };
+const ALPHA_RUN_MS = {
+  direct: { '2026-07-28': 30_000, '2025-11-25': 30_000 },
+  gateway: { '2026-07-28': 100_000, '2025-11-25': 60_000 },
+};
 
 // The server scenarios a requirement set scores, and the ones it runs
 // without scoring ({ scenario: reason }), from the alpha's own requirements/.
@@ -881,12 +886,12 @@ async function runAlpha(tmp, where, revision, peer, recorder) {
   const child = new Child(`alpha ${where} ${revision}`, NODE22, args, { cwd: tmp, env, onLine });
   let timer;
   const deadline = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(false), ALPHA_RUN_MS[revision]);
+    timer = setTimeout(() => resolve(false), ALPHA_RUN_MS[where][revision]);
   });
   const finished = await Promise.race([child.exitPromise.then(() => true), deadline]);
   clearTimeout(timer);
   if (!finished) {
-    log(`WARN the alpha (${where}, ${revision}) did not finish within ${ALPHA_RUN_MS[revision] / 1000} s: stopped; scenarios without results count as failed`);
+    log(`WARN the alpha (${where}, ${revision}) did not finish within ${ALPHA_RUN_MS[where][revision] / 1000} s: stopped; scenarios without results count as failed`);
     await child.stop();
   }
   return { results: scenarioResults(resultsDir), marks, end: position() };
