@@ -1,15 +1,19 @@
 // Preloaded (node --import) into the conformance CLI by run-interop.mjs.
 //
-// The conformance CLI (0.1.16) has no option to send an Authorization header:
-// its scenarios use the SDK's StreamableHTTPClientTransport without
-// requestInit, global fetch() and undici's request() with fixed headers.
-// An agent reaching mcpgate must present its API key, the way any configured
-// MCP client does, so this module installs an undici global dispatcher that
-// adds "Authorization: <MCPGATE_INTEROP_AUTHORIZATION>" to every request sent
-// to MCPGATE_INTEROP_AUTH_ORIGIN (and to nothing else). Node's fetch and the
-// undici package share that global dispatcher. Nothing else about the
-// requests changes; the CLI itself is unmodified.
+// The conformance CLI (0.1.16, and the 0.2.0 alpha) has no option to send an
+// Authorization header: its scenarios use the SDK's
+// StreamableHTTPClientTransport without requestInit, global fetch(),
+// undici's request() with fixed headers and (the alpha's SEP-2243 header
+// scenarios) node:http's request(). An agent reaching mcpgate must present
+// its API key, the way any configured MCP client does, so this module
+// installs an undici global dispatcher that adds
+// "Authorization: <MCPGATE_INTEROP_AUTHORIZATION>" to every request sent to
+// MCPGATE_INTEROP_AUTH_ORIGIN (and to nothing else), and wraps http.request
+// the same way. Node's fetch and the undici package share that global
+// dispatcher. Nothing else about the requests changes; the CLI itself is
+// unmodified.
 
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
@@ -55,3 +59,26 @@ const addAuthorization = (dispatch) => (opts, handler) => {
 };
 
 setGlobalDispatcher(new Agent().compose(addAuthorization));
+
+// node:http: http.request(options[, callback]) and http.request(url[,
+// options][, callback]) aimed at the target get the header too. The CLI
+// imports the http module object and calls its request() at call time, so
+// replacing the property is enough.
+function targetsOrigin(url, options) {
+  try {
+    if (url) return new URL(String(url)).origin === target;
+    const host = options.hostname ?? options.host ?? 'localhost';
+    return new URL(`${options.protocol ?? 'http:'}//${host}:${options.port ?? 80}`).origin === target;
+  } catch {
+    return false;
+  }
+}
+const originalRequest = http.request;
+http.request = function requestWithAuthorization(...args) {
+  const url = typeof args[0] === 'string' || args[0] instanceof URL ? args.shift() : undefined;
+  const options = typeof args[0] === 'object' && args[0] !== null ? args.shift() : {};
+  if (!targetsOrigin(url, options)) return originalRequest.call(this, ...(url ? [url] : []), options, ...args);
+  const headers = Object.fromEntries(Object.entries(options.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'authorization'));
+  headers.authorization = authorization;
+  return originalRequest.call(this, ...(url ? [url] : []), { ...options, headers }, ...args);
+};

