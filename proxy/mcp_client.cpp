@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace mcpgate::proxy {
 
@@ -32,7 +34,8 @@ constexpr std::string_view client_version = "0.1.0";
 #endif
 
 constexpr std::string_view accept_both = "application/json, text/event-stream";
-// JSON-RPC "method not found": what a server without tools answers tools/list.
+// JSON-RPC "method not found": what a server without tools answers tools/list,
+// and a 2026-only server answers initialize.
 constexpr std::int64_t method_not_found = -32601;
 // A tool's schema nests deeper than Boost.JSON's default limit of 32 allows
 // once it sits inside the response envelope.
@@ -124,6 +127,42 @@ std::optional<json::object> find_response(const json::value& message, std::int64
   return std::nullopt;
 }
 
+// --- protocol revisions ----------------------------------------------------------------
+
+// A revision of the stateless era: 2026-07-28, or a later one the gateway knows.
+bool is_modern_version(std::string_view version) {
+  return version >= modern_protocol_version &&
+         std::find(known_protocol_versions.begin(), known_protocol_versions.end(), version) !=
+             known_protocol_versions.end();
+}
+
+// The newest modern revision the gateway speaks that `offered` names; ""
+// when none.
+std::string newest_modern_version_in(const std::vector<std::string>& offered) {
+  for (auto it = known_protocol_versions.rbegin(); it != known_protocol_versions.rend(); ++it) {
+    if (is_modern_version(*it) && std::find(offered.begin(), offered.end(), *it) != offered.end()) {
+      return std::string(*it);
+    }
+  }
+  return {};
+}
+
+// What server/discover asks in: the newest modern revision the gateway knows.
+std::string preferred_modern_version() {
+  return newest_modern_version_in(std::vector<std::string>(known_protocol_versions.begin(),
+                                                           known_protocol_versions.end()));
+}
+
+// The strings of a JSON array (other members skipped); empty for anything else.
+std::vector<std::string> strings_of(const json::value* array) {
+  std::vector<std::string> out;
+  if (array == nullptr || !array->is_array()) return out;
+  for (const auto& item : array->get_array()) {
+    if (item.is_string()) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
 // --- the session ---------------------------------------------------------------------
 
 struct session {
@@ -131,10 +170,25 @@ struct session {
   net::parsed_url url;
   mcp_client_options options;
   std::string authorization;     // "Authorization: Bearer ...\r\n" or ""
-  std::string session_id;        // from the initialize answer
-  std::string protocol_version;  // negotiated; "" until initialize answered
+  std::string session_id;        // legacy: from the initialize answer
+  std::string protocol_version;  // legacy: negotiated, "" until initialize answered; modern: the one spoken
+  bool modern = false;           // requests go the 2026 way: _meta and headers, no initialize, no session
   std::int64_t next_id = 1;
 };
+
+// Requests from here on go the 2026 way, in `version`.
+void speak_modern(session& s, std::string version) {
+  s.modern = true;
+  s.session_id.clear();
+  s.protocol_version = std::move(version);
+}
+
+// Requests from here on go the handshake's way (initialize first).
+void speak_legacy(session& s) {
+  s.modern = false;
+  s.session_id.clear();
+  s.protocol_version.clear();
+}
 
 struct failure {
   error_code ec;
@@ -144,7 +198,9 @@ struct failure {
 struct rpc_answer {
   error_code ec;
   std::string detail;
-  std::int64_t rpc_code = 0;  // the JSON-RPC error's code, when ec == jsonrpc_error
+  unsigned status = 0;                   // the HTTP status, once the answer's head arrived
+  std::optional<std::int64_t> rpc_code;  // the JSON-RPC error's code, when the answer held one
+  std::vector<std::string> supported;    // its data.supported (the versions a -32022 names)
   json::object result;
   std::string session_id;  // the answer's Mcp-Session-Id header
 };
@@ -153,9 +209,12 @@ net::exchange_options step_options(const session& s) {
   return net::exchange_options{s.options.step_timeout, s.options.step_timeout};
 }
 
-// The header block of a request after initialize (and of initialize itself,
-// where session id and version are still empty).
-std::string request_fields(const session& s, bool post) {
+json::object client_info() { return json::object{{"name", "mcpgate"}, {"version", client_version}}; }
+
+// The header block of a request: legacy, with the session id and version
+// once initialize answered (neither on initialize itself); modern, with the
+// version and the method (`method`) on every POST.
+std::string request_fields(const session& s, bool post, std::string_view method = {}) {
   std::string fields;
   if (post) {
     fields.append("Content-Type: application/json\r\nAccept: ").append(accept_both).append("\r\n");
@@ -165,6 +224,7 @@ std::string request_fields(const session& s, bool post) {
   if (!s.protocol_version.empty()) {
     fields.append(header_mcp_protocol_version).append(": ").append(s.protocol_version).append("\r\n");
   }
+  if (s.modern && post && !method.empty()) fields.append(header_mcp_method).append(": ").append(method).append("\r\n");
   return fields;
 }
 
@@ -199,9 +259,27 @@ rpc_answer failed(failure f) {
   return out;
 }
 
-rpc_answer malformed(std::string_view step, std::string_view what) {
-  return failed(failure{make_error_code(mcp_client_error::malformed_answer),
-                        std::string(step) + ": " + std::string(what)});
+failure malformed_failure(std::string_view step, std::string_view what) {
+  return failure{make_error_code(mcp_client_error::malformed_answer), std::string(step) + ": " + std::string(what)};
+}
+
+// A JSON-RPC error object's code and data.supported into `out`; its code and
+// message as text for the detail (" -32601: Method not found").
+std::string note_error(const json::value& error, rpc_answer& out) {
+  std::string text;
+  if (!error.is_object()) return text;
+  const json::object& e = error.get_object();
+  if (const json::value* code = e.if_contains("code"); code != nullptr && code->is_int64()) {
+    out.rpc_code = code->get_int64();
+    text.append(" ").append(std::to_string(*out.rpc_code));
+  }
+  if (const json::value* data = e.if_contains("data"); data != nullptr && data->is_object()) {
+    out.supported = strings_of(data->get_object().if_contains("supported"));
+  }
+  if (const json::value* message = e.if_contains("message"); message != nullptr && message->is_string()) {
+    text.append(": ").append(printable(message->get_string()));
+  }
+  return text;
 }
 
 // The JSON-RPC response to a call: its result object, or its error.
@@ -209,45 +287,149 @@ rpc_answer answer_of(std::string_view method, json::object response, std::string
   if (const json::value* error = response.if_contains("error")) {
     rpc_answer out;
     out.ec = make_error_code(mcp_client_error::jsonrpc_error);
-    out.detail = std::string(method) + ": upstream answered JSON-RPC error";
-    if (error->is_object()) {
-      const json::object& e = error->get_object();
-      if (const json::value* code = e.if_contains("code"); code != nullptr && code->is_int64()) {
-        out.rpc_code = code->get_int64();
-        out.detail.append(" ").append(std::to_string(out.rpc_code));
-      }
-      if (const json::value* text = e.if_contains("message"); text != nullptr && text->is_string()) {
-        out.detail.append(": ").append(printable(text->get_string()));
-      }
-    }
+    out.detail = std::string(method) + ": upstream answered JSON-RPC error" + note_error(*error, out);
     return out;
   }
   json::value* result = response.if_contains("result");
-  if (result == nullptr || !result->is_object()) return malformed(method, "the response has no result object");
+  if (result == nullptr || !result->is_object()) {
+    return failed(malformed_failure(method, "the response has no result object"));
+  }
   rpc_answer out;
   out.result = std::move(result->get_object());
   out.session_id = std::move(session_id);
   return out;
 }
 
+// What a body holds that the caller looks for (the response to its request).
+using message_picker = std::function<std::optional<json::object>(const json::value&)>;
+
+struct picked {
+  std::optional<json::object> message;
+  failure failed;  // when !message
+};
+
+// Reads the body of `exchange`: application/json whole, or text/event-stream
+// until an event holds what `pick` looks for (the stream is then closed);
+// all of it within max_answer_bytes and the step timeout between pieces.
+asio::awaitable<picked> read_body(const session& s, std::shared_ptr<net::upstream_exchange> exchange,
+                                  std::string_view method, bool is_sse, message_picker pick) {
+  picked out;
+  std::string body;  // application/json
+  // The answer is bounded by max_answer_bytes as a whole, so each event is too.
+  sse_splitter sse(s.options.max_answer_bytes + 1);
+  const auto look_at = [&out, &pick](std::string_view raw_event) {
+    if (out.message) return;
+    if (auto parsed = parse_json(event_data(raw_event))) out.message = pick(*parsed);
+  };
+  std::size_t total = 0;
+  while (!out.message) {
+    auto reading = exchange->read_some();
+    const auto [read_ec, bytes] = co_await std::move(reading);
+    if (read_ec) {
+      out.failed = read_ec == net::client_error::timeout
+                       ? transport_failure(method, read_ec, {}, s)
+                       : failure{read_ec, std::string(method) + ": reading the answer failed: " + read_ec.message()};
+      co_return out;
+    }
+    if (bytes.empty()) break;  // the end
+    total += bytes.size();
+    if (total > s.options.max_answer_bytes) {
+      exchange->cancel();
+      out.failed = failure{make_error_code(mcp_client_error::answer_too_large),
+                           std::string(method) + ": the answer is larger than " +
+                               std::to_string(s.options.max_answer_bytes) + " bytes"};
+      co_return out;
+    }
+    if (!is_sse) {
+      body.append(bytes);
+      continue;
+    }
+    sse.feed(bytes);
+    while (auto raw = sse.next_event()) look_at(*raw);
+  }
+  if (!exchange->body_done()) exchange->cancel();  // an SSE stream left open after the response
+
+  if (is_sse) {
+    // An event that lacks only its blank line is still taken (more forgiving
+    // than a browser, for upstreams that close right after it).
+    if (!out.message) look_at(sse.take_remainder());
+    if (!out.message) out.failed = malformed_failure(method, "the event stream ended without the response");
+    co_return out;
+  }
+  const auto parsed = parse_json(body);
+  if (!parsed) {
+    out.failed = malformed_failure(method, "the answer is not valid JSON");
+    co_return out;
+  }
+  out.message = pick(*parsed);
+  if (!out.message) out.failed = malformed_failure(method, "the answer is not the JSON-RPC response to the request");
+  co_return out;
+}
+
+// A JSON-RPC error response in a 4xx body: to request `id`, or to none
+// (id null, as servers answer a request they refused before reading it).
+std::optional<json::object> find_error(const json::value& message, std::int64_t id) {
+  if (!message.is_object()) return std::nullopt;
+  const json::object& m = message.get_object();
+  const json::value* error = m.if_contains("error");
+  if (error == nullptr || !error->is_object() || m.contains("method")) return std::nullopt;
+  const json::value* v = m.if_contains("id");
+  if (v == nullptr || v->is_null() || id_matches(m, id)) return m;
+  return std::nullopt;
+}
+
+// An HTTP error status as the answer to request `id`. The JSON-RPC error in
+// the body of a 400, 404 or 405 is read too: it tells a server of one era
+// from a server of the other (spec: protocol-2026.md).
+asio::awaitable<rpc_answer> refused(const session& s, std::shared_ptr<net::upstream_exchange> exchange,
+                                    std::string_view method, std::int64_t id) {
+  const unsigned status = exchange->head().status;
+  rpc_answer out = failed(*status_failure(method, status));
+  out.status = status;
+  const bool era_status = status == 400 || status == 404 || status == 405;
+  if (!era_status || media_type(exchange->head().header("Content-Type")) != "application/json") {
+    exchange->cancel();
+    co_return out;
+  }
+  auto reading = read_body(s, exchange, method, false, [id](const json::value& v) { return find_error(v, id); });
+  picked body = co_await std::move(reading);
+  // The status is the answer; a body that cannot be read only says less.
+  if (body.message) {
+    out.detail.append(" (JSON-RPC error").append(note_error(body.message->at("error"), out)).append(")");
+  }
+  co_return out;
+}
+
 // One JSON-RPC request and its response: the result object, or a failure.
+// In the modern era the params carry the 2026 _meta (spec: protocol-2026.md).
 asio::awaitable<rpc_answer> call(session& s, std::string_view method, json::object params) {
   const std::int64_t id = s.next_id++;
+  if (s.modern) {
+    params["_meta"] = json::object{{meta_protocol_version, s.protocol_version},
+                                   {meta_client_capabilities, json::object()},
+                                   {meta_client_info, client_info()}};
+  }
   json::object message;
   message["jsonrpc"] = jsonrpc_version;
   message["id"] = id;
   message["method"] = method;
   if (!params.empty()) message["params"] = std::move(params);
-  net::upstream_exchange::raw_request request{"POST", request_fields(s, true), json::serialize(message)};
+  net::upstream_exchange::raw_request request{"POST", request_fields(s, true, method), json::serialize(message)};
   auto starting = net::upstream_exchange::start(s.pool, s.url, std::move(request), step_options(s));
   auto started = co_await std::move(starting);
   if (started.ec) co_return failed(transport_failure(method, started.ec, started.detail, s));
   const std::shared_ptr<net::upstream_exchange> exchange = std::move(started.exchange);
 
   const auto& head = exchange->head();
-  if (auto bad = status_failure(method, head.status)) {
-    exchange->cancel();
-    co_return failed(std::move(*bad));
+  if (head.status < 200 || head.status >= 300) {
+    if (head.status == 401) {
+      exchange->cancel();
+      rpc_answer out = failed(*status_failure(method, head.status));
+      out.status = head.status;
+      co_return out;
+    }
+    auto refusing = refused(s, exchange, method, id);
+    co_return co_await std::move(refusing);
   }
   std::string session_id(head.header(header_mcp_session_id));
   const std::string type = media_type(head.header("Content-Type"));
@@ -255,63 +437,55 @@ asio::awaitable<rpc_answer> call(session& s, std::string_view method, json::obje
   if (!is_sse && type != "application/json") {
     exchange->cancel();
     if (type.empty()) {
-      co_return malformed(method,
-                          "upstream answered HTTP " + std::to_string(head.status) + " without a JSON-RPC response");
+      co_return failed(malformed_failure(method, "upstream answered HTTP " + std::to_string(head.status) +
+                                                     " without a JSON-RPC response"));
     }
-    co_return malformed(method, "upstream answered with Content-Type '" + printable(type, 100) + "'");
+    co_return failed(malformed_failure(method, "upstream answered with Content-Type '" + printable(type, 100) + "'"));
   }
-
-  std::optional<json::object> response;
-  std::string body;  // application/json
-  // The answer is bounded by max_answer_bytes as a whole, so each event is too.
-  sse_splitter sse(s.options.max_answer_bytes + 1);
-  const auto look_at = [&response, id](std::string_view raw_event) {
-    if (response) return;
-    if (auto parsed = parse_json(event_data(raw_event))) response = find_response(*parsed, id);
-  };
-  const auto look_at_events = [&sse, &look_at] {
-    while (auto raw = sse.next_event()) look_at(*raw);
-  };
-  std::size_t total = 0;
-  while (!response) {
-    auto reading = exchange->read_some();
-    const auto [read_ec, bytes] = co_await std::move(reading);
-    if (read_ec) {
-      if (read_ec == net::client_error::timeout) co_return failed(transport_failure(method, read_ec, {}, s));
-      co_return failed(failure{read_ec, std::string(method) + ": reading the answer failed: " + read_ec.message()});
-    }
-    if (bytes.empty()) break;  // the end
-    total += bytes.size();
-    if (total > s.options.max_answer_bytes) {
-      exchange->cancel();
-      co_return failed(failure{make_error_code(mcp_client_error::answer_too_large),
-                               std::string(method) + ": the answer is larger than " +
-                                   std::to_string(s.options.max_answer_bytes) + " bytes"});
-    }
-    if (is_sse) {
-      sse.feed(bytes);
-      look_at_events();
-    } else {
-      body.append(bytes);
-    }
-  }
-  if (!exchange->body_done()) exchange->cancel();  // an SSE stream left open after the response
-
-  if (is_sse && !response) {
-    // An event that lacks only its blank line is still taken (more forgiving
-    // than a browser, for upstreams that close right after it).
-    look_at(sse.take_remainder());
-    if (!response) co_return malformed(method, "the event stream ended without the response");
-  }
-  if (!is_sse) {
-    const auto parsed = parse_json(body);
-    if (!parsed) co_return malformed(method, "the answer is not valid JSON");
-    response = find_response(*parsed, id);
-    if (!response) co_return malformed(method, "the answer is not the JSON-RPC response to the request");
-  }
-
-  co_return answer_of(method, std::move(*response), std::move(session_id));
+  const unsigned status = head.status;
+  auto reading = read_body(s, exchange, method, is_sse, [id](const json::value& v) { return find_response(v, id); });
+  picked body = co_await std::move(reading);
+  if (!body.message) co_return failed(std::move(body.failed));
+  rpc_answer out = answer_of(method, std::move(*body.message), std::move(session_id));
+  out.status = status;
+  co_return out;
 }
+
+// --- telling the eras apart --------------------------------------------------------------
+
+// The errors only a server of the 2026 revision answers with: a header it
+// found wrong (-32020), a capability it requires (-32021), or a version it
+// does not take while it names one the gateway speaks the 2026 way (-32022).
+bool is_modern_error(const rpc_answer& a) {
+  if (a.rpc_code == error_header_mismatch || a.rpc_code == error_missing_capability) return true;
+  return a.rpc_code == error_unsupported_version && !newest_modern_version_in(a.supported).empty();
+}
+
+// A request sent the 2026 way (server/discover, a stateless tools/list)
+// failed as a server of the earlier revisions fails it: HTTP 400, 404 or 405,
+// or a JSON-RPC error, unless it is one of the 2026 revision's own errors. A
+// legacy server has no such method, or wants a session first; what it
+// answers varies (-32601, -32600, -32602, -32000), so no single code is the
+// sign. 401, other statuses and transport failures are failures in any era.
+bool fails_as_legacy(const rpc_answer& a) {
+  if (a.ec == mcp_client_error::jsonrpc_error) return !is_modern_error(a);
+  if (a.ec != mcp_client_error::http_status) return false;
+  return (a.status == 400 || a.status == 404 || a.status == 405) && !is_modern_error(a);
+}
+
+// initialize failed as a server of the 2026 revision only fails it: no such
+// method (HTTP 404/405, -32601), or one of the revision's own errors
+// (-32020..-32022, a -32022 naming only 2026 versions included).
+bool fails_as_modern_only(const rpc_answer& a) {
+  if (!a.ec || a.ec == mcp_client_error::unauthorized) return false;
+  if (a.rpc_code == method_not_found || a.rpc_code == error_header_mismatch || a.rpc_code == error_missing_capability ||
+      a.rpc_code == error_unsupported_version) {
+    return true;
+  }
+  return a.ec == mcp_client_error::http_status && (a.status == 404 || a.status == 405);
+}
+
+// --- the steps ---------------------------------------------------------------------------
 
 // notifications/initialized: any 2xx; the body (normally none) is not read.
 asio::awaitable<failure> notify_initialized(session& s) {
@@ -371,41 +545,41 @@ tools_listing fail(failure f) {
 
 tools_listing fail(rpc_answer a) { return fail(failure{a.ec, std::move(a.detail)}); }
 
-// initialize, notifications/initialized, every tools/list page.
-asio::awaitable<tools_listing> list_in_session(session& s) {
-  json::object init_params;
-  init_params["protocolVersion"] = client_protocol_version;
-  init_params["capabilities"] = json::object();
-  init_params["clientInfo"] = json::object{{"name", "mcpgate"}, {"version", client_version}};
-  auto initializing = call(s, method_initialize, std::move(init_params));
-  rpc_answer init = co_await std::move(initializing);
-  if (init.ec) co_return fail(std::move(init));
-  if (!init.session_id.empty()) {
-    if (!is_visible_ascii(init.session_id)) {
-      co_return fail(failure{make_error_code(mcp_client_error::malformed_answer),
-                             "initialize: the Mcp-Session-Id header holds characters other than visible ASCII"});
-    }
-    s.session_id = std::move(init.session_id);
-  }
-  s.protocol_version = std::string(client_protocol_version);
-  if (const json::value* v = init.result.if_contains("protocolVersion"); v != nullptr && !v->is_null()) {
-    if (!v->is_string() || !is_visible_ascii(v->get_string())) {
-      co_return fail(failure{make_error_code(mcp_client_error::malformed_answer),
-                             "initialize: the result's protocolVersion is not a version string"});
-    }
-    s.protocol_version = std::string(v->get_string());
-  }
-  // A server without the tools capability may well refuse tools/list.
-  bool declares_tools = true;
-  if (const json::value* caps = init.result.if_contains("capabilities"); caps != nullptr && caps->is_object()) {
-    declares_tools = caps->get_object().contains("tools");
-  }
+// A listing in one era, and whether the upstream answered as a server of
+// the other one (then the other era is worth a try).
+struct attempt {
+  tools_listing listing;
+  bool other_era = false;  // it failed as a server of the other era fails
+  // Modern: the first page came without resultType, which every 2026 result
+  // has: a legacy server that lists without a session answers so.
+  bool legacy_shaped = false;
+};
 
-  auto notifying = notify_initialized(s);
-  failure notified = co_await std::move(notifying);
-  if (notified.ec) co_return fail(std::move(notified));
+// Whether the server says it has tools: a server without the tools
+// capability may well refuse tools/list. A result without capabilities says
+// nothing against it.
+bool declares_tools(const json::object& result) {
+  const json::value* caps = result.if_contains("capabilities");
+  return caps == nullptr || !caps->is_object() || caps->get_object().contains("tools");
+}
 
-  tools_listing out;
+// The tools of one tools/list page appended to `out`, skipping entries
+// without a name and names seen before (`names`).
+void take_tools(const json::array& tools, std::unordered_set<std::string>& names, tools_listing& out) {
+  for (const auto& item : tools) {
+    if (!item.is_object()) continue;
+    const json::object& entry = item.get_object();
+    const json::value* name = entry.if_contains("name");
+    if (name == nullptr || !name->is_string() || name->get_string().empty()) continue;
+    if (!names.emplace(name->get_string()).second) continue;  // listed twice: the first one stays
+    out.tools.push_back(to_listed_tool(entry));
+  }
+}
+
+// Every tools/list page, in the session's era. A modern first page that
+// fails as a legacy server fails it is `other_era`.
+asio::awaitable<attempt> list_pages(session& s, bool with_tools) {
+  attempt out;
   std::unordered_set<std::string> names;
   std::unordered_set<std::string> cursors;
   std::optional<std::string> cursor;
@@ -415,41 +589,163 @@ asio::awaitable<tools_listing> list_in_session(session& s) {
     auto listing = call(s, method_tools_list, std::move(params));
     rpc_answer answer = co_await std::move(listing);
     if (answer.ec) {
-      if (!declares_tools && page == 1 && answer.rpc_code == method_not_found) co_return out;  // no tools
-      co_return fail(std::move(answer));
+      if (!with_tools && page == 1 && answer.rpc_code == method_not_found) break;  // no tools
+      out.other_era = s.modern && page == 1 && fails_as_legacy(answer);
+      out.listing = fail(std::move(answer));
+      co_return out;
     }
     const json::value* tools = answer.result.if_contains("tools");
     if (tools == nullptr || !tools->is_array()) {
-      co_return fail(failure{make_error_code(mcp_client_error::malformed_answer),
-                             "tools/list: the result has no tools array"});
+      out.listing = fail(malformed_failure(method_tools_list, "the result has no tools array"));
+      co_return out;
     }
-    for (const auto& item : tools->get_array()) {
-      if (!item.is_object()) continue;
-      const json::object& entry = item.get_object();
-      const json::value* name = entry.if_contains("name");
-      if (name == nullptr || !name->is_string() || name->get_string().empty()) continue;
-      if (!names.emplace(name->get_string()).second) continue;  // listed twice: the first one stays
-      out.tools.push_back(to_listed_tool(entry));
-    }
+    take_tools(tools->get_array(), names, out.listing);
+    if (s.modern && page == 1) out.legacy_shaped = !answer.result.contains("resultType");
 
     const json::value* next = answer.result.if_contains("nextCursor");
-    if (next == nullptr || next->is_null() || (next->is_string() && next->get_string().empty())) co_return out;
+    if (next == nullptr || next->is_null() || (next->is_string() && next->get_string().empty())) break;
     if (!next->is_string()) {
-      co_return fail(failure{make_error_code(mcp_client_error::malformed_answer),
-                             "tools/list: nextCursor is not a string"});
+      out.listing = fail(malformed_failure(method_tools_list, "nextCursor is not a string"));
+      co_return out;
     }
     std::string next_cursor(next->get_string());
     if (!cursors.insert(next_cursor).second) {
-      co_return fail(failure{make_error_code(mcp_client_error::cursor_loop),
-                             "tools/list: the upstream gave a cursor it had given before (page " +
-                                 std::to_string(page) + ")"});
+      out.listing = fail(failure{make_error_code(mcp_client_error::cursor_loop),
+                                 "tools/list: the upstream gave a cursor it had given before (page " +
+                                     std::to_string(page) + ")"});
+      co_return out;
     }
     if (page >= s.options.max_pages) {
-      co_return fail(failure{make_error_code(mcp_client_error::too_many_pages),
-                             "tools/list: still more after " + std::to_string(s.options.max_pages) + " pages"});
+      out.listing = fail(failure{make_error_code(mcp_client_error::too_many_pages),
+                                 "tools/list: still more after " + std::to_string(s.options.max_pages) + " pages"});
+      co_return out;
     }
     cursor = std::move(next_cursor);
   }
+  out.listing.protocol_version = s.protocol_version;
+  co_return out;
+}
+
+// The legacy era: initialize (2025-06-18), notifications/initialized, every
+// tools/list page in the session. An initialize that fails as a 2026-only
+// server fails it is `other_era`.
+asio::awaitable<attempt> list_in_session(session& s) {
+  speak_legacy(s);
+  json::object init_params;
+  init_params["protocolVersion"] = client_protocol_version;
+  init_params["capabilities"] = json::object();
+  init_params["clientInfo"] = client_info();
+  auto initializing = call(s, method_initialize, std::move(init_params));
+  rpc_answer init = co_await std::move(initializing);
+  if (init.ec) {
+    const bool other_era = fails_as_modern_only(init);
+    co_return attempt{fail(std::move(init)), other_era};
+  }
+  if (!init.session_id.empty()) {
+    if (!is_visible_ascii(init.session_id)) {
+      co_return attempt{fail(malformed_failure(method_initialize,
+                                               "the Mcp-Session-Id header holds characters other than visible ASCII"))};
+    }
+    s.session_id = std::move(init.session_id);
+  }
+  s.protocol_version = std::string(client_protocol_version);
+  if (const json::value* v = init.result.if_contains("protocolVersion"); v != nullptr && !v->is_null()) {
+    if (!v->is_string() || !is_visible_ascii(v->get_string())) {
+      co_return attempt{
+          fail(malformed_failure(method_initialize, "the result's protocolVersion is not a version string"))};
+    }
+    s.protocol_version = std::string(v->get_string());
+  }
+
+  auto notifying = notify_initialized(s);
+  failure notified = co_await std::move(notifying);
+  if (notified.ec) co_return attempt{fail(std::move(notified))};
+  auto listing = list_pages(s, declares_tools(init.result));
+  co_return co_await std::move(listing);
+}
+
+// What server/discover said about the upstream.
+struct discovery {
+  enum class era { modern, legacy, failed } said = era::failed;
+  bool with_tools = true;  // modern: the capabilities name tools (or say nothing)
+  rpc_answer answer;       // failed: why
+};
+
+// server/discover in the newest modern revision. A result naming a modern
+// revision the gateway speaks makes the session modern in it; a failure as
+// a legacy server fails, or a result naming none, points at the handshake.
+asio::awaitable<discovery> discover(session& s) {
+  speak_modern(s, preferred_modern_version());
+  auto discovering = call(s, method_server_discover, json::object());
+  discovery out;
+  out.answer = co_await std::move(discovering);
+  if (out.answer.ec) {
+    out.said = fails_as_legacy(out.answer) ? discovery::era::legacy : discovery::era::failed;
+    co_return out;
+  }
+  std::string version = newest_modern_version_in(strings_of(out.answer.result.if_contains("supportedVersions")));
+  if (version.empty()) {
+    out.said = discovery::era::legacy;  // a server of the earlier revisions, however it answered
+    co_return out;
+  }
+  speak_modern(s, std::move(version));
+  out.said = discovery::era::modern;
+  out.with_tools = declares_tools(out.answer.result);
+  co_return out;
+}
+
+// No era known: discover first, then the era the answer points at.
+asio::awaitable<attempt> probe(session& s) {
+  auto discovering = discover(s);
+  discovery found = co_await std::move(discovering);
+  if (found.said == discovery::era::failed) co_return attempt{fail(std::move(found.answer))};
+  if (found.said == discovery::era::modern) {
+    auto listing = list_pages(s, found.with_tools);
+    co_return co_await std::move(listing);
+  }
+  auto listing = list_in_session(s);
+  co_return co_await std::move(listing);
+}
+
+// The recorded era is modern: straight to the stateless tools/list; when
+// that fails as a legacy server fails it, or is answered in the legacy form,
+// probe again.
+asio::awaitable<tools_listing> list_as_modern(session& s, std::string version) {
+  speak_modern(s, std::move(version));
+  auto listing = list_pages(s, true);
+  attempt stateless = co_await std::move(listing);
+  if (!stateless.other_era && !stateless.legacy_shaped) co_return std::move(stateless.listing);
+  auto probing = probe(s);
+  co_return (co_await std::move(probing)).listing;
+}
+
+// The recorded era is legacy (or unknown to this build): the handshake;
+// when initialize fails as a 2026-only server fails it, server/discover.
+asio::awaitable<tools_listing> list_as_legacy(session& s) {
+  auto listing = list_in_session(s);
+  attempt handshake = co_await std::move(listing);
+  if (!handshake.other_era) co_return std::move(handshake.listing);
+  auto discovering = discover(s);
+  discovery found = co_await std::move(discovering);
+  if (found.said == discovery::era::failed) co_return fail(std::move(found.answer));
+  // Neither era answered: the handshake's failure is the one to report.
+  if (found.said == discovery::era::legacy) co_return std::move(handshake.listing);
+  auto stateless = list_pages(s, found.with_tools);
+  co_return (co_await std::move(stateless)).listing;
+}
+
+asio::awaitable<tools_listing> list_in_either_era(session& s) {
+  const std::string known = s.options.known_version;
+  if (known.empty()) {
+    auto probing = probe(s);
+    co_return (co_await std::move(probing)).listing;
+  }
+  if (is_modern_version(known)) {
+    auto listing = list_as_modern(s, known);
+    co_return co_await std::move(listing);
+  }
+  auto listing = list_as_legacy(s);
+  co_return co_await std::move(listing);
 }
 
 asio::awaitable<tools_listing> run_listing(std::shared_ptr<net::upstream_pool> pool, net::parsed_url url,
@@ -464,10 +760,13 @@ asio::awaitable<tools_listing> run_listing(std::shared_ptr<net::upstream_pool> p
     co_return fail(failure{make_error_code(mcp_client_error::invalid_credential),
                            "the credential header cannot be sent as configured"});
   }
-  session s{std::move(pool), std::move(url), options, {}, {}, {}, 1};
-  if (!credential.empty()) s.authorization = options.credential_header + ": " + value + "\r\n";
+  session s;
+  s.pool = std::move(pool);
+  s.url = std::move(url);
+  s.options = std::move(options);
+  if (!credential.empty()) s.authorization = s.options.credential_header + ": " + value + "\r\n";
 
-  auto listing = list_in_session(s);
+  auto listing = list_in_either_era(s);
   tools_listing out = co_await std::move(listing);
   // End the session, unless the upstream stopped answering (it would only
   // delay the outcome).

@@ -1,19 +1,52 @@
 // The gateway's own MCP client: lists an upstream's tools (the tools sync,
-// spec: management-api.md "Refresh rules").
+// spec: management-api.md "Refresh rules"), in either protocol era (spec:
+// protocol-2026.md "The tool sync speaks both eras").
 //
 //   auto op = list_upstream_tools(pool, url, credential, options);
 //   tools_listing listing = co_await std::move(op);
 //   if (listing.ec == mcp_client_error::unauthorized) ...  // needs re-authentication
+//   record(listing.protocol_version);                      // options.known_version next time
 //
-// One Streamable HTTP session, step by step, each step one HTTP exchange
-// bounded by options.step_timeout (first byte, then between body pieces):
+// Each step is one HTTP exchange bounded by options.step_timeout (first
+// byte, then between body pieces).
+//
+// The modern era (2026-07-28, stateless): every POST carries params._meta
+// (io.modelcontextprotocol/protocolVersion, .../clientCapabilities,
+// .../clientInfo) and the headers MCP-Protocol-Version and Mcp-Method;
+// there is no initialize, no session and no DELETE.
+//   1. POST server/discover; its result's supportedVersions must name a
+//      modern revision the gateway speaks (the newest one named is spoken);
+//   2. POST tools/list, again with params.cursor while nextCursor is given.
+// The legacy era: one Streamable HTTP session.
 //   1. POST initialize (protocolVersion 2025-06-18); the answer's
 //      Mcp-Session-Id (if any) and negotiated protocolVersion go on every
 //      later request (Mcp-Session-Id, MCP-Protocol-Version headers);
 //   2. POST notifications/initialized (any 2xx; the body is not read);
-//   3. POST tools/list, again with params.cursor while nextCursor is given
-//      (at most options.max_pages pages; a cursor seen before is an error);
+//   3. POST tools/list, paged as above;
 //   4. DELETE, when there is a session (its outcome is ignored).
+// tools/list pages: at most options.max_pages; a cursor seen before is an
+// error; a server whose capabilities lack tools may answer -32601 (no tools).
+//
+// Which era: options.known_version is what the last successful listing
+// spoke (tools_listing::protocol_version, recorded on the installation).
+//   - none: server/discover first. A result naming a modern revision: the
+//     modern era. A failure as a legacy server fails it (HTTP 400, 404 or
+//     405, or a JSON-RPC error, unless it is one of the 2026 revision's own:
+//     -32020, -32021, or -32022 naming a modern revision the gateway
+//     speaks), or a result naming none: the legacy era. Anything else (401,
+//     another status, a malformed answer, a transport failure) is the
+//     listing's failure: no fallback.
+//   - a modern revision: its tools/list at once; when the first page fails
+//     as a legacy server fails it, or comes without resultType (which every
+//     2026 result has; a legacy server that does not keep sessions lists so),
+//     the upstream is probed again as above.
+//   - another one: the handshake; when initialize fails as a 2026-only
+//     server fails it (HTTP 404 or 405, -32601, -32020..-32022), then
+//     server/discover, and the modern era if it answers as a 2026 server
+//     (else the handshake's failure stands).
+// The JSON-RPC error in the body of a 400, 404 or 405 is read to tell the
+// eras apart; other error statuses are not read.
+//
 // Every request carries "Accept: application/json, text/event-stream" and,
 // when the credential is not empty, "Authorization: Bearer <credential>"
 // (or the header and format the options name).
@@ -27,6 +60,8 @@
 // when a step overran step_timeout, connect_failed, ssrf_denied, ...).
 // `detail` is one human-readable line that names the step
 // ("tools/list: upstream answered HTTP 500"); it never holds the credential.
+// After a fallback from one era to the other, the failure reported is the
+// later step's (a legacy server's "initialize: ..." rather than the probe's).
 //
 // Tools: entries without a string "name" are skipped, and so is a name seen
 // before (the first one stays); order is the upstream's. title is "title",
@@ -82,12 +117,18 @@ struct mcp_client_options {
   // replaced>` (a template may name another header, e.g. X-Api-Key: {key}).
   std::string credential_header = "Authorization";
   std::string credential_format = "Bearer {key}";
+  // The revision the upstream spoke last time (tools_listing::protocol_version
+  // of the last listing that succeeded); "" when unknown: probe first.
+  std::string known_version{};
 };
 
 struct tools_listing {
   boost::system::error_code ec;
   std::string detail;                        // when ec: what failed, naming the step
   std::vector<registry::listed_tool> tools;  // when !ec: every tool listed, in the upstream's order
+  // When !ec: the revision the listing was made in: a modern one
+  // ("2026-07-28") or the one a legacy initialize negotiated.
+  std::string protocol_version;
 };
 
 // credential: "" for none, else sent as "Authorization: Bearer <credential>".

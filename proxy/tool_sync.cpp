@@ -33,6 +33,7 @@ asio::awaitable<sync_outcome> sync_tools_now(const context& ctx, std::shared_ptr
   options.max_answer_bytes = live->proxy.max_response_bytes;
   options.credential_header = entry->credential_header;
   options.credential_format = entry->credential_format;
+  options.known_version = entry->inst.protocol_version.value_or("");
   auto listing_op = list_upstream_tools(ctx.upstreams.for_executor(here), *entry->upstream, entry->credential, options);
   auto listing = co_await std::move(listing_op);
   if (listing.ec) {
@@ -41,7 +42,7 @@ asio::awaitable<sync_outcome> sync_tools_now(const context& ctx, std::shared_ptr
     co_return out;
   }
   const auto apply = [&id, &listing](registry::store& s) {
-    return s.sync_tools(id, listing.tools, std::chrono::system_clock::now());
+    return s.sync_tools(id, listing.tools, listing.protocol_version, std::chrono::system_clock::now());
   };
   auto synced = co_await ctx.db.run(apply);
   if (ctx.cache) ctx.cache->forget_installation(id);
@@ -50,9 +51,11 @@ asio::awaitable<sync_outcome> sync_tools_now(const context& ctx, std::shared_ptr
     spdlog::error("installation {}: tools sync: {}", id, out.detail);
     co_return out;
   }
-  spdlog::info("installation {}: tools synced ({} listed by the upstream)", id, listing.tools.size());
+  spdlog::info("installation {}: tools synced ({} listed by the upstream, protocol {})", id, listing.tools.size(),
+               listing.protocol_version);
   out.ok = true;
   out.tools = std::move(*synced);
+  out.protocol_version = std::move(listing.protocol_version);
   co_return out;
 }
 

@@ -47,11 +47,14 @@ struct sync_outcome {
   bool ok = false;
   std::string detail;                 // when !ok: what failed (for logs; never holds a credential)
   std::vector<registry::tool> tools;  // when ok: every tool afterwards, removed ones included
+  std::string protocol_version;       // when ok: the revision the upstream spoke, now recorded
 };
 
-// Lists the upstream's tools with the installation's credential and applies
-// the answer to the registry; the cache forgets the installation so the next
-// request sees the new states and tool_count. A failure changes nothing.
+// Lists the upstream's tools with the installation's credential, starting
+// in the era its recorded protocol_version names (probing when there is
+// none), and applies the answer to the registry with the revision it came
+// in; the cache forgets the installation so the next request sees the new
+// states, tool_count and protocol_version. A failure changes nothing.
 // REQUIRES: entry.upstream is set; runs on a shard (its upstream pool).
 boost::asio::awaitable<sync_outcome> sync_tools_now(const context& ctx,
                                                     std::shared_ptr<const cached_installation> entry);

@@ -204,6 +204,12 @@ CREATE INDEX audit_events_newest_first
 CREATE INDEX audit_events_by_installation
   ON audit_events (installation_id, created_at DESC, id DESC);
 )sql",
+    // 5: which MCP revision the upstream spoke in the last tools sync that
+    // succeeded, so the next one starts in that era (spec: protocol-2026.md
+    // "The tool sync speaks both eras").
+    R"sql(
+ALTER TABLE installations ADD COLUMN protocol_version TEXT;  -- NULL: no sync has succeeded yet
+)sql",
 };
 
 constexpr int latest_version = static_cast<int>(std::size(migrations));
@@ -578,7 +584,7 @@ constexpr std::string_view installation_select =
     "   WHERE s.installation_id = i.id AND s.kind IN ('api_key', 'access_token')),"
     " i.token_issued_at, i.token_expires_at,"
     " (SELECT count(*) FROM tools t WHERE t.installation_id = i.id AND t.removed_at IS NULL),"
-    " i.created_at, i.updated_at FROM installations i ";
+    " i.protocol_version, i.created_at, i.updated_at FROM installations i ";
 
 result<installation> read_installation(query& r) {
   installation i;
@@ -596,6 +602,7 @@ result<installation> read_installation(query& r) {
   i.token_issued_at = r.optional_time();
   i.token_expires_at = r.optional_time();
   i.tool_count = r.int64();
+  i.protocol_version = r.optional_text();
   i.created_at = r.time();
   i.updated_at = r.time();
   return i;
@@ -843,11 +850,11 @@ class sqlite_store final : public store {
     return prepare(
                "INSERT INTO installations (id, environment_id, user_id, template_id,"
                " display_name, url, description, auth_type, is_enabled, needs_reauth,"
-               " token_issued_at, token_expires_at, created_at, updated_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
+               " token_issued_at, token_expires_at, created_at, updated_at, protocol_version)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")
         .bind(inst.id, inst.environment_id, inst.user_id, inst.template_id, inst.display_name, inst.url,
               inst.description, inst.auth_type, inst.is_enabled, inst.needs_reauth, inst.token_issued_at,
-              inst.token_expires_at, inst.created_at, inst.updated_at)
+              inst.token_expires_at, inst.created_at, inst.updated_at, inst.protocol_version)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -1131,11 +1138,20 @@ class sqlite_store final : public store {
   }
 
   result<std::vector<tool>> sync_tools(std::string_view installation_id, const std::vector<listed_tool>& listed,
-                                       sys_time when) override try {
+                                       std::string_view protocol_version, sys_time when) override try {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
     if (auto r = prepare("SELECT 1 FROM installations WHERE id = ?1").bind(installation_id).one(read_int64); !r) {
       return r.error();
+    }
+    // With the tools, so that a recorded era always belongs to a stored list.
+    if (!protocol_version.empty()) {
+      if (auto r = prepare("UPDATE installations SET protocol_version = ?2 WHERE id = ?1")
+                       .bind(installation_id, protocol_version)
+                       .exec();
+          !r) {
+        return r.error();
+      }
     }
     auto known_names =
         prepare("SELECT tool_name FROM tools WHERE installation_id = ?1").bind(installation_id).all(read_text);

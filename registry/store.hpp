@@ -139,10 +139,17 @@ class store {
   // Applies one complete tools/list answer, in one transaction: new names are
   // inserted as needs_approval, known ones keep their state and take the new
   // metadata (and lose removed_at), names not listed get removed_at = `when`
-  // and keep their state. Returns every tool afterwards (removed included).
-  // errc::not_found when the installation is gone.
+  // and keep their state; the installation's protocol_version becomes
+  // `protocol_version` (the revision the answer came in), unless that is
+  // empty. The installation's updated_at stays. Returns every tool
+  // afterwards (removed included). errc::not_found when the installation is
+  // gone.
   virtual result<std::vector<tool>> sync_tools(std::string_view installation_id, const std::vector<listed_tool>& listed,
-                                               sys_time when) = 0;
+                                               std::string_view protocol_version, sys_time when) = 0;
+  result<std::vector<tool>> sync_tools(std::string_view installation_id, const std::vector<listed_tool>& listed,
+                                       sys_time when) {
+    return sync_tools(installation_id, listed, {}, when);
+  }
   // Sets a tool's approval_state (one of the approval_* constants, else
   // errc::invalid_argument) and returns the tool as it was BEFORE, so the
   // caller can tell whether anything changed; setting the state it already has

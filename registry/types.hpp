@@ -60,6 +60,10 @@ struct installation {
   std::optional<sys_time> token_issued_at;
   std::optional<sys_time> token_expires_at;
   std::int64_t tool_count = 0;  // tools not marked removed
+  // The MCP revision the upstream spoke in the last tools sync that
+  // succeeded ("2026-07-28", or the version a legacy initialize negotiated);
+  // nullopt until one has. The next sync starts with that era.
+  std::optional<std::string> protocol_version;
   sys_time created_at{};
   sys_time updated_at{};
 };

@@ -229,6 +229,7 @@ boost::asio::awaitable<net::http_response> answer_synced(const api_context& ctx,
       if (synced.ok) {
         inst.tool_count = 0;
         for (const auto& t : synced.tools) inst.tool_count += t.removed_at ? 0 : 1;
+        inst.protocol_version = synced.protocol_version;
       }
     }
   }
@@ -456,6 +457,7 @@ json::object installation_json(const installation& inst, const api_context& ctx)
       {"proxy_url", public_url + "/api/environments/" + std::to_string(inst.environment_id) +
                         "/mcp_server_installations/" + inst.id + "/proxy/"},
       {"tool_count", inst.tool_count},
+      {"protocol_version", inst.protocol_version ? json::value(*inst.protocol_version) : json::value(nullptr)},
       {"created_at", to_iso8601(inst.created_at)},
       {"updated_at", to_iso8601(inst.updated_at)},
   };

@@ -797,10 +797,10 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
   };
   if (!v.is_object()) return fail("not an object");
   const json::object& o = v.as_object();
-  static const std::vector<std::string> keys{"id",           "template_id",  "name",          "icon_key",
-                                             "display_name", "url",          "description",   "auth_type",
-                                             "is_enabled",   "needs_reauth", "pending_oauth", "proxy_url",
-                                             "tool_count",   "created_at",   "updated_at"};
+  static const std::vector<std::string> keys{
+      "id",          "template_id",      "name",       "icon_key",     "display_name",  "url",
+      "description", "auth_type",        "is_enabled", "needs_reauth", "pending_oauth", "proxy_url",
+      "tool_count",  "protocol_version", "created_at", "updated_at"};
   for (const auto& k : keys) {
     if (!o.contains(k)) return fail("field " + k + " missing");
   }
@@ -813,6 +813,9 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
     if (!o.at(k).is_bool()) return fail(std::string(k) + " is not a boolean");
   }
   if (!o.at("template_id").is_null() && !o.at("template_id").is_string()) return fail("template_id type");
+  if (!o.at("protocol_version").is_null() && !o.at("protocol_version").is_string()) {
+    return fail("protocol_version type");
+  }
   if (!o.at("tool_count").is_int64() && !o.at("tool_count").is_uint64()) return fail("tool_count type");
   if (!is_uuid_v7(o.at("id").as_string())) return fail("id is not a UUIDv7");
   if (!iso8601_micros(o.at("created_at").as_string())) return fail("created_at is not ISO 8601 UTC");

@@ -12,13 +12,16 @@ namespace mcpgate::it {
 namespace {
 
 constexpr std::string_view cursor_prefix = "page-";
+constexpr std::string_view modern_version = "2026-07-28";
 
 // What one POST is answered with, decided under the state's lock.
 struct settings {
   std::vector<mcp_tool> tools;
+  std::optional<std::vector<mcp_tool>> modern_tools;  // what 2026 requests list, when not `tools`
   std::size_t page_size = 0;
   bool sse = false;
   unsigned fail_status = 0;
+  mcp_era era = mcp_era::legacy;
 };
 
 json::object tool_entry(const mcp_tool& t) {
@@ -43,7 +46,8 @@ json::object error_answer(const json::value& id, std::int64_t code, std::string_
   return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", json::object{{"code", code}, {"message", message}}}};
 }
 
-json::object tools_list_answer(const json::value& id, const json::object* params, const settings& s) {
+json::object tools_list_answer(const json::value& id, const json::object* params, const std::vector<mcp_tool>& all,
+                               std::size_t page_size) {
   std::size_t page = 0;
   if (params != nullptr) {
     if (const auto* c = params->if_contains("cursor"); c != nullptr && !c->is_null()) {
@@ -52,15 +56,17 @@ json::object tools_list_answer(const json::value& id, const json::object* params
       page = *n;
     }
   }
-  const std::size_t size = s.page_size == 0 ? s.tools.size() : s.page_size;
-  const std::size_t first = std::min(s.tools.size(), page * size);
-  const std::size_t last = std::min(s.tools.size(), first + size);
+  const std::size_t size = page_size == 0 ? all.size() : page_size;
+  const std::size_t first = std::min(all.size(), page * size);
+  const std::size_t last = std::min(all.size(), first + size);
   json::array tools;
-  for (std::size_t i = first; i < last; ++i) tools.push_back(tool_entry(s.tools[i]));
+  for (std::size_t i = first; i < last; ++i) tools.push_back(tool_entry(all[i]));
   json::object result{{"tools", std::move(tools)}};
-  if (last < s.tools.size()) result["nextCursor"] = std::string(cursor_prefix) + std::to_string(page + 1);
+  if (last < all.size()) result["nextCursor"] = std::string(cursor_prefix) + std::to_string(page + 1);
   return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
 }
+
+json::object call_result(const json::object* params);
 
 // The answer to one request message (not called for notifications).
 json::object answer_to(const json::object& message, const settings& s) {
@@ -81,15 +87,98 @@ json::object answer_to(const json::object& message, const settings& s) {
                                {"capabilities", json::object{{"tools", json::object{{"listChanged", true}}}}},
                                {"serverInfo", json::object{{"name", "mcp-upstream"}, {"version", "1.0.0"}}}});
   }
-  if (name == "tools/list") return tools_list_answer(id, params, s);
-  if (name == "tools/call") {
-    std::string tool;
-    if (params != nullptr) {
-      if (const auto* n = params->if_contains("name"); n != nullptr && n->is_string()) tool = n->get_string();
-    }
-    return result(json::object{{"content", json::array{json::object{{"type", "text"}, {"text", "called " + tool}}}}});
-  }
+  if (name == "tools/list") return tools_list_answer(id, params, s.tools, s.page_size);
+  if (name == "tools/call") return result(call_result(params));
   return result(json::object{});
+}
+
+json::object call_result(const json::object* params) {
+  std::string tool;
+  if (params != nullptr) {
+    if (const auto* n = params->if_contains("name"); n != nullptr && n->is_string()) tool = n->get_string();
+  }
+  return json::object{{"content", json::array{json::object{{"type", "text"}, {"text", "called " + tool}}}}};
+}
+
+// --- the 2026-07-28 era ------------------------------------------------------------
+
+// The version a request names: its MCP-Protocol-Version header, else its
+// params._meta version; "" when neither.
+std::string version_named(const recorded_request& request, const json::value& body) {
+  if (auto header = request.header("MCP-Protocol-Version")) return *header;
+  if (!body.is_object()) return {};
+  const auto* params = body.get_object().if_contains("params");
+  if (params == nullptr || !params->is_object()) return {};
+  const auto* meta = params->get_object().if_contains("_meta");
+  return meta != nullptr ? string_of(*meta, "io.modelcontextprotocol/protocolVersion") : std::string();
+}
+
+// What a POST is answered with: status and JSON body.
+struct modern_reply {
+  unsigned status = 200;
+  json::object body;
+};
+
+modern_reply modern_error(unsigned status, const json::value& id, std::int64_t code, std::string_view message,
+                          json::object data = {}) {
+  json::object answer = error_answer(id, code, message);
+  if (!data.empty()) answer.at("error").as_object()["data"] = std::move(data);
+  return modern_reply{status, std::move(answer)};
+}
+
+// The revision's header rules: MCP-Protocol-Version equals the _meta
+// version, Mcp-Method equals the method (-32020 otherwise).
+std::optional<modern_reply> header_mismatch(const recorded_request& request, const json::object& message) {
+  const json::value id = message.contains("id") ? message.at("id") : json::value(nullptr);
+  const std::string method = string_of(message, "method");
+  std::string meta_version;
+  if (const auto* params = message.if_contains("params"); params != nullptr && params->is_object()) {
+    if (const auto* meta = params->get_object().if_contains("_meta")) {
+      meta_version = string_of(*meta, "io.modelcontextprotocol/protocolVersion");
+    }
+  }
+  if (request.header("MCP-Protocol-Version").value_or("") != meta_version) {
+    return modern_error(400, id, -32020, "MCP-Protocol-Version header does not match _meta");
+  }
+  if (request.header("Mcp-Method").value_or("") != method) {
+    return modern_error(400, id, -32020, "Mcp-Method header does not match the method");
+  }
+  return std::nullopt;
+}
+
+// A 2026 request's answer (the request names 2026-07-28).
+modern_reply modern_answer_to(const recorded_request& request, const json::object& message, const settings& s) {
+  if (auto mismatch = header_mismatch(request, message)) return *mismatch;
+  const json::value id = message.contains("id") ? message.at("id") : json::value(nullptr);
+  const std::string method = string_of(message, "method");
+  const auto* params_value = message.if_contains("params");
+  const json::object* params = params_value != nullptr ? params_value->if_object() : nullptr;
+  json::object result;
+  if (method == "server/discover") {
+    result = json::object{{"supportedVersions", json::array{modern_version}},
+                          {"capabilities", json::object{{"tools", json::object{{"listChanged", true}}}}},
+                          {"serverInfo", json::object{{"name", "mcp-upstream"}, {"version", "1.0.0"}}}};
+  } else if (method == "tools/list") {
+    json::object answer = tools_list_answer(id, params, s.modern_tools ? *s.modern_tools : s.tools, s.page_size);
+    if (answer.contains("error")) return modern_reply{400, std::move(answer)};
+    result = std::move(answer.at("result").as_object());
+    result["ttlMs"] = 60000;
+    result["cacheScope"] = "public";
+  } else if (method == "tools/call") {
+    result = call_result(params);
+  } else {
+    return modern_error(404, id, -32601, "Method not found");
+  }
+  result["resultType"] = "complete";
+  return modern_reply{200, json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}}};
+}
+
+// A POST to the modern-only server that is not a 2026 request.
+modern_reply refuse_other_revision(const json::object& message) {
+  const json::value id = message.contains("id") ? message.at("id") : json::value(nullptr);
+  if (string_of(message, "method") == "initialize") return modern_error(404, id, -32601, "Method not found");
+  return modern_error(400, id, -32022, "Unsupported protocol version",
+                      json::object{{"supported", json::array{modern_version}}});
 }
 
 bool is_request(const json::value& v) { return v.is_object() && v.get_object().contains("id"); }
@@ -116,6 +205,15 @@ struct mcp_upstream::state {
 
   void serve(fake_exchange& ex) {
     const recorded_request& request = ex.request();
+    settings s;
+    {
+      std::lock_guard lock(mu);
+      s = current;
+    }
+    if (s.era == mcp_era::modern && request.method != "POST") {
+      ex.respond(405, {{"Allow", "POST"}}, "");  // no stream, no session to end
+      return;
+    }
     if (request.method == "DELETE") {
       ex.respond(200, {}, "");
       return;
@@ -123,11 +221,6 @@ struct mcp_upstream::state {
     if (request.method != "POST") {
       ex.respond(405, {{"Allow", "POST, DELETE"}}, "");
       return;
-    }
-    settings s;
-    {
-      std::lock_guard lock(mu);
-      s = current;
     }
     if (s.fail_status != 0) {
       ex.respond_json(s.fail_status, R"({"error":"scripted failure"})");
@@ -139,6 +232,15 @@ struct mcp_upstream::state {
       ex.respond_json(400, R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}})");
       return;
     }
+    const bool modern_request = s.era != mcp_era::legacy && version_named(request, body) == modern_version;
+    if (modern_request || s.era == mcp_era::modern) {
+      serve_modern(ex, body, s, modern_request);
+      return;
+    }
+    serve_legacy(ex, body, s);
+  }
+
+  void serve_legacy(fake_exchange& ex, const json::value& body, const settings& s) {
     header_list extra;
     if (body.is_object()) {
       if (!is_request(body)) {
@@ -162,6 +264,28 @@ struct mcp_upstream::state {
       return;
     }
     send_answer(ex, answers, s.sse, extra);
+  }
+
+  // `modern_request`: the POST names 2026-07-28; else the server is
+  // modern-only and refuses it.
+  static void serve_modern(fake_exchange& ex, const json::value& body, const settings& s, bool modern_request) {
+    if (body.is_array()) {
+      ex.respond_json(400,
+                      R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Batches are not supported"}})");
+      return;
+    }
+    if (!is_request(body)) {
+      ex.respond(202, {}, "");
+      return;
+    }
+    const json::object& message = body.get_object();
+    const modern_reply reply = modern_request ? modern_answer_to(ex.request(), message, s)
+                                              : refuse_other_revision(message);
+    if (reply.status == 200) {
+      send_answer(ex, reply.body, s.sse, {});
+    } else {
+      ex.respond_json(reply.status, json::serialize(reply.body));
+    }
   }
 };
 
@@ -191,6 +315,16 @@ void mcp_upstream::set_sse_answers(bool on) {
 void mcp_upstream::set_fail_status(unsigned status) {
   std::lock_guard lock(state_->mu);
   state_->current.fail_status = status;
+}
+
+void mcp_upstream::set_era(mcp_era era) {
+  std::lock_guard lock(state_->mu);
+  state_->current.era = era;
+}
+
+void mcp_upstream::set_modern_tools(std::vector<mcp_tool> tools) {
+  std::lock_guard lock(state_->mu);
+  state_->current.modern_tools = std::move(tools);
 }
 
 namespace {

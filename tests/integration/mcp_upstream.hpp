@@ -18,6 +18,29 @@
 // JSON-RPC message). fail_status != 0 answers every POST with that status
 // (body {"error":"scripted failure"}).
 //
+// That is the legacy era (mcp_era::legacy, the default). set_era() makes it
+// a server of the stateless 2026-07-28 revision (spec: protocol-2026.md):
+//   mcp_era::modern  2026-07-28 only:
+//     GET, DELETE                    -> 405
+//     POST initialize                -> 404, JSON-RPC -32601
+//     POST another request that does not name 2026-07-28 (MCP-Protocol-Version
+//       header or params._meta)      -> 400, -32022 with data.supported ["2026-07-28"]
+//     POST a 2026 request whose MCP-Protocol-Version header differs from its
+//       _meta version, or whose Mcp-Method header differs from its method
+//                                    -> 400, -32020
+//     POST server/discover           -> supportedVersions ["2026-07-28"], capabilities
+//                                       {tools:{listChanged:true}}, serverInfo
+//     POST tools/list                -> pages as above, with resultType "complete",
+//                                       ttlMs 60000 and cacheScope "public"
+//     POST tools/call                -> as above, with resultType "complete"
+//     POST any other method          -> 404, -32601
+//     POST a batch                   -> 400, -32600; notification(s) -> 202
+//     never an Mcp-Session-Id
+//   mcp_era::dual    both on one endpoint, per request: a POST naming
+//     2026-07-28 is answered as in modern, anything else as in legacy.
+// set_modern_tools() gives 2026 requests another tool list than set_tools()
+// (a dual server that offers a tool to 2026 clients only).
+//
 // Every request is still recorded by the fake_upstream (requests()); the
 // helpers below pick the JSON-RPC methods out of them.
 //
@@ -52,6 +75,13 @@ inline mcp_tool named(std::string name) {
   return t;
 }
 
+// Which protocol eras an mcp_upstream speaks.
+enum class mcp_era {
+  legacy,  // initialize and sessions (2025-06-18 and before): the default
+  modern,  // 2026-07-28 only: stateless
+  dual,    // both, chosen per request
+};
+
 class mcp_upstream {
  public:
   explicit mcp_upstream(fake_upstream& server);
@@ -63,6 +93,9 @@ class mcp_upstream {
   void set_page_size(std::size_t n);      // 0 = everything in one page (default)
   void set_sse_answers(bool on);          // answer POSTs as text/event-stream
   void set_fail_status(unsigned status);  // 0 = answer normally (default)
+  void set_era(mcp_era era);
+  // What 2026 requests list; until called, the set_tools() list.
+  void set_modern_tools(std::vector<mcp_tool> tools);
 
  private:
   struct state;

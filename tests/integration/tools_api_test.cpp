@@ -136,23 +136,27 @@ json::object body_of(const recorded_request& r) {
   return !ec && v.is_object() ? v.as_object() : json::object{};
 }
 
-// What the upstream received for one sync, request by request: initialize,
-// notifications/initialized, one tools/list per page (the cursors the
-// upstream handed out passed back as params.cursor), then DELETE of the
-// session; each with `authorization` ("" = no Authorization header) and
-// never the agent's gateway key.
+// What the upstream received for one sync, request by request: when
+// `probed` (an installation no sync has succeeded for yet), the
+// server/discover probe in 2026-07-28, which this 2025 upstream answers with
+// no 2026 revision; then initialize, notifications/initialized, one
+// tools/list per page (the cursors the upstream handed out passed back as
+// params.cursor), then DELETE of the session; each with `authorization`
+// ("" = no Authorization header) and never the agent's gateway key.
 void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std::string& authorization,
-                     const std::string& gateway_key) {
+                     const std::string& gateway_key, bool probed = false) {
+  const std::size_t first = probed ? 1 : 0;  // the initialize
   std::vector<std::string> expected{"initialize", "notifications/initialized"};
+  if (probed) expected.insert(expected.begin(), "server/discover");
   for (std::size_t i = 0; i < pages; ++i) expected.push_back("tools/list");
   expected.push_back("DELETE");
   BOOST_TEST(methods_received(upstream) == expected, boost::test_tools::per_element());
 
   const auto requests = upstream.requests();
   BOOST_TEST_REQUIRE(requests.size() == expected.size());
-  const std::string session = requests.at(1).header("Mcp-Session-Id").value_or("");
+  const std::string session = requests.at(first + 1).header("Mcp-Session-Id").value_or("");
   BOOST_TEST(session.starts_with("upstream-session-"),
-             "the session the upstream gave was not passed on: " << requests.at(1));
+             "the session the upstream gave was not passed on: " << requests.at(first + 1));
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const recorded_request& r = requests[i];
     BOOST_TEST_CONTEXT("request " << i << ": " << r) {
@@ -167,9 +171,14 @@ void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std
         BOOST_TEST(value.find("mcpg_") == std::string::npos, "a gateway key reached the upstream in " << name);
       }
       BOOST_TEST(r.body.find("mcpg_") == std::string::npos);
-      if (i == 0) {
+      if (i < first) {
+        BOOST_TEST(r.method == "POST");
+        BOOST_TEST(r.header("MCP-Protocol-Version").value_or("") == "2026-07-28");
+        BOOST_TEST(!r.header("Mcp-Session-Id").has_value());
+      } else if (i == first) {
         BOOST_TEST(r.method == "POST");
         BOOST_TEST(!r.header("Mcp-Session-Id").has_value());
+        BOOST_TEST(!r.header("MCP-Protocol-Version").has_value());
       } else {
         BOOST_TEST(r.header("Mcp-Session-Id").value_or("<absent>") == session);
       }
@@ -179,7 +188,7 @@ void expect_one_sync(const fake_upstream& upstream, std::size_t pages, const std
   // tools/list page p (from 0) carries the cursor "page-p" the previous page gave.
   for (std::size_t page = 0; page < pages; ++page) {
     BOOST_TEST_CONTEXT("tools/list page " << page + 1) {
-      const json::object message = body_of(requests.at(2 + page));
+      const json::object message = body_of(requests.at(first + 2 + page));
       const json::value* params = message.if_contains("params");
       const json::value* cursor = params && params->is_object() ? params->as_object().if_contains("cursor") : nullptr;
       if (page == 0) {
@@ -513,7 +522,7 @@ BOOST_AUTO_TEST_CASE(refresh_follows_every_page_with_the_handshake_the_upstream_
                                                                            {"api_key", "paged-secret"}});
   BOOST_TEST_REQUIRE(installed.status == 201u, installed);
   BOOST_TEST(installed.object().at("tool_count") == json::value(7));
-  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 4, "Bearer paged-secret", key.secret); }
+  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 4, "Bearer paged-secret", key.secret, true); }
   for (const auto& r : upstream.requests()) BOOST_TEST(r.target == "/mcp?tenant=7", r);
   const std::string id = id_of(installed.object());
   upstream.clear_records();
@@ -538,7 +547,7 @@ BOOST_AUTO_TEST_CASE(an_auth_type_none_installation_is_synced_without_authorizat
       json::object{{"name", "Open"}, {"url", upstream.url()}, {"auth_type", "none"}, {"api_key", "ignored-key"}});
   BOOST_TEST_REQUIRE(installed.status == 201u, installed);
   BOOST_TEST(installed.object().at("tool_count") == json::value(2));
-  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 1, "", key.secret); }
+  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 1, "", key.secret, true); }
   upstream.clear_records();
   const std::string id = id_of(installed.object());
   BOOST_TEST(names_of(results_of(alice.post(refresh_path(p1, id), json::object{}))) ==
@@ -638,7 +647,7 @@ BOOST_AUTO_TEST_CASE(install_custom_syncs_the_tools_before_answering_201) {
   BOOST_TEST(is_installation(r.json()));
   BOOST_TEST(r.object().at("tool_count") == json::value(3), r);
   // The sync was done, whole, before the answer.
-  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 1, "Bearer install-key", key.secret); }
+  BOOST_TEST_CONTEXT("the install's sync") { expect_one_sync(upstream, 1, "Bearer install-key", key.secret, true); }
   const std::string id = id_of(r.object());
   const json::array tools = results_of(alice.get(tools_path(e1, id)));
   BOOST_TEST(names_of(tools) == (std::vector<std::string>{"aa", "lookup", "zz"}), boost::test_tools::per_element());

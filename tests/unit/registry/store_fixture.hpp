@@ -51,7 +51,13 @@ std::string error_of(const result<T>& r) {
 }
 
 // The schema version this build's migrations end at.
-inline constexpr int latest_schema = 4;
+inline constexpr int latest_schema = 5;
+
+// Undoes migration 5: installations without protocol_version, exactly as
+// migration 3 left the table (its text is never edited).
+inline constexpr const char* undo_migration_5 =
+    "ALTER TABLE installations DROP COLUMN protocol_version;"
+    " UPDATE schema_version SET version = 4;";
 
 // Undoes migration 4: the audit trail back to exactly the table migration 2
 // made (its text is never edited), rows included.
