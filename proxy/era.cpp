@@ -43,7 +43,11 @@ std::string id_of(const inspection& body) {
 }
 
 // -32022 for a version the gateway does not know, wherever it was named.
-std::optional<era_refusal> unknown_version(const inspection& body, std::string_view header) {
+// data.supported: the version the upstream was last seen speaking when the
+// gateway knows it (an agent should not be sent to a version the upstream
+// lacks), else every version the gateway knows.
+std::optional<era_refusal> unknown_version(const inspection& body, std::string_view header,
+                                           std::string_view upstream_version) {
   std::optional<std::string_view> unknown;
   if (!header.empty() && !is_known(header)) unknown = header;
   for (const auto& m : body.messages) {
@@ -51,7 +55,11 @@ std::optional<era_refusal> unknown_version(const inspection& body, std::string_v
   }
   if (!unknown) return std::nullopt;
   json::array supported;
-  for (const auto v : known_protocol_versions) supported.emplace_back(v);
+  if (is_known(upstream_version)) {
+    supported.emplace_back(upstream_version);
+  } else {
+    for (const auto v : known_protocol_versions) supported.emplace_back(v);
+  }
   const json::object data{{"supported", supported}, {"requested", *unknown}};
   return error_answer(400, id_of(body), error_unsupported_version, "Unsupported protocol version", &data);
 }
@@ -71,9 +79,6 @@ bool needs_name(std::string_view method) {
 std::optional<std::string> header_problem(const message_info& m, const protocol_headers& headers,
                                           std::string_view version) {
   if (version.empty()) return "Missing MCP-Protocol-Version header";
-  if (m.kind == message_kind::request && m.protocol_version != version) {
-    return "MCP-Protocol-Version header does not match params._meta";
-  }
   if (!m.method) return std::nullopt;  // not a request or notification: nothing to mirror
   if (trimmed(headers.method).empty()) return "Missing Mcp-Method header";
   if (decoded_header_value(headers.method) != *m.method) return "Mcp-Method header does not match the request body";
@@ -98,10 +103,21 @@ std::optional<std::string> decoded_header_value(std::string_view raw) {
   return auth::base64_decode(value.substr(open.size(), value.size() - open.size() - close.size()));
 }
 
-era_check check_protocol(const inspection& body, const protocol_headers& headers) {
+era_check check_protocol(const inspection& body, const protocol_headers& headers, std::string_view upstream_version) {
   era_check out;
   const std::string_view version = trimmed(headers.version);
-  if (auto refused = unknown_version(body, version)) {
+  // The header against _meta first, as a server checks them: two different
+  // versions are a mismatch even when one of them is unknown.
+  if (!body.is_batch && !version.empty()) {
+    const message_info& m = body.messages.front();
+    if (m.protocol_version && *m.protocol_version != version) {
+      out.era = names_modern(body, version) ? protocol_era::modern : protocol_era::legacy;
+      out.refusal = error_answer(400, id_of(body), error_header_mismatch,
+                                 "MCP-Protocol-Version header does not match params._meta");
+      return out;
+    }
+  }
+  if (auto refused = unknown_version(body, version, upstream_version)) {
     out.refusal = std::move(refused);
     return out;
   }

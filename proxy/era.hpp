@@ -12,8 +12,12 @@
 // today's checks (check_mirror_headers in request_steps.cpp). A version the
 // gateway does not know, in either place: 400, -32022, data.supported.
 //
+// An MCP-Protocol-Version header and a params._meta version that differ:
+// 400, -32020 (checked first, as a server checks them).
+//
 // For a modern request (one message; the revision has no batches):
-//   MCP-Protocol-Version  required; equal to params._meta's version
+//   MCP-Protocol-Version  required (a request without _meta's version goes
+//                         on: the upstream answers it, -32602)
 //   Mcp-Method            required on a request or notification; equal to "method"
 //   Mcp-Name              required for tools/call and prompts/get (= params.name),
 //                         resources/read (= params.uri), tasks/get|update|cancel
@@ -54,8 +58,11 @@ struct era_check {
   std::optional<era_refusal> refusal;  // set: answer this, forward nothing
 };
 
-// `body`: the inspected JSON-RPC body of a POST.
-era_check check_protocol(const inspection& body, const protocol_headers& headers);
+// `body`: the inspected JSON-RPC body of a POST. `upstream_version`: the
+// version the installation's upstream was last seen speaking ("" when not
+// known), the one data.supported names when the gateway knows it.
+era_check check_protocol(const inspection& body, const protocol_headers& headers,
+                         std::string_view upstream_version = {});
 
 // A header value as the revision carries it: surrounding spaces and tabs
 // trimmed, "=?base64?<standard base64>?=" decoded; nullopt when that form's

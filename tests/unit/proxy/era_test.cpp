@@ -2,6 +2,7 @@
 // 2026-07-28 header rules (spec: protocol-2026.md), on crafted bodies.
 #include "proxy/era.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
@@ -108,9 +109,29 @@ BOOST_AUTO_TEST_CASE(the_version_header_is_required_and_must_match_meta) {
   BOOST_TEST(refused_code(other, 5) == -32020);
   BOOST_TEST(refused_message(other) == "MCP-Protocol-Version header does not match params._meta");
 
-  // A request without _meta's version under a modern header.
-  const auto no_meta = check_era(R"({"jsonrpc":"2.0","id":9,"method":"tools/list"})", {modern, "tools/list", ""});
-  BOOST_TEST(refused_code(no_meta, 9) == -32020);
+  // A mismatch wins over an unknown version: header 2026-07-28, _meta v999.
+  const auto unknown_meta =
+      check_era(modern_request("server/discover", "", "v999.0.0"), {modern, "server/discover", ""});
+  BOOST_TEST(refused_code(unknown_meta, 5) == -32020);
+
+  // A request without _meta's version under a modern header is modern and
+  // goes on: the upstream owns that answer (-32602, invalid params).
+  const auto no_meta = check_era(R"({"jsonrpc":"2.0","id":9,"method":"tools/list","params":{}})",
+                                 {modern, "tools/list", ""});
+  BOOST_TEST((no_meta.era == protocol_era::modern));
+  BOOST_TEST(!no_meta.refusal.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(data_supported_names_the_upstreams_version_when_known) {
+  const std::string body = modern_request("server/discover", "", "v999.0.0");
+  const auto known = check_protocol(inspected_body(body), {"v999.0.0", "server/discover", ""}, "2026-07-28");
+  BOOST_TEST(refused_code(known, 5) == -32022);
+  const json::value data = json::parse(known.refusal->body).at("error").at("data");
+  BOOST_TEST(data.at("supported") == json::array{"2026-07-28"});
+  BOOST_TEST(data.at("requested") == "v999.0.0");
+  // A version the gateway itself does not know is not offered.
+  const auto odd = check_protocol(inspected_body(body), {"v999.0.0", "server/discover", ""}, "1999-01-01");
+  BOOST_TEST(json::parse(odd.refusal->body).at("error").at("data").at("supported").as_array().size() == 5u);
 }
 
 BOOST_AUTO_TEST_CASE(mcp_method_is_required_and_must_match) {
