@@ -71,10 +71,13 @@ std::function<void()> sync_soon(const proxied_call& call) {
   return [&ctx = call.ctx, entry = call.entry, here = call.here] { sync_tools_in_background(ctx, entry, here); };
 }
 
-// An event stream, relayed piece by piece. A GET stream may replay a
-// tools/list answer (Last-Event-ID): its events are always looked at; a
-// POST's only when it asked for tools/list.
-net::http_response relay_stream(proxied_call& call, net::http_response out) {
+// An answer that may not end soon, relayed piece by piece: an event stream,
+// or an answer of unknown length (chunked JSON, such as a subscriptions/listen
+// stream). A GET stream may replay a tools/list answer (Last-Event-ID): its
+// events are always looked at; a POST's only when it asked for tools/list;
+// a subscription stream that asked for tool list changes gets the gateway's
+// notices too.
+net::http_response relay_stream(proxied_call& call, net::http_response out, bool sse, std::string prefix = {}) {
   out.headers.emplace_back("Cache-Control", "no-cache");
   out.headers.emplace_back("X-Accel-Buffering", "no");
   relay_hooks hooks;
@@ -87,13 +90,29 @@ net::http_response relay_stream(proxied_call& call, net::http_response out) {
   const bool get = call.req.method == "GET";
   hooks.uninspectable = uninspectable_message(get ? std::nullopt : call.message);
   hooks.private_ttl_ms = private_ttl(call);
-  if (get) {
+  if (get && sse) {
     out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here, *call.ctx.streams,
                                   call.inst().id);
+  } else if (call.subscription) {
+    out.stream = make_listen_body(call.exchange, std::move(*call.slot), std::move(hooks), call.here, *call.ctx.streams,
+                                  call.inst().id, listen_framing{!sse, call.subscription}, prefix);
   } else {
-    out.stream = make_relay_body(call.exchange, std::move(*call.slot), std::move(hooks), call.lists_tools);
+    // Only an event stream is cut into events (a chunked tools/list answer
+    // that is not one was read whole: see streamed()).
+    out.stream = make_relay_body(call.exchange, std::move(*call.slot), std::move(hooks), sse && call.lists_tools,
+                                 std::move(prefix));
   }
   return out;
+}
+
+// An answer whose length is not known in advance (chunked, or until the
+// upstream closes) may never end: a subscriptions/listen stream as JSON
+// lines. It is read until its first line is complete, then relayed as it
+// arrives; one that ends first is an ordinary answer, and one that breaks
+// first gets the gateway's 502 as before. A tools/list answer is read whole
+// all the same (the filter needs all of it, within max_response_bytes).
+bool may_stream(const proxied_call& call) {
+  return !call.exchange->body_done() && !declared_length(call.exchange->head()) && !call.lists_tools;
 }
 
 // The upstream broke off, answered too much, or the budget ran out: the
@@ -108,10 +127,13 @@ net::http_response failed_read(const proxied_call& call, const boost::system::er
 }
 
 // Anything but an event stream is small by nature (a JSON-RPC answer): read
-// whole. What a large one holds beyond unbudgeted_bytes is taken from the
+// whole (or its first line: see may_stream()). What a large one holds beyond unbudgeted_bytes is taken from the
 // gateway's memory budget until it is written (the share is made only then:
-// a small answer costs nothing here). nullopt: read into out.body.
-asio::awaitable<step_result> read_whole(proxied_call& call, net::http_response& out) {
+// a small answer costs nothing here). nullopt: read into out.body. With
+// `until_line`, reading stops at the first piece that completes a line
+// (`stopped_at_line`; the rest is streamed: see may_stream()).
+asio::awaitable<step_result> read_whole(proxied_call& call, net::http_response& out, bool until_line,
+                                        bool& stopped_at_line) {
   const auto& settings = call.settings();
   auto& exchange = *call.exchange;
   std::shared_ptr<budget::share> held;
@@ -142,6 +164,10 @@ asio::awaitable<step_result> read_whole(proxied_call& call, net::http_response& 
     if (!hold(std::max(out.body.capacity(), out.body.size() + bytes.size()))) co_return shed();
     out.body.append(bytes);
     if (exchange.body_done()) break;  // saves a round trip to learn it
+    if (until_line && bytes.find('\n') != std::string_view::npos) {
+      stopped_at_line = true;
+      break;
+    }
   }
   out.keep = std::move(held);
   co_return std::nullopt;
@@ -174,10 +200,16 @@ step_result filter_tools_answer(const proxied_call& call, net::http_response& ou
 asio::awaitable<net::http_response> answer(proxied_call& call) {
   net::http_response out = answer_head(call.exchange->head());
   if (is_event_stream(call.exchange->head().header("Content-Type")) && !call.exchange->body_done()) {
-    co_return relay_stream(call, std::move(out));
+    co_return relay_stream(call, std::move(out), true);
   }
-  auto reading = read_whole(call, out);
+  bool stream = false;
+  auto reading = read_whole(call, out, may_stream(call), stream);
   if (auto failed = co_await std::move(reading)) co_return std::move(*failed);
+  if (stream) {
+    std::string first = std::move(out.body);
+    out.body.clear();
+    co_return relay_stream(call, std::move(out), false, std::move(first));
+  }
   if (call.lists_tools) {
     if (auto refused = filter_tools_answer(call, out)) co_return std::move(*refused);
   }

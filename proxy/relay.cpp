@@ -13,6 +13,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -53,6 +55,120 @@ std::string inspect_event(std::string event, const relay_hooks& hooks, bool filt
   return proxy::replace_event_data(event, *answer.filtered);
 }
 
+// One line of a stream of JSON messages, one per line (a chunked
+// application/json answer such as subscriptions/listen), judged as
+// inspect_event judges an event. Blank lines (keep-alives) pass.
+std::string inspect_line(std::string line, const relay_hooks& hooks, list_changed_scanner& scanner) {
+  if (scanner.feed(line) && hooks.list_changed) hooks.list_changed();
+  if (line.find_first_not_of(" \t\r\n") == std::string::npos || !may_list_tools(line)) return line;
+  const auto answer = proxy::filter_tools_list(line, hooks.hidden, hooks.private_ttl_ms);
+  if (answer.verdict == proxy::tools_list_verdict::unreadable) return hooks.uninspectable + "\n";
+  if (hooks.unseen_tool &&
+      std::any_of(answer.names.begin(), answer.names.end(), [&](const std::string& n) { return !hooks.known(n); })) {
+    hooks.unseen_tool();
+  }
+  if (!answer.filtered) return line;
+  return *answer.filtered + "\n";
+}
+
+// Cuts a stream into lines ('\n' included), like sse_splitter cuts events.
+class line_splitter {
+ public:
+  explicit line_splitter(std::size_t max_line_bytes) : max_(max_line_bytes) {}
+
+  void feed(std::string_view bytes) {
+    if (overflowed_) return;
+    buffer_.append(bytes);
+  }
+
+  std::optional<std::string> next_line() {
+    if (overflowed_) return std::nullopt;
+    const auto end = buffer_.find('\n', start_);
+    if (end == std::string::npos) {
+      buffer_.erase(0, start_);
+      start_ = 0;
+      if (buffer_.size() > max_) {
+        overflowed_ = true;
+        std::string().swap(buffer_);
+      }
+      return std::nullopt;
+    }
+    std::string line = buffer_.substr(start_, end + 1 - start_);
+    start_ = end + 1;
+    return line;
+  }
+
+  bool overflowed() const { return overflowed_; }
+
+  std::string take_remainder() {
+    std::string rest = buffer_.substr(start_);
+    buffer_.clear();
+    start_ = 0;
+    return rest;
+  }
+
+ private:
+  std::size_t max_;
+  std::string buffer_;
+  std::size_t start_ = 0;  // where the next line begins in buffer_
+  bool overflowed_ = false;
+};
+
+// The messages of a listen stream: SSE events, or JSON lines.
+class message_splitter {
+ public:
+  explicit message_splitter(bool lines)
+      : lines_(lines), events_(proxy::sse_default_max_event_bytes), rows_(proxy::sse_default_max_event_bytes) {}
+
+  void feed(std::string_view bytes) { lines_ ? rows_.feed(bytes) : events_.feed(bytes); }
+  std::optional<std::string> next() { return lines_ ? rows_.next_line() : events_.next_event(); }
+  bool overflowed() const { return lines_ ? rows_.overflowed() : events_.overflowed(); }
+  std::string take_remainder() { return lines_ ? rows_.take_remainder() : events_.take_remainder(); }
+
+  std::string inspect(std::string message, const relay_hooks& hooks, list_changed_scanner& scanner) const {
+    return lines_ ? inspect_line(std::move(message), hooks, scanner)
+                  : inspect_event(std::move(message), hooks, true, scanner);
+  }
+
+  // The JSON-RPC message text inside one message.
+  std::string json_of(std::string_view message) const {
+    return lines_ ? std::string(message) : proxy::event_data(message);
+  }
+
+  // One JSON-RPC message framed as this stream frames them.
+  std::string frame(std::string_view json) const {
+    if (lines_) return std::string(json) + "\n";
+    return "event: message\ndata: " + std::string(json) + "\n\n";
+  }
+
+ private:
+  bool lines_;
+  proxy::sse_splitter events_;
+  line_splitter rows_;
+};
+
+// The gateway's notifications/tools/list_changed for a subscription stream:
+// _meta names the subscription (its id as JSON text).
+std::string subscription_notice(std::string_view subscription_id_json) {
+  return R"({"jsonrpc":")" + std::string(jsonrpc_version) + R"(","method":")" +
+         std::string(notification_tools_list_changed) + R"(","params":{"_meta":{")" +
+         std::string(meta_subscription_id) + R"(":)" + std::string(subscription_id_json) + "}}}";
+}
+
+// The subscription id an upstream's notifications/subscriptions/acknowledged
+// names in its _meta (as JSON text); nullopt for any other message.
+std::optional<std::string> acknowledged_subscription(std::string_view json) {
+  if (json.find("notifications/subscriptions/acknowledged") == std::string_view::npos) return std::nullopt;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto* params = v.as_object().if_contains("params");
+  const auto* meta = params != nullptr && params->is_object() ? params->as_object().if_contains("_meta") : nullptr;
+  const auto* id = meta != nullptr && meta->is_object() ? meta->as_object().if_contains(meta_subscription_id) : nullptr;
+  if (id == nullptr || !(id->is_string() || id->is_number())) return std::nullopt;
+  return boost::json::serialize(*id);
+}
+
 // Counts a relayed stream in mcpgate_proxy_open_streams while it lives.
 struct counted_stream {
   counted_stream() { metrics::stream_opened(); }
@@ -63,14 +179,22 @@ struct counted_stream {
 
 class relay_body final : public net::body_source {
  public:
-  relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks, bool filter)
+  relay_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks, bool filter,
+             std::string prefix)
       : exchange_(std::move(exchange)),
         slot_(std::move(slot)),
         hooks_(std::move(hooks)),
         filter_(filter),
-        splitter_(proxy::sse_default_max_event_bytes) {}
+        splitter_(proxy::sse_default_max_event_bytes),
+        current_(std::move(prefix)),
+        prefix_pending_(!current_.empty()) {}
 
   asio::awaitable<piece> next() override {
+    if (prefix_pending_) {  // what was read before the stream began
+      prefix_pending_ = false;
+      if (scanner_.feed(current_) && hooks_.list_changed) hooks_.list_changed();
+      co_return piece{{}, current_};
+    }
     if (!filter_) {
       auto reading = exchange_->read_some();
       auto got = co_await std::move(reading);
@@ -119,25 +243,34 @@ class relay_body final : public net::body_source {
   proxy::sse_splitter splitter_;
   std::deque<std::string> ready_;
   std::string current_;
+  bool prefix_pending_;
   bool ended_ = false;
 };
 
 }  // namespace
 
-// A GET stream. A pump reads the upstream into whole events (one batch at a
-// time: it reads again only once the agent has taken them); next() hands out
-// those events and, between two of them, the gateway's list_changed.
+// A GET stream, or a 2026-07-28 subscriptions/listen answer. A pump reads
+// the upstream into whole messages (one batch at a time: it reads again only
+// once the agent has taken them); next() hands out those messages and,
+// between two of them, the gateway's list_changed. A subscription stream's
+// first message is the upstream's acknowledgement: nothing of the gateway's
+// goes before it, and the subscription id it names goes into the notices.
 class listen_body final : public net::body_source, public std::enable_shared_from_this<listen_body> {
  public:
   listen_body(std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
-              const asio::any_io_executor& shard)
+              const asio::any_io_executor& shard, const listen_framing& framing, std::string_view prefix)
       : exchange_(std::move(exchange)),
         slot_(std::move(slot)),
         hooks_(std::move(hooks)),
         shard_(shard),
-        splitter_(proxy::sse_default_max_event_bytes),
+        splitter_(framing.lines),
+        subscription_(framing.subscription_id.has_value()),
+        notice_(subscription_ ? splitter_.frame(subscription_notice(*framing.subscription_id)) : list_changed_event()),
+        notices_open_(!subscription_),
         wake_(shard, asio::steady_timer::time_point::max()),
-        drained_(shard, asio::steady_timer::time_point::max()) {}
+        drained_(shard, asio::steady_timer::time_point::max()) {
+    take(prefix);  // what was read before the stream began
+  }
 
   asio::awaitable<piece> next() override {
     if (!pumping_) {
@@ -151,9 +284,9 @@ class listen_body final : public net::body_source, public std::enable_shared_fro
         if (ready_.empty()) drained_.cancel();
         co_return piece{{}, current_};
       }
-      if (inject_) {
+      if (inject_ && notices_open_) {
         inject_ = false;
-        co_return piece{{}, list_changed_event()};
+        co_return piece{{}, notice_};
       }
       if (ended_) co_return piece{end_, {}};
       wake_.expires_at(asio::steady_timer::time_point::max());
@@ -187,17 +320,14 @@ class listen_body final : public net::body_source, public std::enable_shared_fro
       const auto [ec, bytes] = co_await std::move(reading);
       if (ec || bytes.empty() || self->cancelled_) {
         if (std::string rest = self->splitter_.take_remainder(); !rest.empty() && !ec) {
-          self->ready_.push_back(inspect_event(std::move(rest), self->hooks_, true, self->scanner_));
+          self->ready_.push_back(self->splitter_.inspect(std::move(rest), self->hooks_, self->scanner_));
         }
         self->end_ = ec;
         self->ended_ = true;
         self->wake_.cancel();
         co_return;
       }
-      self->splitter_.feed(bytes);
-      while (auto event = self->splitter_.next_event()) {
-        self->ready_.push_back(inspect_event(std::move(*event), self->hooks_, true, self->scanner_));
-      }
+      self->take(bytes);
       if (self->splitter_.overflowed()) {
         self->exchange_->cancel();
         self->end_ = asio::error::message_size;
@@ -217,12 +347,37 @@ class listen_body final : public net::body_source, public std::enable_shared_fro
     }
   }
 
+  // Cuts `bytes` into messages, ready for next().
+  void take(std::string_view bytes) {
+    splitter_.feed(bytes);
+    while (auto message = splitter_.next()) {
+      learn_subscription(*message);
+      ready_.push_back(splitter_.inspect(std::move(*message), hooks_, scanner_));
+    }
+  }
+
+  // The first message of a subscription stream (keep-alives aside) opens it
+  // to notices, with the id its acknowledgement names (else the listen
+  // request's id).
+  void learn_subscription(std::string_view message) {
+    if (notices_open_) return;
+    const std::string json = splitter_.json_of(message);
+    if (json.find_first_not_of(" \t\r\n") == std::string::npos) return;  // a keep-alive
+    if (auto id = acknowledged_subscription(json)) {
+      notice_ = splitter_.frame(subscription_notice(*id));
+    }
+    notices_open_ = true;
+  }
+
   const std::shared_ptr<net::upstream_exchange> exchange_;
   const stream_slots::slot slot_;
   const relay_hooks hooks_;
   const asio::any_io_executor shard_;
   list_changed_scanner scanner_;
-  proxy::sse_splitter splitter_;
+  message_splitter splitter_;
+  const bool subscription_;
+  std::string notice_;          // what an approval change slips in
+  bool notices_open_;           // false until a subscription stream's first message
   asio::steady_timer wake_;     // next() waits here for events, an injection or the end
   asio::steady_timer drained_;  // the pump waits here for next() to take its events
   std::deque<std::string> ready_;
@@ -284,14 +439,18 @@ void open_streams::tools_changed(const std::string& installation_id) {
 }
 
 std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                                  stream_slots::slot slot, relay_hooks hooks, bool filter) {
-  return std::make_shared<relay_body>(std::move(exchange), std::move(slot), std::move(hooks), filter);
+                                                  stream_slots::slot slot, relay_hooks hooks, bool filter,
+                                                  std::string prefix) {
+  return std::make_shared<relay_body>(std::move(exchange), std::move(slot), std::move(hooks), filter,
+                                      std::move(prefix));
 }
 
 std::shared_ptr<net::body_source> make_listen_body(
     std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
-    const asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id) {
-  auto body = std::make_shared<listen_body>(std::move(exchange), std::move(slot), std::move(hooks), shard);
+    const asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id,
+    const listen_framing& framing, std::string_view prefix) {
+  auto body =
+      std::make_shared<listen_body>(std::move(exchange), std::move(slot), std::move(hooks), shard, framing, prefix);
   streams.add(installation_id, body);
   return body;
 }

@@ -1,14 +1,16 @@
-// How an upstream's text/event-stream answer reaches the agent (spec:
-// proxy.md "Forwarding" and "Tool approval"):
+// How an upstream's streamed answer reaches the agent (spec: proxy.md
+// "Forwarding" and "Tool approval"; protocol-2026.md steps 3 and 6):
 //
 //   relay_body   a POST's stream, relayed piece by piece as it arrives. With
 //                `filter` set (the request held a tools/list), it is cut into
 //                events instead and an event answering tools/list loses the
 //                hidden tools.
 //   listen_body  a GET stream (server-initiated messages, or a replay after
-//                Last-Event-ID), relayed event by event and filtered like a
-//                tools/list answer; the gateway can slip its own
-//                notifications/tools/list_changed in between two events.
+//                Last-Event-ID), or a 2026-07-28 subscriptions/listen answer
+//                (SSE, or JSON lines) that asked for tool list changes,
+//                relayed message by message and filtered like a tools/list
+//                answer; the gateway can slip its own
+//                notifications/tools/list_changed in between two messages.
 //
 // Both watch for notifications/tools/list_changed from the upstream and
 // call `list_changed` when they see it (a plain substring match: a false
@@ -78,16 +80,29 @@ class open_streams {
   std::unordered_map<std::string, std::vector<std::weak_ptr<listen_body>>> streams_;  // guarded by mu_
 };
 
-// A body for an upstream SSE answer to a POST. `slot` is held while the
-// stream is open.
+// A body for an upstream's streamed answer to a POST. `slot` is held while
+// the stream is open. `prefix`: the answer's bytes read before it was known
+// to be a stream (they go first; only without `filter`).
 std::shared_ptr<net::body_source> make_relay_body(std::shared_ptr<net::upstream_exchange> exchange,
-                                                  stream_slots::slot slot, relay_hooks hooks, bool filter);
+                                                  stream_slots::slot slot, relay_hooks hooks, bool filter,
+                                                  std::string prefix = {});
 
-// A body for an upstream GET stream; registered with `streams` under the
-// installation's id.
+// How a listen stream frames its messages, and whose subscription it is.
+struct listen_framing {
+  bool lines = false;  // chunked JSON, one message per line; else SSE events
+  // A 2026-07-28 subscriptions/listen stream that asked for tool list
+  // changes: the id (JSON text) the gateway's notices carry in
+  // _meta["io.modelcontextprotocol/subscriptionId"] until the upstream's
+  // acknowledgement names another. nullopt: a GET stream (list_changed_event).
+  std::optional<std::string> subscription_id;
+};
+
+// A body for an upstream GET stream or a modern subscription stream;
+// registered with `streams` under the installation's id.
 std::shared_ptr<net::body_source> make_listen_body(
     std::shared_ptr<net::upstream_exchange> exchange, stream_slots::slot slot, relay_hooks hooks,
-    const boost::asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id);
+    const boost::asio::any_io_executor& shard, open_streams& streams, const std::string& installation_id,
+    const listen_framing& framing = {}, std::string_view prefix = {});
 
 // Scans pieces of a stream for notifications/tools/list_changed, also when
 // the text is cut between two pieces.

@@ -10,6 +10,7 @@
 #include "proxy/era.hpp"
 #include "registry/audit.hpp"
 
+#include <boost/json/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -55,6 +56,25 @@ step_result check_mirror_headers(const proxied_call& call) {
     return proxy_error(400, "Mcp-Name header does not match the request body");
   }
   return std::nullopt;
+}
+
+// A modern subscriptions/listen request that asked for tool list changes:
+// its id (JSON text), which the gateway's notices name until the upstream's
+// acknowledgement names the subscription. Parsed whole: a rare request.
+std::optional<std::string> tools_subscription(const proxied_call& call) {
+  if (!call.modern || !call.message || call.message->is_batch) return std::nullopt;
+  const message_info& m = call.message->messages.front();
+  if (m.kind != message_kind::request || m.method != method_subscriptions_listen) return std::nullopt;
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(call.req.body, ec);
+  if (ec) return std::nullopt;
+  const auto* params = body.as_object().if_contains("params");
+  const auto* filter =
+      params != nullptr && params->is_object() ? params->as_object().if_contains("notifications") : nullptr;
+  const auto* wanted =
+      filter != nullptr && filter->is_object() ? filter->as_object().if_contains("toolsListChanged") : nullptr;
+  if (wanted == nullptr || !wanted->is_bool() || !wanted->as_bool()) return std::nullopt;
+  return jsonrpc_id_text(m);
 }
 
 // The audit records of refused tools/call messages, stored before the
@@ -126,9 +146,10 @@ step_result inspect_request(proxied_call& call) {
   if (call.message) {
     const protocol_headers headers{call.req.header(header_mcp_protocol_version), call.req.header(header_mcp_method),
                                    call.req.header(header_mcp_name)};
-    era_check seen = check_protocol(*call.message, headers);
+    era_check seen = check_protocol(*call.message, headers, call.inst().protocol_version.value_or(""));
     if (seen.refusal) return net::http_response::json(seen.refusal->status, std::move(seen.refusal->body));
     call.modern = seen.era == protocol_era::modern;
+    call.subscription = tools_subscription(call);
   }
   if (!call.modern) {
     if (auto refused = check_mirror_headers(call)) return refused;

@@ -62,6 +62,9 @@ struct proxied_call {
   std::shared_ptr<const cached_installation> entry;  // find_installation
   std::optional<inspection> message;                 // inspect_request: a POST's JSON-RPC body
   bool modern = false;                               // inspect_request: of protocol 2026-07-28 (proxy/era.hpp)
+  // inspect_request: a modern subscriptions/listen that asked for tool list
+  // changes: its id (JSON text), for the gateway's notices on the stream.
+  std::optional<std::string> subscription;
   bool lists_tools = false;                          // inspect_request: the body asks for tools/list
   std::vector<std::string> calls;                    // approve: the tools/call names going upstream
   std::string refreshed;                             // ensure_credential: a newer token than entry's

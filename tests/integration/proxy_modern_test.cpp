@@ -12,7 +12,12 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace mcpgate::it;
@@ -60,11 +65,77 @@ boost::test_tools::assertion_result is_rpc_error(const reply& r, unsigned status
   return true;
 }
 
+// An upstream's subscriptions/listen answer, chunked: SSE or JSON lines.
+// What the test pushes goes out at once; while nothing is pushed a
+// keep-alive (a blank line, or an SSE comment) goes out every 250 ms.
+struct listen_feed {
+  void push(std::string bytes) {
+    {
+      std::lock_guard lock(mu);
+      pending.push_back(std::move(bytes));
+    }
+    changed.notify_all();
+  }
+
+  // Runs on the upstream's connection thread until the gateway leaves.
+  void serve(fake_exchange& ex, bool lines) {
+    const std::string type = lines ? "application/json" : "text/event-stream";
+    if (!ex.start_chunked(200, {{"Content-Type", type}})) return;
+    for (;;) {
+      std::deque<std::string> batch;
+      {
+        std::unique_lock lock(mu);
+        changed.wait_for(lock, std::chrono::milliseconds(250), [this] { return !pending.empty(); });
+        batch.swap(pending);
+      }
+      if (batch.empty()) batch.push_back(lines ? "\n" : ": keep-alive\n\n");
+      for (const auto& bytes : batch) {
+        if (!ex.write_chunk(bytes)) return;
+      }
+      if (!ex.pause(std::chrono::milliseconds(0))) return;
+    }
+  }
+
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::string> pending;  // guarded by mu
+};
+
+// The next line (with its '\n') of a streamed body; nullopt when the body
+// ends or the deadline passes first. `buffer` keeps what came after it.
+std::optional<std::string> any_line(agent_stream& agent, std::string& buffer) {
+  for (;;) {
+    if (const auto end = buffer.find('\n'); end != std::string::npos) {
+      std::string line = buffer.substr(0, end + 1);
+      buffer.erase(0, end + 1);
+      return line;
+    }
+    if (agent.read_body(buffer) != agent_stream::read_status::data) return std::nullopt;
+  }
+}
+
+// The next line that is not a keep-alive; nullopt when none comes within
+// io_deadline (keep-alives do not extend it).
+std::optional<std::string> next_line(agent_stream& agent, std::string& buffer) {
+  const auto deadline = steady::now() + io_deadline;
+  while (steady::now() < deadline) {
+    auto line = any_line(agent, buffer);
+    if (!line || *line != "\n") return line;
+  }
+  return std::nullopt;
+}
+
+const std::string acknowledged_line =
+    R"({"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":)"
+    R"({"io.modelcontextprotocol/subscriptionId":"sub-7"},"notifications":{"toolsListChanged":true}}})"
+    "\n";
+
 struct modern_fixture : gateway {
   modern_fixture()
       : gateway([] {
           gateway_options o = proxy_options();
           o.extra_yaml = "proxy:\n  filtered_list_ttl: 5s\n";
+          o.extra_timeouts = "stream_idle: 1s";  // the listen stream's keep-alives must outlast it
           return o;
         }()),
         key(create_key("alice", "*")),
@@ -157,11 +228,19 @@ BOOST_FIXTURE_TEST_CASE(the_revisions_header_rules_hold_before_anything_goes_ups
   header_list no_version = modern_headers("tools/call", "deploy");
   no_version.erase(no_version.begin() + 2);  // MCP-Protocol-Version
   BOOST_TEST(is_rpc_error(send(call, no_version), 400, 3, -32020));
+  header_list older = modern_headers("tools/call", "deploy");
+  older[2].second = "2025-11-25";  // _meta says 2026-07-28
+  BOOST_TEST(is_rpc_error(send(call, older), 400, 3, -32020));
+  // A version the gateway does not know (here in the header, the body
+  // naming none): 400, -32022. Named in both and different: -32020 above.
   header_list future = modern_headers("tools/call", "deploy");
   future[2].second = "2031-01-01";
-  const reply unknown = send(call, future);
+  const reply unknown = send(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"deploy"}})", future);
   BOOST_TEST(is_rpc_error(unknown, 400, 3, -32022));
-  BOOST_TEST(unknown.json().at("error").at("data").at("supported").as_array().size() == 5u);
+  // data.supported names the version the tool sync saw the upstream speak.
+  const reply installation = alice.get(item_of(e1, id));
+  BOOST_TEST(unknown.json().at("error").at("data").at("supported") ==
+             json::array{installation.json().at("protocol_version")});
   BOOST_TEST(upstream.request_count() == 0u);
 
   // A name that is not plain ASCII travels base64-encoded, and matches.
@@ -243,6 +322,145 @@ BOOST_FIXTURE_TEST_CASE(a_filtered_modern_list_is_private_and_a_legacy_one_as_be
   BOOST_TEST(old.at("tools").as_array().size() == 1u);
   BOOST_TEST(old.at("cacheScope") == "public");
   BOOST_TEST(old.at("ttlMs") == 300000);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_listen_stream_of_json_lines_flows_and_hears_of_approval_changes, modern_fixture) {
+  auto feed = std::make_shared<listen_feed>();
+  fake_upstream::handler mcp_handler = upstream.replace_handler(fake_upstream::answer_default);
+  upstream.on_request([feed, mcp_handler](fake_exchange& ex) {
+    if (ex.request().header("Mcp-Method").value_or("") == "subscriptions/listen") return feed->serve(ex, true);
+    mcp_handler(ex);
+  });
+  install_with({"alpha"});
+
+  agent_stream agent(port());
+  const std::string listen = modern_body("L1", "subscriptions/listen", R"("notifications":{"toolsListChanged":true})");
+  BOOST_TEST_REQUIRE(agent.send(raw_request("POST", proxy_path(e1, id), port(), key.secret,
+                                            modern_headers("subscriptions/listen"), listen)));
+  const auto head = agent.read_head();
+  BOOST_TEST_REQUIRE(head.has_value());
+  BOOST_TEST_REQUIRE(head->status == 200u, *head);
+  BOOST_TEST(head->header("Content-Type") == "application/json");
+
+  // The acknowledgement reaches the agent while the answer is still open.
+  feed->push(acknowledged_line);
+  std::string buffer;
+  std::optional<std::string> line = next_line(agent, buffer);
+  BOOST_TEST_REQUIRE(line.has_value(), "the acknowledgement did not arrive");
+  BOOST_TEST(*line == acknowledged_line);
+
+  // An approval change: a list_changed line naming the subscription.
+  set_state("alpha", "approved");
+  line = next_line(agent, buffer);
+  BOOST_TEST_REQUIRE(line.has_value(), "no list_changed after the approval change");
+  BOOST_TEST(json::parse(*line) ==
+             json::parse(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed",)"
+                         R"("params":{"_meta":{"io.modelcontextprotocol/subscriptionId":"sub-7"}}})"));
+
+  // Keep-alives hold the stream open past stream_idle (1s here): six of
+  // them span 1.5 s, and the upstream's next message still arrives.
+  for (int keep_alives = 0; keep_alives < 6;) {
+    line = any_line(agent, buffer);
+    BOOST_TEST_REQUIRE(line.has_value(), "the stream ended after " << keep_alives << " keep-alives");
+    if (*line == "\n") ++keep_alives;
+  }
+  const std::string resource_updated =
+      R"({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///x","_meta":)"
+      R"({"io.modelcontextprotocol/subscriptionId":"sub-7"}}})"
+      "\n";
+  feed->push(resource_updated);
+  line = next_line(agent, buffer);
+  BOOST_TEST_REQUIRE(line.has_value(), "the stream did not outlive stream_idle");
+  BOOST_TEST(*line == resource_updated);
+
+  // The agent leaves: the upstream's request is closed too.
+  const int connection = upstream.requests().back().connection;
+  agent.close();
+  BOOST_TEST(upstream.wait_for_event(connection_event_kind::peer_closed, connection, io_deadline).has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(an_sse_listen_stream_hears_of_changes_only_when_it_asked, modern_fixture) {
+  auto tools_feed = std::make_shared<listen_feed>();
+  auto prompts_feed = std::make_shared<listen_feed>();
+  fake_upstream::handler mcp_handler = upstream.replace_handler(fake_upstream::answer_default);
+  upstream.on_request([tools_feed, prompts_feed, mcp_handler](fake_exchange& ex) {
+    if (ex.request().header("Mcp-Method").value_or("") != "subscriptions/listen") return mcp_handler(ex);
+    const bool tools = ex.request().body.find("toolsListChanged") != std::string::npos;
+    (tools ? tools_feed : prompts_feed)->serve(ex, false);
+  });
+  install_with({"alpha"});
+
+  const auto open = [this](const std::string& id_text, const std::string& filter) {
+    auto agent = std::make_unique<agent_stream>(port());
+    const std::string body = modern_body(json::parse(id_text), "subscriptions/listen", R"("notifications":)" + filter);
+    BOOST_TEST_REQUIRE(agent->send(raw_request("POST", proxy_path(e1, id), port(), key.secret,
+                                               modern_headers("subscriptions/listen"), body)));
+    const auto head = agent->read_head();
+    BOOST_TEST_REQUIRE(head.has_value());
+    BOOST_TEST_REQUIRE(head->status == 200u, *head);
+    return agent;
+  };
+  const auto next_message = [](agent_stream& agent) {
+    const auto deadline = steady::now() + io_deadline;  // keep-alives do not extend it
+    std::optional<agent_stream::event> e;
+    do {
+      e = agent.next_event();
+    } while (e && e->text.starts_with(":") && steady::now() < deadline);
+    return e && !e->text.starts_with(":") ? e : std::nullopt;
+  };
+  auto tools_agent = open("41", R"({"toolsListChanged":true})");
+  auto prompts_agent = open(R"("p-1")", R"({"promptsListChanged":true})");
+
+  // Acknowledgements without a subscription id: the gateway's notice names
+  // the listen request's id.
+  const std::string ack =
+      "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\","
+      "\"params\":{\"notifications\":{}}}\n\n";
+  tools_feed->push(ack);
+  prompts_feed->push(ack);
+  for (auto* agent : {tools_agent.get(), prompts_agent.get()}) {
+    const auto e = next_message(*agent);
+    BOOST_TEST_REQUIRE(e.has_value());
+    BOOST_TEST(e->text == ack);
+  }
+
+  set_state("alpha", "approved");
+  const auto notice = next_message(*tools_agent);
+  BOOST_TEST_REQUIRE(notice.has_value(), "no list_changed on the stream that asked for it");
+  BOOST_TEST(json::parse(notice->text.substr(notice->text.find("data: ") + 6)) ==
+             json::parse(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed",)"
+                         R"("params":{"_meta":{"io.modelcontextprotocol/subscriptionId":41}}})"));
+  // The prompts-only stream's next message is the upstream's own.
+  const std::string marker =
+      "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}\n\n";
+  prompts_feed->push(marker);
+  const auto next = next_message(*prompts_agent);
+  BOOST_TEST_REQUIRE(next.has_value());
+  BOOST_TEST(next->text == marker);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_chunked_answer_of_unknown_length_is_relayed_as_it_arrives, modern_fixture) {
+  install_with({"slow"});
+  set_state("slow", "approved");
+  auto feed = std::make_shared<listen_feed>();
+  upstream.replace_handler([feed](fake_exchange& ex) { feed->serve(ex, true); });
+
+  agent_stream agent(port());
+  BOOST_TEST_REQUIRE(agent.send(raw_request("POST", proxy_path(e1, id), port(), key.secret,
+                                            modern_headers("tools/call", "slow"), modern_tool_call(5, "slow"))));
+  const auto head = agent.read_head();
+  BOOST_TEST_REQUIRE(head.has_value());
+  BOOST_TEST_REQUIRE(head->status == 200u, *head);
+  // A progress notification first, the result later: the first arrives
+  // while the upstream has not finished (it never does here).
+  const std::string progress =
+      R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}})"
+      "\n";
+  feed->push(progress);
+  std::string buffer;
+  const std::optional<std::string> line = next_line(agent, buffer);
+  BOOST_TEST_REQUIRE(line.has_value(), "nothing arrived before the upstream's answer ended");
+  BOOST_TEST(*line == progress);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
