@@ -304,8 +304,18 @@ asio::awaitable<discovery> discover(std::shared_ptr<net::upstream_pool> pool, st
     }
     std::string error;
     found_resource = parse_resource_metadata(f.response.body(), error);
-    if (found_resource) break;
-    tries.push_back(printable(url) + ": " + error);
+    if (!found_resource) {
+      tries.push_back(printable(url) + ": " + error);
+      continue;
+    }
+    // RFC 9728 section 3.3: metadata about another resource must not be
+    // used (it would send the user's grant for this server elsewhere).
+    if (!found_resource->resource.empty() && !resource_covers(found_resource->resource, mcp_url)) {
+      co_return discovery_error("the protected resource metadata at " + printable(url) + " is for " +
+                                printable(found_resource->resource) + ", not for the MCP server at " +
+                                printable(mcp_url));
+    }
+    break;
   }
 
   // 3. Authorization server metadata.

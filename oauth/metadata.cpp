@@ -268,6 +268,17 @@ std::string canonical_resource(std::string_view url) {
   return parts->path == "/" ? parts->origin : parts->origin + parts->path;
 }
 
+bool resource_covers(std::string_view resource, std::string_view mcp_url) {
+  const auto named = split_url(resource);
+  const auto server = split_url(mcp_url);
+  if (!named || !server || named->origin != server->origin) return false;
+  const std::string_view prefix = without_trailing_slash(named->path);
+  const std::string_view path = server->path;
+  if (prefix.empty()) return true;  // the whole origin
+  if (path.substr(0, prefix.size()) != prefix) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/';  // whole segments only
+}
+
 std::optional<resource_metadata> parse_resource_metadata(std::string_view text, std::string& error) {
   auto o = parse_object(text, error);
   if (!o) return std::nullopt;

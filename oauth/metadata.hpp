@@ -64,6 +64,13 @@ std::string origin_of(std::string_view url);
 // "https://mcp.example.com/mcp"). "" when not absolute http(s).
 std::string canonical_resource(std::string_view url);
 
+// RFC 9728 section 3.3: whether protected resource metadata whose
+// "resource" is `resource` may be used for the MCP server at `mcp_url`: the
+// same origin (scheme and host lower case, default port implied) and a path
+// that is the server's or a prefix of it at a segment boundary
+// ("https://h/api" covers "https://h/api/mcp", not "https://h/apix").
+bool resource_covers(std::string_view resource, std::string_view mcp_url);
+
 // RFC 9728 protected resource metadata.
 struct resource_metadata {
   std::string resource;

@@ -827,6 +827,33 @@ BOOST_AUTO_TEST_CASE(an_upstream_with_no_oauth_metadata_is_400_and_leaves_nothin
   BOOST_TEST(after.status == 201u, after);
 }
 
+BOOST_AUTO_TEST_CASE(metadata_for_another_resource_is_refused_before_anything_is_registered) {
+  // RFC 9728 section 3.3: the metadata names https://evil.example.com/mcp for
+  // a server at another URL; the same server otherwise as serve_metadata_only.
+  fake_upstream upstream;
+  upstream.on_request([base = upstream.base_url()](fake_exchange& ex) {
+    const std::string& target = ex.request().target;
+    if (ex.request().method == "GET" && target.starts_with("/.well-known/oauth-protected-resource")) {
+      ex.respond_json(200, json::serialize(json::object{{"resource", "https://evil.example.com/mcp"},
+                                                        {"authorization_servers", json::array{json::value(base)}}}));
+      return;
+    }
+    serve_metadata_only(ex, base);
+  });
+  const reply r =
+      alice.post(p1 + "/install_custom/",
+                 json::object{{"name", "Elsewhere"}, {"url", upstream.url("/mcp")}, {"auth_type", "oauth"}});
+  BOOST_TEST(is_400_detail_prefix(r, "OAuth discovery failed: the protected resource metadata at "), r);
+  BOOST_TEST(r.body.find("https://evil.example.com/mcp") != std::string::npos, r);
+  BOOST_TEST(count_of(alice, p1) == 0);
+  BOOST_TEST(installation_rows(data_dir()) == 0);
+  // Nothing registered, no authorization server asked.
+  for (const auto& target : targets_of(upstream)) {
+    BOOST_TEST(target.find("/register") == std::string::npos, target);
+    BOOST_TEST(target.find("oauth-authorization-server") == std::string::npos, target);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_url_already_installed_with_an_api_key_is_400) {
   fake_upstream upstream;
   upstream.on_request(answer_404);

@@ -170,6 +170,19 @@ BOOST_AUTO_TEST_CASE(origin_drops_path_and_default_port) {
   BOOST_TEST(origin_of("").empty());
 }
 
+BOOST_AUTO_TEST_CASE(resource_covers_the_same_server_or_a_path_prefix_of_it) {
+  for (const char* resource :
+       {"https://h.example/api/mcp", "HTTPS://H.example:443/api/mcp", "https://h.example/api/mcp/",
+        "https://h.example/api", "https://h.example/api/", "https://h.example/", "https://h.example"}) {
+    BOOST_TEST(resource_covers(resource, "https://h.example/api/mcp"), resource);
+  }
+  for (const char* resource : {"https://evil.example/api/mcp", "http://h.example/api/mcp",
+                               "https://h.example:8443/api/mcp", "https://h.example/ap", "https://h.example/apix",
+                               "https://h.example/api/mcp/more", "https://h.example/other", "not a url", ""}) {
+    BOOST_TEST(!resource_covers(resource, "https://h.example/api/mcp"), resource);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(canonical_resource_normalizes_scheme_host_and_port) {
   BOOST_TEST(canonical_resource("HTTPS://Mcp.Example.com:443/mcp") == "https://mcp.example.com/mcp");
   BOOST_TEST(canonical_resource("https://mcp.example.com/") == "https://mcp.example.com");
