@@ -90,6 +90,25 @@ std::optional<std::string> header_problem(const message_info& m, const protocol_
   return std::nullopt;
 }
 
+// A legacy request's mirror headers must say what the checked body says: an
+// upstream may route on them. Compared as sent; a batch has nothing for them
+// to mirror (they are not forwarded with one).
+std::optional<era_refusal> legacy_mirror_problem(const inspection& body, const protocol_headers& headers) {
+  if (body.is_batch) return std::nullopt;
+  const message_info& m = body.messages.front();
+  const auto refused = [](std::string_view message) {
+    return era_refusal{400, write_json(json::object{{"error", message}})};
+  };
+  if (!headers.method.empty() && (!m.method || headers.method != *m.method)) {
+    return refused("Mcp-Method header does not match the request body");
+  }
+  if (!headers.name.empty() && m.method && *m.method == method_tools_call &&
+      (!m.tool_name || headers.name != *m.tool_name)) {
+    return refused("Mcp-Name header does not match the request body");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> decoded_header_value(std::string_view raw) {
@@ -121,7 +140,10 @@ era_check check_protocol(const inspection& body, const protocol_headers& headers
     out.refusal = std::move(refused);
     return out;
   }
-  if (!names_modern(body, version)) return out;
+  if (!names_modern(body, version)) {
+    out.refusal = legacy_mirror_problem(body, headers);
+    return out;
+  }
   out.era = protocol_era::modern;
   if (body.is_batch) {
     out.refusal = error_answer(400, "null", -32600, "Invalid Request: protocol revision 2026-07-28 has no batches");

@@ -8,8 +8,10 @@
 //
 // Per request, never per installation: a body whose MCP-Protocol-Version
 // header or params._meta protocol version names 2026-07-28 is modern; any
-// other (initialize, a session, an older or no version) is legacy and gets
-// today's checks (check_mirror_headers in request_steps.cpp). A version the
+// other (initialize, a session, an older or no version) is legacy and keeps
+// the checks it always had: a Mcp-Method or Mcp-Name (tools/call) header
+// that is sent must equal the body's method or params.name as sent, else
+// 400 {"error": ...}. A version the
 // gateway does not know, in either place: 400, -32022, data.supported.
 //
 // An MCP-Protocol-Version header and a params._meta version that differ:

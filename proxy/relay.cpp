@@ -34,41 +34,38 @@ bool may_list_tools(std::string_view data) {
   return data.find("\"tools\"") != std::string_view::npos || data.find('\\') != std::string_view::npos;
 }
 
-// One event of a stream the relay cuts into events: an answer to tools/list
-// loses its hidden tools; the hooks hear about unseen tools and list_changed.
-// An event that may answer tools/list but cannot be read is replaced by
-// hooks.uninspectable: it is never forwarded unfiltered.
+// The filter's view of one message's JSON text, shared by both framings:
+// an answer to tools/list loses its hidden tools (the JSON to put in its
+// place); one that may answer tools/list but cannot be read becomes
+// hooks.uninspectable (never forwarded unfiltered); nullopt keeps the
+// message as it is. The hooks hear about unseen tools.
+std::optional<std::string> filtered_json(std::string_view json, const relay_hooks& hooks) {
+  if (json.find_first_not_of(" \t\r\n") == std::string_view::npos || !may_list_tools(json)) return std::nullopt;
+  auto answer = proxy::filter_tools_list(json, hooks.hidden, hooks.private_ttl_ms);
+  if (answer.verdict == proxy::tools_list_verdict::unreadable) return hooks.uninspectable;
+  if (hooks.unseen_tool &&
+      std::any_of(answer.names.begin(), answer.names.end(), [&](const std::string& n) { return !hooks.known(n); })) {
+    hooks.unseen_tool();
+  }
+  return std::move(answer.filtered);
+}
+
+// One event of a stream the relay cuts into events, judged by
+// filtered_json; every event is scanned for the upstream's list_changed.
 std::string inspect_event(std::string event, const relay_hooks& hooks, bool filter, list_changed_scanner& scanner) {
   if (scanner.feed(event) && hooks.list_changed) hooks.list_changed();
   if (!filter) return event;
-  const std::string data = proxy::event_data(event);
-  if (data.empty() || !may_list_tools(data)) return event;
-  const auto answer = proxy::filter_tools_list(data, hooks.hidden, hooks.private_ttl_ms);
-  if (answer.verdict == proxy::tools_list_verdict::unreadable) {
-    return proxy::replace_event_data(event, hooks.uninspectable);
-  }
-  if (hooks.unseen_tool &&
-      std::any_of(answer.names.begin(), answer.names.end(), [&](const std::string& n) { return !hooks.known(n); })) {
-    hooks.unseen_tool();
-  }
-  if (!answer.filtered) return event;
-  return proxy::replace_event_data(event, *answer.filtered);
+  auto json = filtered_json(proxy::event_data(event), hooks);
+  return json ? proxy::replace_event_data(event, *json) : event;
 }
 
 // One line of a stream of JSON messages, one per line (a chunked
-// application/json answer such as subscriptions/listen), judged as
-// inspect_event judges an event. Blank lines (keep-alives) pass.
+// application/json answer such as subscriptions/listen), judged the same
+// way. Blank lines (keep-alives) pass.
 std::string inspect_line(std::string line, const relay_hooks& hooks, list_changed_scanner& scanner) {
   if (scanner.feed(line) && hooks.list_changed) hooks.list_changed();
-  if (line.find_first_not_of(" \t\r\n") == std::string::npos || !may_list_tools(line)) return line;
-  const auto answer = proxy::filter_tools_list(line, hooks.hidden, hooks.private_ttl_ms);
-  if (answer.verdict == proxy::tools_list_verdict::unreadable) return hooks.uninspectable + "\n";
-  if (hooks.unseen_tool &&
-      std::any_of(answer.names.begin(), answer.names.end(), [&](const std::string& n) { return !hooks.known(n); })) {
-    hooks.unseen_tool();
-  }
-  if (!answer.filtered) return line;
-  return *answer.filtered + "\n";
+  auto json = filtered_json(line, hooks);
+  return json ? *json + "\n" : line;
 }
 
 // Cuts a stream into lines ('\n' included), like sse_splitter cuts events.

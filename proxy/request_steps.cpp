@@ -40,24 +40,6 @@ std::vector<std::string> tool_calls_of(const std::optional<inspection>& message)
   return names;
 }
 
-// The mirror headers must say what the checked body says: an upstream may
-// route on them. A batch has nothing for them to mirror (they are not
-// forwarded with one: see exchange).
-step_result check_mirror_headers(const proxied_call& call) {
-  if (!call.message || call.message->is_batch) return std::nullopt;
-  const message_info& m = call.message->messages.front();
-  const std::string_view method_header = call.req.header(header_mcp_method);
-  const std::string_view name_header = call.req.header(header_mcp_name);
-  if (!method_header.empty() && (!m.method || method_header != *m.method)) {
-    return proxy_error(400, "Mcp-Method header does not match the request body");
-  }
-  if (!name_header.empty() && m.method && *m.method == method_tools_call &&
-      (!m.tool_name || name_header != *m.tool_name)) {
-    return proxy_error(400, "Mcp-Name header does not match the request body");
-  }
-  return std::nullopt;
-}
-
 // A modern subscriptions/listen request that asked for tool list changes:
 // its id (JSON text), which the gateway's notices name until the upstream's
 // acknowledgement names the subscription. Parsed whole: a rare request.
@@ -150,9 +132,6 @@ step_result inspect_request(proxied_call& call) {
     if (seen.refusal) return net::http_response::json(seen.refusal->status, std::move(seen.refusal->body));
     call.modern = seen.era == protocol_era::modern;
     call.subscription = tools_subscription(call);
-  }
-  if (!call.modern) {
-    if (auto refused = check_mirror_headers(call)) return refused;
   }
   // The URL's static SSRF check; every resolved address is checked again at
   // connect time, before any byte leaves.

@@ -72,6 +72,23 @@ BOOST_AUTO_TEST_CASE(legacy_requests_are_left_alone) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_legacy_requests_mirror_headers_must_match_as_sent) {
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}})";
+  BOOST_TEST(!check_era(call, {"", "tools/call", "echo"}).refusal.has_value());
+  BOOST_TEST(!check_era(call, {"", "", ""}).refusal.has_value());  // not required
+  const auto method = check_era(call, {"", "tools/list", ""});
+  BOOST_TEST_REQUIRE(method.refusal.has_value());
+  BOOST_TEST(method.refusal->status == 400u);
+  BOOST_TEST(json::parse(method.refusal->body) ==
+             json::parse(R"({"error":"Mcp-Method header does not match the request body"})"));
+  const auto name = check_era(call, {"2025-06-18", "tools/call", " echo"});  // compared as sent
+  BOOST_TEST_REQUIRE(name.refusal.has_value());
+  BOOST_TEST(json::parse(name.refusal->body) ==
+             json::parse(R"({"error":"Mcp-Name header does not match the request body"})"));
+  // A batch mirrors nothing.
+  BOOST_TEST(!check_era("[" + call + "]", {"", "ping", "x"}).refusal.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(an_unknown_version_gets_32022_with_what_is_supported) {
   const auto in_header = check_era(R"({"jsonrpc":"2.0","id":"a","method":"tools/list"})", {"2030-01-01", "", ""});
   BOOST_TEST(refused_code(in_header, "a") == -32022);
