@@ -210,6 +210,16 @@ CREATE INDEX audit_events_by_installation
     R"sql(
 ALTER TABLE installations ADD COLUMN protocol_version TEXT;  -- NULL: no sync has succeeded yet
 )sql",
+    // 6: OAuth as the 2025-11-25 and 2026-07-28 authorization specs ask
+    // (issue 17): why an installation needs re-authentication; whether the
+    // AS sends RFC 9207 `iss` with its answers; a flow's own scope (a step-up
+    // asks for more than the client's) and whom its confirm page names.
+    R"sql(
+ALTER TABLE installations ADD COLUMN reauth_reason TEXT;  -- NULL: none given
+ALTER TABLE oauth_clients ADD COLUMN iss_parameter_supported INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE oauth_states ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE oauth_states ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int latest_version = static_cast<int>(std::size(migrations));
@@ -582,7 +592,9 @@ constexpr std::string_view installation_select =
     " i.description, i.auth_type, i.is_enabled, i.needs_reauth,"
     " EXISTS (SELECT 1 FROM installation_secrets s"
     "   WHERE s.installation_id = i.id AND s.kind IN ('api_key', 'access_token')),"
-    " i.token_issued_at, i.token_expires_at,"
+    " EXISTS (SELECT 1 FROM installation_secrets s"
+    "   WHERE s.installation_id = i.id AND s.kind = 'refresh_token'),"
+    " i.reauth_reason, i.token_issued_at, i.token_expires_at,"
     " (SELECT count(*) FROM tools t WHERE t.installation_id = i.id AND t.removed_at IS NULL),"
     " i.protocol_version, i.created_at, i.updated_at FROM installations i ";
 
@@ -599,6 +611,8 @@ result<installation> read_installation(query& r) {
   i.is_enabled = r.boolean();
   i.needs_reauth = r.boolean();
   i.has_credential = r.boolean();
+  i.refreshable = r.boolean();
+  i.reauth_reason = r.optional_text().value_or("");
   i.token_issued_at = r.optional_time();
   i.token_expires_at = r.optional_time();
   i.tool_count = r.int64();
@@ -632,7 +646,7 @@ result<tool> read_tool(query& r) {
 constexpr std::string_view oauth_client_select =
     "SELECT installation_id, issuer, authorization_endpoint, token_endpoint,"
     " registration_endpoint, resource, scope, client_id, client_source,"
-    " token_endpoint_auth_method, created_at FROM oauth_clients ";
+    " token_endpoint_auth_method, iss_parameter_supported, created_at FROM oauth_clients ";
 
 result<oauth_client> read_oauth_client(query& r) {
   oauth_client c;
@@ -646,6 +660,7 @@ result<oauth_client> read_oauth_client(query& r) {
   c.client_id = r.text();
   c.client_source = r.text();
   c.token_endpoint_auth_method = r.text();
+  c.iss_parameter_supported = r.boolean();
   c.created_at = r.time();
   return c;
 }
@@ -653,7 +668,7 @@ result<oauth_client> read_oauth_client(query& r) {
 constexpr std::string_view oauth_state_select =
     "SELECT state_hash, installation_id, environment_id, user_id, verifier_sealed,"
     " authorization_url, binding_hash, install_source, callback_url, created_at, expires_at,"
-    " used_at FROM oauth_states ";
+    " used_at, scope, user_name FROM oauth_states ";
 
 result<oauth_state> read_oauth_state(query& r) {
   oauth_state s;
@@ -669,6 +684,8 @@ result<oauth_state> read_oauth_state(query& r) {
   s.created_at = r.time();
   s.expires_at = r.time();
   s.used_at = r.optional_time();
+  s.scope = r.text();
+  s.user_name = r.text();
   return s;
 }
 
@@ -961,8 +978,8 @@ class sqlite_store final : public store {
     return prepare(
                "INSERT INTO oauth_clients (installation_id, issuer, authorization_endpoint,"
                " token_endpoint, registration_endpoint, resource, scope, client_id, client_source,"
-               " token_endpoint_auth_method, created_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+               " token_endpoint_auth_method, created_at, iss_parameter_supported)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                " ON CONFLICT (installation_id) DO UPDATE SET issuer = excluded.issuer,"
                " authorization_endpoint = excluded.authorization_endpoint,"
                " token_endpoint = excluded.token_endpoint,"
@@ -970,10 +987,11 @@ class sqlite_store final : public store {
                " resource = excluded.resource, scope = excluded.scope,"
                " client_id = excluded.client_id, client_source = excluded.client_source,"
                " token_endpoint_auth_method = excluded.token_endpoint_auth_method,"
-               " created_at = excluded.created_at")
+               " created_at = excluded.created_at,"
+               " iss_parameter_supported = excluded.iss_parameter_supported")
         .bind(client.installation_id, client.issuer, client.authorization_endpoint, client.token_endpoint,
               client.registration_endpoint, client.resource, client.scope, client.client_id, client.client_source,
-              client.token_endpoint_auth_method, client.created_at)
+              client.token_endpoint_auth_method, client.created_at, client.iss_parameter_supported)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -990,11 +1008,11 @@ class sqlite_store final : public store {
     return prepare(
                "INSERT INTO oauth_states (state_hash, installation_id, environment_id, user_id,"
                " verifier_sealed, authorization_url, binding_hash, install_source, callback_url,"
-               " created_at, expires_at, used_at)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+               " created_at, expires_at, used_at, scope, user_name)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
         .bind(state.state_hash, state.installation_id, state.environment_id, state.user_id, blob{state.verifier_sealed},
               state.authorization_url, state.binding_hash, state.install_source, state.callback_url, state.created_at,
-              state.expires_at, state.used_at)
+              state.expires_at, state.used_at, state.scope, state.user_name)
         .exec();
   } catch (...) {
     return exception_failure();
@@ -1019,6 +1037,16 @@ class sqlite_store final : public store {
     if (!bound) return bound;
     if (auto r = tx->commit(); !r) return r.error();
     return bound;
+  } catch (...) {
+    return exception_failure();
+  }
+
+  result<oauth_state> find_bound_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                             sys_time now) override try {
+    if (binding_hash.empty()) return errc::not_found;
+    static const std::string sql =
+        with(oauth_state_select, "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3");
+    return prepare(sql).bind(state_hash, binding_hash, now).one(read_oauth_state);
   } catch (...) {
     return exception_failure();
   }
@@ -1062,7 +1090,7 @@ class sqlite_store final : public store {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
     if (auto r = prepare("UPDATE installations SET token_issued_at = ?2, token_expires_at = ?3,"
-                         " needs_reauth = 0, updated_at = ?2 WHERE id = ?1")
+                         " needs_reauth = 0, reauth_reason = NULL, updated_at = ?2 WHERE id = ?1")
                      .bind(installation_id, issued_at, expires_at)
                      .exec();
         !r) {
@@ -1106,9 +1134,11 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
-  result<void> set_needs_reauth(std::string_view installation_id, bool value) override try {
-    if (auto r =
-            prepare("UPDATE installations SET needs_reauth = ?2 WHERE id = ?1").bind(installation_id, value).exec();
+  result<void> set_needs_reauth(std::string_view installation_id, bool value, std::string_view reason) override try {
+    const std::optional<std::string_view> why = value && !reason.empty() ? std::optional(reason) : std::nullopt;
+    if (auto r = prepare("UPDATE installations SET needs_reauth = ?2, reauth_reason = ?3 WHERE id = ?1")
+                     .bind(installation_id, value, why)
+                     .exec();
         !r) {
       return r;
     }

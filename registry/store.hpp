@@ -113,6 +113,11 @@ class store {
   // (unknown, used, expired, unbound or bound to another browser), and then
   // the state is left as it was: a request without the right cookie cannot
   // use up someone else's flow.
+  // The state, when it is bound to the browser whose cookie hash is
+  // `binding_hash`, unused and not expired at `now`; errc::not_found
+  // otherwise. Changes nothing (the confirm page and its form).
+  virtual result<oauth_state> find_bound_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                                     sys_time now) = 0;
   virtual result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                                sys_time now) = 0;
   // Housekeeping: removes states that expired before `before`; returns how many.
@@ -128,7 +133,12 @@ class store {
   // Forgets the grant (access and refresh tokens, their times) and sets
   // needs_reauth to `needs_reauth`.
   virtual result<void> clear_grant(std::string_view installation_id, bool needs_reauth) = 0;
-  virtual result<void> set_needs_reauth(std::string_view installation_id, bool value) = 0;
+  // Sets needs_reauth; `reason` (a sentence for the user) is kept with it,
+  // and dropped when the flag is cleared. store_grant clears both.
+  virtual result<void> set_needs_reauth(std::string_view installation_id, bool value, std::string_view reason) = 0;
+  result<void> set_needs_reauth(std::string_view installation_id, bool value) {
+    return set_needs_reauth(installation_id, value, {});
+  }
   // An installation of a template's url made by hand becomes the template's
   // when the user installs the template.
   virtual result<void> set_template_id(std::string_view installation_id, std::string_view template_id) = 0;

@@ -55,6 +55,8 @@ struct installation {
   bool is_enabled = true;
   bool needs_reauth = false;
   bool has_credential = false;  // an API key or access token is stored (sealed)
+  bool refreshable = false;     // oauth: a refresh token is stored with the grant
+  std::string reauth_reason;    // why needs_reauth was set, when it says; else ""
   // oauth: when the stored access token was issued and when it expires
   // (nullopt: no token, or the AS gave no expires_in).
   std::optional<sys_time> token_issued_at;
@@ -134,6 +136,9 @@ struct oauth_client {
   std::string client_source;  // "template", "user" or "dynamic"
   // "none", "client_secret_basic" or "client_secret_post"
   std::string token_endpoint_auth_method = "none";
+  // The AS's metadata says authorization_response_iss_parameter_supported
+  // (RFC 9207): its answers carry `iss`, which the callback must check.
+  bool iss_parameter_supported = false;
   sys_time created_at{};
 };
 
@@ -153,6 +158,11 @@ struct oauth_state {
   sys_time created_at{};
   sys_time expires_at{};
   std::optional<sys_time> used_at;
+  // The scope this flow asks for (a step-up asks for more than the client's
+  // scope; the client's scope becomes this one when the flow completes);
+  // "" for the client's own.
+  std::string scope;
+  std::string user_name;  // the gateway user the grant is for, shown on the confirm page
 };
 
 struct audit_filter {

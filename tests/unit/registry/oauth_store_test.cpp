@@ -108,6 +108,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_file_is_migrated_and_keeps_its_data) {
   must(s.db->sync_tools(i.id, {t}, at(5)));
   s.db.reset();
   // Back to exactly what migration 2 left (shipped migrations are never edited).
+  raw_sql(s.path, undo_migration_6);
   raw_sql(s.path, undo_migration_5);
   raw_sql(s.path, undo_migration_4);
   raw_sql(s.path,
@@ -534,6 +535,95 @@ BOOST_AUTO_TEST_CASE(removes_its_oauth_client_states_and_grant) {
   BOOST_TEST(must(s.db->get_oauth_client(other.id)).installation_id == other.id);
   must(s.db->bind_oauth_state("h3", "cookie", at(20)));
   BOOST_TEST(must(s.db->take_oauth_state("h3", "cookie", at(20))).installation_id == other.id);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------
+// Migration 6 (issue 17): why re-authentication is needed, RFC 9207 support
+// of the AS, a flow's own scope and user name, the confirm page's lookup.
+BOOST_AUTO_TEST_SUITE(schema_v6)
+
+BOOST_AUTO_TEST_CASE(a_version_5_file_is_migrated_and_its_rows_get_the_defaults) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->put_oauth_client(client_of(i)));
+  must(s.db->insert_oauth_state(state_of(i, "h1")));
+  must(s.db->store_grant(i.id, "a1", "r1", at(100), at(3700)));
+  s.db.reset();
+  raw_sql(s.path, undo_migration_6);
+  BOOST_TEST(count_of(s.path, "SELECT count(*) FROM pragma_table_info('oauth_states') WHERE name = 'scope'") == "0");
+
+  auto db = s.open();
+  BOOST_TEST(must(db->schema_version()) == latest_schema);
+  BOOST_TEST(!must(db->get_oauth_client(i.id)).iss_parameter_supported);
+  const installation got = must(db->get_installation(1, s.alice, i.id));
+  BOOST_TEST(got.reauth_reason == "");
+  BOOST_TEST(got.refreshable);
+  const oauth_state st = must(db->bind_oauth_state("h1", "cookie", at(10)));
+  BOOST_TEST(st.scope == "");
+  BOOST_TEST(st.user_name == "");
+}
+
+BOOST_AUTO_TEST_CASE(the_iss_flag_scope_and_user_name_are_kept) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  oauth_client c = client_of(i);
+  c.iss_parameter_supported = true;
+  must(s.db->put_oauth_client(c));
+  BOOST_TEST(must(s.db->get_oauth_client(i.id)).iss_parameter_supported);
+  c.iss_parameter_supported = false;
+  must(s.db->put_oauth_client(c));  // a new discovery replaces it
+  BOOST_TEST(!must(s.db->get_oauth_client(i.id)).iss_parameter_supported);
+
+  oauth_state want = state_of(i, "h1");
+  want.scope = "read write offline_access";
+  want.user_name = "alice";
+  must(s.db->insert_oauth_state(want));
+  const oauth_state bound = must(s.db->bind_oauth_state("h1", "cookie", at(10)));
+  BOOST_TEST(bound.scope == "read write offline_access");
+  BOOST_TEST(bound.user_name == "alice");
+}
+
+BOOST_AUTO_TEST_CASE(find_bound_reads_the_browsers_unused_state_and_changes_nothing) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->insert_oauth_state(state_of(i, "h1")));                                          // expires at(600)
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
+  must(s.db->bind_oauth_state("h1", "cookie", at(10)));
+  BOOST_TEST(must(s.db->find_bound_oauth_state("h1", "cookie", at(20))).binding_hash == "cookie");
+  BOOST_TEST(must(s.db->find_bound_oauth_state("h1", "cookie", at(21))).state_hash == "h1");  // again
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "other", at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "", at(20))) == "not_found");
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("unknown", "cookie", at(20))) == "not_found");
+  // Nothing was used up: the callback still takes it, once; then it is gone.
+  must(s.db->take_oauth_state("h1", "cookie", at(30)));
+  BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(31))) == "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(a_reason_goes_with_needs_reauth_and_a_new_grant_clears_both) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->store_grant(i.id, "a1", "", at(100), at(3700)));
+  BOOST_TEST(!reread(s, i).refreshable);  // no refresh token came with it
+  must(s.db->set_needs_reauth(i.id, true, "The authorization server refused to refresh"));
+  installation got = reread(s, i);
+  BOOST_TEST(got.needs_reauth);
+  BOOST_TEST(got.reauth_reason == "The authorization server refused to refresh");
+  must(s.db->set_needs_reauth(i.id, false, "ignored when clearing"));
+  got = reread(s, i);
+  BOOST_TEST(!got.needs_reauth);
+  BOOST_TEST(got.reauth_reason == "");
+  must(s.db->set_needs_reauth(i.id, true, "again"));
+  must(s.db->store_grant(i.id, "a2", "r2", at(200), at(3800)));
+  got = reread(s, i);
+  BOOST_TEST(!got.needs_reauth);
+  BOOST_TEST(got.reauth_reason == "");
+  BOOST_TEST(got.refreshable);
+  // clear_grant forgets the refresh token too.
+  must(s.db->clear_grant(i.id, true));
+  BOOST_TEST(!reread(s, i).refreshable);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -51,7 +51,15 @@ std::string error_of(const result<T>& r) {
 }
 
 // The schema version this build's migrations end at.
-inline constexpr int latest_schema = 5;
+inline constexpr int latest_schema = 6;
+
+// Undoes migration 6 (issue 17's OAuth columns).
+inline constexpr const char* undo_migration_6 =
+    "ALTER TABLE installations DROP COLUMN reauth_reason;"
+    " ALTER TABLE oauth_clients DROP COLUMN iss_parameter_supported;"
+    " ALTER TABLE oauth_states DROP COLUMN scope;"
+    " ALTER TABLE oauth_states DROP COLUMN user_name;"
+    " UPDATE schema_version SET version = 5;";
 
 // Undoes migration 5: installations without protocol_version, exactly as
 // migration 3 left the table (its text is never edited).
