@@ -121,6 +121,9 @@ struct template_entry {
   std::string category;  // business, data, design, dev, infra, productivity
   bool is_active = true;
   std::string client_id;
+  // oauth: ask for offline_access (a refresh token) when the authorization
+  // server lists it in scopes_supported; false never asks.
+  bool offline_access = true;
   std::string client_secret_file;  // secrets only by file or ${ENV}
   std::string client_secret_env;
   // The secret itself, read at load from client_secret_file (trailing line

@@ -651,33 +651,35 @@ class reader {
 
   template_entry read_template(const value& v, name_set& ids) {
     template_entry t;
-    read_map(v, {
-                    {"id",
-                     [&](const value& x) {
-                       if (!read(x, t.id)) return;
-                       if (!is_slug(t.id)) fail(x, "expected lower-case letters, digits, '_' or '-'");
-                       else if (!ids.insert(t.id).second) fail(x, "duplicate template id '" + t.id + "'");
-                     },
-                     true},
-                    {"name", store(t.name), true},
-                    {"url", store_url(t.url), true},
-                    {"docs_url", store_url(t.docs_url)},
-                    {"description", store(t.description)},
-                    {"auth_type",
-                     [&](const value& x) {
-                       std::string name;
-                       if (read(x, name, {"oauth", "api_key", "none"})) t.auth_type = auth_type_named(name);
-                     }},
-                    {"icon_key", store(t.icon_key)},
-                    {"category", store(t.category, {"business", "data", "design", "dev", "infra", "productivity"})},
-                    {"is_active", store(t.is_active)},
-                    {"client_id", store(t.client_id)},
-                    {"client_secret_file", store(t.client_secret_file)},
-                    {"client_secret", [&](const value& x) { read_secret_reference(x, t.client_secret_env); }},
-                    {"api_key_header", store_checked(t.api_key_header, is_token, "expected an HTTP header name")},
-                    {"api_key_format",
-                     store_checked(t.api_key_format, has_key_placeholder, "expected a format containing {key}")},
-                });
+    read_map(v,
+             {
+                 {"id",
+                  [&](const value& x) {
+                    if (!read(x, t.id)) return;
+                    if (!is_slug(t.id)) fail(x, "expected lower-case letters, digits, '_' or '-'");
+                    else if (!ids.insert(t.id).second) fail(x, "duplicate template id '" + t.id + "'");
+                  },
+                  true},
+                 {"name", store(t.name), true},
+                 {"url", store_url(t.url), true},
+                 {"docs_url", store_url(t.docs_url)},
+                 {"description", store(t.description)},
+                 {"auth_type",
+                  [&](const value& x) {
+                    std::string name;
+                    if (read(x, name, {"oauth", "api_key", "none"})) t.auth_type = auth_type_named(name);
+                  }},
+                 {"icon_key", store(t.icon_key)},
+                 {"category", store(t.category, {"business", "data", "design", "dev", "infra", "productivity"})},
+                 {"is_active", store(t.is_active)},
+                 {"client_id", store(t.client_id)},
+                 {"offline_access", store(t.offline_access)},
+                 {"client_secret_file", store(t.client_secret_file)},
+                 {"client_secret", [&](const value& x) { read_secret_reference(x, t.client_secret_env); }},
+                 {"api_key_header", store_checked(t.api_key_header, is_token, "expected an HTTP header name")},
+                 {"api_key_format",
+                  store_checked(t.api_key_format, has_key_placeholder, "expected a format containing {key}")},
+             });
     if (!t.client_secret_file.empty() && !t.client_secret_env.empty())
       fail(v, "give client_secret_file or client_secret, not both");
     else if ((!t.client_secret_file.empty() || !t.client_secret_env.empty()) && t.client_id.empty())

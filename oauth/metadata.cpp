@@ -334,6 +334,13 @@ std::optional<server_metadata> parse_server_metadata(std::string_view text, std:
   out.scopes_supported = string_list(*o, "scopes_supported");
   out.code_challenge_methods_supported = string_list(*o, "code_challenge_methods_supported");
   out.token_endpoint_auth_methods_supported = string_list(*o, "token_endpoint_auth_methods_supported");
+  // Flags: only a JSON true counts (RFC 9207 section 3; the CIMD draft).
+  const auto flag = [&o](std::string_view name) {
+    const json::value* v = o->if_contains(name);
+    return v != nullptr && v->is_bool() && v->get_bool();
+  };
+  out.iss_parameter_supported = flag("authorization_response_iss_parameter_supported");
+  out.client_id_metadata_document_supported = flag("client_id_metadata_document_supported");
   const auto& methods = out.code_challenge_methods_supported;
   if (std::find(methods.begin(), methods.end(), "S256") == methods.end()) {
     error = "the authorization server does not support PKCE S256";
@@ -351,6 +358,50 @@ std::string registration_request(std::string_view client_name, std::string_view 
   body["token_endpoint_auth_method"] = "none";
   if (!scope.empty()) body["scope"] = scope;
   return json::serialize(body);
+}
+
+std::string client_metadata_document(std::string_view client_id, std::string_view client_name,
+                                     std::string_view redirect_uri) {
+  json::object body;
+  body["client_id"] = client_id;
+  body["client_name"] = client_name;
+  body["redirect_uris"] = json::array{json::string(redirect_uri)};
+  body["grant_types"] = json::array{"authorization_code", "refresh_token"};
+  body["response_types"] = json::array{"code"};
+  body["token_endpoint_auth_method"] = "none";
+  return json::serialize(body);
+}
+
+std::vector<std::string> scope_words(std::string_view scope) {
+  std::vector<std::string> out;
+  while (!scope.empty()) {
+    const std::size_t start = scope.find_first_not_of(' ');
+    if (start == std::string_view::npos) break;
+    scope.remove_prefix(start);
+    const std::size_t end = std::min(scope.find(' '), scope.size());
+    std::string word(scope.substr(0, end));
+    if (std::find(out.begin(), out.end(), word) == out.end()) out.push_back(std::move(word));
+    scope.remove_prefix(end);
+  }
+  return out;
+}
+
+std::string scope_union(std::string_view granted, std::string_view more) {
+  std::vector<std::string> words = scope_words(granted);
+  for (auto& w : scope_words(more)) {
+    if (std::find(words.begin(), words.end(), w) == words.end()) words.push_back(std::move(w));
+  }
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out.push_back(' ');
+    out.append(w);
+  }
+  return out;
+}
+
+bool has_scope(std::string_view scope, std::string_view word) {
+  const auto words = scope_words(scope);
+  return std::find(words.begin(), words.end(), word) != words.end();
 }
 
 std::optional<registered_client> parse_registration(std::string_view text, std::string& error) {
@@ -424,6 +475,7 @@ std::string authorization_url(std::string_view authorization_endpoint, const aut
   add("code_challenge_method", "S256");
   if (!request.resource.empty()) add("resource", request.resource);
   if (!request.scope.empty()) add("scope", request.scope);
+  if (!request.prompt.empty()) add("prompt", request.prompt);
   return std::string(u.buffer());
 }
 

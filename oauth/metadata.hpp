@@ -94,6 +94,8 @@ struct server_metadata {
   std::vector<std::string> scopes_supported;
   std::vector<std::string> code_challenge_methods_supported;
   std::vector<std::string> token_endpoint_auth_methods_supported;  // empty: the RFC default (client_secret_basic)
+  bool iss_parameter_supported = false;                // authorization_response_iss_parameter_supported (RFC 9207)
+  bool client_id_metadata_document_supported = false;  // a URL may be the client_id (Client ID Metadata Documents)
 };
 // nullopt with `error` when unusable: not an object, issuer or either
 // endpoint missing or not a string ("token_endpoint is missing or not a
@@ -112,6 +114,20 @@ std::optional<server_metadata> parse_server_metadata(std::string_view json, std:
 // ["authorization_code","refresh_token"], "response_types":["code"],
 // "token_endpoint_auth_method":"none"} plus "scope" when not empty.
 std::string registration_request(std::string_view client_name, std::string_view redirect_uri, std::string_view scope);
+// The Client ID Metadata Document the gateway serves at `client_id` (an
+// https URL): {"client_id", "client_name", "redirect_uris":[redirect_uri],
+// "grant_types":["authorization_code","refresh_token"],
+// "response_types":["code"], "token_endpoint_auth_method":"none"}.
+std::string client_metadata_document(std::string_view client_id, std::string_view client_name,
+                                     std::string_view redirect_uri);
+
+// Scope strings (RFC 6749 section 3.3: words separated by spaces). The
+// words in order, without repeats; `granted` then the words of `more` it
+// lacks, space-separated; whether `word` is one of them.
+std::vector<std::string> scope_words(std::string_view scope);
+std::string scope_union(std::string_view granted, std::string_view more);
+bool has_scope(std::string_view scope, std::string_view word);
+
 struct registered_client {
   std::string client_id;
   std::string client_secret;               // "" for a public client
@@ -139,8 +155,8 @@ std::string random_token(std::size_t bytes = 32);
 
 // The authorization request URL: `authorization_endpoint` (which may carry a
 // query of its own) plus response_type=code, client_id, redirect_uri, state,
-// code_challenge, code_challenge_method=S256, resource when not empty, and
-// scope when not empty, every value percent-encoded (all but RFC 3986
+// code_challenge, code_challenge_method=S256, resource when not empty,
+// scope when not empty and prompt when not empty, every value percent-encoded (all but RFC 3986
 // unreserved characters; a space is %20). A fragment of the endpoint is
 // dropped. "" when the endpoint is not an absolute http(s) URL.
 struct authorization_request {
@@ -150,6 +166,7 @@ struct authorization_request {
   std::string code_challenge;
   std::string resource;
   std::string scope;
+  std::string prompt;  // "consent" when asking for offline_access (OpenID Connect Core section 11)
 };
 std::string authorization_url(std::string_view authorization_endpoint, const authorization_request& request);
 

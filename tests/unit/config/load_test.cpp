@@ -117,6 +117,7 @@ logging: { level: info, format: json }
   BOOST_TEST(t.is_active);
   BOOST_TEST(t.api_key_header == "Authorization");
   BOOST_TEST(t.api_key_format == "Bearer {key}");
+  BOOST_TEST(t.offline_access);  // asked for when the authorization server lists it
   BOOST_TEST(c.proxy.tools_list_hide == std::vector<std::string>{"do_not_use"});
   BOOST_TEST(c.logging.level == "info");
   BOOST_TEST(c.logging.format == "json");
@@ -435,6 +436,7 @@ BOOST_AUTO_TEST_CASE(reads_template_fields) {
     category: dev
     is_active: false
     client_id: abc
+    offline_access: false
     client_secret_file: )" +
                           secret_file + R"(
     api_key_header: X-Api-Key
@@ -451,6 +453,7 @@ BOOST_AUTO_TEST_CASE(reads_template_fields) {
   BOOST_TEST(t.category == "dev");
   BOOST_TEST(!t.is_active);
   BOOST_TEST(t.client_id == "abc");
+  BOOST_TEST(!t.offline_access);
   BOOST_TEST(t.client_secret_file == secret_file);
   BOOST_TEST(t.client_secret == "acme-secret");  // read at load, line break dropped
   BOOST_TEST(t.client_secret_env == "");
@@ -503,6 +506,7 @@ BOOST_AUTO_TEST_CASE(refuses_invalid_templates) {
   - { id: Linear, name: L, url: "https://l.example" }
   - { id: x, url: "mailto:a@b.example", auth_type: basic, category: fun }
   - { id: x, name: X2, url: "https://x.example", api_key_format: "Token", api_key_header: "X Key" }
+  - { id: y, name: Y, url: "https://y.example", offline_access: sometimes }
 )");
   expect_problems(
       r, {
@@ -514,6 +518,7 @@ BOOST_AUTO_TEST_CASE(refuses_invalid_templates) {
              "t.yaml:4:11: templates[2].id: duplicate template id 'x'",
              "t.yaml:4:66: templates[2].api_key_format: expected a format containing {key}",
              "t.yaml:4:91: templates[2].api_key_header: expected an HTTP header name",
+             "t.yaml:5:65: templates[3].offline_access: expected true or false",
          });
 }
 

@@ -243,6 +243,50 @@ BOOST_AUTO_TEST_CASE(server_metadata_parses) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(server_metadata_flags_are_true_only_when_they_say_true) {
+  const auto parsed = [](std::string_view flags) {
+    std::string doc = server_doc("https://as.example");
+    doc.insert(doc.size() - 1, std::string(",") + std::string(flags));
+    std::string error;
+    auto m = parse_server_metadata(doc, "https://as.example", error);
+    BOOST_TEST_REQUIRE(m.has_value(), error);
+    return *m;
+  };
+  const auto yes =
+      parsed(R"("authorization_response_iss_parameter_supported":true,"client_id_metadata_document_supported":true)");
+  BOOST_TEST(yes.iss_parameter_supported);
+  BOOST_TEST(yes.client_id_metadata_document_supported);
+  for (const auto* flags : {R"("authorization_response_iss_parameter_supported":false)",
+                            R"("authorization_response_iss_parameter_supported":"true")",
+                            R"("client_id_metadata_document_supported":1)", R"("x":true)"}) {
+    const auto no = parsed(flags);
+    BOOST_TEST(!no.iss_parameter_supported, flags);
+    BOOST_TEST(!no.client_id_metadata_document_supported, flags);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_client_metadata_document_describes_a_public_client_at_its_own_url) {
+  const std::string doc = client_metadata_document("https://gw.example/oauth/client-metadata.json", "mcpgate",
+                                                   "https://gw.example/api/mcp_store/oauth_redirect/");
+  BOOST_TEST(boost::json::parse(doc) == boost::json::parse(R"({
+      "client_id": "https://gw.example/oauth/client-metadata.json", "client_name": "mcpgate",
+      "redirect_uris": ["https://gw.example/api/mcp_store/oauth_redirect/"],
+      "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+      "token_endpoint_auth_method": "none"})"));
+}
+
+BOOST_AUTO_TEST_CASE(scope_words_union_and_membership) {
+  BOOST_TEST(scope_words("  read  write read ") == (strings{"read", "write"}), boost::test_tools::per_element());
+  BOOST_TEST(scope_words("").empty());
+  BOOST_TEST(scope_union("read", "read write") == "read write");
+  BOOST_TEST(scope_union("", "write offline_access") == "write offline_access");
+  BOOST_TEST(scope_union("a b", "") == "a b");
+  BOOST_TEST(scope_union("b  a", "a c") == "b a c");
+  BOOST_TEST(has_scope("read offline_access", "offline_access"));
+  BOOST_TEST(!has_scope("read offline_accessx", "offline_access"));
+  BOOST_TEST(!has_scope("", "read"));
+}
+
 BOOST_AUTO_TEST_CASE(server_metadata_without_registration_endpoint) {
   std::string error;
   const auto m = parse_server_metadata(server_doc("https://as.example"), "https://as.example", error);
@@ -404,6 +448,13 @@ BOOST_AUTO_TEST_CASE(authorization_url_keeps_the_endpoint_query) {
   BOOST_TEST((*params.find("client_id")).value == "client 1");
   BOOST_TEST((*params.find("redirect_uri")).value == "https://gw.example/api/mcp_store/oauth_redirect/");
   BOOST_TEST((*params.find("tenant")).value == "a b");
+}
+
+BOOST_AUTO_TEST_CASE(authorization_url_adds_a_prompt_only_when_given) {
+  authorization_request r = sample_request();
+  BOOST_TEST(authorization_url("https://as.example/authorize", r).find("prompt=") == std::string::npos);
+  r.prompt = "consent";
+  BOOST_TEST(authorization_url("https://as.example/authorize", r).ends_with("&prompt=consent"));
 }
 
 BOOST_AUTO_TEST_CASE(authorization_url_of_a_bad_endpoint_is_empty) {
