@@ -158,6 +158,7 @@ boost::asio::awaitable<net::http_response> rest_api::route_request(net::http_req
 
   api::caller who;
   who.user_id = key->user_id;
+  who.user_name = key->user_name;
   record.user_id = key->user_id;
   if (r->family == route_family::projects) {
     const config::project* project = live->cfg->find_project(r->scope_id);

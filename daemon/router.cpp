@@ -163,6 +163,12 @@ std::optional<route> match_route(std::string_view target) {
     for (auto param : parsed->params()) r.params.emplace_back(param.key, param.value);
   };
 
+  if (count == 2 && is(0, "oauth") && is(1, "client-metadata.json")) {
+    route r;
+    r.resource = resource::client_metadata;
+    r.path = std::string_view(parsed->encoded_path());
+    return r;
+  }
   if (count == 3 && is(0, "api") && is(1, "mcp_store")) {
     route r;
     if (is(2, "oauth_start")) r.resource = resource::oauth_start;
@@ -231,9 +237,10 @@ std::string_view allowed_methods(resource r) {
     case resource::authorize: return "GET";
     case resource::templates: return "GET";
     case resource::audit_events: return "GET";
-    case resource::oauth_start:
+    case resource::oauth_start: return "GET, POST";
     case resource::oauth_callback:
-    case resource::oauth_result: return "GET";
+    case resource::oauth_result:
+    case resource::client_metadata: return "GET";
   }
   return "";
 }
@@ -254,6 +261,7 @@ std::string_view route_name(resource r) {
     case resource::oauth_start: return "oauth_start";
     case resource::oauth_callback: return "oauth_callback";
     case resource::oauth_result: return "oauth_result";
+    case resource::client_metadata: return "client_metadata";
   }
   return "unknown";
 }

@@ -31,14 +31,18 @@ enum class resource {
   audit_events,      // .../mcp_audit_events: the caller's audit trail
   // Below /api/mcp_store/, outside any project: the browser's side of an
   // OAuth flow, reached without an API key (spec: oauth.md).
-  oauth_start,     // /api/mcp_store/oauth_start/: binds the browser, then to the AS
+  oauth_start,     // /api/mcp_store/oauth_start/: GET binds the browser and asks; POST confirms, on to the AS
   oauth_callback,  // /api/mcp_store/oauth_redirect/: the AS sends the browser back here
   oauth_result,    // /api/mcp_store/oauth_result/: the gateway's "connected" page
+  // /oauth/client-metadata.json: the gateway's Client ID Metadata Document,
+  // fetched by authorization servers.
+  client_metadata,
 };
 
 // The resources reached without an API key.
 constexpr bool is_oauth_browser_route(resource r) {
-  return r == resource::oauth_start || r == resource::oauth_callback || r == resource::oauth_result;
+  return r == resource::oauth_start || r == resource::oauth_callback || r == resource::oauth_result ||
+         r == resource::client_metadata;
 }
 
 struct route {

@@ -4,6 +4,8 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 #include <algorithm>
 #include <vector>
@@ -11,6 +13,7 @@
 namespace mcpgate::proxy {
 
 namespace json = boost::json;
+namespace urls = boost::urls;
 
 net::http_response proxy_error(unsigned status, std::string_view message) {
   return net::http_response::json(status, json::serialize(json::object{{"error", message}}));
@@ -44,18 +47,39 @@ std::optional<net::http_response> jsonrpc_errors(const std::optional<inspection>
   return net::http_response::json(200, std::move(batch));
 }
 
+namespace {
+
+std::string reauthorize_url(std::string_view public_url, const registry::installation& inst) {
+  return std::string(public_url) + "/api/environments/" + std::to_string(inst.environment_id) +
+         "/mcp_server_installations/authorize/?installation_id=" + inst.id;
+}
+
+}  // namespace
+
 net::http_response needs_reauth(std::string_view public_url, const registry::installation& inst,
                                 const std::optional<inspection>& message, const std::string& reason) {
   json::object data{{"reason", reason}};
-  if (inst.auth_type == "oauth") {
-    data["authorize_url"] = std::string(public_url) + "/api/environments/" + std::to_string(inst.environment_id) +
-                            "/mcp_server_installations/authorize/?installation_id=" + inst.id;
-  }
+  if (inst.auth_type == "oauth") data["authorize_url"] = reauthorize_url(public_url, inst);
   // Built as text so that a numeric id comes back exactly as written.
   const std::string error = json::serialize(
       json::object{{"code", -32003}, {"message", "Installation needs re-authentication"}, {"data", data}});
   if (auto answer = jsonrpc_errors(message, error)) return std::move(*answer);
   return proxy_error(409, "Installation needs re-authentication: " + reason);
+}
+
+net::http_response insufficient_scope(std::string_view public_url, const registry::installation& inst,
+                                      const std::optional<inspection>& message, const std::string& required_scope) {
+  const json::object data{
+      {"reason", "insufficient_scope"},
+      {"required_scope", required_scope},
+      {"authorize_url",
+       reauthorize_url(public_url, inst) + "&scope=" + urls::encode(required_scope, urls::unreserved_chars)},
+  };
+  const std::string error = json::serialize(
+      json::object{{"code", -32003}, {"message", "Installation needs a wider authorization"}, {"data", data}});
+  if (auto answer = jsonrpc_errors(message, error)) return std::move(*answer);
+  return proxy_error(409, "The upstream MCP server needs a wider authorization (scope " + required_scope +
+                              "): authorize the installation again");
 }
 
 std::string uninspectable_error() {

@@ -39,6 +39,13 @@ std::optional<net::http_response> jsonrpc_errors(const std::optional<inspection>
 net::http_response needs_reauth(std::string_view public_url, const registry::installation& inst,
                                 const std::optional<inspection>& message, const std::string& reason);
 
+// Scope step-up: the upstream answered 403 insufficient_scope. Like
+// needs_reauth (-32003, or 409), with data.reason "insufficient_scope",
+// data.required_scope (the challenge's scope) and data.authorize_url for a
+// flow that asks for that scope on top of the granted one.
+net::http_response insufficient_scope(std::string_view public_url, const registry::installation& inst,
+                                      const std::optional<inspection>& message, const std::string& required_scope);
+
 // The JSON-RPC error object (text) that stands in for an upstream answer to
 // tools/list the filter could not read (fail closed: it may list tools the
 // agent must not see).

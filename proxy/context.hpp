@@ -176,6 +176,7 @@ struct caller {
   std::int64_t user_id = 0;
   std::int64_t environment_id = 0;
   std::int64_t project_id = 0;
+  std::string user_name;  // shown on an OAuth flow's confirm page
 };
 
 }  // namespace mcpgate::proxy

@@ -70,8 +70,10 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
     return m;
   };
   auto material = co_await ctx.db.run(read);
-  const auto mark_needs_reauth = [&ctx, &installation_id]() -> asio::awaitable<void> {
-    const auto mark = [&installation_id](registry::store& s) { return s.set_needs_reauth(installation_id, true); };
+  const auto mark_needs_reauth = [&ctx, &installation_id](std::string reason) -> asio::awaitable<void> {
+    const auto mark = [&installation_id, &reason](registry::store& s) {
+      return s.set_needs_reauth(installation_id, true, reason);
+    };
     auto marked = co_await ctx.db.run(mark);
     if (!marked)
       spdlog::error("installation {}: marking needs_reauth failed: {}", installation_id, marked.error().message());
@@ -90,7 +92,9 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
     out.detail = !material.client ? "no OAuth client is cached for the installation"
                  : !refresh_token ? "no usable refresh token is stored"
                                   : "the client secret cannot be opened";
-    auto marking = mark_needs_reauth();
+    auto marking = mark_needs_reauth(!refresh_token ? std::string(grant_expired_reason)
+                                                    : "The gateway cannot use its OAuth client for this installation: "
+                                                      "sign in again");
     co_await std::move(marking);
     co_return out;
   }
@@ -109,7 +113,8 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
                    installation_id, answer.error);
       out.status = refresh_status::rejected;
       out.detail = "the authorization server refused the refresh: " + answer.error;
-      auto marking = mark_needs_reauth();
+      auto marking = mark_needs_reauth("The authorization server refused to refresh the access token (" + answer.error +
+                                       "): sign in again");
       co_await std::move(marking);
       co_return out;
     }
@@ -126,6 +131,15 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
 }
 
 }  // namespace
+
+std::optional<std::string> reauth_reason(const registry::installation& inst, sys_time now) {
+  if (inst.auth_type != "oauth") return std::nullopt;
+  if (inst.needs_reauth) return inst.reauth_reason.empty() ? std::string(grant_refused_reason) : inst.reauth_reason;
+  if (inst.has_credential && !inst.refreshable && inst.token_expires_at && now >= *inst.token_expires_at) {
+    return std::string(grant_expired_reason);
+  }
+  return std::nullopt;
+}
 
 std::string secret_context(const std::string& installation_id, std::string_view kind) {
   return "installation:" + installation_id + ":" + std::string(kind);

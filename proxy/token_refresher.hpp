@@ -49,6 +49,19 @@ struct refresh_result {
   std::string detail;        // when not: why (never holds a token)
 };
 
+// Why an oauth installation needs the user to sign in again, for the API's
+// needs_reauth_reason and the -32003 answer's data.reason.
+inline constexpr std::string_view grant_refused_reason =
+    "The authorization server no longer accepts the stored grant: sign in again";
+inline constexpr std::string_view grant_expired_reason =
+    "The access token expired and the authorization server issued no refresh token (offline access was not "
+    "granted): sign in again";
+// nullopt when the installation's grant is usable (or it is no oauth
+// installation): else the stored reason, grant_refused_reason when none was
+// stored, or grant_expired_reason once a grant without a refresh token has
+// expired at `now` (nothing is stored for that: it follows from the grant).
+std::optional<std::string> reauth_reason(const registry::installation& inst, sys_time now);
+
 // The context a credential of an installation is sealed under.
 std::string secret_context(const std::string& installation_id, std::string_view kind);
 

@@ -7,6 +7,7 @@
 #include "common/metrics.hpp"
 #include "common/text.hpp"
 #include "net/upstream_exchange.hpp"
+#include "oauth/metadata.hpp"
 #include "proxy/answers.hpp"
 #include "proxy/token_refresher.hpp"
 
@@ -57,6 +58,20 @@ std::string forwarded_fields(const proxied_call& call) {
   return fields;
 }
 
+// The scope a 403's `Bearer error="insufficient_scope"` challenge asks for
+// (RFC 6750 section 3.1), "" when it names none; nullopt when the 403 is no
+// such challenge (it then reaches the agent as the upstream sent it,
+// without the WWW-Authenticate field, which is never passed on).
+std::optional<std::string> insufficient_scope_challenge(const net::upstream_exchange::response_head& head) {
+  for (const auto& [name, value] : head.fields) {
+    if (!net::iequals(name, "WWW-Authenticate")) continue;
+    if (auto challenge = oauth::parse_bearer_challenge(value); challenge && challenge->error == "insufficient_scope") {
+      return challenge->scope;
+    }
+  }
+  return std::nullopt;
+}
+
 step_result reauth(const proxied_call& call, const std::string& reason) {
   return needs_reauth(call.ctx.public_url, call.inst(), call.message, reason);
 }
@@ -95,7 +110,9 @@ net::http_response unreachable(const proxied_call& call, const boost::system::er
 
 // A second 401, with a token just refreshed: the grant is no good.
 asio::awaitable<net::http_response> refused_twice(const proxied_call& call) {
-  const auto mark = [id = call.inst().id](registry::store& s) { return s.set_needs_reauth(id, true); };
+  const auto mark = [id = call.inst().id](registry::store& s) {
+    return s.set_needs_reauth(id, true, "The upstream MCP server rejected a freshly refreshed access token");
+  };
   auto marked = co_await call.ctx.db.run(mark);
   if (!marked) {
     spdlog::error("installation {}: marking needs_reauth failed: {}", call.inst().id, marked.error().message());
@@ -114,7 +131,7 @@ asio::awaitable<step_result> ensure_credential(proxied_call& call) {
   const bool oauth = inst.auth_type == "oauth";
   if (oauth && entry.credential.empty()) co_return reauth(call, "The installation has not been authorized yet");
   if (oauth && inst.needs_reauth) {
-    co_return reauth(call, "The authorization server no longer accepts the stored grant");
+    co_return reauth(call, inst.reauth_reason.empty() ? std::string(grant_refused_reason) : inst.reauth_reason);
   }
   if (inst.auth_type == "api_key" && entry.credential.empty()) {
     co_return reauth(call, "No API key is stored for this installation");
@@ -125,10 +142,13 @@ asio::awaitable<step_result> ensure_credential(proxied_call& call) {
   if (!oauth || !inst.token_expires_at) co_return std::nullopt;
   const auto now = std::chrono::system_clock::now();
   if (now >= *inst.token_expires_at) {
+    // A grant without a refresh token ends with its access token.
+    if (!inst.refreshable) co_return reauth(call, std::string(grant_expired_reason));
     auto refreshing = refresh_credential(call, entry.credential);
     co_return co_await std::move(refreshing);
   }
-  if (inst.token_issued_at && now >= *inst.token_issued_at + (*inst.token_expires_at - *inst.token_issued_at) / 2) {
+  if (inst.refreshable && inst.token_issued_at &&
+      now >= *inst.token_issued_at + (*inst.token_expires_at - *inst.token_issued_at) / 2) {
     call.ctx.refresher->refresh_in_background(call.ctx, inst.id, entry.credential, call.here);
   }
   co_return std::nullopt;
@@ -162,6 +182,16 @@ asio::awaitable<step_result> exchange(proxied_call& call) {
     auto [ec, detail, opened] = co_await std::move(started);
     if (ec) co_return unreachable(call, ec, detail);
     call.exchange = std::move(opened);
+    if (oauth && call.exchange->head().status == 403) {
+      if (auto wanted = insufficient_scope_challenge(call.exchange->head())) {
+        // Scope step-up: the grant works, but not for this. The agent gets a
+        // link to a flow for the wider scope; the grant stays as it is.
+        call.exchange->cancel();
+        record_forwarded(call, 403, "insufficient_scope");
+        spdlog::info("installation {}: the upstream asks for a wider scope: {}", entry.inst.id, printable(*wanted));
+        co_return insufficient_scope(call.ctx.public_url, entry.inst, call.message, printable(*wanted, 2048));
+      }
+    }
     if (call.exchange->head().status != 401) co_return std::nullopt;
     call.exchange->cancel();
     if (!oauth) {

@@ -442,6 +442,7 @@ json::object installation_json(const installation& inst, const api_context& ctx)
     for (const auto& entry : live->templates) t = entry.id == *inst.template_id ? &entry : t;
   }
   const std::string& name = !inst.display_name.empty() || !t ? inst.display_name : t->name;
+  const std::optional<std::string> reauth = proxy::reauth_reason(inst, std::chrono::system_clock::now());
   return json::object{
       {"id", inst.id},
       {"template_id", inst.template_id ? json::value(*inst.template_id) : json::value(nullptr)},
@@ -452,7 +453,8 @@ json::object installation_json(const installation& inst, const api_context& ctx)
       {"description", inst.description},
       {"auth_type", inst.auth_type},
       {"is_enabled", inst.is_enabled},
-      {"needs_reauth", inst.needs_reauth},
+      {"needs_reauth", reauth.has_value()},
+      {"needs_reauth_reason", reauth ? json::value(*reauth) : json::value(nullptr)},
       {"pending_oauth", inst.auth_type == "oauth" && !inst.has_credential},
       {"proxy_url", public_url + "/api/environments/" + std::to_string(inst.environment_id) +
                         "/mcp_server_installations/" + inst.id + "/proxy/"},

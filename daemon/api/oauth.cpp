@@ -3,6 +3,7 @@
 #include "auth/api_keys.hpp"
 #include "auth/digest.hpp"
 #include "common/ids.hpp"
+#include "common/text.hpp"
 #include "oauth/metadata.hpp"
 #include "proxy/installation_cache.hpp"
 #include "proxy/token_refresher.hpp"
@@ -13,6 +14,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -62,6 +64,14 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
   return {};
 }
 
+// RFC 6749 section 3.3: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated
+// by spaces; "" is valid (nothing to add).
+bool valid_scope(std::string_view scope) {
+  if (scope.size() > 2048) return false;
+  return std::all_of(scope.begin(), scope.end(),
+                     [](char c) { return c == ' ' || (c >= 0x21 && c <= 0x7e && c != '"' && c != '\\'); });
+}
+
 net::http_response redirect(std::string location) {
   net::http_response out = net::http_response::empty(302);
   out.headers.emplace_back("Location", std::move(location));
@@ -92,9 +102,7 @@ std::string html_page(const std::string& title, const std::string& text) {
   return page;
 }
 
-net::http_response result_page(const route& r) {
-  const std::string status = param_or(r, "status");
-  const std::string error = param_or(r, "error");
+net::http_response result_page(std::string_view status, std::string_view error) {
   net::http_response out;
   out.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
   out.headers.emplace_back("Cache-Control", "no-store");
@@ -108,32 +116,179 @@ net::http_response result_page(const route& r) {
   if (error == "cancelled") why = "The authorization was cancelled.";
   else if (error == "token_exchange_failed") why = "The authorization server did not issue a token.";
   else if (error == "authorization_failed") why = "The authorization server reported an error.";
+  else if (error == "issuer_mismatch")
+    why =
+        "The answer did not come from the authorization server this sign-in was sent to (RFC 9207). Nothing was "
+        "stored.";
   out.status = 400;
   out.body = html_page("Not connected", why);
   return out;
 }
 
-asio::awaitable<net::http_response> oauth_start(const api_context& ctx, const route& r) {
-  const std::string* state = param(r, "state");
-  if (!state || state->empty()) co_return missing_state().to_response();
-  const std::string hash = sha256_hex(*state);
-  const std::string binding = oauth::random_token(32);
-  const auto bind = [&hash, binding_hash = sha256_hex(binding)](registry::store& s) {
-    return s.bind_oauth_state(hash, binding_hash, std::chrono::system_clock::now());
-  };
-  auto bound = co_await ctx.db.run(bind);
-  if (!bound) {
-    if (bound.error() != errc::not_found) co_return net::from_error_code(bound.error()).to_response();
-    co_return invalid_state().to_response();
+// Text for an HTML page: the five characters that could end an element or
+// an attribute value are escaped.
+std::string html_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : printable(text, 400)) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
   }
-  net::http_response out = redirect(bound->authorization_url);
+  return out;
+}
+
+// The confirm form's token: derived from the browser's binding cookie, so
+// only a page that could read the gateway's answer (same origin) knows it.
+std::string confirm_token(std::string_view binding) {
+  return sha256_hex("mcpgate-oauth-confirm:" + std::string(binding));
+}
+
+std::string start_cookie(const api_context& ctx, const std::string& hash, const std::string& binding) {
   std::string cookie = cookie_name(hash) + "=" + binding + "; Path=/api/mcp_store/; Max-Age=" +
                        std::to_string(std::max<long long>(
                            1, std::chrono::ceil<std::chrono::seconds>(ctx.settings()->oauth_state_lifetime).count())) +
                        "; HttpOnly; SameSite=Lax";
   if (ctx.public_url.starts_with("https:")) cookie += "; Secure";
-  out.headers.emplace_back("Set-Cookie", std::move(cookie));
+  return cookie;
+}
+
+// What the confirm page shows besides the state.
+struct confirm_material {
+  result<registry::installation> inst = errc::not_found;
+  result<registry::oauth_client> client = errc::not_found;
+};
+
+// The page a start URL answers (spec: oauth.md "Starting a flow"): which
+// installation, which gateway user and which authorization server the
+// grant is for, and one button that POSTs the confirmation back. Nothing
+// has gone to the authorization server yet.
+net::http_response confirm_page(const api_context& ctx, const registry::oauth_state& st, const confirm_material& m,
+                                const std::string& state, std::string_view binding) {
+  const registry::installation* inst = m.inst ? &*m.inst : nullptr;
+  const std::string name = inst ? (inst->display_name.empty() ? inst->url : inst->display_name) : st.installation_id;
+  const std::string issuer = m.client ? m.client->issuer : std::string("the authorization server");
+  std::string page;
+  page.reserve(2048);
+  page += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mcpgate: connect ";
+  page += html_text(name);
+  page += "</title></head>\n<body><h1>Connect an MCP server</h1>\n<p>You are about to sign in at <b>";
+  page += html_text(issuer);
+  page += "</b>. The access it grants will be stored in mcpgate for:</p>\n<ul>\n<li>Installation: <b>";
+  page += html_text(name);
+  page += "</b>";
+  if (inst) page += " (" + html_text(inst->url) + ")";
+  page += ", id " + html_text(st.installation_id) + "</li>\n<li>Gateway user: <b>";
+  page += html_text(st.user_name.empty() ? "user " + std::to_string(st.user_id) : st.user_name);
+  page += "</b> (id " + std::to_string(st.user_id) + "), environment " + std::to_string(st.environment_id) + "</li>\n";
+  if (!st.scope.empty()) page += "<li>Access asked for: " + html_text(st.scope) + "</li>\n";
+  page +=
+      "</ul>\n<p>Continue only if you started this yourself, from your own agent or tool. If someone sent you "
+      "this link, close this window: whoever holds that installation would act with your account.</p>\n";
+  page += "<form method=\"post\" action=\"" + html_text(ctx.public_url) + "/api/mcp_store/oauth_start/\">\n";
+  page += "<input type=\"hidden\" name=\"state\" value=\"" + html_text(state) + "\">\n";
+  page += "<input type=\"hidden\" name=\"csrf\" value=\"" + confirm_token(binding) + "\">\n";
+  page += "<button type=\"submit\">Continue to " + html_text(issuer) + "</button>\n</form>\n</body></html>\n";
+  net::http_response out;
+  out.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+  out.headers.emplace_back("Cache-Control", "no-store");
+  // No script, no frame: the button cannot be clicked through another site.
+  out.headers.emplace_back("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  out.headers.emplace_back("X-Frame-Options", "DENY");
+  out.headers.emplace_back("Referrer-Policy", "no-referrer");
+  out.body = std::move(page);
+  return out;
+}
+
+net::api_error unconfirmed(std::string detail) { return net::permission_denied(std::move(detail)); }
+
+// GET: the first browser binds the flow (a cookie) and sees the confirm
+// page; the same browser may load it again; any other is refused.
+asio::awaitable<net::http_response> oauth_start(const api_context& ctx, const route& r, const net::http_request& req) {
+  const std::string* state = param(r, "state");
+  if (!state || state->empty()) co_return missing_state().to_response();
+  const std::string hash = sha256_hex(*state);
+  const auto now = std::chrono::system_clock::now();
+  std::string binding(cookie_value(req.header("Cookie"), cookie_name(hash)));
+  const bool fresh = binding.empty();
+  if (fresh) binding = oauth::random_token(32);
+  const auto read = [&hash, &binding, fresh, now](registry::store& s) {
+    std::pair<result<registry::oauth_state>, confirm_material> out{errc::not_found, {}};
+    const std::string binding_hash = sha256_hex(binding);
+    out.first = fresh ? s.bind_oauth_state(hash, binding_hash, now) : s.find_bound_oauth_state(hash, binding_hash, now);
+    if (out.first) {
+      out.second.inst = s.get_installation(out.first->environment_id, out.first->user_id, out.first->installation_id);
+      out.second.client = s.get_oauth_client(out.first->installation_id);
+    }
+    return out;
+  };
+  auto [bound, material] = co_await ctx.db.run(read);
+  if (!bound) {
+    if (bound.error() != errc::not_found) co_return net::from_error_code(bound.error()).to_response();
+    co_return invalid_state().to_response();
+  }
+  net::http_response out = confirm_page(ctx, *bound, material, *state, binding);
+  if (fresh) out.headers.emplace_back("Set-Cookie", start_cookie(ctx, hash, binding));
   co_return out;
+}
+
+// The value of `name` in an application/x-www-form-urlencoded body, or "".
+std::string form_field(std::string_view body, std::string_view name) {
+  const auto params = boost::urls::parse_query(body);
+  if (!params) return {};
+  for (const auto& p : *params) {
+    if (p.key == name && p.has_value) return p.value.decode();
+  }
+  return {};
+}
+
+// POST: the confirm button. Only the page's own form can send it: the
+// cookie (SameSite=Lax: not sent on another site's POST), the token the page
+// carried, and, when the browser says where the form was, this origin.
+asio::awaitable<net::http_response> oauth_confirm(const api_context& ctx, const net::http_request& req) {
+  const std::string_view origin = req.header("Origin");
+  if (!origin.empty() && origin != oauth::origin_of(ctx.public_url)) {
+    spdlog::info("OAuth confirm refused: a form on another origin ({})", printable(origin, 100));
+    co_return unconfirmed("The confirmation must come from mcpgate's own page.").to_response();
+  }
+  if (req.header("Sec-Fetch-Site") == "cross-site") {
+    co_return unconfirmed("The confirmation must come from mcpgate's own page.").to_response();
+  }
+  const std::string state = form_field(req.body, "state");
+  if (state.empty()) co_return missing_state().to_response();
+  const std::string hash = sha256_hex(state);
+  const std::string binding(cookie_value(req.header("Cookie"), cookie_name(hash)));
+  if (binding.empty() || form_field(req.body, "csrf") != confirm_token(binding)) {
+    spdlog::info("OAuth confirm refused: without the browser's cookie or the page's token");
+    co_return unconfirmed("The confirmation must come from mcpgate's own page, in the browser that opened it.")
+        .to_response();
+  }
+  const auto find = [&hash, binding_hash = sha256_hex(binding)](registry::store& s) {
+    return s.find_bound_oauth_state(hash, binding_hash, std::chrono::system_clock::now());
+  };
+  auto found = co_await ctx.db.run(find);
+  if (!found) {
+    if (found.error() != errc::not_found) co_return net::from_error_code(found.error()).to_response();
+    co_return invalid_state().to_response();
+  }
+  net::http_response out = redirect(found->authorization_url);
+  out.status = 303;  // after a POST: the browser GETs the authorization server
+  co_return out;
+}
+
+// The Client ID Metadata Document (served only where it can be used: an
+// https public URL; elsewhere 404).
+net::http_response client_metadata(const api_context& ctx) {
+  if (!client_metadata_served(ctx)) return net::not_found().to_response();
+  net::http_response out = net::http_response::json(
+      200, oauth::client_metadata_document(client_metadata_url(ctx), "mcpgate", redirect_uri(ctx)));
+  out.headers.emplace_back("Cache-Control", "public, max-age=3600");
+  return out;
 }
 
 // What the callback needs from the store, read in one hop after the state.
@@ -173,14 +328,6 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
     return out;
   };
 
-  if (const std::string* error = param(r, "error")) {
-    spdlog::info("installation {}: the authorization server answered error={}", st.installation_id,
-                 error->size() <= 64 ? *error : error->substr(0, 64));
-    co_return finish(false, *error == "access_denied" ? "cancelled" : "authorization_failed");
-  }
-  const std::string* code = param(r, "code");
-  if (!code || code->empty()) co_return finish(false, "authorization_failed");
-
   const auto read = [id = st.installation_id](registry::store& s) {
     callback_material m;
     m.client = s.get_oauth_client(id);
@@ -188,6 +335,27 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
     return m;
   };
   auto material = co_await ctx.db.run(read);
+  // RFC 9207: an answer must come from the server the flow went to (a
+  // mix-up attack hands the browser another server's code). Required when
+  // the AS says it sends `iss`; checked whenever one is there.
+  if (material.client) {
+    const std::string* iss = param(r, "iss");
+    if ((material.client->iss_parameter_supported && !iss) || (iss && *iss != material.client->issuer)) {
+      spdlog::warn("installation {}: OAuth callback refused: iss {} is not the issuer {}", st.installation_id,
+                   iss ? printable(*iss, 200) : std::string("(missing)"), material.client->issuer);
+      net::http_response out = result_page("error", "issuer_mismatch");
+      out.headers.emplace_back("Set-Cookie", clear_cookie);
+      co_return out;
+    }
+  }
+
+  if (const std::string* error = param(r, "error")) {
+    spdlog::info("installation {}: the authorization server answered error={}", st.installation_id,
+                 error->size() <= 64 ? *error : error->substr(0, 64));
+    co_return finish(false, *error == "access_denied" ? "cancelled" : "authorization_failed");
+  }
+  const std::string* code = param(r, "code");
+  if (!code || code->empty()) co_return finish(false, "authorization_failed");
   auto verifier = ctx.secrets.open(st.verifier_sealed, "oauth_state:" + hash);
   std::optional<oauth::client_credentials> credentials;
   if (material.client)
@@ -223,6 +391,12 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
       if (auto cleared = s.clear_grant(st.installation_id, false); !cleared) return cleared;
     }
     auto granted = s.store_grant(st.installation_id, sealed_access, sealed_refresh, issued, expires);
+    // A step-up's wider scope is the client's from now on.
+    if (granted && !st.scope.empty() && st.scope != material.client->scope) {
+      registry::oauth_client wider = *material.client;
+      wider.scope = st.scope;
+      if (auto kept = s.put_oauth_client(wider); !kept) return kept;
+    }
     if (granted) {
       caller owner;
       owner.user_id = st.user_id;
@@ -242,6 +416,12 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
     co_return finish(false, stored.error() == errc::not_found ? "installation_deleted" : "server_error");
   }
   spdlog::info("installation {}: OAuth grant stored for user {}", st.installation_id, st.user_id);
+  if (sealed_refresh.empty() && expires) {
+    spdlog::warn(
+        "installation {}: the authorization server issued no refresh token: the user must sign in again "
+        "when the access token expires",
+        st.installation_id);
+  }
 
   // The tools, now that the gateway may talk to the upstream.
   caller who;
@@ -297,6 +477,12 @@ asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, con
   }
   options.callback_url = param_or(r, "posthog_code_callback_url");
   if (auto e = check_callback_url(options.callback_url)) co_return e->to_response();
+  // A step-up (the -32003 insufficient_scope answer links here): scopes to
+  // ask for on top of the installation's.
+  options.extra_scope = param_or(r, "scope");
+  if (!valid_scope(options.extra_scope)) {
+    co_return net::validation_error("scope", "invalid", "Expected scope tokens separated by spaces.").to_response();
+  }
 
   registry::installation inst;
   bool created_now = false;
@@ -331,9 +517,12 @@ asio::awaitable<net::http_response> handle_authorize(const api_context& ctx, con
 asio::awaitable<net::http_response> handle_oauth_browser(const api_context& ctx, const route& r,
                                                          const net::http_request& req) {
   switch (r.resource) {
-    case resource::oauth_start: co_return co_await oauth_start(ctx, r);
+    case resource::oauth_start:
+      if (req.method == "POST") co_return co_await oauth_confirm(ctx, req);
+      co_return co_await oauth_start(ctx, r, req);
     case resource::oauth_callback: co_return co_await oauth_callback(ctx, r, req);
-    default: co_return result_page(r);
+    case resource::client_metadata: co_return client_metadata(ctx);
+    default: co_return result_page(param_or(r, "status"), param_or(r, "error"));
   }
 }
 

@@ -24,6 +24,10 @@ std::string sha256_hex(std::string_view text) { return auth::hex_of(auth::sha256
 
 std::string redirect_uri(const api_context& ctx) { return ctx.public_url + "/api/mcp_store/oauth_redirect/"; }
 
+std::string client_metadata_url(const api_context& ctx) { return ctx.public_url + "/oauth/client-metadata.json"; }
+
+bool client_metadata_served(const api_context& ctx) { return ctx.public_url.starts_with("https://"); }
+
 namespace {
 
 // The client name the gateway registers with (dynamic client registration).
@@ -69,6 +73,19 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(
   c.registration_endpoint = found.server.registration_endpoint;
   c.resource = found.resource;
   c.scope = found.scope;
+  // SEP-2207: a client that wants a refresh token asks for offline_access
+  // when the AS lists it (some, oidc-provider among them, issue refresh
+  // tokens for nothing else).
+  const auto& listed = found.server.scopes_supported;
+  bool offline_access = true;  // unless the installation's template says no
+  if (inst.template_id) {
+    const auto live = ctx.settings();
+    if (const config::template_entry* t = live->find_template(*inst.template_id)) offline_access = t->offline_access;
+  }
+  if (offline_access && std::find(listed.begin(), listed.end(), "offline_access") != listed.end()) {
+    c.scope = oauth::scope_union(c.scope, "offline_access");
+  }
+  c.iss_parameter_supported = found.server.iss_parameter_supported;
   c.created_at = std::chrono::system_clock::now();
   if (options.client) {
     c.client_id = options.client->client_id;
@@ -84,12 +101,21 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(
     }
     co_return out;
   }
+  // Client ID Metadata Documents before registration: nothing to register,
+  // and the AS learns who the client is from the gateway's own URL.
+  if (found.server.client_id_metadata_document_supported && client_metadata_served(ctx)) {
+    c.client_id = client_metadata_url(ctx);
+    c.client_source = "metadata_document";
+    c.token_endpoint_auth_method = "none";
+    spdlog::info("installation {}: using the client ID metadata document at {}", inst.id, c.issuer);
+    co_return out;
+  }
   if (found.server.registration_endpoint.empty()) {
     co_return flow_error("This MCP server does not support Dynamic Client Registration (DCR).");
   }
   auto registering =
       oauth::register_client(ctx.upstreams.for_executor(here), found.server.registration_endpoint,
-                             std::string(client_name), redirect_uri(ctx), found.scope, proxy::oauth_options(ctx));
+                             std::string(client_name), redirect_uri(ctx), c.scope, proxy::oauth_options(ctx));
   oauth::registration reg = co_await std::move(registering);
   if (!reg.error.empty()) {
     spdlog::warn("installation {}: client registration failed: {}", inst.id, reg.error);
@@ -168,9 +194,14 @@ asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(
   row.environment_id = who.environment_id;
   row.user_id = who.user_id;
   row.verifier_sealed = ctx.secrets.seal(pkce.verifier, "oauth_state:" + row.state_hash);
-  row.authorization_url = oauth::authorization_url(
-      client.client.authorization_endpoint,
-      {client.client.client_id, redirect_uri(ctx), state, pkce.challenge, client.client.resource, client.client.scope});
+  // A step-up asks for what the grant has and what the upstream wants more.
+  row.scope = oauth::scope_union(client.client.scope, options.extra_scope);
+  row.user_name = who.user_name;
+  oauth::authorization_request request{client.client.client_id, redirect_uri(ctx), state,        pkce.challenge,
+                                       client.client.resource,  row.scope,         std::string()};
+  // OpenID Connect Core section 11: offline access is granted with consent.
+  if (oauth::has_scope(row.scope, "offline_access")) request.prompt = "consent";
+  row.authorization_url = oauth::authorization_url(client.client.authorization_endpoint, request);
   row.install_source = options.install_source;
   row.callback_url = options.callback_url;
   row.created_at = now;

@@ -36,7 +36,15 @@ struct flow_options {
   std::string client_source;  // "template" or "user" when `client` is set
   std::string install_source = "posthog";
   std::string callback_url;  // posthog_code_callback_url, checked already
+  // A step-up: scopes to ask for beyond the client's (the union is asked).
+  std::string extra_scope;
 };
+
+// The URL of the Client ID Metadata Document the gateway serves, and
+// whether it is used: only when the public URL is https (an authorization
+// server fetches the document from there).
+std::string client_metadata_url(const api_context& ctx);
+bool client_metadata_served(const api_context& ctx);
 
 // posthog_code_callback_url may be posthog-code:, array: or loopback http.
 // nullopt when acceptable (or empty).

@@ -472,6 +472,46 @@ reply api_client::send(std::string_view method, const std::string& target, std::
 
 void api_client::disconnect() { connection_.reset(); }
 
+std::string form_input(const std::string& page, const std::string& name) {
+  const std::string marker = "name=\"" + name + "\" value=\"";
+  const auto at = page.find(marker);
+  if (at == std::string::npos) return "";
+  const auto start = at + marker.size();
+  const auto end = page.find('"', start);
+  return end == std::string::npos ? "" : page.substr(start, end - start);
+}
+
+confirm_form open_start_page(api_client& browser, const std::string& start_target) {
+  confirm_form out;
+  out.page = browser.get(start_target);
+  const std::string set_cookie = out.page.header("Set-Cookie");
+  out.cookie = set_cookie.substr(0, set_cookie.find(';'));
+  out.state = form_input(out.page.body, "state");
+  out.csrf = form_input(out.page.body, "csrf");
+  return out;
+}
+
+reply post_confirm(api_client& browser, const std::string& state, const std::string& csrf, const std::string& cookie,
+                   const std::string& origin) {
+  header_list headers{{"Content-Type", "application/x-www-form-urlencoded"}};
+  if (!cookie.empty()) headers.emplace_back("Cookie", cookie);
+  if (!origin.empty()) headers.emplace_back("Origin", origin);
+  return browser.send("POST", "/api/mcp_store/oauth_start/", "state=" + state + "&csrf=" + csrf, headers);
+}
+
+std::string query_param(const std::string& url, const std::string& name) {
+  const auto q = url.find('?');
+  if (q == std::string::npos) return "";
+  std::string_view rest = std::string_view(url).substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = std::min(rest.find('&'), rest.size());
+    const std::string_view pair = rest.substr(0, amp);
+    if (pair.starts_with(name + "=")) return std::string(pair.substr(name.size() + 1));
+    rest.remove_prefix(std::min(amp + 1, rest.size()));
+  }
+  return "";
+}
+
 reply api_client::get(const std::string& target) { return send("GET", target); }
 reply api_client::post(const std::string& target, const json::value& body) {
   return send("POST", target, json::serialize(body));
@@ -798,9 +838,9 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
   if (!v.is_object()) return fail("not an object");
   const json::object& o = v.as_object();
   static const std::vector<std::string> keys{
-      "id",          "template_id",      "name",       "icon_key",     "display_name",  "url",
-      "description", "auth_type",        "is_enabled", "needs_reauth", "pending_oauth", "proxy_url",
-      "tool_count",  "protocol_version", "created_at", "updated_at"};
+      "id",          "template_id",      "name",       "icon_key",     "display_name",       "url",
+      "description", "auth_type",        "is_enabled", "needs_reauth", "pending_oauth",      "proxy_url",
+      "tool_count",  "protocol_version", "created_at", "updated_at",   "needs_reauth_reason"};
   for (const auto& k : keys) {
     if (!o.contains(k)) return fail("field " + k + " missing");
   }
@@ -813,6 +853,11 @@ boost::test_tools::assertion_result is_installation(const json::value& v) {
     if (!o.at(k).is_bool()) return fail(std::string(k) + " is not a boolean");
   }
   if (!o.at("template_id").is_null() && !o.at("template_id").is_string()) return fail("template_id type");
+  // A reason exactly when re-authentication is needed.
+  if (o.at("needs_reauth").as_bool() != o.at("needs_reauth_reason").is_string() ||
+      (!o.at("needs_reauth_reason").is_null() && !o.at("needs_reauth_reason").is_string())) {
+    return fail("needs_reauth_reason does not go with needs_reauth");
+  }
   if (!o.at("protocol_version").is_null() && !o.at("protocol_version").is_string()) {
     return fail("protocol_version type");
   }

@@ -416,6 +416,25 @@ std::string hex(std::string_view bytes);
 bool is_uuid_v7(std::string_view text);
 // Microseconds since the epoch for "YYYY-MM-DDTHH:MM:SS[.ffffff]Z".
 std::optional<std::int64_t> iso8601_micros(std::string_view text);
+// The browser's side of an OAuth start URL (spec: oauth.md "Starting a
+// flow"). GET shows the confirm page and, on the first visit, sets the
+// flow's cookie ("name=value", "" when none was set); the form's fields.
+struct confirm_form {
+  reply page;
+  std::string cookie;
+  std::string state;
+  std::string csrf;
+};
+confirm_form open_start_page(api_client& browser, const std::string& start_target);
+// The value="..." of the form's input `name` in an HTML page, "" when absent.
+std::string form_input(const std::string& page, const std::string& name);
+// POSTs the form back as its own browser does: application/x-www-form-urlencoded,
+// `cookie` and `origin` (each left out when "").
+reply post_confirm(api_client& browser, const std::string& state, const std::string& csrf, const std::string& cookie,
+                   const std::string& origin);
+// The query parameter `name` of a URL ("" when absent; not decoded).
+std::string query_param(const std::string& url, const std::string& name);
+
 // The string member `key` of an object; "" when absent or not a string.
 std::string string_of(const json::value& object, std::string_view key);
 // Milliseconds from `start` until now.

@@ -652,20 +652,6 @@ BOOST_AUTO_TEST_CASE(an_oauth_template_whose_url_is_installed_with_an_api_key_is
   BOOST_TEST(count_of(alice, p1) == 1);
 }
 
-// The query parameter `name` of a URL ("" when absent; not decoded).
-std::string query_param(const std::string& url, const std::string& name) {
-  const auto q = url.find('?');
-  if (q == std::string::npos) return "";
-  std::string_view rest = std::string_view(url).substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = std::min(rest.find('&'), rest.size());
-    const std::string_view pair = rest.substr(0, amp);
-    if (pair.starts_with(name + "=")) return std::string(pair.substr(name.size() + 1));
-    rest.remove_prefix(std::min(amp + 1, rest.size()));
-  }
-  return "";
-}
-
 BOOST_AUTO_TEST_CASE(the_flow_is_bound_to_the_browser_that_started_it) {
   // Needs no token endpoint: the authorization server is never asked for a
   // token here. posthog-code with its own callback URL.
@@ -677,11 +663,54 @@ BOOST_AUTO_TEST_CASE(the_flow_is_bound_to_the_browser_that_started_it) {
   const std::string state = query_param(start_url, "state");
   BOOST_TEST_REQUIRE(state.size() >= 43u, start_url);  // 256 bits, base64url
 
-  // The browser visits oauth_start: a cookie, and on to the AS with PKCE S256,
-  // the resource and the gateway's redirect_uri.
+  // The browser opens the start URL: a page that asks, and a cookie. Nothing
+  // has gone to the authorization server.
   auto browser = anonymous();
-  const reply to_as = browser.get(start_target);
-  BOOST_TEST_REQUIRE(to_as.status == 302u, to_as);
+  const confirm_form form = open_start_page(browser, start_target);
+  BOOST_TEST_REQUIRE(form.page.status == 200u, form.page);
+  BOOST_TEST(form.page.header("Content-Type").starts_with("text/html"), form.page);
+  BOOST_TEST(form.page.header("X-Frame-Options") == "DENY", form.page);
+  BOOST_TEST(form.page.header("Content-Security-Policy").find("frame-ancestors 'none'") != std::string::npos,
+             form.page);
+  BOOST_TEST(form.page.header("Location").empty(), form.page);
+  BOOST_TEST(form.state == state, form.page);
+  BOOST_TEST_REQUIRE(!form.csrf.empty(), form.page);
+  // It names the installation (the template's url), the gateway user and the AS.
+  BOOST_TEST(form.page.body.find(withas.url("/mcp")) != std::string::npos, form.page);
+  BOOST_TEST(form.page.body.find("alice") != std::string::npos, form.page);
+  BOOST_TEST(form.page.body.find(withas.base_url()) != std::string::npos, form.page);
+  BOOST_TEST(form.page.body.find(form.csrf) != std::string::npos, form.page);
+  const std::string set_cookie = form.page.header("Set-Cookie");
+  BOOST_TEST(set_cookie.find("HttpOnly") != std::string::npos, set_cookie);
+  BOOST_TEST(set_cookie.find("SameSite=Lax") != std::string::npos, set_cookie);
+  BOOST_TEST_REQUIRE(form.cookie.find('=') != std::string::npos, set_cookie);
+  // The same browser may load it again (no new cookie); the token is the same.
+  const reply again = browser.send("GET", start_target, "", {{"Cookie", form.cookie}});
+  BOOST_TEST_REQUIRE(again.status == 200u, again);
+  BOOST_TEST(again.header("Set-Cookie").empty(), again);
+  BOOST_TEST(form_input(again.body, "csrf") == form.csrf, again);
+
+  // A second browser cannot open it.
+  auto other_browser = anonymous();
+  const reply second = other_browser.get(start_target);
+  BOOST_TEST(detail_of(second) == "Invalid or expired OAuth state", second);
+  BOOST_TEST(second.header("Set-Cookie").empty(), second);
+
+  // The confirmation is refused without the cookie (another site's form: a
+  // SameSite=Lax cookie is not sent), with a wrong token, from another origin.
+  const std::string origin = base_url();
+  const reply no_cookie = post_confirm(other_browser, state, form.csrf, "", origin);
+  BOOST_TEST(no_cookie.status == 403u, no_cookie);
+  const reply wrong_token = post_confirm(browser, state, std::string(64, 'a'), form.cookie, origin);
+  BOOST_TEST(wrong_token.status == 403u, wrong_token);
+  const reply cross_site = post_confirm(browser, state, form.csrf, form.cookie, "http://evil.example");
+  BOOST_TEST(cross_site.status == 403u, cross_site);
+  for (const reply* r : {&no_cookie, &wrong_token, &cross_site}) BOOST_TEST(r->header("Location").empty(), *r);
+
+  // The page's own form: 303 on to the AS with PKCE S256, the resource and
+  // the gateway's redirect_uri.
+  const reply to_as = post_confirm(browser, state, form.csrf, form.cookie, origin);
+  BOOST_TEST_REQUIRE(to_as.status == 303u, to_as);
   const std::string as_url = to_as.header("Location");
   BOOST_TEST(as_url.starts_with(withas.base_url() + "/authorize?"), as_url);
   BOOST_TEST(query_param(as_url, "response_type") == "code", as_url);
@@ -691,24 +720,16 @@ BOOST_AUTO_TEST_CASE(the_flow_is_bound_to_the_browser_that_started_it) {
   BOOST_TEST(query_param(as_url, "state") == state, as_url);
   BOOST_TEST(!query_param(as_url, "resource").empty(), as_url);
   BOOST_TEST(query_param(as_url, "redirect_uri").find("oauth_redirect") != std::string::npos, as_url);
-  const std::string set_cookie = to_as.header("Set-Cookie");
-  BOOST_TEST(set_cookie.find("HttpOnly") != std::string::npos, set_cookie);
-  BOOST_TEST(set_cookie.find("SameSite=Lax") != std::string::npos, set_cookie);
-  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
-  BOOST_TEST_REQUIRE(cookie.find('=') != std::string::npos, set_cookie);
-
-  // A second browser cannot bind the same state.
-  auto other_browser = anonymous();
-  const reply second = other_browser.get(start_target);
-  BOOST_TEST(detail_of(second) == "Invalid or expired OAuth state", second);
-  BOOST_TEST(second.header("Set-Cookie").empty(), second);
+  // Without an Origin header (some browsers, some tools) the cookie and the
+  // token are enough.
+  BOOST_TEST(post_confirm(browser, state, form.csrf, form.cookie, "").status == 303u);
 
   // The callback without the cookie (another browser) is refused...
   const std::string callback = "/api/mcp_store/oauth_redirect/?state=" + state + "&error=access_denied";
   const reply refused = other_browser.get(callback);
   BOOST_TEST(detail_of(refused) == "Invalid or expired OAuth state", refused);
   // ...and so is one with a wrong cookie value.
-  const std::string wrong_cookie = cookie.substr(0, cookie.find('=') + 1) + "forged";
+  const std::string wrong_cookie = form.cookie.substr(0, form.cookie.find('=') + 1) + "forged";
   const reply forged = other_browser.send("GET", callback, "", {{"Cookie", wrong_cookie}});
   BOOST_TEST(detail_of(forged) == "Invalid or expired OAuth state", forged);
   // Nothing of this went to the token endpoint.
@@ -722,10 +743,11 @@ BOOST_AUTO_TEST_CASE(a_cancelled_flow_goes_back_to_the_callback_url_once) {
   const std::string start_url = started.header("Location");
   const std::string state = query_param(start_url, "state");
   auto browser = anonymous();
-  const reply to_as = browser.get(start_url.substr(start_url.find("/api/mcp_store/")));
-  BOOST_TEST_REQUIRE(to_as.status == 302u, to_as);
-  const std::string set_cookie = to_as.header("Set-Cookie");
-  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const confirm_form form = open_start_page(browser, start_url.substr(start_url.find("/api/mcp_store/")));
+  BOOST_TEST_REQUIRE(form.page.status == 200u, form.page);
+  const reply to_as = post_confirm(browser, form.state, form.csrf, form.cookie, base_url());
+  BOOST_TEST_REQUIRE(to_as.status == 303u, to_as);
+  const std::string cookie = form.cookie;
 
   // The user says no at the AS: back to posthog-code with status=error, the
   // cookie cleared, and no token asked for.
@@ -735,9 +757,12 @@ BOOST_AUTO_TEST_CASE(a_cancelled_flow_goes_back_to_the_callback_url_once) {
   BOOST_TEST(done.header("Location") == "posthog-code://cb?status=error&error=cancelled", done);
   BOOST_TEST(done.header("Set-Cookie").find("Max-Age=0") != std::string::npos, done);
   BOOST_TEST(!contains(targets_of(withas), "POST /token"));
-  // The state was used: a replay is refused.
+  // The state was used: a replay is refused, and so is its page.
   const reply replay = browser.send("GET", callback, "", {{"Cookie", cookie}});
   BOOST_TEST(detail_of(replay) == "Invalid or expired OAuth state", replay);
+  const reply page_again =
+      browser.send("GET", start_url.substr(start_url.find("/api/mcp_store/")), "", {{"Cookie", cookie}});
+  BOOST_TEST(detail_of(page_again) == "Invalid or expired OAuth state", page_again);
   // The installation stays pending.
   const reply listed = alice.get(p1);
   BOOST_TEST_REQUIRE(listed.status == 200u, listed);
@@ -930,16 +955,26 @@ BOOST_AUTO_TEST_CASE(the_result_page_says_connected_and_never_echoes_its_input) 
   }
 }
 
-BOOST_AUTO_TEST_CASE(the_browser_routes_take_get_only) {
+BOOST_AUTO_TEST_CASE(the_browser_routes_take_get_only_but_the_start_page_takes_its_form) {
   auto browser = anonymous();
   for (const std::string target : {"/api/mcp_store/oauth_redirect/", "/api/mcp_store/oauth_start/?state=x",
-                                   "/api/mcp_store/oauth_result/?status=success"}) {
+                                   "/api/mcp_store/oauth_result/?status=success", "/oauth/client-metadata.json"}) {
+    const bool start = target.starts_with("/api/mcp_store/oauth_start/");
     for (const std::string method : {"POST", "PUT", "DELETE", "PATCH"}) {
+      if (start && method == "POST") continue;
       const reply r = browser.send(method, target, method == "POST" ? "{}" : "");
       BOOST_TEST(is_error(r, 405, "invalid_request", "method_not_allowed"), method << " " << target);
-      BOOST_TEST(r.header("Allow") == "GET", method << " " << target << ": " << r);
+      BOOST_TEST(r.header("Allow") == (start ? "GET, POST" : "GET"), method << " " << target << ": " << r);
     }
   }
+  // The start page's form with an unknown state: no cookie, refused; with
+  // one, the state is still unknown.
+  const reply unbound = post_confirm(browser, "unknown", "x", "", "");
+  BOOST_TEST(unbound.status == 403u, unbound);
+  BOOST_TEST(unbound.header("Location").empty(), unbound);
+  const reply missing = browser.send("POST", "/api/mcp_store/oauth_start/", "csrf=x",
+                                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+  BOOST_TEST(detail_of(missing) == "Missing state parameter", missing);
   // Other paths below /api/mcp_store/ are no routes.
   BOOST_TEST(is_error(browser.get("/api/mcp_store/oauth_other/"), 404, "invalid_request", "not_found"));
 }

@@ -3,6 +3,7 @@
 // (run-oauth.mjs), built with the npm package `oidc-provider`, on 127.0.0.1.
 //
 //   node oauth-as.mjs [--port N] [--access-ttl SECONDS] [--no-registration]
+//                     [--refresh-only-offline] [--no-offline-scope]
 //
 // Prints `listening <port>` once it serves; its issuer is
 // http://127.0.0.1:<port> (no path: the metadata is at
@@ -14,7 +15,9 @@
 //   unless --no-registration (then the metadata has no registration_endpoint).
 // - PKCE required for every client (oidc-provider only knows S256).
 // - Resource indicators (RFC 8707): any http://127.0.0.1:* URL is a resource
-//   server with scope `mcp:tools`. Access tokens for it are OPAQUE (the value
+//   server with scopes `mcp:tools` and `mcp:write` (the latter is a resource
+//   scope only: not in scopes_supported, not subject to a registered client's
+//   `scope`; oauth-mcp.mjs's --write-paths tools need it). Access tokens for it are OPAQUE (the value
 //   is the token id) and live --access-ttl seconds (default 6); the resource
 //   server validates them at the introspection endpoint, authenticating as
 //   the resource-server client below. Opaque + introspection (rather than JWT)
@@ -22,7 +25,17 @@
 // - Refresh tokens for every client allowed the refresh_token grant (no
 //   offline_access scope needed), rotated on every use (rotateRefreshToken);
 //   presenting a rotated one again is refused and revokes the grant (that is
-//   oidc-provider's reuse detection).
+//   oidc-provider's reuse detection). With --refresh-only-offline a refresh
+//   token comes with a code only when the grant includes `offline_access`
+//   (oidc-provider's own default: it keeps offline_access in an authorization
+//   request only with prompt=consent and a client allowed the refresh_token
+//   grant, and drops it silently otherwise; no `openid` needed). scopes_supported
+//   is `openid offline_access mcp:tools`, or without offline_access when
+//   --no-offline-scope (with --refresh-only-offline: an AS that never issues
+//   refresh tokens to a client that reads its metadata).
+// - RFC 9207: oidc-provider 9 always advertises
+//   authorization_response_iss_parameter_supported and sends `iss` with every
+//   authorization response (code or error).
 // - Revocation (RFC 7009) and introspection (RFC 7662) endpoints.
 // - Static clients: the resource server's (client_secret_basic, no grants;
 //   id/secret from MCPGATE_OAUTH_RS_CLIENT_ID / MCPGATE_OAUTH_RS_CLIENT_SECRET)
@@ -37,9 +50,11 @@
 //
 // Side routes for the test, under /test/ (never part of the OAuth surface):
 //   GET  /test/state          everything recorded: registrations, token
-//                             endpoint grants (successes and errors), issued
-//                             access and refresh tokens, revoked grants, and a
-//                             log of the requests the provider served
+//                             endpoint grants (successes and errors), the
+//                             authorization requests' parameters, issued
+//                             access and refresh tokens (with their scope),
+//                             revoked grants, and a log of the requests the
+//                             provider served
 //   GET  /test/registrations  {count, clients}
 //   GET  /test/refresh-token?value=...  {found, consumed, expired} read from
 //                             the provider's own store (no side effect)
@@ -70,18 +85,22 @@ const opt = (name, fallback) => {
 const port = Number(opt('--port', '0'));
 const accessTtl = Number(opt('--access-ttl', '6'));
 const registration = !args.includes('--no-registration');
+const refreshOnlyOffline = args.includes('--refresh-only-offline');
+const offlineScope = !args.includes('--no-offline-scope');
 const rsClientId = process.env.MCPGATE_OAUTH_RS_CLIENT_ID ?? 'mcp-resource-server';
 const rsClientSecret = process.env.MCPGATE_OAUTH_RS_CLIENT_SECRET ?? randomUUID();
 const ACCOUNT = 'alice';
-const RESOURCE_SCOPE = 'mcp:tools';
+const RESOURCE_SCOPE = 'mcp:tools'; // also a static scope (in scopes_supported)
+const RESOURCE_SCOPES = `${RESOURCE_SCOPE} mcp:write`; // what a resource server accepts
 
 // ------------------------------------------------------------------ what the test can read back
 
 const recorded = {
   registrations: [], // {client_id, client_name, token_endpoint_auth_method, grant_types, redirect_uris, scope}
   grants: [], // token endpoint: {ok, grant_type, client_id, auth_method, basic_client_id, resource, error}
-  accessTokens: [], // {value, client_id, grant_id, aud, exp, gty}
-  refreshTokens: [], // {value, client_id, grant_id, rotations}
+  authorizationRequests: [], // authorization endpoint: {at, client_id, scope, prompt, resource, state, redirect_uri}
+  accessTokens: [], // {value, client_id, grant_id, aud, exp, gty, scope}
+  refreshTokens: [], // {value, client_id, grant_id, rotations, scope}
   revokedGrants: [], // grant ids
   outage: [], // token endpoint requests dropped by /test/token-outage: {at (epoch ms)}
   requests: [], // {method, path, status, route, client_id, agent_key_seen}
@@ -118,7 +137,7 @@ const provider = new Provider(issuer, {
     },
   ],
   responseTypes: ['code'],
-  scopes: ['openid', 'offline_access', RESOURCE_SCOPE],
+  scopes: offlineScope ? ['openid', 'offline_access', RESOURCE_SCOPE] : ['openid', RESOURCE_SCOPE],
   claims: { openid: ['sub'] },
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   pkce: { required: () => true },
@@ -131,7 +150,10 @@ const provider = new Provider(issuer, {
     RefreshToken: 3600,
     Session: 3600,
   },
-  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // A function of our own either way (oidc-provider then lists the
+  // refresh_token grant even without offline_access among the scopes).
+  issueRefreshToken: async (_ctx, client, code) =>
+    client.grantTypeAllowed('refresh_token') && (!refreshOnlyOffline || Boolean(code?.scopes?.has('offline_access'))),
   rotateRefreshToken: true,
   features: {
     devInteractions: { enabled: false },
@@ -153,7 +175,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: async (_ctx, resourceIndicator) => {
         if (!isLoopbackResource(resourceIndicator)) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
         return {
-          scope: RESOURCE_SCOPE,
+          scope: RESOURCE_SCOPES,
           audience: resourceIndicator,
           accessTokenTTL: accessTtl,
           accessTokenFormat: 'opaque',
@@ -225,10 +247,10 @@ provider.on('grant.error', (ctx, err) => {
 provider.on('access_token.saved', (token) => {
   // exp in epoch milliseconds (the token object only knows its lifetime when saved)
   const exp = token.exp ? token.exp * 1000 : Date.now() + token.expiration * 1000;
-  recorded.accessTokens.push({ value: token.jti, client_id: token.clientId, grant_id: token.grantId, aud: token.aud, exp, gty: token.gty });
+  recorded.accessTokens.push({ value: token.jti, client_id: token.clientId, grant_id: token.grantId, aud: token.aud, exp, gty: token.gty, scope: token.scope });
 });
 provider.on('refresh_token.saved', (token) => {
-  recorded.refreshTokens.push({ value: token.jti, client_id: token.clientId, grant_id: token.grantId, rotations: token.rotations ?? 0 });
+  recorded.refreshTokens.push({ value: token.jti, client_id: token.clientId, grant_id: token.grantId, rotations: token.rotations ?? 0, scope: token.scope });
 });
 provider.on('grant.revoked', (_ctx, grantId) => recorded.revokedGrants.push(grantId));
 provider.on('server_error', (_ctx, err) => process.stderr.write(`oauth-as server_error: ${err?.stack ?? err}\n`));
@@ -327,6 +349,18 @@ async function dispatch(req, res) {
     return;
   }
   if (tokenDelayMs > 0 && url.pathname === '/token') await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+  if (url.pathname === '/auth' && req.method === 'GET') { // oidc-provider's default authorization route
+    const q = url.searchParams;
+    recorded.authorizationRequests.push({
+      at: Date.now(),
+      client_id: q.get('client_id'),
+      scope: q.get('scope'),
+      prompt: q.get('prompt'),
+      resource: q.getAll('resource'),
+      state: q.get('state'),
+      redirect_uri: q.get('redirect_uri'),
+    });
+  }
   try {
     if (url.pathname.startsWith('/test/')) return await testRoute(req, res, url);
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
@@ -339,7 +373,10 @@ async function dispatch(req, res) {
 }
 
 process.stdout.write(`listening ${server.address().port}\n`);
-process.stdout.write(`issuer ${issuer} registration=${registration ? 'enabled' : 'disabled'} access_ttl=${accessTtl}s\n`);
+process.stdout.write(
+  `issuer ${issuer} registration=${registration ? 'enabled' : 'disabled'} access_ttl=${accessTtl}s` +
+    ` refresh_tokens=${refreshOnlyOffline ? 'offline_access only' : 'always'} offline_access_scope=${offlineScope ? 'listed' : 'not listed'}\n`,
+);
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {

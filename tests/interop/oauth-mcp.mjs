@@ -3,7 +3,7 @@
 // (run-oauth.mjs): the TypeScript SDK's Server + StreamableHTTPServerTransport
 // (stateless, JSON answers) behind a Bearer token check, on 127.0.0.1.
 //
-//   node oauth-mcp.mjs --as ISSUER [--port N] [--paths /mcp,/other]
+//   node oauth-mcp.mjs --as ISSUER [--port N] [--paths /mcp,/other] [--write-paths /other]
 //
 // Each path is its own protected resource: resource = http://127.0.0.1:<port><path>.
 // For each one it serves
@@ -21,11 +21,19 @@
 //   error="invalid_token" when a token was presented).
 //
 // Tools: `echo {message}` and `whoami` (the token's subject, client_id,
-// audience and the sha256 of the token this request carried).
+// audience, scope and the sha256 of the token this request carried). On the
+// --write-paths (which must also be in --paths) a third tool, `write {note}`,
+// needs the scope `mcp:write` besides `mcp:tools`: a tools/call of it with a
+// token whose (introspected) scope lacks mcp:write gets, before the MCP layer,
+// HTTP 403 with `WWW-Authenticate: Bearer error="insufficient_scope",
+// scope="mcp:tools mcp:write", resource_metadata="<metadata URL>"` (RFC 6750
+// 3.1, the MCP authorization spec's scope step-up). Listing tools needs only
+// a valid token, and the metadata's scopes_supported stays ["mcp:tools"], so a
+// client asks for mcp:write only when told to.
 //
 // GET /test/seen answers what arrived: one entry per request to an MCP path,
 // {path, method, rpc, tool, authorization (raw header), token, active, sub,
-// client_id, status}. The test reads it to assert which token reached the
+// client_id, scope, status, rejected}. The test reads it to assert which token reached the
 // upstream (tokens are test secrets; this listens on loopback only).
 //
 // Prints `listening <port>` once it serves. Needs Node 20 or later.
@@ -44,14 +52,16 @@ const opt = (name, fallback) => {
 };
 const issuer = opt('--as');
 if (!issuer) {
-  process.stderr.write('usage: node oauth-mcp.mjs --as ISSUER [--port N] [--paths /mcp,...]\n');
+  process.stderr.write('usage: node oauth-mcp.mjs --as ISSUER [--port N] [--paths /mcp,...] [--write-paths /mcp,...]\n');
   process.exit(2);
 }
 const port = Number(opt('--port', '0'));
 const paths = opt('--paths', '/mcp').split(',').filter(Boolean);
 const rsClientId = process.env.MCPGATE_OAUTH_RS_CLIENT_ID ?? 'mcp-resource-server';
 const rsClientSecret = process.env.MCPGATE_OAUTH_RS_CLIENT_SECRET ?? '';
+const writePaths = opt('--write-paths', '').split(',').filter(Boolean);
 const SCOPE = 'mcp:tools';
+const WRITE_SCOPE = 'mcp:write';
 
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 const seen = [];
@@ -97,10 +107,16 @@ const tools = [
     inputSchema: { type: 'object', properties: {} },
   },
 ];
+const writeTool = {
+  name: 'write',
+  description: `Writes a note (needs the ${WRITE_SCOPE} scope)`,
+  inputSchema: { type: 'object', properties: { note: { type: 'string' } }, required: ['note'] },
+};
 
-function createServer() {
+function createServer(p) {
   const server = new Server({ name: 'mcpgate-oauth-upstream', version: '1.0.0' }, { capabilities: { tools: {} } });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+  const writable = writePaths.includes(p);
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: writable ? [...tools, writeTool] : tools }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const auth = extra.authInfo;
     if (request.params.name === 'echo') {
@@ -111,9 +127,14 @@ function createServer() {
         sub: auth?.extra?.sub,
         client_id: auth?.clientId,
         aud: auth?.extra?.aud,
+        scope: auth?.scopes?.join(' '),
         token_sha256: auth ? sha256(auth.token) : undefined,
       };
       return { content: [{ type: 'text', text: JSON.stringify(who) }], structuredContent: who };
+    }
+    if (writable && request.params.name === 'write') {
+      // mcpEndpoint refused it already when the token lacks the scope.
+      return { content: [{ type: 'text', text: `wrote: ${request.params.arguments?.note ?? ''}` }] };
     }
     throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
   });
@@ -134,6 +155,11 @@ function challenge(res, p, invalidToken) {
   const parts = [`resource_metadata="${base}${metadataPath(p)}"`];
   if (invalidToken) parts.push('error="invalid_token"', 'error_description="The access token is not valid"');
   json(res, 401, { error: invalidToken ? 'invalid_token' : 'unauthorized' }, { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` });
+}
+
+function insufficientScope(res, p) {
+  const header = `Bearer error="insufficient_scope", scope="${SCOPE} ${WRITE_SCOPE}", resource_metadata="${base}${metadataPath(p)}", error_description="The write tool needs the ${WRITE_SCOPE} scope"`;
+  json(res, 403, { error: 'insufficient_scope' }, { 'WWW-Authenticate': header });
 }
 
 async function readBody(req) {
@@ -175,20 +201,27 @@ async function mcpEndpoint(req, res, p) {
   entry.active = Boolean(info.active);
   entry.sub = info.sub;
   entry.client_id = info.client_id;
+  entry.scope = info.scope;
   if (!info.active || info.token_type !== 'Bearer' || !aud.includes(resource)) {
     entry.status = 401;
     entry.rejected = !info.active ? 'inactive' : info.token_type !== 'Bearer' ? `token_type ${info.token_type}` : `audience ${JSON.stringify(info.aud)}`;
     return challenge(res, p, true);
   }
+  const scopes = String(info.scope ?? '').split(' ').filter(Boolean);
+  if (writePaths.includes(p) && messages.some((msg) => msg?.method === 'tools/call' && msg.params?.name === 'write') && !scopes.includes(WRITE_SCOPE)) {
+    entry.status = 403;
+    entry.rejected = 'insufficient_scope';
+    return insufficientScope(res, p);
+  }
   req.auth = {
     token: m[1],
     clientId: info.client_id,
-    scopes: String(info.scope ?? '').split(' ').filter(Boolean),
+    scopes,
     expiresAt: info.exp,
     extra: { sub: info.sub, aud: info.aud },
   };
 
-  const server = createServer();
+  const server = createServer(p);
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   res.on('close', () => {
     transport.close().catch(() => {});

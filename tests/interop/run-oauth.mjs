@@ -4,22 +4,33 @@
 // its tokens (TypeScript SDK, oauth-mcp.mjs), everything on 127.0.0.1 and
 // started here.
 //
-//   node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep]
+//   node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep] [--skip l,m,...]
 //   node run-oauth.mjs --direct [--verbose]
 //
-// With a binary, the runner starts two authorization servers (AS1 with
-// dynamic client registration, AS2 without), two OAuth MCP servers (one per
-// AS), a fake metadata server whose AS metadata names another issuer, and a
-// plain recording MCP upstream for api_key templates; then `mcpgate serve`
-// with a config that holds templates (one oauth template with a configured
-// confidential client whose secret is in a 0600 file, api_key templates, an
-// inactive one). It plays the browser itself (a cookie jar per browser,
-// redirects followed by hand) and the agent (plain fetch JSON-RPC to the
-// installation's proxy_url with the API key), and asserts scenarios a..k and
-// c2..c4 (see README.md, "OAuth scenario"). With --direct no gateway is involved:
-// the script does the gateway's part itself (registration, PKCE, code
-// exchange, refresh, revocation) to prove the AS and MCP server behave (tells
-// a test problem from a gateway problem).
+// With a binary, the runner starts four authorization servers (AS1 with
+// dynamic client registration, AS2 without, AS3 issuing refresh tokens only
+// for grants with offline_access, AS4 like AS3 but not listing
+// offline_access), four OAuth MCP servers (one per AS; one path of mcp-a has
+// a tool that needs an extra scope), a fake metadata server whose AS
+// metadata names another issuer, and a plain recording MCP upstream for
+// api_key templates; then `mcpgate serve` with a config that holds templates
+// (one oauth template with a configured confidential client whose secret is
+// in a 0600 file, api_key templates, an inactive one). It plays the browser
+// itself (a cookie jar per browser, redirects followed by hand) and the agent
+// (plain fetch JSON-RPC to the installation's proxy_url with the API key; the
+// SDK's Client in scenario o), and asserts scenarios a..k and c2..c4 (see
+// README.md, "OAuth scenario"), then the issue-17 scenarios l..p (confirm
+// page, offline_access, no refresh token, scope step-up, RFC 9207 iss).
+// Those five are independent of one another: one failing is reported and
+// the others still run (the run fails at the end); --skip leaves some out
+// (diagnosis only). The browser handles both start URL behaviours: a 302 to
+// the AS (before issue 17) and the confirm page it posts back (after); l's
+// checks of the page run only when it is served.
+//
+// With --direct no gateway is involved: the script does the gateway's part
+// itself (registration, PKCE, code exchange, refresh, revocation, a scope
+// step-up, offline_access) to prove the AS and MCP servers behave (tells a
+// test problem from a gateway problem).
 //
 // Every wait has a deadline, the run is bounded (RUN_DEADLINE_MS), everything
 // started is stopped on the way out (on failure too). The only wait on time
@@ -34,6 +45,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+
 import { check, Child, children, debug, log, printChildTails, setVerbose, sha256, sseEventData, startMcpgate, TestFailure, withDeadline } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -45,6 +60,8 @@ const OAUTH_STATE_S = 10; // the gateway's server.timeouts.oauth_state for this 
 const ENV_ID = 1;
 const INST = `/api/environments/${ENV_ID}/mcp_server_installations`;
 const ACCOUNT = 'alice'; // the AS logs everyone in as this account
+const GATEWAY_USER = 'oauth-interop'; // the gateway user the API key belongs to
+const WRITE_SCOPE = 'mcp:write'; // what oauth-mcp.mjs's `write` tool needs besides mcp:tools
 const INVALID_STATE = 'Invalid or expired OAuth state';
 const NO_DCR = 'This MCP server does not support Dynamic Client Registration (DCR).';
 const EXACTLY_ONE = 'Pass exactly one of template_id or installation_id';
@@ -57,15 +74,19 @@ const RS_CLIENT_SECRET = randomBytes(24).toString('base64url');
 
 function usage(message) {
   if (message) process.stderr.write(`run-oauth: ${message}\n`);
-  process.stderr.write('usage: node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep]\n       node run-oauth.mjs --direct [--verbose]\n');
+  process.stderr.write('usage: node run-oauth.mjs MCPGATE_BINARY [--verbose] [--keep] [--skip l,m,n,o,p]\n       node run-oauth.mjs --direct [--verbose]\n');
   process.exit(2);
 }
 
-const opts = { direct: false, verbose: false, keep: false, binary: undefined };
+const opts = { direct: false, verbose: false, keep: false, binary: undefined, skip: new Set() };
 {
   const positional = [];
-  for (const a of process.argv.slice(2)) {
-    if (a === '--direct') opts.direct = true;
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--skip') {
+      for (const x of (argv[++i] ?? '').split(',').filter(Boolean)) opts.skip.add(x);
+    } else if (a === '--direct') opts.direct = true;
     else if (a === '--verbose') opts.verbose = true;
     else if (a === '--keep') opts.keep = true;
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -182,7 +203,51 @@ class Browser {
     this.store(url, res.setCookies);
     return res;
   }
+  // A form POST (fields: an object, form-encoded) with this browser's
+  // cookies; headers may add an Origin (a browser sends its page's).
+  async post(url, fields, extraHeaders = {}) {
+    const cookie = this.cookieHeader(url);
+    const res = await request(url, {
+      method: 'POST',
+      headers: { ...form(), ...(cookie ? { Cookie: cookie } : {}), ...extraHeaders },
+      body: new URLSearchParams(fields).toString(),
+      what: `${this.name}: POST ${url}`,
+    });
+    this.store(url, res.setCookies);
+    return res;
+  }
 }
+
+// ------------------------------------------------------------------ HTML forms (the gateway's confirm page)
+
+const HTML_ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const htmlUnescape = (s) =>
+  s.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (m, e) =>
+    e[0] === '#' ? String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : HTML_ENTITIES[e.toLowerCase()] ?? m,
+  );
+function tagAttributes(text) {
+  const out = {};
+  for (const m of text.matchAll(/([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
+    out[m[1].toLowerCase()] = htmlUnescape(m[2] ?? m[3] ?? m[4] ?? '');
+  }
+  return out;
+}
+// The forms of a page: [{method, action (absolute), fields: {name: {value, type}}, submit}].
+function htmlForms(html, pageUrl) {
+  return [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form\s*>/gi)].map(([, attrs, inner]) => {
+    const a = tagAttributes(attrs);
+    const fields = {};
+    for (const m of inner.matchAll(/<input\b([^>]*?)\/?>/gi)) {
+      const ia = tagAttributes(m[1]);
+      if (ia.name !== undefined) fields[ia.name] = { value: ia.value ?? '', type: (ia.type ?? 'text').toLowerCase() };
+    }
+    const submit =
+      /<button\b(?![^>]*type\s*=\s*["']?(?:button|reset))[^>]*>/i.test(inner) || [...inner.matchAll(/<input\b([^>]*?)\/?>/gi)].some((m) => tagAttributes(m[1]).type?.toLowerCase() === 'submit');
+    return { method: (a.method ?? 'get').toLowerCase(), action: new URL(a.action ?? pageUrl, pageUrl).href, fields, submit };
+  });
+}
+// The text a page shows (tags dropped, entities decoded, spaces collapsed).
+const htmlText = (html) => htmlUnescape(html.replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ').replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
 
 // Follows the AS's redirects (authorization endpoint, login and consent
 // interactions, resume) until one leads off the AS; returns that URL (the
@@ -276,6 +341,7 @@ function whoamiOf(r) {
 const childEnv = () => ({ ...process.env, MCPGATE_OAUTH_RS_CLIENT_ID: RS_CLIENT_ID, MCPGATE_OAUTH_RS_CLIENT_SECRET: RS_CLIENT_SECRET });
 
 async function startAuthorizationServer(name, tmp, extraArgs = []) {
+  // extraArgs: oauth-as.mjs options (--no-registration, --refresh-only-offline, --no-offline-scope)
   const child = new Child(name, NODE22, [path.join(HERE, 'oauth-as.mjs'), '--port', '0', '--access-ttl', String(ACCESS_TTL_S), ...extraArgs], {
     cwd: tmp,
     env: childEnv(),
@@ -284,7 +350,7 @@ async function startAuthorizationServer(name, tmp, extraArgs = []) {
   const issuer = `http://127.0.0.1:${port}`;
   const meta = await request(`${issuer}/.well-known/openid-configuration`);
   if (meta.status !== 200 || meta.json?.issuer !== issuer) throw new TestFailure(`${name} metadata: ${short(meta)}`);
-  log(`${name}: oidc-provider at ${issuer} (registration ${meta.json.registration_endpoint ? 'enabled' : 'disabled'})`);
+  log(`${name}: oidc-provider at ${issuer} (registration ${meta.json.registration_endpoint ? 'enabled' : 'disabled'}; scopes_supported ${meta.json.scopes_supported?.join(' ')}${extraArgs.includes('--refresh-only-offline') ? '; refresh tokens only with offline_access' : ''})`);
   const as = {
     name,
     child,
@@ -309,14 +375,15 @@ async function startAuthorizationServer(name, tmp, extraArgs = []) {
   return as;
 }
 
-async function startMcpServer(name, tmp, as, paths) {
-  const child = new Child(name, NODE22, [path.join(HERE, 'oauth-mcp.mjs'), '--as', as.issuer, '--port', '0', '--paths', paths.join(',')], {
+async function startMcpServer(name, tmp, as, paths, writePaths = []) {
+  const writeArgs = writePaths.length ? ['--write-paths', writePaths.join(',')] : [];
+  const child = new Child(name, NODE22, [path.join(HERE, 'oauth-mcp.mjs'), '--as', as.issuer, '--port', '0', '--paths', paths.join(','), ...writeArgs], {
     cwd: tmp,
     env: childEnv(),
   });
   const port = Number((await child.waitForLine(/^listening (\d+)$/, 20_000))[1]);
   const base = `http://127.0.0.1:${port}`;
-  log(`${name}: MCP server (SDK) at ${base}${paths.join(', ')} -> ${as.name}`);
+  log(`${name}: MCP server (SDK) at ${base}${paths.join(', ')} -> ${as.name}${writePaths.length ? ` (tool write needing ${WRITE_SCOPE} on ${writePaths.join(', ')})` : ''}`);
   return { name, child, base, url: (p) => `${base}${p}`, seen: async () => (await request(`${base}/test/seen`)).json };
 }
 
@@ -453,7 +520,7 @@ async function startGateway(tmp, templates) {
     'logging: { level: debug, format: text }',
     '',
   ].join('\n');
-  gateway = { ...(await startMcpgate(opts.binary, tmp, config, 'oauth-interop')), dataDir };
+  gateway = { ...(await startMcpgate(opts.binary, tmp, config, GATEWAY_USER)), dataDir };
   return gateway;
 }
 
@@ -477,16 +544,66 @@ async function getInstallation(id) {
   return res.json;
 }
 const detailIs = (res, status, detail) => res.status === status && res.json?.detail === detail;
+const scopeSet = (s) => new Set((s ?? '').split(' ').filter(Boolean));
+const sameScopes = (a, b) => {
+  const x = scopeSet(a);
+  const y = scopeSet(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+};
 
 const START_PREFIX = () => `${gateway.base}/api/mcp_store/oauth_start/?state=`;
 const CALLBACK_PATH = '/api/mcp_store/oauth_redirect/';
 const RESULT_PATH = '/api/mcp_store/oauth_result/';
 
-// The browser opens a gateway start URL: a 302 to the AS's authorization
-// endpoint that sets the HttpOnly SameSite=Lax state cookie.
-async function openStartUrl(browser, startUrl, as, { checkCookie = false } = {}) {
+const START_PATH = '/api/mcp_store/oauth_start/';
+
+// What the gateway's start URL does, learnt from the first one opened: false,
+// a 302 straight to the AS (before issue 17); true, the confirm page (issue
+// 17, contract item 6), which the browser posts back to get a 303 to the AS.
+let confirmPage;
+
+// The confirm page's form as the contract fixes it, or a failure.
+function confirmForm(res, startUrl) {
+  const state = new URL(startUrl).searchParams.get('state');
+  const forms = htmlForms(res.text, startUrl);
+  const f = forms[0];
+  check(
+    forms.length === 1 &&
+      f.method === 'post' &&
+      f.action === `${gateway.base}${START_PATH}` &&
+      f.fields.state?.type === 'hidden' &&
+      f.fields.state.value === state &&
+      f.fields.csrf?.type === 'hidden' &&
+      f.fields.csrf.value.length >= 16 &&
+      f.submit,
+    `the confirm page holds one form: POST ${START_PATH}, hidden state (the start URL's) and csrf, a submit button`,
+    { forms: forms.map((x) => ({ ...x, fields: Object.fromEntries(Object.entries(x.fields).map(([k, v]) => [k, { ...v, value: k === 'csrf' ? `<${v.value.length} chars>` : v.value }])) })), html: res.text.slice(0, 1500) },
+  );
+  return { state: f.fields.state.value, csrf: f.fields.csrf.value, action: f.action };
+}
+
+// The browser opens a gateway start URL, which sets the HttpOnly SameSite=Lax
+// state cookie and either answers 302 to the AS's authorization endpoint (old)
+// or shows the confirm page, whose form the browser posts back (with its
+// cookie and Origin: the gateway's origin, as a browser does) to get a 303 to
+// that endpoint. onPage({res, form, text}) runs on the page before the POST
+// (scenario l's checks) and may return another form to post.
+async function openStartUrl(browser, startUrl, as, { checkCookie = false, onPage } = {}) {
   const res = await browser.get(startUrl);
-  check(res.status === 302 && res.location?.startsWith(as.meta.authorization_endpoint), `the start URL answers 302 to ${as.name}'s authorization endpoint`, short(res));
+  if (confirmPage === undefined && (res.status === 200 || res.status === 302)) {
+    confirmPage = res.status === 200;
+    log(confirmPage ? 'note: the start URL shows the confirm page (issue 17): the browser posts it back' : 'note: the start URL redirects straight to the AS (no confirm page: a gateway before issue 17)');
+  }
+  let toAs = res;
+  if (!confirmPage) {
+    check(res.status === 302 && res.location?.startsWith(as.meta.authorization_endpoint), `the start URL answers 302 to ${as.name}'s authorization endpoint`, short(res));
+  } else {
+    check(res.status === 200 && /^text\/html/.test(res.headers.get('content-type') ?? ''), 'the start URL answers 200 text/html: the confirm page', short(res));
+    let page = confirmForm(res, startUrl);
+    if (onPage) page = (await onPage({ res, form: page, text: htmlText(res.text) })) ?? page;
+    toAs = await browser.post(page.action, { state: page.state, csrf: page.csrf }, { Origin: gateway.base });
+    check(toAs.status === 303 && toAs.location?.startsWith(as.meta.authorization_endpoint), `the browser confirms (POST state+csrf, its cookie, Origin ${gateway.base}): 303 to ${as.name}'s authorization endpoint`, short(toAs));
+  }
   const cookie = res.setCookies.find((c) => /^mcpgate_oauth_[^=]*=/.test(c));
   if (checkCookie) {
     check(Boolean(cookie), 'the start URL sets an mcpgate_oauth_... cookie', res.setCookies);
@@ -497,12 +614,12 @@ async function openStartUrl(browser, startUrl, as, { checkCookie = false } = {})
       cookie.replace(/=[^;]*/, '=<value>'),
     );
   }
-  return { authorizeUrl: res.location, params: new URL(res.location).searchParams };
+  return { authorizeUrl: toAs.location, params: new URL(toAs.location).searchParams };
 }
 
 // Start URL -> AS (login + consent, or refusal) -> the gateway callback URL.
-async function browseToCallback(browser, startUrl, as, { deny = false, checkCookie = false } = {}) {
-  const start = await openStartUrl(browser, startUrl, as, { checkCookie });
+async function browseToCallback(browser, startUrl, as, { deny = false, checkCookie = false, onPage } = {}) {
+  const start = await openStartUrl(browser, startUrl, as, { checkCookie, onPage });
   const callbackUrl = await passAuthorizationServer(browser, start.authorizeUrl, as.issuer, { deny });
   const cb = new URL(callbackUrl);
   check(
@@ -510,6 +627,9 @@ async function browseToCallback(browser, startUrl, as, { deny = false, checkCook
     `${as.name} redirected the browser to the gateway callback ${CALLBACK_PATH} with the state (${deny ? 'error' : 'code'})`,
     callbackUrl,
   );
+  if (!deny && !cb.searchParams.get('code')) {
+    throw new TestFailure(`${as.name} refused the gateway's authorization request: error=${cb.searchParams.get('error')} (${cb.searchParams.get('error_description')})\nthe request: ${JSON.stringify(Object.fromEntries(start.params), null, 2)}`);
+  }
   return { ...start, callbackUrl, cookie: browser.cookieHeader(callbackUrl) };
 }
 
@@ -579,8 +699,22 @@ async function gatewayRun(tmp) {
   const as1 = await startAuthorizationServer('as1', tmp);
   const as2 = await startAuthorizationServer('as2', tmp, ['--no-registration']);
   check(Boolean(as1.meta.registration_endpoint) && !as2.meta.registration_endpoint, 'as1 offers dynamic client registration, as2 does not');
-  const mcpA = await startMcpServer('mcp-a', tmp, as1, ['/mcp', '/mcp-e', '/mcp-j', '/mcp-tpl']);
-  const mcpG = await startMcpServer('mcp-g', tmp, as2, ['/mcp']);
+  // For the issue-17 scenarios: as3 issues refresh tokens only for grants
+  // with offline_access (which it lists), as4 the same without listing it.
+  const [as3, as4] = await Promise.all([
+    startAuthorizationServer('as3', tmp, ['--refresh-only-offline']),
+    startAuthorizationServer('as4', tmp, ['--refresh-only-offline', '--no-offline-scope']),
+  ]);
+  // mcp-a: /mcp-c, /mcp-s (its `write` tool needs mcp:write) and /mcp-i are
+  // for scenarios l, o and p.
+  const [mcpA, mcpG, mcpO, mcpN] = await Promise.all([
+    startMcpServer('mcp-a', tmp, as1, ['/mcp', '/mcp-e', '/mcp-j', '/mcp-tpl', '/mcp-c', '/mcp-s', '/mcp-i'], ['/mcp-s']),
+    startMcpServer('mcp-g', tmp, as2, ['/mcp']),
+    startMcpServer('mcp-o', tmp, as3, ['/mcp']),
+    startMcpServer('mcp-n', tmp, as4, ['/mcp']),
+  ]);
+  const allAs = [as1, as2, as3, as4];
+  const allMcp = [mcpA, mcpG, mcpO, mcpN];
   const impostor = await startImpostor();
   const keyUp = await startKeyUpstream();
 
@@ -656,9 +790,15 @@ async function gatewayRun(tmp) {
       /^[A-Za-z0-9_-]{43}$/.test(p.get('code_challenge') ?? '') &&
       p.get('code_challenge_method') === 'S256' &&
       p.get('resource') === urlA &&
-      p.get('scope') === 'mcp:tools',
-    'the authorization request: response_type=code, the registered client_id, redirect_uri, state, S256 PKCE, resource=<MCP URL>, scope=mcp:tools',
+      (sameScopes(p.get('scope'), 'mcp:tools') || (sameScopes(p.get('scope'), 'mcp:tools offline_access') && scopeSet(p.get('prompt')).has('consent'))),
+    'the authorization request: response_type=code, the registered client_id, redirect_uri, state, S256 PKCE, resource=<MCP URL>, scope=mcp:tools (plus offline_access with prompt=consent from a gateway that asks for it: as1 lists it)',
     Object.fromEntries(p),
+  );
+  log(`note: the gateway ${scopeSet(p.get('scope')).has('offline_access') ? 'asks' : 'does not ask'} as1 for offline_access`);
+  check(
+    as1.meta.authorization_response_iss_parameter_supported === true && new URL(flowA.callbackUrl).searchParams.get('iss') === as1.issuer,
+    `as1 advertises authorization_response_iss_parameter_supported and its redirect to the callback carries iss=${as1.issuer} (RFC 9207)`,
+    flowA.callbackUrl,
   );
   const again = await new Browser('browser-a2').get(startA);
   check(again.status === 400, `visiting the start URL a second time answers 400 (got ${again.status})`, short(again));
@@ -696,11 +836,11 @@ async function gatewayRun(tmp) {
   check(echo.message?.result?.content?.[0]?.text === 'echo: through the gateway', 'tools/call echo through the proxy returns the echo', echo.message);
   const extraSecrets = []; // the api keys of scenario i, once known
   const diskCheck = async (what) => {
-    const s = await as1.state();
-    const seen = [...(await mcpA.seen()), ...(await mcpG.seen())];
+    const states = await Promise.all(allAs.map(async (as) => [as.name, await as.state()]));
+    const seen = (await Promise.all(allMcp.map((m) => m.seen()))).flat();
     const secrets = [
-      ...s.accessTokens.map((t, i) => [`as1 access token #${i + 1}`, t.value]),
-      ...s.refreshTokens.map((t, i) => [`as1 refresh token #${i + 1}`, t.value]),
+      ...states.flatMap(([name, s]) => s.accessTokens.map((t, i) => [`${name} access token #${i + 1}`, t.value])),
+      ...states.flatMap(([name, s]) => s.refreshTokens.map((t, i) => [`${name} refresh token #${i + 1}`, t.value])),
       ...seen.filter((e) => e.token).map((e, i) => [`token seen by the MCP server #${i + 1}`, e.token]),
       ['the template client secret', STATIC_CLIENT_SECRET],
       ...extraSecrets,
@@ -1064,14 +1204,302 @@ async function gatewayRun(tmp) {
   const evilAuth = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(rowJ.id)}&install_source=posthog-code&posthog_code_callback_url=${encodeURIComponent('https://evil.example/cb')}`);
   check(evilAuth.status === 400, `authorize with https://evil.example/cb is refused too: 400 (${evilAuth.json?.detail})`, short(evilAuth));
 
+  // ================================================================ l..p. issue 17, independent of one another
+  const ctx = { as1, as2, as3, as4, mcpA, mcpO, mcpN, agentAuth, idH: rowH.id };
+  const issue17 = [
+    ['l', 'l. the confirm page: names who and what; refuses a POST without the cookie, with a wrong csrf or a foreign Origin', scenarioConfirmPage],
+    ['m', 'm. offline_access: asked for where the AS lists it, and the grant keeps refreshing over several token lifetimes', scenarioOfflineAccess],
+    ['n', 'n. no offline_access listed, no refresh token: needs_reauth with a reason once the token expires; -32003', scenarioNoRefreshToken],
+    ['o', 'o. scope step-up: an SDK client gets -32003 insufficient_scope, the user widens the grant, the retry succeeds', scenarioStepUp],
+    ['p', 'p. RFC 9207: a callback with a wrong or missing iss is 400 and stores nothing', scenarioIss],
+  ];
+  const failedNew = [];
+  for (const [letter, title, run] of issue17) {
+    if (opts.skip.has(letter)) {
+      log(`---- ${title}: skipped (--skip)`);
+      continue;
+    }
+    scenario(title);
+    try {
+      await run(ctx);
+    } catch (err) {
+      if (!(err instanceof TestFailure)) throw err;
+      failedNew.push(letter);
+      log(`FAIL in ${title}: ${err.message}`);
+    }
+  }
+
   // ================================================================ everywhere
   scenario('the whole run: secrets at rest and in logs; the agent key stayed at the gateway');
   await diskCheck('at the end');
-  const allSeen = [...(await mcpA.seen()), ...(await mcpG.seen())];
+  const allSeen = (await Promise.all(allMcp.map((m) => m.seen()))).flat();
   check(!allSeen.some((e) => (e.authorization ?? '').includes(gateway.key)), "the agent's API key never reached an MCP server");
   check(!keyUp.seen.some((e) => JSON.stringify(e).includes(gateway.key)), "nor the api-key upstream");
-  const asRequests = [...(await as1.state()).requests, ...(await as2.state()).requests];
+  const asRequests = (await Promise.all(allAs.map((as) => as.state()))).flatMap((s) => s.requests);
   check(!asRequests.some((r) => r.agent_key_seen), 'nor an authorization server');
+  if (failedNew.length) throw new TestFailure(`issue-17 scenarios failed: ${failedNew.join(', ')} (see FAIL lines above)`);
+}
+
+// ------------------------------------------------------------------ issue 17 (l..p): each on its own installations
+
+// A fresh oauth installation through install_custom; returns its start URL.
+async function installOauth(name, url) {
+  const res = await api('POST', `${INST}/install_custom/`, { name, url, auth_type: 'oauth' });
+  check(res.status === 200 && res.json?.redirect_url?.startsWith(START_PREFIX()), `install_custom oauth "${name}" answers 200 {"redirect_url"}`, short(res));
+  return res.json.redirect_url;
+}
+
+// The flow completed and the installation synced, its tools approved, an
+// agent session open on it.
+async function connectedInstallation(url, flow, as) {
+  check(expectResultPage(flow.answer, 'success'), `the flow at ${as.name} completes (result page, status=success)`, short(flow.answer));
+  const row = await installationFor(url);
+  const inst = await waitSynced(row.id, `the installation of ${url}`);
+  await approveAll(row.id);
+  return inst;
+}
+
+// l. Contract item 6, asserted only when the gateway serves the page.
+async function scenarioConfirmPage({ as1, mcpA }) {
+  if (confirmPage !== true) {
+    log('skipped: this gateway shows no confirm page (its start URL redirects straight to the AS)');
+    return;
+  }
+  const name = 'OAuth confirm page';
+  const startUrl = await installOauth(name, mcpA.url('/mcp-c'));
+  const browser = new Browser('browser-l');
+  const authRequests = async () => (await as1.state()).authorizationRequests.length;
+  let posted;
+  const flow = await browseToCallback(browser, startUrl, as1, {
+    onPage: async ({ text }) => {
+      const asHost = new URL(as1.issuer).host;
+      check(text.includes(name) && text.includes(GATEWAY_USER), `the page names the installation ("${name}") and the gateway user ("${GATEWAY_USER}")`, text.slice(0, 1500));
+      check(text.includes(asHost) && text.includes('mcp:tools'), `and the authorization server (${asHost}) and the scope (mcp:tools)`, text.slice(0, 1500));
+      const again = await browser.get(startUrl);
+      check(again.status === 200 && /^text\/html/.test(again.headers.get('content-type') ?? ''), 'a second GET by the same browser (it sends its cookie) shows the page again', short(again));
+      const page2 = confirmForm(again, startUrl);
+      const before = await authRequests();
+      const cookieHeader = browser.cookieHeader(page2.action);
+      const cookieName = cookieHeader.split('=')[0];
+      check(cookieName.startsWith('mcpgate_oauth_'), `the browser holds the flow's cookie (${cookieName}) for ${START_PATH}`, cookieHeader.replace(/=.*/, '=<value>'));
+      const body = ({ state, csrf }) => new URLSearchParams({ state, csrf }).toString();
+      const refusals = [
+        ['without the cookie', () => request(page2.action, { method: 'POST', headers: { ...form(), Origin: gateway.base }, body: body(page2) })],
+        ["with the cookie's name and another value", () => request(page2.action, { method: 'POST', headers: { ...form(), Origin: gateway.base, Cookie: `${cookieName}=${randomBytes(32).toString('base64url')}` }, body: body(page2) })],
+        ['with a wrong csrf', () => browser.post(page2.action, { state: page2.state, csrf: randomBytes(24).toString('base64url') }, { Origin: gateway.base })],
+        ['with Origin: http://evil.example', () => browser.post(page2.action, { state: page2.state, csrf: page2.csrf }, { Origin: 'http://evil.example' })],
+      ];
+      for (const [label, send] of refusals) {
+        const r = await send();
+        check(r.status === 403 && !r.location, `a POST ${label} is refused: 403, no redirect (sends nobody to the AS)`, short(r));
+      }
+      check((await authRequests()) === before, 'as1 saw no authorization request meanwhile');
+      const other = await new Browser('browser-l-other').get(startUrl);
+      check(detailIs(other, 400, INVALID_STATE), `another browser's GET of the start URL: 400 "${INVALID_STATE}"`, short(other));
+      log('the refusals must not have used the state up: the browser now confirms for real');
+      posted = page2;
+      return page2;
+    },
+  });
+  const answer = await browser.get(flow.callbackUrl);
+  check(expectResultPage(answer, 'success'), 'the flow completes (result page, status=success)', short(answer));
+  const replay = await browser.post(posted.action, { state: posted.state, csrf: posted.csrf }, { Origin: gateway.base });
+  check(replay.status >= 400 && replay.status < 500 && !replay.location, `the same browser posting the confirm form again after the flow completed is refused (${replay.status})`, short(replay));
+}
+
+// m. Contract item 3 (positive).
+async function scenarioOfflineAccess({ as3, mcpO, agentAuth }) {
+  check(as3.meta.scopes_supported?.includes('offline_access'), `as3 lists offline_access in scopes_supported (${as3.meta.scopes_supported?.join(' ')})`);
+  const url = mcpO.url('/mcp');
+  const flow = await completeFlow(new Browser('browser-m'), await installOauth('OAuth offline', url), as3);
+  const p = flow.params;
+  check(
+    scopeSet(p.get('scope')).has('offline_access') && scopeSet(p.get('scope')).has('mcp:tools') && scopeSet(p.get('prompt')).has('consent'),
+    `the authorization request asks for offline_access, with prompt=consent (scope="${p.get('scope')}", prompt="${p.get('prompt')}")`,
+    Object.fromEntries(p),
+  );
+  const clientId = p.get('client_id');
+  const inst = await connectedInstallation(url, flow, as3);
+  const st = await as3.state();
+  check(st.refreshTokens.some((t) => t.client_id === clientId), 'as3 issued a refresh token with the code (the grant includes offline_access)', { refreshTokens: st.refreshTokens, grants: st.grants });
+  const session = await mcpConnect(inst.proxy_url, agentAuth);
+  const first = whoamiOf(await callTool(session, 'whoami'));
+  check(first?.sub === ACCOUNT && first.client_id === clientId, 'a proxied whoami works', first);
+  const firstToken = (await as3.state()).accessTokens.find((t) => sha256(t.value) === first.token_sha256);
+  check(Boolean(firstToken), 'it carried an as3 access token');
+  // Two lifetimes past the first token: at least two refreshes.
+  const until = firstToken.exp + ACCESS_TTL_S * 1000 + 1000;
+  const calls = [];
+  await poll(
+    async () => {
+      const r = await callTool(session, 'whoami');
+      const w = whoamiOf(r);
+      calls.push({ at: Date.now(), sha: w?.token_sha256 });
+      if (!w) throw new TestFailure(`a proxied whoami failed after ${calls.length} calls: ${r.message ? JSON.stringify(r.message) : short(r.res)}`);
+      return { ok: Date.now() > until && new Set(calls.map((c) => c.sha)).size >= 3, value: calls.slice(-3) };
+    },
+    2 * ACCESS_TTL_S * 1000 + 10_000,
+    'two access token lifetimes to pass with the calls succeeding',
+    400,
+  );
+  const distinct = new Set(calls.map((c) => c.sha));
+  check(true, `all ${calls.length} proxied calls over ${((calls.at(-1).at - calls[0].at) / 1000).toFixed(1)} s succeeded with ${distinct.size} different access tokens`);
+  const refreshes = (await as3.state()).grants.filter((g) => g.grant_type === 'refresh_token' && g.client_id === clientId);
+  check(refreshes.filter((g) => g.ok).length >= 2 && refreshes.every((g) => g.ok), `as3's token endpoint served ${refreshes.filter((g) => g.ok).length} refresh_token grants, none refused`, refreshes);
+  const after = await getInstallation(inst.id);
+  check(after.needs_reauth === false, 'needs_reauth stays false', after);
+}
+
+// n. Contract item 3 (negative).
+async function scenarioNoRefreshToken({ as4, mcpN, agentAuth }) {
+  check(!as4.meta.scopes_supported?.includes('offline_access'), `as4 does not list offline_access (${as4.meta.scopes_supported?.join(' ')}), so it issues no refresh token`);
+  const url = mcpN.url('/mcp');
+  const flow = await completeFlow(new Browser('browser-n'), await installOauth('OAuth no refresh', url), as4);
+  const p = flow.params;
+  check(sameScopes(p.get('scope'), 'mcp:tools') && !scopeSet(p.get('prompt')).has('consent'), `nothing extra is asked (scope="${p.get('scope')}", prompt=${p.get('prompt') ?? 'none'})`, Object.fromEntries(p));
+  const clientId = p.get('client_id');
+  const inst = await connectedInstallation(url, flow, as4);
+  check(!(await as4.state()).refreshTokens.some((t) => t.client_id === clientId), 'as4 issued no refresh token');
+  const session = await mcpConnect(inst.proxy_url, agentAuth);
+  const who = whoamiOf(await callTool(session, 'whoami'));
+  check(who?.client_id === clientId, 'a proxied whoami works while the access token lives', who);
+  const token = (await as4.state()).accessTokens.find((t) => sha256(t.value) === who.token_sha256);
+  check(Boolean(token), 'it carried an as4 access token');
+  await poll(async () => ({ ok: Date.now() > token.exp + 1000 }), ACCESS_TTL_S * 1000 + 5000, 'the access token to expire', 200);
+  const expired = (
+    await poll(
+      async () => {
+        const i = await getInstallation(inst.id);
+        return { ok: i.needs_reauth === true, value: i };
+      },
+      5000,
+      'the installation to show needs_reauth true once its only access token expired',
+    )
+  ).value;
+  const reason = expired.needs_reauth_reason;
+  check(typeof reason === 'string' && reason.trim().length > 10, `GET the installation: needs_reauth true, needs_reauth_reason "${reason}"`, expired);
+  const denied = await callTool(session, 'whoami');
+  const err = denied.message?.error;
+  check(
+    denied.status === 200 && err?.code === -32003 && JSON.stringify(err).includes(JSON.stringify(reason).slice(1, -1)) && String(err.data?.authorize_url ?? '').includes(`installation_id=${inst.id}`),
+    `a proxied call: HTTP 200, JSON-RPC -32003 with that reason and data.authorize_url ("${err?.message}")`,
+    denied.message ?? short(denied.res),
+  );
+  check(!(await as4.state()).grants.some((g) => g.grant_type === 'refresh_token'), 'as4 saw no refresh_token grant');
+}
+
+// o. Contract item 2, with the TypeScript SDK as the agent.
+async function scenarioStepUp({ as1, mcpA, agentAuth }) {
+  const url = mcpA.url('/mcp-s');
+  const flow = await completeFlow(new Browser('browser-o'), await installOauth('OAuth step-up', url), as1);
+  const firstScope = scopeSet(flow.params.get('scope'));
+  check(!firstScope.has(WRITE_SCOPE), `the first authorization asks for ${[...firstScope].join(' ')} (no ${WRITE_SCOPE}: the resource metadata lists only mcp:tools)`);
+  const clientId = flow.params.get('client_id');
+  const inst = await connectedInstallation(url, flow, as1);
+  const agentHeaders = []; // every response the agent got: {status, names of the headers}
+  const transport = new StreamableHTTPClientTransport(new URL(inst.proxy_url), {
+    requestInit: { headers: { Authorization: agentAuth } },
+    fetch: async (u, init) => {
+      const res = await fetch(u, init);
+      agentHeaders.push({ method: init?.method ?? 'GET', status: res.status, headers: [...res.headers.keys()], www: res.headers.get('www-authenticate') });
+      return res;
+    },
+  });
+  const client = new Client({ name: 'mcpgate-oauth-stepup', version: '1.0.0' }, { capabilities: {} });
+  client.onerror = (e) => debug(`SDK client error: ${e?.message ?? e}`);
+  try {
+    await withDeadline(client.connect(transport), 15_000, 'SDK client: initialize through the proxy');
+    const { tools } = await withDeadline(client.listTools(), 15_000, 'SDK client: tools/list');
+    check(tools.some((t) => t.name === 'write'), `the SDK client lists the tools (${tools.map((t) => t.name).join(', ')})`);
+    const note = `step-up ${randomBytes(4).toString('hex')}`;
+    let refused;
+    try {
+      const r = await withDeadline(client.callTool({ name: 'write', arguments: { note } }), 15_000, 'SDK client: tools/call write');
+      throw new TestFailure(`tools/call write succeeded with the old grant: ${JSON.stringify(r)}`);
+    } catch (e) {
+      if (e instanceof TestFailure) throw e;
+      refused = e;
+    }
+    const d = refused?.data;
+    check(refused instanceof McpError && refused.code === -32003, `tools/call write: the SDK client gets McpError -32003 ("${refused?.message}")`, { name: refused?.name, code: refused?.code, message: refused?.message, data: d });
+    check(d?.reason === 'insufficient_scope' && sameScopes(d.required_scope, `mcp:tools ${WRITE_SCOPE}`) && typeof d.authorize_url === 'string', `data: reason insufficient_scope, required_scope "${d?.required_scope}", authorize_url`, d);
+    const au = new URL(d.authorize_url);
+    check(
+      `${au.origin}${au.pathname}` === `${gateway.base}${INST}/authorize/` && au.searchParams.get('installation_id') === String(inst.id) && sameScopes(au.searchParams.get('scope'), d.required_scope),
+      `authorize_url is ${INST}/authorize/?installation_id=${inst.id}&scope=<the required scope>`,
+      d.authorize_url,
+    );
+    const seen403 = (await mcpA.seen()).filter((e) => e.path === '/mcp-s' && e.tool === 'write');
+    check(seen403.length >= 1 && seen403.every((e) => e.status === 403 && e.rejected === 'insufficient_scope'), `mcp-a answered the gateway 403 insufficient_scope (${seen403.length}x)`, seen403.map((e) => ({ status: e.status, rejected: e.rejected })));
+    const whoOld = await withDeadline(client.callTool({ name: 'whoami', arguments: {} }), 15_000, 'SDK client: tools/call whoami');
+    check(whoOld.structuredContent?.client_id === clientId && !scopeSet(whoOld.structuredContent.scope).has(WRITE_SCOPE), `other tools keep working with the old grant (whoami: scope "${whoOld.structuredContent?.scope}")`, whoOld);
+
+    const auth = await request(d.authorize_url, { headers: { Authorization: agentAuth } });
+    check(auth.status === 302 && auth.location?.startsWith(START_PREFIX()), 'GET authorize_url with the API key: 302 to a start URL', short(auth));
+    const echoMid = await withDeadline(client.callTool({ name: 'echo', arguments: { message: 'meanwhile' } }), 15_000, 'SDK client: tools/call echo');
+    check(echoMid.content?.[0]?.text === 'echo: meanwhile', 'while that flow is pending, calls still work (old grant)', echoMid);
+    const requestsBefore = (await as1.state()).authorizationRequests.length;
+    const flow2 = await completeFlow(new Browser('browser-o2'), auth.location, as1);
+    const asked = (await as1.state()).authorizationRequests.slice(requestsBefore).filter((r) => r.client_id === clientId);
+    const union = new Set([...firstScope, 'mcp:tools', WRITE_SCOPE]);
+    check(
+      asked.length === 1 && sameScopes(asked[0].scope, [...union].join(' ')) && asked[0].resource.includes(url),
+      `as1 saw the second authorization request ask for the union "${[...union].join(' ')}" (asked "${asked[0]?.scope}") for the same resource`,
+      asked,
+    );
+    check(expectResultPage(flow2.answer, 'success'), 'the step-up flow completes (status=success)', short(flow2.answer));
+    await waitSynced(inst.id, 'the step-up installation');
+    const wrote = await withDeadline(client.callTool({ name: 'write', arguments: { note } }), 15_000, 'SDK client: tools/call write (retry)');
+    check(wrote.content?.[0]?.text === `wrote: ${note}`, 'the same SDK client retries tools/call write: it succeeds', wrote);
+    const whoNew = await withDeadline(client.callTool({ name: 'whoami', arguments: {} }), 15_000, 'SDK client: tools/call whoami');
+    check(scopeSet(whoNew.structuredContent?.scope).has(WRITE_SCOPE), `the token upstream now has ${WRITE_SCOPE} ("${whoNew.structuredContent?.scope}")`, whoNew);
+  } finally {
+    await withDeadline(client.close(), 5000, 'SDK client: close').catch(() => {});
+  }
+  const www = agentHeaders.filter((h) => h.headers.includes('www-authenticate'));
+  check(agentHeaders.length > 0 && www.length === 0, `none of the ${agentHeaders.length} responses the agent got had a WWW-Authenticate header`, www);
+}
+
+// p. Contract item 4 (the positive, iss present, is asserted in a).
+async function scenarioIss({ as1, as2, mcpA, agentAuth, idH }) {
+  check(as1.meta.authorization_response_iss_parameter_supported === true, 'as1 advertises authorization_response_iss_parameter_supported');
+  const codeExchanges = async () => (await as1.state()).grants.filter((g) => g.grant_type === 'authorization_code').length;
+  const refusedCallback = async (label, flow, edit) => {
+    const cb = new URL(flow.callbackUrl);
+    check(cb.searchParams.get('iss') === as1.issuer && cb.searchParams.get('code'), `as1's redirect carries code, state and iss (${label})`, flow.callbackUrl);
+    edit(cb.searchParams);
+    const before = await codeExchanges();
+    const r = await request(cb.href, { headers: { Cookie: flow.cookie } });
+    check(r.status === 400, `the callback ${label}, with the real code, state and cookie: 400 ("${r.json?.detail ?? htmlText(r.text).trim().slice(0, 160)}")`, short(r));
+    check((await codeExchanges()) === before, 'the gateway exchanged no code for it');
+  };
+
+  // A new installation: it stays pending.
+  const url = mcpA.url('/mcp-i');
+  const flow1 = await browseToCallback(new Browser('browser-p1'), await installOauth('OAuth iss', url), as1);
+  await refusedCallback(`with iss=${as2.issuer} (another issuer)`, flow1, (q) => q.set('iss', as2.issuer));
+  const row = await installationFor(url);
+  check(row?.pending_oauth === true, 'the installation is still pending_oauth', row);
+  const again = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(row.id)}`);
+  check(again.status === 302 && again.location?.startsWith(START_PREFIX()), 'authorize?installation_id: 302 to a start URL (a second flow)', short(again));
+  const flow2 = await browseToCallback(new Browser('browser-p2'), again.location, as1);
+  await refusedCallback('without iss (as1 advertises it)', flow2, (q) => q.delete('iss'));
+  check((await getInstallation(row.id)).pending_oauth === true, 'the installation is still pending_oauth');
+
+  // A connected installation (the template's, from h): it keeps its grant.
+  const before = await getInstallation(idH);
+  const whoBefore = whoamiOf(await callTool(await mcpConnect(before.proxy_url, agentAuth), 'whoami'));
+  const grantOf = async (w) => (await as1.state()).accessTokens.find((t) => sha256(t.value) === w?.token_sha256)?.grant_id;
+  const grantBefore = await grantOf(whoBefore);
+  check(Boolean(grantBefore), 'the template installation works, on an as1 grant');
+  const re = await api('GET', `${INST}/authorize/?installation_id=${encodeURIComponent(idH)}`);
+  check(re.status === 302 && re.location?.startsWith(START_PREFIX()), 'authorize?installation_id for it: 302 to a start URL', short(re));
+  const flow3 = await browseToCallback(new Browser('browser-p3'), re.location, as1);
+  await refusedCallback(`with iss=${as1.issuer}/other`, flow3, (q) => q.set('iss', `${as1.issuer}/other`));
+  const after = await getInstallation(idH);
+  check(after.pending_oauth === false && after.needs_reauth === false, 'the installation is still connected', after);
+  const whoAfter = whoamiOf(await callTool(await mcpConnect(after.proxy_url, agentAuth), 'whoami'));
+  check(Boolean(whoAfter) && (await grantOf(whoAfter)) === grantBefore, 'and a proxied call still uses the old grant', whoAfter);
 }
 
 // ------------------------------------------------------------------ --direct: the script plays the gateway
@@ -1085,7 +1513,12 @@ function pkce() {
 async function directRun(tmp) {
   const as1 = await startAuthorizationServer('as1', tmp);
   const as2 = await startAuthorizationServer('as2', tmp, ['--no-registration']);
-  const mcp = await startMcpServer('mcp-a', tmp, as1, ['/mcp']);
+  const [as3, as4] = await Promise.all([
+    startAuthorizationServer('as3', tmp, ['--refresh-only-offline']),
+    startAuthorizationServer('as4', tmp, ['--refresh-only-offline', '--no-offline-scope']),
+  ]);
+  const mcp = await startMcpServer('mcp-a', tmp, as1, ['/mcp', '/mcp-s'], ['/mcp-s']);
+  const mcpO = await startMcpServer('mcp-o', tmp, as3, ['/mcp']);
   const resource = mcp.url('/mcp');
   const redirectUri = 'http://127.0.0.1:9/cb'; // never fetched: the flow stops when the AS leaves its origin
 
@@ -1155,6 +1588,68 @@ async function directRun(tmp) {
   const g = (await as1.state()).grants.filter((x) => x.client_id === STATIC_CLIENT_ID);
   check(g.length === 1 && g[0].auth_method === 'client_secret_basic' && g[0].basic_client_id === STATIC_CLIENT_ID, 'as1 recorded it as client_secret_basic', g);
   check((await as1.registrations()) === 1, 'still exactly one dynamic registration');
+
+  scenario('direct: scope step-up at the MCP server (the write tool needs mcp:write)');
+  const resourceS = mcp.url('/mcp-s');
+  const flowFor = async (as, cid, fields, browserName = 'browser') => {
+    const pk3 = pkce();
+    const state = randomBytes(8).toString('hex');
+    const url = `${as.meta.authorization_endpoint}?${new URLSearchParams({ response_type: 'code', client_id: cid, redirect_uri: redirectUri, state, code_challenge: pk3.challenge, code_challenge_method: 'S256', ...fields })}`;
+    const cb = new URL(await passAuthorizationServer(new Browser(browserName), url, as.issuer));
+    if (!cb.searchParams.get('code')) return { error: cb.searchParams.get('error'), description: cb.searchParams.get('error_description'), cb };
+    const t = await request(as.meta.token_endpoint, {
+      method: 'POST',
+      headers: form(),
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: cb.searchParams.get('code'), redirect_uri: redirectUri, code_verifier: pk3.verifier, client_id: cid, ...(fields.resource ? { resource: fields.resource } : {}) }).toString(),
+    });
+    if (t.status !== 200) throw new TestFailure(`code exchange at ${as.name}: ${short(t)}`);
+    return { token: t.json, cb };
+  };
+  const narrow = await flowFor(as1, clientId, { resource: resourceS, scope: 'mcp:tools' });
+  const sNarrow = await mcpConnect(resourceS, `Bearer ${narrow.token.access_token}`);
+  const listedS = await sNarrow.send('tools/list');
+  check(listedS.message?.result?.tools?.some((t) => t.name === 'write'), 'a mcp:tools token lists the tools, write among them');
+  const write403 = await sNarrow.send('tools/call', { name: 'write', arguments: { note: 'x' } });
+  const www403 = write403.res.headers.get('www-authenticate') ?? '';
+  check(
+    write403.status === 403 && /error="insufficient_scope"/.test(www403) && /scope="mcp:tools mcp:write"/.test(www403) && www403.includes(`resource_metadata="${mcp.base}/.well-known/oauth-protected-resource/mcp-s"`),
+    `tools/call write with it: 403, WWW-Authenticate ${www403}`,
+    short(write403.res),
+  );
+  const wide = await flowFor(as1, clientId, { resource: resourceS, scope: 'mcp:tools mcp:write' });
+  check(sameScopes(wide.token.scope, 'mcp:tools mcp:write'), `a client registered with scope "mcp:tools" gets "mcp:tools mcp:write" when it asks (resource scope; token scope "${wide.token.scope}")`);
+  const write200 = await (await mcpConnect(resourceS, `Bearer ${wide.token.access_token}`)).send('tools/call', { name: 'write', arguments: { note: 'y' } });
+  check(write200.message?.result?.content?.[0]?.text === 'wrote: y', 'with that token tools/call write succeeds', write200.message ?? short(write200.res));
+
+  scenario('direct: offline_access at as3 (--refresh-only-offline) and as4 (--no-offline-scope)');
+  check(as3.meta.scopes_supported.includes('offline_access') && !as4.meta.scopes_supported.includes('offline_access'), 'as3 lists offline_access in scopes_supported, as4 does not');
+  const register = async (as, scope) => {
+    const r = await request(as.meta.registration_endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ client_name: 'direct', redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none', ...(scope ? { scope } : {}) }),
+    });
+    if (r.status !== 201) throw new TestFailure(`registration at ${as.name}: ${short(r)}`);
+    return r.json.client_id;
+  };
+  const resourceO = mcpO.url('/mcp');
+  const c3 = await register(as3, 'mcp:tools offline_access');
+  const plain = await flowFor(as3, c3, { resource: resourceO, scope: 'mcp:tools' });
+  check(plain.token && !plain.token.refresh_token, 'as3, scope mcp:tools: an access token, no refresh token', plain.token);
+  const noConsent = await flowFor(as3, c3, { resource: resourceO, scope: 'mcp:tools offline_access' });
+  check(noConsent.token && !noConsent.token.refresh_token, 'as3, scope "mcp:tools offline_access" without prompt=consent: no refresh token (oidc-provider drops offline_access)', noConsent.token);
+  const offline = await flowFor(as3, c3, { resource: resourceO, scope: 'mcp:tools offline_access', prompt: 'consent' });
+  check(offline.token?.refresh_token && offline.token.access_token, 'as3, scope "mcp:tools offline_access" with prompt=consent (no openid): a refresh token', offline.token);
+  const ref3 = await request(as3.meta.token_endpoint, { method: 'POST', headers: form(), body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: offline.token.refresh_token, client_id: c3 }).toString() });
+  check(ref3.status === 200 && ref3.json?.refresh_token && ref3.json.refresh_token !== offline.token.refresh_token, 'it refreshes, and rotates', short(ref3));
+  const ref3b = await request(as3.meta.token_endpoint, { method: 'POST', headers: form(), body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: ref3.json.refresh_token, client_id: c3 }).toString() });
+  check(ref3b.status === 200 && ref3b.json?.refresh_token, 'and again with the rotated one', short(ref3b));
+  const c3narrow = await register(as3, 'mcp:tools');
+  const refusedScope = await flowFor(as3, c3narrow, { resource: resourceO, scope: 'mcp:tools offline_access', prompt: 'consent' });
+  check(refusedScope.error === 'invalid_scope', `a client registered with scope "mcp:tools" asking for offline_access: error=${refusedScope.error} (${refusedScope.description}): a client must register the scopes it will ask for`, refusedScope.cb?.href);
+  const c4 = await register(as4, 'mcp:tools');
+  const t4 = await flowFor(as4, c4, { resource: resourceO, scope: 'mcp:tools' });
+  check(t4.token?.access_token && !t4.token.refresh_token, 'as4: an access token and never a refresh token', t4.token);
 }
 
 // ------------------------------------------------------------------ main

@@ -250,10 +250,18 @@ BOOST_AUTO_TEST_CASE(oauth_browser_routes_live_outside_projects) {
   BOOST_TEST_REQUIRE(result.has_value());
   BOOST_TEST((result->resource == resource::oauth_result));
   for (const char* target :
-       {"/api/mcp_store", "/api/mcp_store/other", "/api/mcp_store/oauth_start/x", "/api/x/oauth_start"}) {
+       {"/api/mcp_store", "/api/mcp_store/other", "/api/mcp_store/oauth_start/x", "/api/x/oauth_start",
+        "/oauth/client-metadata", "/oauth/client-metadata.json/x", "/oauth"}) {
     BOOST_TEST(!match_route(target).has_value(), target);
   }
   BOOST_TEST(!mcpgate::daemon::is_oauth_browser_route(resource::installations));
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::oauth_start) == "GET, POST");  // the confirm form
+  // The Client ID Metadata Document, fetched by authorization servers.
+  const auto document = match_route("/oauth/client-metadata.json");
+  BOOST_TEST_REQUIRE(document.has_value());
+  BOOST_TEST((document->resource == resource::client_metadata));
+  BOOST_TEST(mcpgate::daemon::is_oauth_browser_route(document->resource));
+  BOOST_TEST(mcpgate::daemon::allowed_methods(resource::client_metadata) == "GET");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -33,7 +33,7 @@
 namespace mcpgate::test {
 
 // The caller of every step; user_id is the harness's store's user.
-inline proxy::caller step_caller{0, 1, 1};
+inline proxy::caller step_caller{0, 1, 1, "alice"};
 
 struct step_harness {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mcpgate-steps-" + std::to_string(::getpid()));
