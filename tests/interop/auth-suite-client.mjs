@@ -42,6 +42,8 @@ import { writeFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
+import { answerOf, CookieJar } from './lib.mjs';
+
 const CLIENT_DEADLINE_MS = 40_000;
 const REQUEST_MS = 10_000;
 const MAX_REAUTHORIZATIONS = 2; // insufficient_scope: follow authorize_url at most this often
@@ -97,54 +99,12 @@ function toListener(url) {
 async function request(url, { method = 'GET', headers = {}, body } = {}) {
   const target = toListener(url);
   const res = await fetch(target, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_MS) });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const loc = res.headers.get('location');
-  return {
-    status: res.status,
-    headers: res.headers,
-    text,
-    json,
-    location: loc ? new URL(loc, url).href : undefined, // relative to the URL as the browser saw it
-    setCookies: res.headers.getSetCookie?.() ?? [],
-  };
+  // The location is relative to the URL as the browser saw it.
+  return answerOf(res, await res.text(), url);
 }
 const brief = (res) => ({ status: res.status, location: res.location, body: res.text.slice(0, 400) });
 
-class Browser {
-  constructor() {
-    this.cookies = []; // {origin, name, value, path}
-  }
-  cookieHeader(url) {
-    const u = new URL(url);
-    return this.cookies
-      .filter((c) => c.origin === u.origin && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-  }
-  store(url, setCookies) {
-    const u = new URL(url);
-    for (const raw of setCookies) {
-      const [pair, ...attrs] = raw.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      let cpath = u.pathname.slice(0, u.pathname.lastIndexOf('/')) || '/';
-      let remove = false;
-      for (const a of attrs) {
-        const [k, v = ''] = a.split('=');
-        if (/^path$/i.test(k)) cpath = v || '/';
-        if (/^max-age$/i.test(k) && Number(v) <= 0) remove = true;
-      }
-      this.cookies = this.cookies.filter((c) => !(c.origin === u.origin && c.name === name && c.path === cpath));
-      if (!remove) this.cookies.push({ origin: u.origin, name, value, path: cpath });
-    }
-  }
+class Browser extends CookieJar {
   async send(url, { method = 'GET', headers = {}, body } = {}) {
     const cookie = this.cookieHeader(url);
     const res = await request(url, { method, headers: { ...(cookie ? { Cookie: cookie } : {}), ...headers }, body });

@@ -226,3 +226,63 @@ export function sseEventData(block) {
     .map((l) => l.slice(5).trimStart())
     .join('\n');
 }
+
+// ------------------------------------------------------------------ a browser's cookies
+
+// What the runners keep of one HTTP answer (fetch with redirect: 'manual')
+// whose body `text` was read already: status, headers, text, json (when it
+// parses), location (absolute, relative to `url`) and the Set-Cookie lines.
+export function answerOf(res, text, url) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const loc = res.headers.get('location');
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    json,
+    location: loc ? new URL(loc, url).href : undefined,
+    setCookies: res.headers.getSetCookie?.() ?? [],
+  };
+}
+
+// Cookies as a browser keeps them for the test's own browsers: per origin,
+// name and path; Max-Age <= 0 or a past Expires removes one. A class to
+// extend (the runners' Browser classes add the requests).
+export class CookieJar {
+  constructor() {
+    this.cookies = []; // {origin, name, value, path}
+  }
+  // The Cookie header a browser sends to `url` ("" when none applies).
+  cookieHeader(url) {
+    const u = new URL(url);
+    return this.cookies
+      .filter((c) => c.origin === u.origin && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+  }
+  // Keeps the Set-Cookie values `setCookies` of an answer from `url`.
+  store(url, setCookies) {
+    const u = new URL(url);
+    for (const raw of setCookies) {
+      const [pair, ...attrs] = raw.split(';').map((s) => s.trim());
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      let cpath = u.pathname.slice(0, u.pathname.lastIndexOf('/')) || '/';
+      let remove = false;
+      for (const a of attrs) {
+        const [k, v = ''] = a.split('=');
+        if (/^path$/i.test(k)) cpath = v || '/';
+        if (/^max-age$/i.test(k) && Number(v) <= 0) remove = true;
+        if (/^expires$/i.test(k) && Date.parse(v) < Date.now()) remove = true;
+      }
+      this.cookies = this.cookies.filter((c) => !(c.origin === u.origin && c.name === name && c.path === cpath));
+      if (!remove) this.cookies.push({ origin: u.origin, name, value, path: cpath });
+    }
+  }
+}

