@@ -23,12 +23,12 @@ namespace {
 
 // How the scripted server behaves; set before a flow starts.
 struct as_script {
-  bool iss_supported = false;          // authorization_response_iss_parameter_supported
-  bool metadata_documents = false;     // client_id_metadata_document_supported
-  std::vector<std::string> scopes{};   // the AS's scopes_supported ("" list: none given)
+  bool iss_supported = false;            // authorization_response_iss_parameter_supported
+  bool metadata_documents = false;       // client_id_metadata_document_supported
+  std::vector<std::string> scopes{};     // the AS's scopes_supported ("" list: none given)
   std::string challenge_scope = "read";  // the 401 challenge's scope
-  std::string callback_iss = "right";  // what /authorize sends back: "right", "wrong" or "none"
-  bool refresh_tokens = true;          // the token endpoint issues refresh tokens
+  std::string callback_iss = "right";    // what /authorize sends back: "right", "wrong" or "none"
+  bool refresh_tokens = true;            // the token endpoint issues refresh tokens
   int expires_in = 3600;
 };
 
@@ -88,8 +88,8 @@ class scripted_server {
     std::lock_guard lock(mu_);
     const std::string b = server_.base_url();
     const std::string path = r.target.substr(0, r.target.find('?'));
-    if (r.method == "GET" && (path == "/.well-known/oauth-protected-resource/mcp" ||
-                              path == "/.well-known/oauth-protected-resource")) {
+    if (r.method == "GET" &&
+        (path == "/.well-known/oauth-protected-resource/mcp" || path == "/.well-known/oauth-protected-resource")) {
       ex.respond_json(200, json::serialize(json::object{{"resource", b + "/mcp"},
                                                         {"authorization_servers", json::array{json::value(b)}}}));
     } else if (r.method == "GET" && path == "/.well-known/oauth-authorization-server") {
@@ -170,9 +170,9 @@ class scripted_server {
     if (token == tokens_.end()) {
       ex.respond(401,
                  {{"Content-Type", "application/json"},
-                  {"WWW-Authenticate", "Bearer resource_metadata=\"" + b +
-                                           "/.well-known/oauth-protected-resource/mcp\", scope=\"" +
-                                           script_.challenge_scope + "\""}},
+                  {"WWW-Authenticate",
+                   "Bearer resource_metadata=\"" + b + "/.well-known/oauth-protected-resource/mcp\", scope=\"" +
+                       script_.challenge_scope + "\""}},
                  R"({"error":"invalid_token"})");
       return;
     }
@@ -217,19 +217,21 @@ class scripted_server {
       if (tool == "write" && !has_word(token->second, "write")) {
         ex.respond(403,
                    {{"Content-Type", "application/json"},
-                    {"WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"read write\", "
-                                         "resource_metadata=\"" +
-                                             b + "/.well-known/oauth-protected-resource/mcp\""}},
+                    {"WWW-Authenticate",
+                     "Bearer error=\"insufficient_scope\", scope=\"read write\", "
+                     "resource_metadata=\"" +
+                         b + "/.well-known/oauth-protected-resource/mcp\""}},
                    R"({"error":"insufficient_scope"})");
         return;
       }
       ++served_[tool];
       result = json::object{{"content", json::array{json::object{{"type", "text"}, {"text", "done: " + tool}}}}};
     } else {
-      ex.respond_json(200, json::serialize(json::object{
-                               {"jsonrpc", "2.0"},
-                               {"id", id},
-                               {"error", json::object{{"code", -32601}, {"message", "Method not found"}}}}));
+      ex.respond_json(
+          200,
+          json::serialize(json::object{{"jsonrpc", "2.0"},
+                                       {"id", id},
+                                       {"error", json::object{{"code", -32601}, {"message", "Method not found"}}}}));
       return;
     }
     ex.respond_json(200, json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}}));
@@ -412,15 +414,12 @@ BOOST_AUTO_TEST_CASE(a_server_that_sends_iss_must_send_its_own) {
   for (const std::string mode : {"wrong", "none"}) {
     BOOST_TEST_CONTEXT("iss " << mode) {
       script({.iss_supported = true, .callback_iss = mode});
-      const std::string start = installation_id.empty()
-                                    ? install()
-                                    : [&] {
-                                        const reply again = alice.get(
-                                            e1 + "/authorize/?installation_id=" + installation_id);
-                                        BOOST_TEST_REQUIRE(again.status == 302u, again);
-                                        const std::string l = again.header("Location");
-                                        return l.substr(l.find("/api/mcp_store/"));
-                                      }();
+      const std::string start = installation_id.empty() ? install() : [&] {
+        const reply again = alice.get(e1 + "/authorize/?installation_id=" + installation_id);
+        BOOST_TEST_REQUIRE(again.status == 302u, again);
+        const std::string l = again.header("Location");
+        return l.substr(l.find("/api/mcp_store/"));
+      }();
       const reply callback = complete_flow(start);
       BOOST_TEST(callback.status == 400u, callback);
       BOOST_TEST(callback.header("Content-Type").starts_with("text/html"), callback);
@@ -476,8 +475,7 @@ BOOST_AUTO_TEST_CASE(an_https_gateway_uses_its_metadata_document_instead_of_regi
   auto browser = anonymous();
   const confirm_form form = open_start_page(browser, start.substr(std::string("https://gateway.example").size()));
   BOOST_TEST_REQUIRE(form.page.status == 200u, form.page);
-  BOOST_TEST(form.page.body.find("action=\"https://gateway.example/api/mcp_store/oauth_start/\"") !=
-                 std::string::npos,
+  BOOST_TEST(form.page.body.find("action=\"https://gateway.example/api/mcp_store/oauth_start/\"") != std::string::npos,
              form.page);
   BOOST_TEST(form.page.header("Set-Cookie").find("Secure") != std::string::npos, form.page);
   const reply to_as = post_confirm(browser, form.state, form.csrf, form.cookie, "https://gateway.example");
@@ -494,8 +492,7 @@ BOOST_AUTO_TEST_CASE(an_https_gateway_uses_its_metadata_document_instead_of_regi
   const json::value d = doc.json();
   BOOST_TEST(string_of(d, "client_id") == "https://gateway.example/oauth/client-metadata.json", doc);
   BOOST_TEST(string_of(d, "client_name") == "mcpgate", doc);
-  BOOST_TEST(d.at("redirect_uris") == json::parse(R"(["https://gateway.example/api/mcp_store/oauth_redirect/"])"),
-             doc);
+  BOOST_TEST(d.at("redirect_uris") == json::parse(R"(["https://gateway.example/api/mcp_store/oauth_redirect/"])"), doc);
   BOOST_TEST(d.at("grant_types") == json::parse(R"(["authorization_code","refresh_token"])"), doc);
   BOOST_TEST(d.at("response_types") == json::parse(R"(["code"])"), doc);
   BOOST_TEST(string_of(d, "token_endpoint_auth_method") == "none", doc);
