@@ -92,7 +92,8 @@ asio::awaitable<refresh_result> run_refresh(const context& ctx, std::string inst
     out.detail = !material.client ? "no OAuth client is cached for the installation"
                  : !refresh_token ? "no usable refresh token is stored"
                                   : "the client secret cannot be opened";
-    auto marking = mark_needs_reauth(!refresh_token ? std::string(grant_expired_reason)
+    auto marking = mark_needs_reauth(!refresh_token ? "The access token is no longer accepted and the authorization "
+                                                      "server issued no refresh token: sign in again"
                                                     : "The gateway cannot use its OAuth client for this installation: "
                                                       "sign in again");
     co_await std::move(marking);
