@@ -9,7 +9,7 @@
 //   g  parse_registration, t  parse_token_response and token_error_code
 //      (a JSON document)
 //   u  authorization_url (lines: endpoint, client_id, redirect_uri, state,
-//      code_challenge, resource, scope), f  form_encode (lines: name, value...)
+//      code_challenge, resource, scope, prompt), f  form_encode (lines: name, value...)
 //   any other byte: one of the above by its value.
 // Oracles: no crash, and what the header promises: an accepted document has
 // its required members, as the JSON says (checked against boost::json); the
@@ -174,6 +174,13 @@ void check_server_metadata(std::string_view text) {
   FUZZ_CHECK(m->registration_endpoint.empty() || net::parse_url(m->registration_endpoint).has_value());
   const auto& methods = m->code_challenge_methods_supported;
   FUZZ_CHECK(std::find(methods.begin(), methods.end(), "S256") != methods.end());
+  // The flags are true exactly when the document says true.
+  const auto says_true = [&o](std::string_view name) {
+    const json::value* v = o->if_contains(name);
+    return v != nullptr && *v == json::value(true);
+  };
+  FUZZ_CHECK(m->iss_parameter_supported == says_true("authorization_response_iss_parameter_supported"));
+  FUZZ_CHECK(m->client_id_metadata_document_supported == says_true("client_id_metadata_document_supported"));
 }
 
 void check_registration(std::string_view text) {
@@ -210,8 +217,8 @@ void check_token_response(std::string_view text) {
 
 void check_authorization_url(std::string_view text) {
   auto lines = split_lines(text);
-  lines.resize(std::max<std::size_t>(lines.size(), 7));
-  oauth::authorization_request r{lines[1], lines[2], lines[3], lines[4], lines[5], lines[6]};
+  lines.resize(std::max<std::size_t>(lines.size(), 8));
+  oauth::authorization_request r{lines[1], lines[2], lines[3], lines[4], lines[5], lines[6], lines[7]};
   const std::string url = oauth::authorization_url(lines[0], r);
   if (url.empty()) return;
   FUZZ_CHECK(net::parse_url(url).has_value());
@@ -226,6 +233,7 @@ void check_authorization_url(std::string_view text) {
       {"state", r.state},        {"code_challenge", r.code_challenge}, {"code_challenge_method", "S256"}};
   if (!r.resource.empty()) want.emplace_back("resource", r.resource);
   if (!r.scope.empty()) want.emplace_back("scope", r.scope);
+  if (!r.prompt.empty()) want.emplace_back("prompt", r.prompt);
   FUZZ_CHECK(tail.size() >= want.size());
   FUZZ_CHECK(std::equal(want.begin(), want.end(), tail.end() - static_cast<std::ptrdiff_t>(want.size())));
 }
