@@ -264,6 +264,62 @@ asio::awaitable<token_result> token_request(std::shared_ptr<net::upstream_pool> 
 
 }  // namespace
 
+asio::awaitable<server_lookup> find_server_metadata(std::shared_ptr<net::upstream_pool> pool, std::string issuer,
+                                                    client_options options, std::vector<std::string> tries) {
+  server_lookup out;
+  if (!options.allow_http && !is_https(issuer)) {
+    out.error = "the authorization server " + printable(issuer) + " must use https";
+    co_return out;
+  }
+  const std::vector<std::string> as_urls = authorization_server_metadata_urls(issuer);
+  if (as_urls.empty()) {
+    out.error = "the authorization server " + printable(issuer) + " is not an absolute http(s) URL";
+    co_return out;
+  }
+  std::optional<server_metadata> server;
+  for (const auto& url : as_urls) {
+    auto fetching = fetch_document(pool, url, options);
+    const fetched f = co_await std::move(fetching);
+    if (f.ec || f.status() != 200) {
+      tries.push_back(attempt(url, f, options));
+      continue;
+    }
+    // A page that is not JSON at all (a web app answering every path) is
+    // not this server's metadata; a JSON document that is wrong is.
+    if (!is_json_object(f.response.body())) {
+      tries.push_back(url + ": not a JSON document");
+      continue;
+    }
+    std::string error;
+    server = parse_server_metadata(f.response.body(), issuer, error);
+    if (!server) {
+      out.error = error + " (" + url + ")";
+      co_return out;
+    }
+    break;
+  }
+  if (!server) {
+    out.error = "No OAuth authorization server metadata found for " + printable(issuer) + " (tried " +
+                tried_list(tries) + ")";
+    co_return out;
+  }
+  if (!options.allow_http) {
+    const std::pair<std::string_view, const std::string*> endpoints[] = {
+        {"authorization_endpoint", &server->authorization_endpoint},
+        {"token_endpoint", &server->token_endpoint},
+        {"registration_endpoint", &server->registration_endpoint},
+    };
+    for (const auto& [name, value] : endpoints) {
+      if (!value->empty() && !is_https(*value)) {
+        out.error = std::string(name) + " " + printable(*value) + " must use https";
+        co_return out;
+      }
+    }
+  }
+  out.server = std::move(*server);
+  co_return out;
+}
+
 asio::awaitable<discovery> discover(std::shared_ptr<net::upstream_pool> pool, std::string mcp_url,
                                     client_options options) {
   const std::string resource = canonical_resource(mcp_url);
@@ -323,48 +379,12 @@ asio::awaitable<discovery> discover(std::shared_ptr<net::upstream_pool> pool, st
   if (!options.allow_http && !is_https(issuer)) {
     co_return discovery_error("the authorization server " + printable(issuer) + " must use https");
   }
-  const std::vector<std::string> as_urls = authorization_server_metadata_urls(issuer);
-  if (as_urls.empty()) {
-    co_return discovery_error("the authorization server " + printable(issuer) + " is not an absolute http(s) URL");
-  }
-  std::optional<server_metadata> server;
-  for (const auto& url : as_urls) {
-    auto fetching = fetch_document(pool, url, options);
-    const fetched f = co_await std::move(fetching);
-    if (f.ec || f.status() != 200) {
-      tries.push_back(attempt(url, f, options));
-      continue;
-    }
-    // A page that is not JSON at all (a web app answering every path) is
-    // not this server's metadata; a JSON document that is wrong is.
-    if (!is_json_object(f.response.body())) {
-      tries.push_back(url + ": not a JSON document");
-      continue;
-    }
-    std::string error;
-    server = parse_server_metadata(f.response.body(), issuer, error);
-    if (!server) co_return discovery_error(error + " (" + url + ")");
-    break;
-  }
-  if (!server) {
-    co_return discovery_error("No OAuth authorization server metadata found for " + printable(issuer) + " (tried " +
-                              tried_list(tries) + ")");
-  }
-  if (!options.allow_http) {
-    const std::pair<std::string_view, const std::string*> endpoints[] = {
-        {"authorization_endpoint", &server->authorization_endpoint},
-        {"token_endpoint", &server->token_endpoint},
-        {"registration_endpoint", &server->registration_endpoint},
-    };
-    for (const auto& [name, value] : endpoints) {
-      if (!value->empty() && !is_https(*value)) {
-        co_return discovery_error(std::string(name) + " " + printable(*value) + " must use https");
-      }
-    }
-  }
+  auto looking_up = find_server_metadata(pool, issuer, options, std::move(tries));
+  server_lookup found_server = co_await std::move(looking_up);
+  if (!found_server.error.empty()) co_return discovery_error(std::move(found_server.error));
 
   discovery out;
-  out.server = std::move(*server);
+  out.server = std::move(found_server.server);
   out.resource = resource;
   if (challenge && !challenge->scope.empty()) {
     out.scope = printable(challenge->scope, 2048);

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mcpgate::oauth {
 
@@ -66,6 +67,17 @@ struct discovery {
 // registration_endpoint) for the metadata's endpoints.
 boost::asio::awaitable<discovery> discover(std::shared_ptr<net::upstream_pool> pool, std::string mcp_url,
                                            client_options options);
+
+struct server_lookup {
+  std::string error;  // "" on success
+  server_metadata server;
+};
+// Step 3 of discover() alone, for an issuer known already (a reconnect
+// refreshes what a cached client knows of its server: flags and scopes
+// change). Its errors are discover()'s for that step; `tries` are earlier
+// attempts for the "tried ..." list.
+boost::asio::awaitable<server_lookup> find_server_metadata(std::shared_ptr<net::upstream_pool> pool, std::string issuer,
+                                                           client_options options, std::vector<std::string> tries = {});
 
 struct registration {
   std::string error;  // "" on success

@@ -220,6 +220,11 @@ ALTER TABLE oauth_clients ADD COLUMN iss_parameter_supported INTEGER NOT NULL DE
 ALTER TABLE oauth_states ADD COLUMN scope TEXT NOT NULL DEFAULT '';
 ALTER TABLE oauth_states ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7: the confirm step is recorded: only a state the user confirmed on
+    // the gateway's page can be taken by the callback.
+    R"sql(
+ALTER TABLE oauth_states ADD COLUMN confirmed_at INTEGER;  -- NULL: not confirmed
+)sql",
 };
 
 constexpr int latest_version = static_cast<int>(std::size(migrations));
@@ -668,7 +673,7 @@ result<oauth_client> read_oauth_client(query& r) {
 constexpr std::string_view oauth_state_select =
     "SELECT state_hash, installation_id, environment_id, user_id, verifier_sealed,"
     " authorization_url, binding_hash, install_source, callback_url, created_at, expires_at,"
-    " used_at, scope, user_name FROM oauth_states ";
+    " used_at, scope, user_name, confirmed_at FROM oauth_states ";
 
 result<oauth_state> read_oauth_state(query& r) {
   oauth_state s;
@@ -686,6 +691,7 @@ result<oauth_state> read_oauth_state(query& r) {
   s.used_at = r.optional_time();
   s.scope = r.text();
   s.user_name = r.text();
+  s.confirmed_at = r.optional_time();
   return s;
 }
 
@@ -997,6 +1003,19 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
+  result<void> set_oauth_client_scope(std::string_view installation_id, std::string_view client_id,
+                                      std::string_view scope) override try {
+    if (auto r = prepare("UPDATE oauth_clients SET scope = ?3 WHERE installation_id = ?1 AND client_id = ?2")
+                     .bind(installation_id, client_id, scope)
+                     .exec();
+        !r) {
+      return r;
+    }
+    return changed_or_not_found();
+  } catch (...) {
+    return exception_failure();
+  }
+
   result<oauth_client> get_oauth_client(std::string_view installation_id) override try {
     static const std::string sql = with(oauth_client_select, "WHERE installation_id = ?1");
     return prepare(sql).bind(installation_id).one(read_oauth_client);
@@ -1051,6 +1070,28 @@ class sqlite_store final : public store {
     return exception_failure();
   }
 
+  result<oauth_state> confirm_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                          sys_time now) override try {
+    if (binding_hash.empty()) return errc::not_found;
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare("UPDATE oauth_states SET confirmed_at = coalesce(confirmed_at, ?3) WHERE state_hash = ?1"
+                         " AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3")
+                     .bind(state_hash, binding_hash, now)
+                     .exec();
+        !r) {
+      return r.error();
+    }
+    if (auto r = changed_or_not_found(); !r) return r.error();
+    static const std::string sql = with(oauth_state_select, "WHERE state_hash = ?1");
+    auto confirmed = prepare(sql).bind(state_hash).one(read_oauth_state);
+    if (!confirmed) return confirmed;
+    if (auto r = tx->commit(); !r) return r.error();
+    return confirmed;
+  } catch (...) {
+    return exception_failure();
+  }
+
   result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                        sys_time now) override try {
     if (binding_hash.empty()) return errc::not_found;  // an unbound state is nobody's to take
@@ -1060,7 +1101,9 @@ class sqlite_store final : public store {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
     static const std::string sql =
-        with(oauth_state_select, "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3");
+        with(oauth_state_select,
+             "WHERE state_hash = ?1 AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3"
+             " AND confirmed_at IS NOT NULL");
     auto before = prepare(sql).bind(state_hash, binding_hash, now).one(read_oauth_state);
     if (!before) return before;
     if (auto r = prepare("UPDATE oauth_states SET used_at = ?2 WHERE state_hash = ?1").bind(state_hash, now).exec();
@@ -1115,7 +1158,7 @@ class sqlite_store final : public store {
     auto tx = begin(transaction::kind::write);
     if (!tx) return tx.error();
     if (auto r = prepare("UPDATE installations SET token_issued_at = NULL,"
-                         " token_expires_at = NULL, needs_reauth = ?2 WHERE id = ?1")
+                         " token_expires_at = NULL, needs_reauth = ?2, reauth_reason = NULL WHERE id = ?1")
                      .bind(installation_id, needs_reauth)
                      .exec();
         !r) {

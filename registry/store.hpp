@@ -100,6 +100,10 @@ class store {
   // get: errc::not_found when none is cached.
   virtual result<void> put_oauth_client(const oauth_client& client) = 0;
   virtual result<oauth_client> get_oauth_client(std::string_view installation_id) = 0;
+  // The scope of the cached client, when it is still `client_id` (a step-up
+  // that completes); errc::not_found otherwise.
+  virtual result<void> set_oauth_client_scope(std::string_view installation_id, std::string_view client_id,
+                                              std::string_view scope) = 0;
   // A new flow's state. `state.state_hash` is unique.
   virtual result<void> insert_oauth_state(const oauth_state& state) = 0;
   // Binds an unbound, unused state that has not expired at `now` to the
@@ -107,17 +111,22 @@ class store {
   // errc::not_found otherwise (unknown, already bound, used or expired).
   virtual result<oauth_state> bind_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                                sys_time now) = 0;
-  // Marks the state used (it can be taken once) and returns it as it was
-  // before, when it is bound to the browser whose cookie hash is
-  // `binding_hash` and has not expired at `now`. errc::not_found otherwise
-  // (unknown, used, expired, unbound or bound to another browser), and then
-  // the state is left as it was: a request without the right cookie cannot
-  // use up someone else's flow.
   // The state, when it is bound to the browser whose cookie hash is
   // `binding_hash`, unused and not expired at `now`; errc::not_found
-  // otherwise. Changes nothing (the confirm page and its form).
+  // otherwise. Changes nothing (the confirm page).
   virtual result<oauth_state> find_bound_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                                      sys_time now) = 0;
+  // The user confirmed on the page: like find_bound_oauth_state, and marks
+  // the state confirmed (again is no error). Only a confirmed state can be
+  // taken: the confirm step is the server's rule, not only the page's.
+  virtual result<oauth_state> confirm_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                                  sys_time now) = 0;
+  // Marks the state used (it can be taken once) and returns it as it was
+  // before, when it is confirmed, bound to the browser whose cookie hash is
+  // `binding_hash` and has not expired at `now`. errc::not_found otherwise
+  // (unknown, used, expired, unbound, unconfirmed or bound to another
+  // browser), and then the state is left as it was: a request without the
+  // right cookie cannot use up someone else's flow.
   virtual result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                                sys_time now) = 0;
   // Housekeeping: removes states that expired before `before`; returns how many.
@@ -131,7 +140,7 @@ class store {
                                    std::string_view sealed_refresh, sys_time issued_at,
                                    std::optional<sys_time> expires_at) = 0;
   // Forgets the grant (access and refresh tokens, their times) and sets
-  // needs_reauth to `needs_reauth`.
+  // needs_reauth to `needs_reauth` (without a reason: an old one goes).
   virtual result<void> clear_grant(std::string_view installation_id, bool needs_reauth) = 0;
   // Sets needs_reauth; `reason` (a sentence for the user) is kept with it,
   // and dropped when the flag is cleared. store_grant clears both.

@@ -162,7 +162,8 @@ struct oauth_state {
   // scope; the client's scope becomes this one when the flow completes);
   // "" for the client's own.
   std::string scope;
-  std::string user_name;  // the gateway user the grant is for, shown on the confirm page
+  std::string user_name;                 // the gateway user the grant is for, shown on the confirm page
+  std::optional<sys_time> confirmed_at;  // when the user confirmed on the page; the callback needs it
 };
 
 struct audit_filter {

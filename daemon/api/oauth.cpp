@@ -127,10 +127,10 @@ net::http_response result_page(std::string_view status, std::string_view error) 
 
 // Text for an HTML page: the five characters that could end an element or
 // an attribute value are escaped.
-std::string html_text(std::string_view text) {
+std::string html_text(std::string_view text, std::size_t limit = 400) {
   std::string out;
   out.reserve(text.size());
-  for (const char c : printable(text, 400)) {
+  for (const char c : printable(text, limit)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -186,7 +186,8 @@ net::http_response confirm_page(const api_context& ctx, const registry::oauth_st
   page += ", id " + html_text(st.installation_id) + "</li>\n<li>Gateway user: <b>";
   page += html_text(st.user_name.empty() ? "user " + std::to_string(st.user_id) : st.user_name);
   page += "</b> (id " + std::to_string(st.user_id) + "), environment " + std::to_string(st.environment_id) + "</li>\n";
-  if (!st.scope.empty()) page += "<li>Access asked for: " + html_text(st.scope) + "</li>\n";
+  // Whole: a scope cut short could hide what is asked for.
+  if (!st.scope.empty()) page += "<li>Access asked for: " + html_text(st.scope, st.scope.size()) + "</li>\n";
   page +=
       "</ul>\n<p>Continue only if you started this yourself, from your own agent or tool. If someone sent you "
       "this link, close this window: whoever holds that installation would act with your account.</p>\n";
@@ -200,7 +201,10 @@ net::http_response confirm_page(const api_context& ctx, const registry::oauth_st
   // No script, no frame: the button cannot be clicked through another site.
   out.headers.emplace_back("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
   out.headers.emplace_back("X-Frame-Options", "DENY");
-  out.headers.emplace_back("Referrer-Policy", "no-referrer");
+  // same-origin, not no-referrer: with no-referrer a browser sends
+  // "Origin: null" on the form's POST, which the check below must refuse.
+  // The 303 to the authorization server carries no Referer either way.
+  out.headers.emplace_back("Referrer-Policy", "same-origin");
   out.body = std::move(page);
   return out;
 }
@@ -251,8 +255,11 @@ std::string form_field(std::string_view body, std::string_view name) {
 // cookie (SameSite=Lax: not sent on another site's POST), the token the page
 // carried, and, when the browser says where the form was, this origin.
 asio::awaitable<net::http_response> oauth_confirm(const api_context& ctx, const net::http_request& req) {
+  // A browser names the page's origin; "null" (a privacy setting, or a
+  // page that sends no referrer) names none, like a client that sends no
+  // Origin: the cookie and the page's token below are what decide.
   const std::string_view origin = req.header("Origin");
-  if (!origin.empty() && origin != oauth::origin_of(ctx.public_url)) {
+  if (!origin.empty() && origin != "null" && origin != oauth::origin_of(ctx.public_url)) {
     spdlog::info("OAuth confirm refused: a form on another origin ({})", printable(origin, 100));
     co_return unconfirmed("The confirmation must come from mcpgate's own page.").to_response();
   }
@@ -268,8 +275,9 @@ asio::awaitable<net::http_response> oauth_confirm(const api_context& ctx, const 
     co_return unconfirmed("The confirmation must come from mcpgate's own page, in the browser that opened it.")
         .to_response();
   }
+  // Recorded: the callback takes only a state its user confirmed here.
   const auto find = [&hash, binding_hash = sha256_hex(binding)](registry::store& s) {
-    return s.find_bound_oauth_state(hash, binding_hash, std::chrono::system_clock::now());
+    return s.confirm_oauth_state(hash, binding_hash, std::chrono::system_clock::now());
   };
   auto found = co_await ctx.db.run(find);
   if (!found) {
@@ -343,6 +351,9 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
     if ((material.client->iss_parameter_supported && !iss) || (iss && *iss != material.client->issuer)) {
       spdlog::warn("installation {}: OAuth callback refused: iss {} is not the issuer {}", st.installation_id,
                    iss ? printable(*iss, 200) : std::string("(missing)"), material.client->issuer);
+      // posthog-code hears of it at its callback, like any failure; the
+      // gateway's own page says it with a 400.
+      if (st.install_source == "posthog-code" && !st.callback_url.empty()) co_return finish(false, "issuer_mismatch");
       net::http_response out = result_page("error", "issuer_mismatch");
       out.headers.emplace_back("Set-Cookie", clear_cookie);
       co_return out;
@@ -392,10 +403,12 @@ asio::awaitable<net::http_response> oauth_callback(const api_context& ctx, const
     }
     auto granted = s.store_grant(st.installation_id, sealed_access, sealed_refresh, issued, expires);
     // A step-up's wider scope is the client's from now on.
+    // (Only if the client is still the one the flow used.)
     if (granted && !st.scope.empty() && st.scope != material.client->scope) {
-      registry::oauth_client wider = *material.client;
-      wider.scope = st.scope;
-      if (auto kept = s.put_oauth_client(wider); !kept) return kept;
+      if (auto kept = s.set_oauth_client_scope(st.installation_id, material.client->client_id, st.scope);
+          !kept && kept.error() != errc::not_found) {
+        return kept;
+      }
     }
     if (granted) {
       caller owner;

@@ -37,6 +37,31 @@ net::api_error flow_error(std::string detail) {
   return {400, "validation_error", "oauth_failed", std::move(detail), std::nullopt};
 }
 
+// Whether a flow of `inst` may ask for offline_access: yes, unless its
+// template says no.
+bool offline_access_allowed(const api_context& ctx, const registry::installation& inst) {
+  if (!inst.template_id) return true;
+  const auto live = ctx.settings();
+  const config::template_entry* t = live->find_template(*inst.template_id);
+  return t == nullptr || t->offline_access;
+}
+
+// `scope` with offline_access added when the AS lists it (SEP-2207: a
+// client that wants a refresh token asks for it; some servers, oidc-provider
+// among them, issue refresh tokens for nothing else), or taken out when it
+// may not be asked for.
+std::string scoped_for_offline_access(std::string_view scope, const std::vector<std::string>& listed, bool allowed) {
+  if (!allowed) {
+    std::string out;
+    for (const auto& w : oauth::scope_words(scope)) {
+      if (w != "offline_access") out.append(out.empty() ? "" : " ").append(w);
+    }
+    return out;
+  }
+  if (std::find(listed.begin(), listed.end(), "offline_access") == listed.end()) return std::string(scope);
+  return oauth::scope_union(scope, "offline_access");
+}
+
 // The client a flow will use: cached (same client id, or no override), or
 // the override with freshly discovered metadata, or a new registration.
 struct prepared_client {
@@ -49,14 +74,37 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(
     const api_context& ctx, const registry::installation& inst, const flow_options& options) {
   const auto read = [id = inst.id](registry::store& s) { return s.get_oauth_client(id); };
   auto cached = co_await ctx.db.run(read);
+  const asio::any_io_executor here = co_await asio::this_coro::executor;
+  const bool offline_access = offline_access_allowed(ctx, inst);
   if (cached && (!options.client || options.client->client_id == cached->client_id)) {
     prepared_client out;
     out.client = std::move(*cached);
+    // What the server says of itself may have changed since the client was
+    // cached (or the client predates what the gateway asks now: iss,
+    // offline_access): the same client, the server's current metadata.
+    auto looking_up =
+        oauth::find_server_metadata(ctx.upstreams.for_executor(here), out.client.issuer, proxy::oauth_options(ctx));
+    oauth::server_lookup now = co_await std::move(looking_up);
+    if (!now.error.empty()) {
+      spdlog::warn("installation {}: refreshing the authorization server's metadata failed, using what is cached: {}",
+                   inst.id, now.error);
+      co_return out;
+    }
+    registry::oauth_client& c = out.client;
+    const std::string scope = scoped_for_offline_access(c.scope, now.server.scopes_supported, offline_access);
+    if (c.iss_parameter_supported != now.server.iss_parameter_supported || scope != c.scope ||
+        c.authorization_endpoint != now.server.authorization_endpoint ||
+        c.token_endpoint != now.server.token_endpoint) {
+      c.iss_parameter_supported = now.server.iss_parameter_supported;
+      c.scope = scope;
+      c.authorization_endpoint = now.server.authorization_endpoint;
+      c.token_endpoint = now.server.token_endpoint;
+      out.fresh = true;
+    }
     co_return out;
   }
   if (!cached && cached.error() != errc::not_found) co_return net::from_error_code(cached.error());
 
-  const asio::any_io_executor here = co_await asio::this_coro::executor;
   auto discovering = oauth::discover(ctx.upstreams.for_executor(here), inst.url, proxy::oauth_options(ctx));
   oauth::discovery found = co_await std::move(discovering);
   if (!found.error.empty()) {
@@ -73,18 +121,7 @@ asio::awaitable<std::variant<prepared_client, net::api_error>> prepare_client(
   c.registration_endpoint = found.server.registration_endpoint;
   c.resource = found.resource;
   c.scope = found.scope;
-  // SEP-2207: a client that wants a refresh token asks for offline_access
-  // when the AS lists it (some, oidc-provider among them, issue refresh
-  // tokens for nothing else).
-  const auto& listed = found.server.scopes_supported;
-  bool offline_access = true;  // unless the installation's template says no
-  if (inst.template_id) {
-    const auto live = ctx.settings();
-    if (const config::template_entry* t = live->find_template(*inst.template_id)) offline_access = t->offline_access;
-  }
-  if (offline_access && std::find(listed.begin(), listed.end(), "offline_access") != listed.end()) {
-    c.scope = oauth::scope_union(c.scope, "offline_access");
-  }
+  c.scope = scoped_for_offline_access(found.scope, found.server.scopes_supported, offline_access);
   c.iss_parameter_supported = found.server.iss_parameter_supported;
   c.created_at = std::chrono::system_clock::now();
   if (options.client) {
@@ -196,6 +233,7 @@ asio::awaitable<std::variant<std::string, net::api_error>> start_oauth_flow(
   row.verifier_sealed = ctx.secrets.seal(pkce.verifier, "oauth_state:" + row.state_hash);
   // A step-up asks for what the grant has and what the upstream wants more.
   row.scope = oauth::scope_union(client.client.scope, options.extra_scope);
+  if (!offline_access_allowed(ctx, inst)) row.scope = scoped_for_offline_access(row.scope, {}, false);
   row.user_name = who.user_name;
   oauth::authorization_request request{client.client.client_id, redirect_uri(ctx), state,        pkce.challenge,
                                        client.client.resource,  row.scope,         std::string()};

@@ -696,6 +696,13 @@ BOOST_AUTO_TEST_CASE(the_flow_is_bound_to_the_browser_that_started_it) {
   BOOST_TEST(detail_of(second) == "Invalid or expired OAuth state", second);
   BOOST_TEST(second.header("Set-Cookie").empty(), second);
 
+  // Before the user confirms, the callback is refused even with the
+  // browser's cookie (an attacker who sends the browser past the page
+  // straight to the AS gains nothing), and the flow stays usable.
+  const reply unconfirmed =
+      browser.send("GET", "/api/mcp_store/oauth_redirect/?state=" + state + "&code=c", "", {{"Cookie", form.cookie}});
+  BOOST_TEST(detail_of(unconfirmed) == "Invalid or expired OAuth state", unconfirmed);
+
   // The confirmation is refused without the cookie (another site's form: a
   // SameSite=Lax cookie is not sent), with a wrong token, from another origin.
   const std::string origin = base_url();
@@ -720,9 +727,13 @@ BOOST_AUTO_TEST_CASE(the_flow_is_bound_to_the_browser_that_started_it) {
   BOOST_TEST(query_param(as_url, "state") == state, as_url);
   BOOST_TEST(!query_param(as_url, "resource").empty(), as_url);
   BOOST_TEST(query_param(as_url, "redirect_uri").find("oauth_redirect") != std::string::npos, as_url);
-  // Without an Origin header (some browsers, some tools) the cookie and the
-  // token are enough.
+  // Without an Origin header (some tools), or with "Origin: null" (a browser
+  // that names no origin), the cookie and the token are enough.
   BOOST_TEST(post_confirm(browser, state, form.csrf, form.cookie, "").status == 303u);
+  BOOST_TEST(post_confirm(browser, state, form.csrf, form.cookie, "null").status == 303u);
+  // The page lets the form's POST name its origin (no-referrer would make
+  // browsers send "Origin: null").
+  BOOST_TEST(form.page.header("Referrer-Policy") == "same-origin", form.page);
 
   // The callback without the cookie (another browser) is refused...
   const std::string callback = "/api/mcp_store/oauth_redirect/?state=" + state + "&error=access_denied";

@@ -402,6 +402,17 @@ BOOST_AUTO_TEST_CASE(a_template_can_say_no_to_offline_access) {
   BOOST_TEST_REQUIRE(connected(complete_flow(start.substr(start.find("/api/mcp_store/")))));
   const std::string asked = authorizations().at(0);
   BOOST_TEST(!has_word(decoded_param(asked, "scope"), "offline_access"), asked);
+  // Nor through a step-up link that names it.
+  const reply again =
+      alice.get(e1 + "/authorize/?installation_id=" + installation_id + "&scope=write%20offline_access");
+  BOOST_TEST_REQUIRE(again.status == 302u, again);
+  auto browser = anonymous();
+  std::string cookie;
+  const std::string l = again.header("Location");
+  to_authorization_server(browser, l.substr(l.find("/api/mcp_store/")), cookie);
+  const std::string stepped = authorizations().at(1);
+  BOOST_TEST(has_word(decoded_param(stepped, "scope"), "write"), stepped);
+  BOOST_TEST(!has_word(decoded_param(stepped, "scope"), "offline_access"), stepped);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -436,6 +447,26 @@ BOOST_AUTO_TEST_CASE(a_server_that_sends_iss_must_send_its_own) {
   const std::string l = again.header("Location");
   BOOST_TEST(connected(complete_flow(l.substr(l.find("/api/mcp_store/")))));
   BOOST_TEST(installation().at("pending_oauth") == false);
+}
+
+BOOST_AUTO_TEST_CASE(a_reconnect_learns_what_the_server_says_of_itself_now) {
+  // Connected while the server did not advertise iss, nor list offline_access.
+  script({.iss_supported = false, .callback_iss = "none"});
+  BOOST_TEST_REQUIRE(connected(complete_flow(install())));
+  // The server now sends iss and offers offline access: a reconnect with the
+  // cached client asks for offline_access and requires iss.
+  script({.iss_supported = true, .scopes = {"read", "offline_access"}, .callback_iss = "none"});
+  const reply again = alice.get(e1 + "/authorize/?installation_id=" + installation_id);
+  BOOST_TEST_REQUIRE(again.status == 302u, again);
+  const std::string l = again.header("Location");
+  const reply callback = complete_flow(l.substr(l.find("/api/mcp_store/")));
+  BOOST_TEST(callback.status == 400u, callback);  // no iss: refused
+  const std::string asked = authorizations().at(1);
+  BOOST_TEST(has_word(decoded_param(asked, "scope"), "offline_access"), asked);
+  BOOST_TEST(query_param(asked, "client_id") == "dyn-client", asked);  // the same client
+  std::size_t registrations = 0;
+  for (const auto& req : server().requests()) registrations += req.target == "/register" ? 1 : 0;
+  BOOST_TEST(registrations == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_iss_that_is_sent_is_checked_even_when_not_advertised) {

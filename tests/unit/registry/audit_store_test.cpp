@@ -240,6 +240,7 @@ BOOST_AUTO_TEST_CASE(a_version_3_file_keeps_its_records) {
   const auto b = s.insert("tool_call_forwarded", at(2), s.github, "echo");
   const auto c = s.insert("tool_call_blocked", at(2), s.linear, "search");
   s.db.reset();
+  raw_sql(s.path, undo_migration_7);
   raw_sql(s.path, undo_migration_6);
   raw_sql(s.path, undo_migration_5);
   raw_sql(s.path, undo_migration_4);

@@ -108,6 +108,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_file_is_migrated_and_keeps_its_data) {
   must(s.db->sync_tools(i.id, {t}, at(5)));
   s.db.reset();
   // Back to exactly what migration 2 left (shipped migrations are never edited).
+  raw_sql(s.path, undo_migration_7);
   raw_sql(s.path, undo_migration_6);
   raw_sql(s.path, undo_migration_5);
   raw_sql(s.path, undo_migration_4);
@@ -267,6 +268,7 @@ BOOST_AUTO_TEST_CASE(bind_binds_once_and_returns_the_bound_state) {
   oauth_state want = state_of(i, "h1");
   must(s.db->insert_oauth_state(want));
   const oauth_state bound = must(s.db->bind_oauth_state("h1", "cookie-1", at(10)));
+  must(s.db->confirm_oauth_state("h1", "cookie-1", at(10)));
   want.binding_hash = "cookie-1";
   check_same(bound, want);
   // Already bound: neither another browser nor the same one can bind again.
@@ -286,9 +288,11 @@ BOOST_AUTO_TEST_CASE(bind_refuses_unknown_expired_and_used_states) {
   BOOST_TEST(error_of(s.db->bind_oauth_state("expiring", "cookie", at(600))) == "not_found");
   BOOST_TEST(error_of(s.db->bind_oauth_state("expiring", "cookie", at(700))) == "not_found");
   BOOST_TEST(must(s.db->bind_oauth_state("expiring", "cookie", at(599))).binding_hash == "cookie");
+  must(s.db->confirm_oauth_state("expiring", "cookie", at(599)));
 
   must(s.db->insert_oauth_state(state_of(i, "used")));
   must(s.db->bind_oauth_state("used", "cookie", at(9)));
+  must(s.db->confirm_oauth_state("used", "cookie", at(9)));
   must(s.db->take_oauth_state("used", "cookie", at(10)));
   BOOST_TEST(error_of(s.db->bind_oauth_state("used", "cookie", at(11))) == "not_found");
 }
@@ -299,6 +303,7 @@ BOOST_AUTO_TEST_CASE(bind_to_an_empty_binding_is_refused) {
   must(s.db->insert_oauth_state(state_of(i, "h1")));
   BOOST_TEST(error_of(s.db->bind_oauth_state("h1", "", at(10))) == "invalid_argument");
   BOOST_TEST(must(s.db->bind_oauth_state("h1", "cookie", at(10))).binding_hash == "cookie");
+  must(s.db->confirm_oauth_state("h1", "cookie", at(10)));
 }
 
 BOOST_AUTO_TEST_CASE(take_returns_the_state_as_it_was_and_only_once) {
@@ -307,6 +312,7 @@ BOOST_AUTO_TEST_CASE(take_returns_the_state_as_it_was_and_only_once) {
   oauth_state want = state_of(i, "h1");
   must(s.db->insert_oauth_state(want));
   must(s.db->bind_oauth_state("h1", "cookie", at(20)));
+  must(s.db->confirm_oauth_state("h1", "cookie", at(20)));
   want.binding_hash = "cookie";
   const oauth_state taken = must(s.db->take_oauth_state("h1", "cookie", at(30)));
   check_same(taken, want);  // used_at still unset: the state as it was before
@@ -323,6 +329,7 @@ BOOST_AUTO_TEST_CASE(take_refuses_unbound_expired_and_other_browsers_states_and_
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(10))) == "not_found");
   must(s.db->bind_oauth_state("h1", "cookie", at(20)));
+  must(s.db->confirm_oauth_state("h1", "cookie", at(20)));
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(30))) == "not_found");
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "other-cookie", at(30))) == "not_found");
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired at that instant
@@ -336,6 +343,7 @@ BOOST_AUTO_TEST_CASE(of_concurrent_takers_on_separate_connections_exactly_one_wi
   const auto i = s.add(s.alice, "https://a.example/mcp");
   must(s.db->insert_oauth_state(state_of(i, "h1")));
   must(s.db->bind_oauth_state("h1", "cookie", at(5)));
+  must(s.db->confirm_oauth_state("h1", "cookie", at(5)));
   s.db.reset();
   std::vector<std::optional<result<oauth_state>>> taken(4);
   {
@@ -373,6 +381,7 @@ BOOST_AUTO_TEST_CASE(delete_expired_removes_only_states_expired_before_the_time)
     must(s.db->insert_oauth_state(st));
   }
   must(s.db->bind_oauth_state("a", "cookie", at(40)));
+  must(s.db->confirm_oauth_state("a", "cookie", at(40)));
   must(s.db->take_oauth_state("a", "cookie", at(50)));  // used or not, expiry decides
 
   BOOST_TEST(must(s.db->delete_expired_oauth_states(at(100))) == 0);  // a expires at, not before
@@ -382,6 +391,7 @@ BOOST_AUTO_TEST_CASE(delete_expired_removes_only_states_expired_before_the_time)
              boost::test_tools::per_element());
   BOOST_TEST(error_of(s.db->bind_oauth_state("b", "cookie", at(10))) == "not_found");
   must(s.db->bind_oauth_state("c", "cookie", at(10)));
+  must(s.db->confirm_oauth_state("c", "cookie", at(10)));
   BOOST_TEST(must(s.db->take_oauth_state("c", "cookie", at(10))).state_hash == "c");
 }
 
@@ -521,6 +531,7 @@ BOOST_AUTO_TEST_CASE(removes_its_oauth_client_states_and_grant) {
   must(s.db->insert_oauth_state(state_of(i, "h2")));
   must(s.db->insert_oauth_state(state_of(other, "h3")));
   must(s.db->bind_oauth_state("h2", "cookie", at(10)));
+  must(s.db->confirm_oauth_state("h2", "cookie", at(10)));
   must(s.db->store_grant(i.id, "a1", "r1", at(100), at(3700)));
 
   must(s.db->delete_installation(1, s.alice, i.id));
@@ -534,6 +545,7 @@ BOOST_AUTO_TEST_CASE(removes_its_oauth_client_states_and_grant) {
   // The other installation's are untouched.
   BOOST_TEST(must(s.db->get_oauth_client(other.id)).installation_id == other.id);
   must(s.db->bind_oauth_state("h3", "cookie", at(20)));
+  must(s.db->confirm_oauth_state("h3", "cookie", at(20)));
   BOOST_TEST(must(s.db->take_oauth_state("h3", "cookie", at(20))).installation_id == other.id);
 }
 
@@ -551,6 +563,7 @@ BOOST_AUTO_TEST_CASE(a_version_5_file_is_migrated_and_its_rows_get_the_defaults)
   must(s.db->insert_oauth_state(state_of(i, "h1")));
   must(s.db->store_grant(i.id, "a1", "r1", at(100), at(3700)));
   s.db.reset();
+  raw_sql(s.path, undo_migration_7);
   raw_sql(s.path, undo_migration_6);
   BOOST_TEST(count_of(s.path, "SELECT count(*) FROM pragma_table_info('oauth_states') WHERE name = 'scope'") == "0");
 
@@ -561,6 +574,7 @@ BOOST_AUTO_TEST_CASE(a_version_5_file_is_migrated_and_its_rows_get_the_defaults)
   BOOST_TEST(got.reauth_reason == "");
   BOOST_TEST(got.refreshable);
   const oauth_state st = must(db->bind_oauth_state("h1", "cookie", at(10)));
+  must(db->confirm_oauth_state("h1", "cookie", at(10)));
   BOOST_TEST(st.scope == "");
   BOOST_TEST(st.user_name == "");
 }
@@ -581,6 +595,7 @@ BOOST_AUTO_TEST_CASE(the_iss_flag_scope_and_user_name_are_kept) {
   want.user_name = "alice";
   must(s.db->insert_oauth_state(want));
   const oauth_state bound = must(s.db->bind_oauth_state("h1", "cookie", at(10)));
+  must(s.db->confirm_oauth_state("h1", "cookie", at(10)));
   BOOST_TEST(bound.scope == "read write offline_access");
   BOOST_TEST(bound.user_name == "alice");
 }
@@ -591,6 +606,7 @@ BOOST_AUTO_TEST_CASE(find_bound_reads_the_browsers_unused_state_and_changes_noth
   must(s.db->insert_oauth_state(state_of(i, "h1")));                                          // expires at(600)
   BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
   must(s.db->bind_oauth_state("h1", "cookie", at(10)));
+  must(s.db->confirm_oauth_state("h1", "cookie", at(10)));
   BOOST_TEST(must(s.db->find_bound_oauth_state("h1", "cookie", at(20))).binding_hash == "cookie");
   BOOST_TEST(must(s.db->find_bound_oauth_state("h1", "cookie", at(21))).state_hash == "h1");  // again
   BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "other", at(20))) == "not_found");
@@ -600,6 +616,36 @@ BOOST_AUTO_TEST_CASE(find_bound_reads_the_browsers_unused_state_and_changes_noth
   // Nothing was used up: the callback still takes it, once; then it is gone.
   must(s.db->take_oauth_state("h1", "cookie", at(30)));
   BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(31))) == "not_found");
+}
+
+BOOST_AUTO_TEST_CASE(only_a_confirmed_state_can_be_taken_and_only_its_browser_confirms) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->insert_oauth_state(state_of(i, "h1")));                                       // expires at(600)
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "cookie", at(10))) == "not_found");  // unbound
+  must(s.db->bind_oauth_state("h1", "cookie", at(10)));
+  // Bound but not confirmed: the callback cannot take it.
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(11))) == "not_found");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "other", at(12))) == "not_found");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "", at(12))) == "not_found");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired
+  BOOST_TEST(!must(s.db->find_bound_oauth_state("h1", "cookie", at(12))).confirmed_at.has_value());
+  BOOST_TEST((must(s.db->confirm_oauth_state("h1", "cookie", at(13))).confirmed_at == at(13)));
+  BOOST_TEST((must(s.db->confirm_oauth_state("h1", "cookie", at(14))).confirmed_at == at(13)));  // the first stays
+  BOOST_TEST(must(s.db->take_oauth_state("h1", "cookie", at(15))).state_hash == "h1");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "cookie", at(16))) == "not_found");  // used
+}
+
+BOOST_AUTO_TEST_CASE(a_step_up_widens_the_scope_of_the_client_it_was_made_with_only) {
+  seeded s;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  must(s.db->put_oauth_client(client_of(i, "first")));
+  must(s.db->set_oauth_client_scope(i.id, "first", "read write admin"));
+  BOOST_TEST(must(s.db->get_oauth_client(i.id)).scope == "read write admin");
+  // The client was replaced in the meantime: nothing changes.
+  BOOST_TEST(error_of(s.db->set_oauth_client_scope(i.id, "gone", "x")) == "not_found");
+  BOOST_TEST(must(s.db->get_oauth_client(i.id)).scope == "read write admin");
+  BOOST_TEST(error_of(s.db->set_oauth_client_scope("no-such-installation", "first", "x")) == "not_found");
 }
 
 BOOST_AUTO_TEST_CASE(a_reason_goes_with_needs_reauth_and_a_new_grant_clears_both) {
@@ -621,9 +667,12 @@ BOOST_AUTO_TEST_CASE(a_reason_goes_with_needs_reauth_and_a_new_grant_clears_both
   BOOST_TEST(!got.needs_reauth);
   BOOST_TEST(got.reauth_reason == "");
   BOOST_TEST(got.refreshable);
-  // clear_grant forgets the refresh token too.
+  // clear_grant forgets the refresh token too, and an old reason.
+  must(s.db->set_needs_reauth(i.id, true, "old"));
   must(s.db->clear_grant(i.id, true));
   BOOST_TEST(!reread(s, i).refreshable);
+  BOOST_TEST(reread(s, i).needs_reauth);
+  BOOST_TEST(reread(s, i).reauth_reason == "");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

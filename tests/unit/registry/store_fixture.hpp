@@ -51,7 +51,11 @@ std::string error_of(const result<T>& r) {
 }
 
 // The schema version this build's migrations end at.
-inline constexpr int latest_schema = 6;
+inline constexpr int latest_schema = 7;
+
+// Undoes migration 7 (the confirm step of an OAuth flow).
+inline constexpr const char* undo_migration_7 =
+    "ALTER TABLE oauth_states DROP COLUMN confirmed_at; UPDATE schema_version SET version = 6;";
 
 // Undoes migration 6 (issue 17's OAuth columns).
 inline constexpr const char* undo_migration_6 =
