@@ -1,6 +1,6 @@
 // The store: durable state behind one interface.
 //
-// SQLite (WAL) is the embedded backend; PostgreSQL will implement the same
+// SQLite (WAL) is the embedded backend; PostgreSQL implements the same
 // interface for multi-node deployments, so nothing backend-specific appears
 // here. Schema migrations are applied by open_*() before it returns.
 //
@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "registry/types.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -196,6 +197,24 @@ class store {
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and
 // applies pending migrations. The parent folder must exist.
 result<std::unique_ptr<store>> open_sqlite_store(const std::string& path);
+
+// A PostgreSQL database (registry/postgres_store.cpp): one store is one
+// connection, so a daemon with several store threads opens one each.
+struct postgres_options {
+  // A libpq connection string or URI ("host=db dbname=mcpgate user=gw",
+  // "postgresql://gw@db/mcpgate"); what it leaves out comes from libpq's
+  // environment variables and defaults.
+  std::string conninfo;
+  // The server cancels a statement that runs longer (0: no limit); a
+  // connection attempt gives up after the same time (at least 2 s).
+  std::chrono::milliseconds statement_timeout{5000};
+  std::string application_name = "mcpgate";
+};
+
+// Connects and applies pending migrations (under an advisory lock, so nodes
+// that start together migrate once). errc::store_failure when the database
+// cannot be reached or its schema is newer than this build's.
+result<std::unique_ptr<store>> open_postgres_store(const postgres_options& options);
 
 // What find_or_insert_installation() did.
 struct found_or_inserted {
