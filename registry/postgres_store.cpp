@@ -62,6 +62,9 @@ using boost::system::error_code;
 // opening the same database at once migrate it once: "mcpgatmg".
 constexpr std::int64_t migration_lock_key = 0x6d63'7067'6174'6d67;
 
+// The migration transaction's own statement timeout.
+constexpr const char* migration_timeout_sql = "SET LOCAL statement_timeout = '120s'";
+
 constexpr const char* pg_version_table_sql =
     "CREATE TABLE IF NOT EXISTS schema_version ("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
@@ -1144,6 +1147,7 @@ class postgres_store final : public store {
     transaction& operator=(transaction&&) = delete;
     ~transaction() {
       if (store_ == nullptr) return;
+      store_->in_transaction_ = false;
       PGconn* c = store_->conn();
       if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) {
         result_handle(PQexec(c, "ROLLBACK"));
@@ -1152,6 +1156,7 @@ class postgres_store final : public store {
 
     result<void> commit() {
       postgres_store* s = std::exchange(store_, nullptr);
+      s->in_transaction_ = false;  // a COMMIT that fails ends the transaction too
       return s->simple("COMMIT");
     }
 
@@ -1166,6 +1171,7 @@ class postgres_store final : public store {
     if (auto r = simple(k == tx_kind::write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); !r) {
       return r.error();
     }
+    in_transaction_ = true;
     return transaction(*this);
   }
 
@@ -1233,9 +1239,12 @@ class postgres_store final : public store {
     const pg_params params(args...);
     if (!params.valid()) return errc::invalid_argument;
     // Outside a transaction, a connection lost since the last call is
-    // noticed (and replaced) first; inside one it fails the statement.
-    if (PQtransactionStatus(conn()) == PQTRANS_IDLE || PQstatus(conn()) != CONNECTION_OK) {
+    // noticed (and replaced) first; inside one it fails the statement: the
+    // rest of a transaction never runs on a new connection.
+    if (!in_transaction_) {
       if (auto r = usable(); !r) return r.error();
+    } else if (PQstatus(conn()) != CONNECTION_OK) {
+      return pg_failure(conn(), nullptr, sql);
     }
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
@@ -1311,6 +1320,9 @@ class postgres_store final : public store {
   result<void> migrate() {
     auto tx = begin(tx_kind::write);
     if (!tx) return tx.error();
+    // Waiting for another node's migration, or migrating a large table,
+    // may take longer than a request's statement.
+    if (auto r = simple(migration_timeout_sql); !r) return r;
     if (auto r = exec("SELECT pg_advisory_xact_lock($1::bigint)", migration_lock_key); !r) return r;
     if (auto r = simple(pg_version_table_sql); !r) return r;
     auto version = schema_version();
@@ -1333,6 +1345,7 @@ class postgres_store final : public store {
   // Prepared statement names by SQL text, for this connection.
   std::map<std::string, std::string, std::less<>> statements_;
   std::chrono::steady_clock::time_point next_reconnect_{};
+  bool in_transaction_ = false;  // between begin() and the end of its transaction
 };
 
 }  // namespace
@@ -1346,19 +1359,26 @@ result<std::unique_ptr<store>> open_postgres_store(const postgres_options& optio
   const auto limit = options.statement_timeout.count() > 0 ? options.statement_timeout : std::chrono::seconds(10);
   const std::string connect_timeout = std::to_string(std::max<std::int64_t>(2, duration_cast<seconds>(limit).count()));
   const std::string user_timeout = std::to_string(std::chrono::milliseconds(limit).count() + 5000);
-  const char* keys[] = {"connect_timeout",
-                        "keepalives",
-                        "keepalives_idle",
-                        "keepalives_interval",
-                        "keepalives_count",
-                        "tcp_user_timeout",
-                        "dbname",
-                        "application_name",
-                        nullptr};
-  const char* values[] =
-      {connect_timeout.c_str(),          "1",    "10", "5", "3", user_timeout.c_str(), options.conninfo.c_str(),
-       options.application_name.c_str(), nullptr};
-  conn_handle conn(PQconnectdbParams(keys, values, 1));
+  // keepalives: an idle peer that went away is noticed after 5 + 3 * 2 s.
+  const std::pair<const char*, const char*> settings[] = {
+      {"connect_timeout", connect_timeout.c_str()},
+      {"keepalives", "1"},
+      {"keepalives_idle", "5"},
+      {"keepalives_interval", "2"},
+      {"keepalives_count", "3"},
+      {"tcp_user_timeout", user_timeout.c_str()},
+      {"dbname", options.conninfo.c_str()},  // expanded: a connection string or URI
+      {"application_name", options.application_name.c_str()},
+  };
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  for (const auto& [key, value] : settings) {
+    keys.push_back(key);
+    values.push_back(value);
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_handle conn(PQconnectdbParams(keys.data(), values.data(), 1));
   if (!conn) return errc::store_failure;
   if (PQstatus(conn.get()) != CONNECTION_OK) return pg_failure(conn.get(), nullptr, "connect");
   auto s = std::make_unique<postgres_store>(std::move(conn), options);
