@@ -94,6 +94,12 @@ postgres_server::postgres_server() {
   if (pid < 0) throw std::runtime_error("postgres_server: fork failed");
   if (pid == 0) {
     ::dup2(fds[0], 0);
+    // Not the test's stdout and stderr: whoever reads them (CTest) would
+    // wait for the guard too.
+    if (const int null = ::open("/dev/null", O_WRONLY); null >= 0) {
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
     ::setsid();  // a signal for the test's process group does not stop it before it cleans up
     ::execl("/bin/sh", "sh", "-c", cleanup.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
