@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -660,6 +661,103 @@ CONTRACT_CASE(an_approval_change_and_its_audit_record_are_one_transaction) {
   // And the store is usable after the failed transaction.
   must(s.db->set_tool_approval(i.id, "search", approval_do_not_use, at(50), record("audit-3")));
   BOOST_TEST(must(s.db->list_audit_events(1, s.alice, {}, {})).count == 2);
+}
+
+// Nodes racing on one database: each has its own connection.
+CONTRACT_CASE(concurrent_syncs_and_approvals_on_separate_connections_agree) {
+  CONTRACT_STORE;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  std::vector<std::unique_ptr<store>> stores;
+  for (int n = 0; n < 3; ++n) stores.push_back(s.backend->open());
+  const std::vector<listed_tool> listed{contract_listed("a"), contract_listed("b"), contract_listed("c")};
+  std::vector<std::optional<result<std::vector<tool>>>> synced(stores.size());
+  {
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (std::size_t n = 0; n < stores.size(); ++n) {
+      threads.emplace_back([&, n] {
+        while (!go.load()) std::this_thread::yield();
+        synced[n].emplace(stores[n]->sync_tools(i.id, listed, at(10)));
+      });
+    }
+    go.store(true);
+    for (auto& th : threads) th.join();
+  }
+  for (const auto& r : synced) BOOST_TEST(error_of(*r) == "ok");
+  const auto tools = must(s.db->list_tools(i.id, true));
+  BOOST_TEST(contract_names(tools) == (std::vector<std::string>{"a", "b", "c"}), boost::test_tools::per_element());
+
+  // Each approval change is recorded with the state it really changed from.
+  const std::string_view states[] = {approval_approved, approval_do_not_use, approval_needs_approval};
+  {
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (std::size_t n = 0; n < stores.size(); ++n) {
+      threads.emplace_back([&, n] {
+        while (!go.load()) std::this_thread::yield();
+        for (std::size_t round = 0; round < 5; ++round) {
+          const std::string_view to = states[(n + round) % 3];
+          const auto record = [&](const tool& before) {
+            audit_event e = contract_event(i, "tool_approval_changed", at(20), before.tool_name);
+            e.detail = before.approval_state + ">" + std::string(to);
+            return e;
+          };
+          must(stores[n]->set_tool_approval(i.id, "a", to, at(20), record));
+        }
+      });
+    }
+    go.store(true);
+    for (auto& th : threads) th.join();
+  }
+  // The records chain from needs_approval to the state the tool ends in:
+  // each changes something, and each state is left as often as it is
+  // entered (the start once more, the end once less). A change made from a
+  // state read before another connection's change (a lost update) breaks it.
+  const auto events = must(s.db->list_audit_events(1, s.alice, {std::nullopt, "tool_approval_changed"}, {})).items;
+  BOOST_TEST(!events.empty());
+  std::map<std::string, int> left_minus_entered;
+  for (const auto& e : events) {
+    const auto arrow = e.detail.find('>');
+    BOOST_REQUIRE(arrow != std::string::npos);
+    const std::string from = e.detail.substr(0, arrow);
+    const std::string to = e.detail.substr(arrow + 1);
+    BOOST_TEST(from != to);
+    ++left_minus_entered[from];
+    --left_minus_entered[to];
+  }
+  const std::string end_state = must(s.db->list_tools(i.id, false)).at(0).approval_state;
+  if (end_state != "needs_approval") {
+    BOOST_TEST(left_minus_entered["needs_approval"] == 1);
+    BOOST_TEST(left_minus_entered[end_state] == -1);
+  }
+  for (const auto& [state, balance] : left_minus_entered) {
+    if (end_state == "needs_approval" || (state != "needs_approval" && state != end_state)) {
+      BOOST_TEST(balance == 0, state);
+    }
+  }
+}
+
+CONTRACT_CASE(concurrent_first_uses_of_a_user_name_make_one_user) {
+  auto backend = Backend::make();
+  must(backend->open()->sync_projects({}));
+  std::vector<std::unique_ptr<store>> stores;
+  for (int n = 0; n < 4; ++n) stores.push_back(backend->open());
+  std::vector<std::optional<result<user>>> made(stores.size());
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (std::size_t n = 0; n < stores.size(); ++n) {
+    threads.emplace_back([&, n] {
+      while (!go.load()) std::this_thread::yield();
+      made[n].emplace(stores[n]->ensure_user("carol"));
+    });
+  }
+  go.store(true);
+  for (auto& th : threads) th.join();
+  const auto id = must(std::move(*made[0])).id;
+  for (auto& r : made) {
+    BOOST_REQUIRE(error_of(*r) == "ok");
+    BOOST_TEST((*r)->id == id);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
