@@ -1102,6 +1102,16 @@ BOOST_AUTO_TEST_CASE(a_schema_newer_than_the_build_is_refused) {
   BOOST_TEST(error_of(open_postgres_store(postgres_options{b.conninfo})) == "store_failure");
 }
 
+// PostgreSQL's TEXT cannot hold a NUL (SQLite's can): refused, not cut short.
+BOOST_AUTO_TEST_CASE(a_text_with_a_nul_is_an_invalid_argument) {
+  contract_store s(contract_postgres::make());
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  BOOST_TEST(error_of(s.db->sync_tools(i.id, {contract_listed(std::string("a\0b", 3))}, at(1))) == "invalid_argument");
+  BOOST_TEST(must(s.db->list_tools(i.id, true)).empty());
+  // Sealed bytes are BYTEA: any byte goes.
+  must(s.db->put_secret(i.id, "api_key", std::string("a\0b", 3)));
+}
+
 BOOST_AUTO_TEST_CASE(an_unreachable_database_fails_at_once) {
   postgres_options options;
   options.conninfo = "host=/nonexistent-folder port=5432 dbname=x user=x";
