@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mcpgate::config {
@@ -80,9 +81,38 @@ struct server {
   struct timeouts timeouts;
 };
 
+// storage.postgres: a PostgreSQL database shared by every node (issue 18).
+// Either `conninfo` (a libpq connection string or URI, literal without a
+// password, or ${ENV}), `dsn_file` (a file holding one, read at load), or the
+// separate fields; the password only from a file or an environment variable,
+// read at load and never shown.
+struct postgres {
+  std::string conninfo;  // from conninfo or dsn_file
+  std::string host;      // a name, an address, or a Unix socket folder
+  unsigned port = 0;     // 0: libpq's default (5432)
+  std::string dbname;
+  std::string user;
+  std::string password_file;
+  std::string password_env;
+  std::string password;     // read at load from password_file or password_env
+  std::string sslmode;      // "" (libpq's default, prefer), disable, allow, prefer, require, verify-ca, verify-full
+  std::string sslrootcert;  // CA file for verify-ca / verify-full
+  unsigned pool_size = 4;   // connections, each on its own store thread
+  std::chrono::milliseconds statement_timeout{5'000};
+};
+
 struct storage {
   std::string sqlite_path;  // absolute or relative to the working directory
+  // Set: the store is this PostgreSQL database, and sqlite_path is unused.
+  std::optional<struct postgres> postgres;
 };
+
+// The libpq connection parameters of `p`, for PQconnectdbParams with
+// expand_dbname set: "dbname" first (the conninfo string or URI when one is
+// given, which libpq expands, else the dbname), then the fields that are set
+// (they override what the conninfo says), the password when there is one,
+// and application_name=mcpgate. Holds the password: never log it.
+std::vector<std::pair<std::string, std::string>> postgres_parameters(const postgres& p);
 
 struct secrets {
   // The first seals, all open (rotation). When the config names none, the

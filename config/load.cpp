@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -492,8 +493,112 @@ class reader {
                      [&](const value& x) {
                        read_map(x, {{"path", store(s.sqlite_path)}});
                      }},
-                    {"postgres", [&](const value& x) { fail(x.key_mark, "storage.postgres is not supported yet"); }},
+                    {"postgres", [&](const value& x) { s.postgres = read_postgres(x); }},
                 });
+  }
+
+  // storage.postgres. Nothing here touches the network (check-config); the
+  // password file is read, and the CA file must be readable.
+  postgres read_postgres(const value& v) {
+    postgres p;
+    std::string conninfo_env;
+    bool dsn_from_file = false;
+    bool conninfo_given = false;
+    read_map(v,
+             {
+                 {"conninfo",
+                  [&](const value& x) {
+                    std::string text;
+                    if (!read(x, text)) return;
+                    conninfo_given = true;
+                    if (text.starts_with("${")) return read_secret_reference(x, conninfo_env, "dsn_file");
+                    if (conninfo_has_password(text)) {
+                      return fail(x,
+                                  "secrets must not be inline: use password_file, password: ${ENV}, or "
+                                  "conninfo: ${ENV}");
+                    }
+                    p.conninfo = std::move(text);
+                  }},
+                 {"dsn_file",
+                  [&](const value& x) {
+                    // A file may hold secrets: read as it is.
+                    std::string path;
+                    if (!read(x, path)) return;
+                    dsn_from_file = true;
+                    std::ifstream in(path, std::ios::binary);
+                    if (!in) return fail(x, "dsn_file " + path + ": " + std::strerror(errno));
+                    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+                    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+                    if (text.empty()) return fail(x, "dsn_file " + path + " is empty");
+                    p.conninfo = std::move(text);
+                  }},
+                 {"host", store(p.host)},
+                 {"port",
+                  [&](const value& x) {
+                    if (read(x, p.port) && p.port > 65535) fail(x, "expected a port 1-65535");
+                  }},
+                 {"dbname", store(p.dbname)},
+                 {"user", store(p.user)},
+                 {"password_file", store(p.password_file)},
+                 {"password", [&](const value& x) { read_secret_reference(x, p.password_env, "password_file"); }},
+                 {"sslmode", store(p.sslmode, {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})},
+                 {"sslrootcert",
+                  [&](const value& x) {
+                    if (!read(x, p.sslrootcert)) return;
+                    if (!std::ifstream(p.sslrootcert)) fail(x, p.sslrootcert + ": " + std::strerror(errno));
+                  }},
+                 {"pool_size",
+                  [&](const value& x) {
+                    if (read(x, p.pool_size) && p.pool_size > 64) fail(x, "expected a pool size of 1 to 64");
+                  }},
+                 {"statement_timeout", store(p.statement_timeout)},
+             });
+    if (!conninfo_env.empty()) {
+      const char* from_env = std::getenv(conninfo_env.c_str());
+      if (!from_env || !*from_env) fail(v, "conninfo: environment variable " + conninfo_env + " is not set");
+      else p.conninfo = from_env;
+    }
+    const bool fields = !p.host.empty() || p.port != 0 || !p.dbname.empty() || !p.user.empty();
+    if (conninfo_given && dsn_from_file) {
+      fail(v, "give conninfo or dsn_file, not both");
+    } else if (!p.conninfo.empty() && fields) {
+      fail(v, "give conninfo or host/port/dbname/user, not both");
+    } else if (!conninfo_given && !dsn_from_file && p.dbname.empty()) {
+      fail(v, "storage.postgres needs conninfo, dsn_file or dbname");
+    }
+    if (!p.password_file.empty() && !p.password_env.empty()) {
+      fail(v, "give password_file or password, not both");
+    } else if (!p.password_env.empty()) {
+      const char* from_env = std::getenv(p.password_env.c_str());
+      if (!from_env || !*from_env) fail(v, "password: environment variable " + p.password_env + " is not set");
+      else p.password = from_env;
+    } else if (!p.password_file.empty()) {
+      std::ifstream in(p.password_file, std::ios::binary);
+      if (!in) {
+        fail(v, "password_file " + p.password_file + ": " + std::strerror(errno));
+      } else {
+        std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+        if (text.empty()) fail(v, "password_file " + p.password_file + " is empty");
+        p.password = std::move(text);
+      }
+    }
+    return p;
+  }
+
+  // Whether a literal conninfo carries a password: a password keyword, or a
+  // URI whose user-info has one ("postgresql://u:secret@h/db").
+  static bool conninfo_has_password(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("password") != std::string::npos) return true;
+    const auto scheme = lower.find("://");
+    if (scheme == std::string::npos) return false;
+    const auto authority_end = lower.find_first_of("/?#", scheme + 3);
+    const std::string_view authority = std::string_view(lower).substr(
+        scheme + 3, authority_end == std::string::npos ? std::string::npos : authority_end - scheme - 3);
+    const auto at = authority.rfind('@');
+    return at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos;
   }
 
   void read_secrets(const value& v, secrets& s) {
@@ -707,11 +812,11 @@ class reader {
   }
 
   // "${NAME}" -> NAME; anything else would be a secret written in the file.
-  void read_secret_reference(const value& v, std::string& env_name) {
+  void read_secret_reference(const value& v, std::string& env_name, std::string_view file_key = "client_secret_file") {
     std::string s;
     if (!read(v, s)) return;
     const bool reference = s.starts_with("${") && s.ends_with('}') && is_env_name(s.substr(2, s.size() - 3));
-    if (!reference) return fail(v, "secrets must not be inline: use client_secret_file or ${ENV}");
+    if (!reference) return fail(v, "secrets must not be inline: use " + std::string(file_key) + " or ${ENV}");
     env_name = s.substr(2, s.size() - 3);
   }
 
@@ -773,6 +878,23 @@ load_result load_file(const std::string& path) {
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) return unreadable(EIO);
   return load_string(text, path);
+}
+
+std::vector<std::pair<std::string, std::string>> postgres_parameters(const postgres& p) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto add = [&out](std::string key, std::string value) {
+    if (!value.empty()) out.emplace_back(std::move(key), std::move(value));
+  };
+  // First, so that libpq expands it (expand_dbname) and what follows overrides it.
+  add("dbname", p.conninfo.empty() ? p.dbname : p.conninfo);
+  add("host", p.host);
+  if (p.port != 0) add("port", std::to_string(p.port));
+  add("user", p.user);
+  add("password", p.password);
+  add("sslmode", p.sslmode);
+  add("sslrootcert", p.sslrootcert);
+  add("application_name", "mcpgate");
+  return out;
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {

@@ -316,9 +316,80 @@ BOOST_AUTO_TEST_CASE(refuses_tls_at_its_position) {
   expect_problems(r, {"t.yaml:2:3: server.tls is not supported in this version: terminate TLS in front of mcpgate"});
 }
 
-BOOST_AUTO_TEST_CASE(refuses_postgres_storage) {
-  const load_result r = load("storage:\n  postgres: { dsn_file: /etc/mcpgate/pg.dsn }\n");
-  expect_problems(r, {"t.yaml:2:3: storage.postgres is not supported yet"});
+BOOST_AUTO_TEST_CASE(reads_postgres_storage_from_fields) {
+  const std::string password = temp_secret_file("s3cret 'x'\n");
+  const std::string ca = temp_secret_file("-----BEGIN CERTIFICATE-----\n");
+  const config c = loaded(
+      "storage:\n  postgres:\n    host: db.internal\n    port: 6432\n    dbname: mcpgate\n"
+      "    user: gw\n    password_file: " +
+      password + "\n    sslmode: verify-full\n    sslrootcert: " + ca +
+      "\n    pool_size: 8\n    statement_timeout: 2s\n");
+  BOOST_TEST_REQUIRE(c.storage.postgres.has_value());
+  const postgres& p = *c.storage.postgres;
+  BOOST_TEST(p.host == "db.internal");
+  BOOST_TEST(p.port == 6432u);
+  BOOST_TEST(p.dbname == "mcpgate");
+  BOOST_TEST(p.user == "gw");
+  BOOST_TEST(p.password == "s3cret 'x'");  // read at load, line break dropped
+  BOOST_TEST(p.sslmode == "verify-full");
+  BOOST_TEST(p.pool_size == 8u);
+  BOOST_TEST(p.statement_timeout.count() == 2000);
+  std::vector<std::string> params;
+  for (const auto& [key, value] : postgres_parameters(p)) params.push_back(key + "=" + value);
+  BOOST_TEST(params == (std::vector<std::string>{"dbname=mcpgate", "host=db.internal", "port=6432", "user=gw",
+                                                 "password=s3cret 'x'", "sslmode=verify-full", "sslrootcert=" + ca,
+                                                 "application_name=mcpgate"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(reads_postgres_storage_from_a_conninfo_a_dsn_file_or_the_environment) {
+  const config plain = loaded("storage:\n  postgres: { conninfo: \"host=/run/pg dbname=gw\" }\n");
+  BOOST_TEST_REQUIRE(plain.storage.postgres.has_value());
+  BOOST_TEST(plain.storage.postgres->conninfo == "host=/run/pg dbname=gw");
+  BOOST_TEST(plain.storage.postgres->pool_size == 4u);  // the defaults
+  BOOST_TEST(plain.storage.postgres->statement_timeout.count() == 5000);
+  BOOST_TEST(postgres_parameters(*plain.storage.postgres).front().second == "host=/run/pg dbname=gw");
+
+  const std::string dsn = temp_secret_file("postgresql://gw:pw@db/gw?sslmode=require\n");
+  const config from_file = loaded("storage:\n  postgres: { dsn_file: " + dsn + " }\n");
+  BOOST_TEST(from_file.storage.postgres->conninfo == "postgresql://gw:pw@db/gw?sslmode=require");
+
+  ::setenv("MCPGATE_TEST_PG_URL", "postgresql://gw:pw@db/gw", 1);
+  ::setenv("MCPGATE_TEST_PG_PASSWORD", "from-env", 1);
+  const config from_env = loaded(
+      "storage:\n  postgres: { conninfo: \"${MCPGATE_TEST_PG_URL}\", password: \"${MCPGATE_TEST_PG_PASSWORD}\" }\n");
+  BOOST_TEST(from_env.storage.postgres->conninfo == "postgresql://gw:pw@db/gw");
+  BOOST_TEST(from_env.storage.postgres->password == "from-env");
+  // Without storage.postgres the store is SQLite, as before.
+  BOOST_TEST(!loaded("storage: { sqlite: { path: /srv/x.db } }").storage.postgres.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(refuses_postgres_storage_it_cannot_use_at_their_positions) {
+  ::unsetenv("MCPGATE_TEST_PG_UNSET");
+  expect_problems(load("storage:\n  postgres: { conninfo: \"host=db password=x dbname=gw\" }\n"),
+                  {"t.yaml:2:25: storage.postgres.conninfo: secrets must not be inline: use password_file, "
+                   "password: ${ENV}, or conninfo: ${ENV}"});
+  expect_problems(load("storage:\n  postgres: { conninfo: \"postgresql://gw:pw@db/gw\" }\n"),
+                  {"t.yaml:2:25: storage.postgres.conninfo: secrets must not be inline: use password_file, "
+                   "password: ${ENV}, or conninfo: ${ENV}"});
+  expect_problems(load("storage:\n  postgres: { password: hunter2, dbname: gw }\n"),
+                  {"t.yaml:2:25: storage.postgres.password: secrets must not be inline: use password_file or ${ENV}"});
+  expect_problems(load("storage:\n  postgres: { conninfo: \"dbname=gw\", host: db }\n"),
+                  {"t.yaml:2:13: storage.postgres: give conninfo or host/port/dbname/user, not both"});
+  expect_problems(load("storage:\n  postgres: { host: db }\n"),
+                  {"t.yaml:2:13: storage.postgres: storage.postgres needs conninfo, dsn_file or dbname"});
+  expect_problems(load("storage:\n  postgres: { dbname: gw, port: 70000, pool_size: 0, sslmode: maybe,"
+                       " statement_timeout: soon, password: \"${MCPGATE_TEST_PG_UNSET}\" }\n"),
+                  {"t.yaml:2:33: storage.postgres.port: expected a port 1-65535",
+                   "t.yaml:2:51: storage.postgres.pool_size: expected a positive integer",
+                   "t.yaml:2:63: storage.postgres.sslmode: expected one of disable, allow, prefer, require, "
+                   "verify-ca, verify-full",
+                   "t.yaml:2:89: storage.postgres.statement_timeout: expected a positive duration such as 500ms, "
+                   "10s, 5m or 1h",
+                   "t.yaml:2:13: storage.postgres: password: environment variable MCPGATE_TEST_PG_UNSET is not set"});
+  expect_problems(load("storage:\n  postgres: { dbname: gw, sslrootcert: /no/such/ca.pem, pool_size: 65 }\n"),
+                  {"t.yaml:2:40: storage.postgres.sslrootcert: /no/such/ca.pem: No such file or directory",
+                   "t.yaml:2:68: storage.postgres.pool_size: expected a pool size of 1 to 64"});
 }
 
 BOOST_AUTO_TEST_CASE(given_key_files_are_not_generated) {
