@@ -221,6 +221,11 @@ ALTER TABLE oauth_clients ADD COLUMN iss_parameter_supported BOOLEAN NOT NULL DE
 ALTER TABLE oauth_states ADD COLUMN scope TEXT NOT NULL DEFAULT '';
 ALTER TABLE oauth_states ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7: the confirm step is recorded: only a state the user confirmed on
+    // the gateway's page can be taken by the callback.
+    R"sql(
+ALTER TABLE oauth_states ADD COLUMN confirmed_at BIGINT;  -- NULL: not confirmed
+)sql",
 };
 
 constexpr int pg_latest_version = static_cast<int>(std::size(pg_migrations));
@@ -561,7 +566,7 @@ std::string pg_oauth_state_columns(std::string_view used_at) {
   return fmt::format(
       "state_hash, installation_id, environment_id, user_id, verifier_sealed,"
       " authorization_url, binding_hash, install_source, callback_url, created_at, expires_at,"
-      " {}, scope, user_name",
+      " {}, scope, user_name, confirmed_at",
       used_at);
 }
 
@@ -581,6 +586,7 @@ result<oauth_state> pg_read_oauth_state(pg_rows& r) {
   s.used_at = r.optional_time();
   s.scope = r.text();
   s.user_name = r.text();
+  s.confirmed_at = r.optional_time();
   return s;
 }
 
@@ -848,6 +854,14 @@ class postgres_store final : public store {
     return pg_exception_failure();
   }
 
+  result<void> set_oauth_client_scope(std::string_view installation_id, std::string_view client_id,
+                                      std::string_view scope) override try {
+    return changed_one("UPDATE oauth_clients SET scope = $3 WHERE installation_id = $1 AND client_id = $2",
+                       installation_id, client_id, scope);
+  } catch (...) {
+    return pg_exception_failure();
+  }
+
   result<oauth_client> get_oauth_client(std::string_view installation_id) override try {
     static const std::string sql = pg_with(pg_oauth_client_select, "WHERE installation_id = $1");
     return one(pg_read_oauth_client, sql, installation_id);
@@ -857,11 +871,12 @@ class postgres_store final : public store {
 
   result<void> insert_oauth_state(const oauth_state& state) override try {
     static const std::string sql = fmt::format(
-        "INSERT INTO oauth_states ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO oauth_states ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         pg_oauth_state_columns("used_at"));
     return exec(sql, state.state_hash, state.installation_id, state.environment_id, state.user_id,
                 bytea{state.verifier_sealed}, state.authorization_url, state.binding_hash, state.install_source,
-                state.callback_url, state.created_at, state.expires_at, state.used_at, state.scope, state.user_name);
+                state.callback_url, state.created_at, state.expires_at, state.used_at, state.scope, state.user_name,
+                state.confirmed_at);
   } catch (...) {
     return pg_exception_failure();
   }
@@ -892,6 +907,18 @@ class postgres_store final : public store {
     return pg_exception_failure();
   }
 
+  result<oauth_state> confirm_oauth_state(std::string_view state_hash, std::string_view binding_hash,
+                                          sys_time now) override try {
+    if (binding_hash.empty()) return errc::not_found;
+    static const std::string sql = fmt::format(
+        "UPDATE oauth_states SET confirmed_at = coalesce(confirmed_at, $3) WHERE state_hash = $1"
+        " AND binding_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING {}",
+        pg_oauth_state_columns("used_at"));
+    return one(pg_read_oauth_state, sql, state_hash, binding_hash, now);
+  } catch (...) {
+    return pg_exception_failure();
+  }
+
   result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                        sys_time now) override try {
     if (binding_hash.empty()) return errc::not_found;  // an unbound state is nobody's to take
@@ -901,7 +928,7 @@ class postgres_store final : public store {
     // was: unused.
     static const std::string sql = fmt::format(
         "UPDATE oauth_states SET used_at = $3 WHERE state_hash = $1 AND binding_hash = $2"
-        " AND used_at IS NULL AND expires_at > $3 RETURNING {}",
+        " AND used_at IS NULL AND expires_at > $3 AND confirmed_at IS NOT NULL RETURNING {}",
         pg_oauth_state_columns("NULL::bigint"));
     return one(pg_read_oauth_state, sql, state_hash, binding_hash, now);
   } catch (...) {
@@ -943,8 +970,8 @@ class postgres_store final : public store {
     auto tx = begin(tx_kind::write);
     if (!tx) return tx.error();
     if (auto r =
-            changed_one("UPDATE installations SET token_issued_at = NULL, token_expires_at = NULL, needs_reauth = $2"
-                        " WHERE id = $1",
+            changed_one("UPDATE installations SET token_issued_at = NULL, token_expires_at = NULL, needs_reauth = $2,"
+                        " reauth_reason = NULL WHERE id = $1",
                         installation_id, needs_reauth);
         !r) {
       return r;

@@ -940,6 +940,11 @@ CONTRACT_CASE(take_returns_the_state_as_it_was_once_and_only_to_its_browser) {
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "", at(5))) == "not_found");        // unbound
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(5))) == "not_found");  // not bound yet
   must(s.db->bind_oauth_state("h1", "cookie", at(5)));
+  BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(6))) == "not_found");  // not confirmed yet
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "other", at(6))) == "not_found");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired
+  BOOST_TEST((must(s.db->confirm_oauth_state("h1", "cookie", at(7))).confirmed_at == at(7)));
+  BOOST_TEST((must(s.db->confirm_oauth_state("h1", "cookie", at(8))).confirmed_at == at(7)));  // the first stays
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "other", at(6))) == "not_found");
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(600))) == "not_found");  // expired
   // None of the refusals used it up.
@@ -951,6 +956,27 @@ CONTRACT_CASE(take_returns_the_state_as_it_was_once_and_only_to_its_browser) {
   BOOST_TEST(error_of(s.db->take_oauth_state("h1", "cookie", at(11))) == "not_found");
   BOOST_TEST(error_of(s.db->find_bound_oauth_state("h1", "cookie", at(11))) == "not_found");
   BOOST_TEST(error_of(s.db->bind_oauth_state("h1", "cookie", at(11))) == "not_found");
+  BOOST_TEST(error_of(s.db->confirm_oauth_state("h1", "cookie", at(11))) == "not_found");  // used
+}
+
+CONTRACT_CASE(a_step_up_widens_only_the_scope_of_the_client_it_was_made_with) {
+  CONTRACT_STORE;
+  const auto i = s.add(s.alice, "https://a.example/mcp");
+  oauth_client c;
+  c.installation_id = i.id;
+  c.issuer = "https://as.example";
+  c.authorization_endpoint = "https://as.example/authorize";
+  c.token_endpoint = "https://as.example/token";
+  c.resource = i.url;
+  c.scope = "read";
+  c.client_id = "first";
+  c.client_source = "dynamic";
+  c.created_at = at(1);
+  must(s.db->put_oauth_client(c));
+  must(s.db->set_oauth_client_scope(i.id, "first", "read write"));
+  BOOST_TEST(must(s.db->get_oauth_client(i.id)).scope == "read write");
+  BOOST_TEST(error_of(s.db->set_oauth_client_scope(i.id, "replaced", "x")) == "not_found");
+  BOOST_TEST(must(s.db->get_oauth_client(i.id)).scope == "read write");
 }
 
 CONTRACT_CASE(of_concurrent_takers_on_separate_connections_exactly_one_wins) {
@@ -960,6 +986,7 @@ CONTRACT_CASE(of_concurrent_takers_on_separate_connections_exactly_one_wins) {
     const std::string hash = "h" + std::to_string(round);
     must(s.db->insert_oauth_state(contract_state(i, hash)));
     must(s.db->bind_oauth_state(hash, "cookie", at(5)));
+    must(s.db->confirm_oauth_state(hash, "cookie", at(5)));
   }
   std::vector<std::unique_ptr<store>> stores;
   for (int n = 0; n < 4; ++n) stores.push_back(s.backend->open());
