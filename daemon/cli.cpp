@@ -317,7 +317,8 @@ int migrate(int argc, char** argv) {
     std::fprintf(stderr, "mcpgate: %s\n", version.error().message().c_str());
     return 1;
   }
-  std::printf("Database %s is at schema version %d.\n", cfg->storage.sqlite_path.c_str(), *version);
+  std::printf("Database %s is at schema version %d.\n",
+              cfg->storage.postgres ? "PostgreSQL (storage.postgres)" : cfg->storage.sqlite_path.c_str(), *version);
   return 0;
 }
 

@@ -106,7 +106,11 @@ std::vector<std::string> restart_only_changes(const config::config& was, const c
     if (changed) out.emplace_back(what);
   };
   note(was.data_dir != now.data_dir, "data_dir");
-  note(was.storage.sqlite_path != now.storage.sqlite_path, "storage");
+  const auto postgres_of = [](const config::config& c) {
+    return c.storage.postgres ? config::postgres_parameters(*c.storage.postgres)
+                              : std::vector<std::pair<std::string, std::string>>{};
+  };
+  note(was.storage.sqlite_path != now.storage.sqlite_path || postgres_of(was) != postgres_of(now), "storage");
   note(was.secrets.key_files != now.secrets.key_files || was.secrets.generate_missing != now.secrets.generate_missing,
        "secrets");
   note(was.server.workers != now.server.workers, "server.workers");

@@ -45,8 +45,10 @@ void print_banner(const config::config& cfg, const std::string& listen_url) {
       "  database: %s\n"
       "  create an API key:  %s keys create%s --user you --scopes '*'\n"
       "  then try:           curl -H 'Authorization: Bearer <key>' %s/api/projects/1/mcp_server_installations/\n",
-      listen_url.c_str(), std::filesystem::absolute(cfg.storage.sqlite_path).c_str(), self.c_str(), config_flag.c_str(),
-      listen_url.c_str());
+      listen_url.c_str(),
+      cfg.storage.postgres ? "PostgreSQL (storage.postgres)"
+                           : std::filesystem::absolute(cfg.storage.sqlite_path).c_str(),
+      self.c_str(), config_flag.c_str(), listen_url.c_str());
   std::fflush(stdout);
 }
 

@@ -37,12 +37,35 @@ std::vector<registry::project> to_registry(const std::vector<config::project>& p
   return out;
 }
 
-std::unique_ptr<registry::store> open_store(const config::config& cfg, std::string& why) {
+namespace {
+
+// The store the config names: PostgreSQL when storage.postgres is set (one
+// connection: the pool of store threads is still to come), else SQLite.
+result<std::unique_ptr<registry::store>> open_configured(const config::config& cfg, std::string& where,
+                                                         std::string& why) {
+  if (cfg.storage.postgres) {
+    registry::postgres_options options;
+    options.statement_timeout = cfg.storage.postgres->statement_timeout;
+    for (auto& [key, value] : config::postgres_parameters(*cfg.storage.postgres)) {
+      if (key == "dbname" && options.conninfo.empty()) options.conninfo = std::move(value);
+      else if (key != "application_name") options.parameters.emplace_back(std::move(key), std::move(value));
+    }
+    where = "PostgreSQL";
+    return registry::open_postgres_store(options);
+  }
   const fs::path path(cfg.storage.sqlite_path);
-  if (!ensure_private_folder(path.parent_path(), why)) return nullptr;
-  auto opened = registry::open_sqlite_store(path.string());
+  where = path.string();
+  if (!ensure_private_folder(path.parent_path(), why)) return errc::store_failure;
+  return registry::open_sqlite_store(path.string());
+}
+
+}  // namespace
+
+std::unique_ptr<registry::store> open_store(const config::config& cfg, std::string& why) {
+  std::string where;
+  auto opened = open_configured(cfg, where, why);
   if (!opened) {
-    why = "cannot open the database " + path.string() + ": " + opened.error().message();
+    if (why.empty()) why = "cannot open the database " + where + ": " + opened.error().message();
     return nullptr;
   }
   auto store = std::move(*opened);

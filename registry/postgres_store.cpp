@@ -1403,6 +1403,10 @@ result<std::unique_ptr<store>> open_postgres_store(const postgres_options& optio
     keys.push_back(key);
     values.push_back(value);
   }
+  for (const auto& [key, value] : options.parameters) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   conn_handle conn(PQconnectdbParams(keys.data(), values.data(), 1));

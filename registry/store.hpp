@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mcpgate::registry {
@@ -209,6 +210,9 @@ struct postgres_options {
   // connection attempt gives up after the same time (at least 2 s).
   std::chrono::milliseconds statement_timeout{5000};
   std::string application_name = "mcpgate";
+  // More libpq keywords (host, port, user, password, sslmode, ...): they
+  // override what the conninfo says.
+  std::vector<std::pair<std::string, std::string>> parameters;
 };
 
 // Connects and applies pending migrations (under an advisory lock, so nodes
