@@ -41,9 +41,16 @@ struct contract_sqlite_backend final : contract_backend {
   std::unique_ptr<store> open() override { return file.open(); }
 };
 
+// The options of a store on `conninfo`, the rest as they come.
+postgres_options contract_pg_options(const std::string& conninfo) {
+  postgres_options o;
+  o.conninfo = conninfo;
+  return o;
+}
+
 struct contract_postgres_backend final : contract_backend {
   std::string conninfo = test::postgres_server::shared().create_database();
-  std::unique_ptr<store> open() override { return must(open_postgres_store(postgres_options{conninfo})); }
+  std::unique_ptr<store> open() override { return must(open_postgres_store(contract_pg_options(conninfo))); }
 };
 
 struct contract_sqlite {
@@ -1126,7 +1133,7 @@ BOOST_AUTO_TEST_CASE(a_schema_newer_than_the_build_is_refused) {
   contract_postgres_backend b;
   b.open();
   contract_pg_sql(b.conninfo, "UPDATE schema_version SET version = 99");
-  BOOST_TEST(error_of(open_postgres_store(postgres_options{b.conninfo})) == "store_failure");
+  BOOST_TEST(error_of(open_postgres_store(contract_pg_options(b.conninfo))) == "store_failure");
 }
 
 // PostgreSQL's TEXT cannot hold a NUL (SQLite's can): refused, not cut short.
@@ -1149,7 +1156,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_database_fails_at_once) {
 
 BOOST_AUTO_TEST_CASE(a_statement_past_the_timeout_fails) {
   contract_postgres_backend b;
-  postgres_options options{b.conninfo};
+  postgres_options options = contract_pg_options(b.conninfo);
   options.statement_timeout = std::chrono::milliseconds(200);
   auto db = must(open_postgres_store(options));
   const user u = must(db->ensure_user("alice"));
