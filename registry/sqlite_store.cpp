@@ -1041,21 +1041,10 @@ class sqlite_store final : public store {
                                        sys_time now) override try {
     // Binding to "" would leave the state bindable by anyone.
     if (binding_hash.empty()) return errc::invalid_argument;
-    auto tx = begin(transaction::kind::write);
-    if (!tx) return tx.error();
-    if (auto r = prepare("UPDATE oauth_states SET binding_hash = ?2 WHERE state_hash = ?1"
-                         " AND binding_hash = '' AND used_at IS NULL AND expires_at > ?3")
-                     .bind(state_hash, binding_hash, now)
-                     .exec();
-        !r) {
-      return r.error();
-    }
-    if (auto r = changed_or_not_found(); !r) return r.error();
-    static const std::string sql = with(oauth_state_select, "WHERE state_hash = ?1");
-    auto bound = prepare(sql).bind(state_hash).one(read_oauth_state);
-    if (!bound) return bound;
-    if (auto r = tx->commit(); !r) return r.error();
-    return bound;
+    return update_state(
+        "UPDATE oauth_states SET binding_hash = ?2 WHERE state_hash = ?1"
+        " AND binding_hash = '' AND used_at IS NULL AND expires_at > ?3",
+        state_hash, binding_hash, now);
   } catch (...) {
     return exception_failure();
   }
@@ -1073,23 +1062,28 @@ class sqlite_store final : public store {
   result<oauth_state> confirm_oauth_state(std::string_view state_hash, std::string_view binding_hash,
                                           sys_time now) override try {
     if (binding_hash.empty()) return errc::not_found;
-    auto tx = begin(transaction::kind::write);
-    if (!tx) return tx.error();
-    if (auto r = prepare("UPDATE oauth_states SET confirmed_at = coalesce(confirmed_at, ?3) WHERE state_hash = ?1"
-                         " AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3")
-                     .bind(state_hash, binding_hash, now)
-                     .exec();
-        !r) {
-      return r.error();
-    }
-    if (auto r = changed_or_not_found(); !r) return r.error();
-    static const std::string sql = with(oauth_state_select, "WHERE state_hash = ?1");
-    auto confirmed = prepare(sql).bind(state_hash).one(read_oauth_state);
-    if (!confirmed) return confirmed;
-    if (auto r = tx->commit(); !r) return r.error();
-    return confirmed;
+    return update_state(
+        "UPDATE oauth_states SET confirmed_at = coalesce(confirmed_at, ?3) WHERE state_hash = ?1"
+        " AND binding_hash = ?2 AND used_at IS NULL AND expires_at > ?3",
+        state_hash, binding_hash, now);
   } catch (...) {
     return exception_failure();
+  }
+
+  // Runs `update` (?1 state_hash, ?2 binding_hash, ?3 now) and returns the
+  // state as it is afterwards, in one write transaction; errc::not_found
+  // when the update matched no row.
+  result<oauth_state> update_state(const char* update, std::string_view state_hash, std::string_view binding_hash,
+                                   sys_time now) {
+    auto tx = begin(transaction::kind::write);
+    if (!tx) return tx.error();
+    if (auto r = prepare(update).bind(state_hash, binding_hash, now).exec(); !r) return r.error();
+    if (auto r = changed_or_not_found(); !r) return r.error();
+    static const std::string sql = with(oauth_state_select, "WHERE state_hash = ?1");
+    auto updated = prepare(sql).bind(state_hash).one(read_oauth_state);
+    if (!updated) return updated;
+    if (auto r = tx->commit(); !r) return r.error();
+    return updated;
   }
 
   result<oauth_state> take_oauth_state(std::string_view state_hash, std::string_view binding_hash,
